@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/kelpie-dev/kelpie/source"
+	"github.com/kelpie-dev/kelpie/specs"
+)
+
+// worktreeSide names the working tree as a diff side.
+const worktreeSide = "worktree"
+
+// diffCommand is `kelpie diff [--repo DIR] [--path SUBDIR] [FROM [TO]]`.
+func diffCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "diff",
+		Usage:     "show what changes between two revisions of the manifests",
+		ArgsUsage: "[FROM [TO]]",
+		Description: "Compares the desired state at FROM (default HEAD) with TO (default the working\n" +
+			"tree), object by object: added (+), removed (-) and modified (~) objects, with the\n" +
+			"changed fields. Revisions are anything git accepts for a commit: a sha, a branch,\n" +
+			"a tag, HEAD~1. Both commits are read straight from the git object store. Secret\n" +
+			"values are never printed, only that they changed.\n\n" +
+			"Exit status: 0 no changes, 2 changes, 1 error (like terraform plan -detailed-exitcode).",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "repo", Usage: "the git repository (or a directory inside it)", Value: ".", EnvVars: envVars("repo")},
+			&cli.StringFlag{Name: "path", Usage: "the manifests' directory inside the repository", Value: ".", EnvVars: envVars("path")},
+			outputFlag(),
+		},
+		Action: runDiff,
+	}
+}
+
+// diffResult is the -o json output of diff.
+type diffResult struct {
+	From    string         `json:"from"`
+	To      string         `json:"to"`
+	Changes []specs.Change `json:"changes"`
+}
+
+// runDiff loads both sides and prints their difference.
+func runDiff(c *cli.Context) error {
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	if c.NArg() > 2 {
+		return usageErrorf(c, "diff takes at most two revisions, got %d", c.NArg())
+	}
+	sub, err := cleanSubdir(c.String("path"))
+	if err != nil {
+		return usageErrorf(c, "invalid value %q for flag --path: %v", c.String("path"), err)
+	}
+	repo, err := source.OpenLocal(c.String("repo"))
+	if err != nil {
+		return err
+	}
+	fromRev := c.Args().Get(0)
+	if fromRev == "" {
+		fromRev = "HEAD"
+	}
+	from, fromName, err := loadRevision(repo, fromRev, sub)
+	if err != nil {
+		return manifestFailure(c, err)
+	}
+	var to *specs.DesiredState
+	toName := worktreeSide
+	if toRev := c.Args().Get(1); toRev != "" {
+		to, toName, err = loadRevision(repo, toRev, sub)
+	} else {
+		to, err = loadWorktree(repo, sub)
+	}
+	if err != nil {
+		return manifestFailure(c, err)
+	}
+	changes, err := specs.Diff(from, to)
+	if err != nil {
+		return err
+	}
+	if changes == nil {
+		changes = []specs.Change{}
+	}
+	if format == formatJSON {
+		if err := writeJSON(c.App.Writer, diffResult{From: fromName, To: toName, Changes: changes}); err != nil {
+			return err
+		}
+	} else {
+		z := newColorizer(c, c.App.Writer)
+		printDiff(c.App.Writer, z, diffLabel(fromRev, fromName), diffLabel(c.Args().Get(1), toName), changes)
+	}
+	if len(changes) > 0 {
+		return ExitCode(2)
+	}
+	return nil
+}
+
+// loadRevision resolves rev and loads the manifests of its tree. It returns
+// the state and the full commit hash.
+func loadRevision(repo *source.Repo, rev, sub string) (*specs.DesiredState, string, error) {
+	commit, err := repo.Resolve(rev)
+	if err != nil {
+		return nil, "", err
+	}
+	fsys, err := repo.FS(commit)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := fs.Stat(fsys, sub); errors.Is(err, fs.ErrNotExist) {
+		// The manifests directory does not exist at this commit: an empty state.
+		return &specs.DesiredState{}, commit.Hash, nil
+	}
+	state, err := specs.LoadSources(specs.Options{}, specs.Source{FS: fsys, Root: sub, Prefix: rev + ":"})
+	if err != nil {
+		return nil, "", err
+	}
+	return state, commit.Hash, nil
+}
+
+// loadWorktree loads the manifests of the repository's working tree.
+func loadWorktree(repo *source.Repo, sub string) (*specs.DesiredState, error) {
+	if repo.Root() == "" {
+		return nil, errors.New("a bare repository has no working tree: give two revisions, FROM and TO")
+	}
+	dir := filepath.Join(repo.Root(), filepath.FromSlash(sub))
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return &specs.DesiredState{}, nil
+	}
+	// Name files as paths from the current directory, so they can be opened
+	// as printed; fall back to the absolute path outside it.
+	prefix := filepath.ToSlash(dir)
+	if cwd, err := os.Getwd(); err == nil {
+		if r, err := filepath.Rel(cwd, dir); err == nil && r != ".." && !strings.HasPrefix(r, "../") {
+			prefix = filepath.ToSlash(r)
+		}
+	}
+	if prefix == "." {
+		prefix = ""
+	}
+	return specs.LoadSources(specs.Options{}, specs.Source{FS: os.DirFS(dir), Root: ".", Prefix: prefix})
+}
+
+// manifestFailure prints manifest errors compiler style and exits 1; other
+// errors are returned as they are.
+func manifestFailure(c *cli.Context, err error) error {
+	var list specs.ErrorList
+	if !errors.As(err, &list) {
+		return err
+	}
+	printManifestErrors(c.App.ErrWriter, list)
+	fmt.Fprintf(c.App.ErrWriter, "kelpie: %d %s in the manifests; nothing compared\n", len(list), plural(len(list), "problem", "problems"))
+	return ExitCode(1)
+}
+
+// cleanSubdir checks --path is a relative directory inside the repository
+// and returns it in fs.FS form.
+func cleanSubdir(p string) (string, error) {
+	p = path.Clean(filepath.ToSlash(p))
+	if p == "" {
+		p = "."
+	}
+	if path.IsAbs(p) || p == ".." || len(p) > 2 && p[:3] == "../" {
+		return "", errors.New("must be a directory inside the repository")
+	}
+	return p, nil
+}
+
+// diffLabel names a side for people: the revision as typed with its short
+// hash, or "the working tree".
+func diffLabel(rev, hash string) string {
+	if hash == worktreeSide {
+		return "the working tree"
+	}
+	short := hash
+	if len(short) > 12 {
+		short = short[:12]
+	}
+	if rev == "" || rev == hash || rev == short {
+		return short
+	}
+	return fmt.Sprintf("%s (%s)", rev, short)
+}

@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/kelpie-dev/kelpie/specs"
+)
+
+// manifestSources turns paths typed on the command line (directories or
+// files) into specs sources whose positions name the path as typed.
+func manifestSources(paths []string) ([]specs.Source, error) {
+	var out []specs.Source
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("read manifests %s: %w", p, unwrapPathError(err))
+		}
+		clean := filepath.Clean(p)
+		if info.IsDir() {
+			out = append(out, specs.Source{FS: os.DirFS(clean), Root: ".", Prefix: prefixFor(clean)})
+			continue
+		}
+		dir := filepath.Dir(clean)
+		out = append(out, specs.Source{FS: os.DirFS(dir), Root: filepath.Base(clean), Prefix: prefixFor(dir)})
+	}
+	return out, nil
+}
+
+// prefixFor is the position prefix of a directory: none for ".".
+func prefixFor(dir string) string {
+	if dir == "." {
+		return ""
+	}
+	return filepath.ToSlash(dir)
+}
+
+// unwrapPathError drops *fs.PathError's repetition of the path.
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// manifestError is one manifest problem in -o json output.
+type manifestError struct {
+	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+// manifestErrors converts a specs.ErrorList for JSON output.
+func manifestErrors(list specs.ErrorList) []manifestError {
+	out := make([]manifestError, 0, len(list))
+	for _, e := range list {
+		out = append(out, manifestError{File: e.Pos.File, Line: e.Pos.Line, Column: e.Pos.Column, Field: e.Field, Message: e.Message})
+	}
+	return out
+}
+
+// printManifestErrors writes the problems one per line, compiler style.
+func printManifestErrors(w io.Writer, list specs.ErrorList) {
+	for _, e := range list {
+		fmt.Fprintln(w, e.Error())
+	}
+}

@@ -1,0 +1,11 @@
+// Package source owns kelpie's view of git: cloning and fetching with go-git,
+// resolving refs and revisions, mirrors and bundles, and the triggers (poll,
+// fsnotify, webhook) that say a new commit may be there. What it yields is a
+// commit and an fs.FS over that commit's tree, read straight from the object
+// store.
+//
+// source never parses manifests: it hands the fs.FS to specs and stops there.
+//
+// The local part, used by `kelpie diff`, is [OpenLocal], [Repo.Resolve] and
+// [Repo.FS].
+package source

@@ -1,0 +1,317 @@
+package specs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"reflect"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// DefaultNamespace is the namespace of objects whose manifest names none.
+const DefaultNamespace = "default"
+
+// Options configure a load.
+type Options struct {
+	// Limits bound hostile input; zero fields take DefaultLimits.
+	Limits Limits
+}
+
+// Source is one tree or file to load.
+type Source struct {
+	// FS holds the manifests: a work tree (os.DirFS), a git tree or a test map.
+	FS fs.FS
+	// Root is the directory or file inside FS to load; "" means ".".
+	Root string
+	// Prefix is prepended to file names in positions, so errors name the
+	// path the user typed (e.g. "examples/site").
+	Prefix string
+}
+
+// Load reads, decodes, defaults and validates every manifest under root in
+// fsys. Every *.yaml and *.yml file below root is read (recursively),
+// except dot-files, dot-directories and paths matched by .kelpieignore; a
+// root that names a file loads that file whatever its extension. On invalid
+// input Load returns a nil state and an ErrorList holding every problem found.
+func Load(fsys fs.FS, root string, opts Options) (*DesiredState, error) {
+	return LoadSources(opts, Source{FS: fsys, Root: root})
+}
+
+// LoadSources is Load over several trees or files validated as one desired
+// state (references and duplicates are checked across all of them).
+func LoadSources(opts Options, sources ...Source) (*DesiredState, error) {
+	l := &loader{limits: opts.Limits.withDefaults(), failed: map[Key]bool{}}
+	l.dec.limits = l.limits
+	for _, src := range sources {
+		if err := l.loadSource(src); err != nil {
+			return nil, err
+		}
+	}
+	l.finish()
+	if len(l.errs) > 0 {
+		l.errs.Sort()
+		return nil, l.errs
+	}
+	state := &DesiredState{index: make(map[Key]*Object, len(l.items))}
+	for _, it := range l.items {
+		state.Objects = append(state.Objects, it.obj)
+		state.index[it.obj.Key()] = it.obj
+	}
+	sort.Slice(state.Objects, func(i, j int) bool { return state.Objects[i].Key().Less(state.Objects[j].Key()) })
+	return state, nil
+}
+
+// loader holds the state of one Load.
+type loader struct {
+	limits Limits
+	dec    decoder
+	files  int
+	errs   ErrorList
+	items  []*item
+	refs   []reference
+	// failed holds the keys of documents that did not decode, so references
+	// to them are not reported as missing a second time.
+	failed map[Key]bool
+}
+
+// item is a decoded object with the YAML it came from, kept until
+// validation has positioned its errors.
+type item struct {
+	obj  *Object
+	root *yaml.Node
+}
+
+// loadSource walks one source. A returned error is an I/O failure of the
+// source itself, not a manifest problem.
+func (l *loader) loadSource(src Source) error {
+	root := src.Root
+	if root == "" {
+		root = "."
+	}
+	info, err := fs.Stat(src.FS, root)
+	if err != nil {
+		return fmt.Errorf("read manifests %s: %w", displayName(src.Prefix, root), err)
+	}
+	if !info.IsDir() {
+		l.loadFile(src, root, path.Base(root))
+		return nil
+	}
+	var ig ignorer
+	return fs.WalkDir(src.FS, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("read manifests %s: %w", displayName(src.Prefix, p), err)
+		}
+		rel := relPath(root, p)
+		if rel != "." && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if ig.ignored(rel, d.IsDir()) {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			if err := ig.load(src.FS, p, rel); err != nil {
+				return fmt.Errorf("read %s: %w", displayName(src.Prefix, path.Join(p, IgnoreFile)), err)
+			}
+			return nil
+		}
+		if ext := path.Ext(p); ext != ".yaml" && ext != ".yml" {
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		l.loadFile(src, p, rel)
+		return nil
+	})
+}
+
+// loadFile reads and decodes one manifest file.
+func (l *loader) loadFile(src Source, p, rel string) {
+	name := displayName(src.Prefix, p)
+	l.files++
+	if l.files > l.limits.MaxFiles {
+		if l.files == l.limits.MaxFiles+1 {
+			l.errs = append(l.errs, &Error{Pos: Position{File: name}, Message: fmt.Sprintf("more than %d manifest files; refused", l.limits.MaxFiles)})
+		}
+		return
+	}
+	data, err := readLimited(src.FS, p, l.limits.MaxFileBytes)
+	if err != nil {
+		l.errs = append(l.errs, &Error{Pos: Position{File: name}, Message: err.Error()})
+		return
+	}
+	docs, perr := parseDocuments(name, data)
+	for _, doc := range docs {
+		l.decodeDocument(name, doc)
+	}
+	if perr != nil {
+		l.errs = append(l.errs, perr)
+	}
+}
+
+// readLimited reads a file, refusing one larger than max bytes without
+// reading past the limit.
+func readLimited(fsys fs.FS, p string, max int64) ([]byte, error) {
+	f, err := fsys.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %w", unwrapPath(err))
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %w", unwrapPath(err))
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("file is larger than the limit of %d bytes; refused", max)
+	}
+	return data, nil
+}
+
+// decodeDocument decodes one YAML document into a typed object.
+func (l *loader) decodeDocument(file string, root *yaml.Node) {
+	pos := Position{File: file, Line: root.Line, Column: root.Column}
+	if root.Kind != yaml.MappingNode {
+		l.errs = append(l.errs, &Error{Pos: pos, Message: fmt.Sprintf("a manifest document must be a mapping with apiVersion and kind, got %s", describe(root))})
+		return
+	}
+	apiVersion, avNode := topScalar(root, "apiVersion")
+	kind, kindNode := topScalar(root, "kind")
+	if apiVersion == "" || kind == "" {
+		var missing []string
+		if apiVersion == "" {
+			missing = append(missing, "apiVersion")
+		}
+		if kind == "" {
+			missing = append(missing, "kind")
+		}
+		l.errs = append(l.errs, &Error{Pos: pos, Message: "document has no " + strings.Join(missing, " and ")})
+		return
+	}
+	ki, ok := kinds[kind]
+	if !ok {
+		l.errs = append(l.errs, &Error{Pos: nodePos(file, kindNode), Field: "kind",
+			Message: fmt.Sprintf("unsupported kind %q (apiVersion %s); kelpie supports %s", kind, apiVersion, supportedKindList())})
+		return
+	}
+	if ki.apiVersion != apiVersion {
+		l.errs = append(l.errs, &Error{Pos: nodePos(file, avNode), Field: "apiVersion",
+			Message: fmt.Sprintf("apiVersion %q is not supported for %s; use %q", apiVersion, kind, ki.apiVersion)})
+		return
+	}
+	l.dec.file = file
+	l.dec.nodes = 0
+	l.dec.aborted = false
+	l.dec.errs = nil
+	data := l.dec.decode(root, ki.typ)
+	if len(l.dec.errs) > 0 {
+		l.errs = append(l.errs, l.dec.errs...)
+		l.failed[failedKey(root, kind, ki.namespaced)] = true
+		return
+	}
+	v := reflect.New(ki.typ).Interface()
+	if err := json.Unmarshal(data, v); err != nil {
+		l.errs = append(l.errs, &Error{Pos: pos, Message: fmt.Sprintf("cannot decode %s: %v", kind, err)})
+		return
+	}
+	meta := v.(metav1.Object)
+	obj := &Object{APIVersion: apiVersion, Kind: kind, Name: meta.GetName(), Namespace: meta.GetNamespace(), Pos: pos, Obj: v}
+	it := &item{obj: obj, root: root}
+	if ki.namespaced && obj.Namespace == "" {
+		obj.Namespace = DefaultNamespace
+		meta.SetNamespace(DefaultNamespace)
+	}
+	if !ki.namespaced && obj.Namespace != "" {
+		l.errorAt(it, "metadata.namespace", "%s is cluster-scoped; remove metadata.namespace", kind)
+		return
+	}
+	l.items = append(l.items, it)
+}
+
+// errorAt records a problem at field path of an item.
+func (l *loader) errorAt(it *item, field, format string, args ...any) {
+	n := locate(it.root, field)
+	l.errs = append(l.errs, &Error{Pos: nodePos(it.obj.Pos.File, n), Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// topScalar returns the value and node of a top-level scalar key.
+func topScalar(m *yaml.Node, key string) (string, *yaml.Node) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			v := deref(m.Content[i+1])
+			if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" {
+				return v.Value, v
+			}
+			return "", v
+		}
+	}
+	return "", m
+}
+
+// nodePos is the position of node n in file.
+func nodePos(file string, n *yaml.Node) Position {
+	return Position{File: file, Line: n.Line, Column: n.Column}
+}
+
+// displayName joins a source prefix and a path inside the source.
+func displayName(prefix, p string) string {
+	switch {
+	case prefix == "":
+		return p
+	case strings.HasSuffix(prefix, ":"): // "REV:" names a path in a commit, as git does
+		return prefix + path.Clean(p)
+	}
+	return path.Join(prefix, p)
+}
+
+// relPath is p relative to root (both fs.FS paths).
+func relPath(root, p string) string {
+	if root == "." {
+		return p
+	}
+	if p == root {
+		return "."
+	}
+	return strings.TrimPrefix(p, root+"/")
+}
+
+// isNotExist reports whether err means a missing file.
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+// unwrapPath strips the *fs.PathError wrapper (the file is named already).
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// failedKey is the best-effort key of a document that failed to decode.
+func failedKey(root *yaml.Node, kind string, namespaced bool) Key {
+	k := Key{Kind: kind}
+	if meta := child(root, pathSegment{name: "metadata"}); meta != nil && meta.Kind == yaml.MappingNode {
+		if n := child(meta, pathSegment{name: "name"}); n != nil {
+			k.Name = n.Value
+		}
+		if namespaced {
+			k.Namespace = DefaultNamespace
+			if n := child(meta, pathSegment{name: "namespace"}); n != nil && n.Value != "" {
+				k.Namespace = n.Value
+			}
+		}
+	}
+	return k
+}

@@ -1,0 +1,192 @@
+package specs
+
+import (
+	"fmt"
+	"net/netip"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// NodePortRange is the inclusive range of Service node ports.
+var NodePortRange = [2]int32{30000, 32767}
+
+// service validates a Service.
+func (c *check) service(s *corev1.Service) {
+	switch s.Spec.Type {
+	case corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort:
+	default:
+		c.errorf("spec.type", "type %q is not supported by kelpie (supported: ClusterIP, NodePort)", s.Spec.Type)
+	}
+	if ip := s.Spec.ClusterIP; ip != "" {
+		if ip == corev1.ClusterIPNone {
+			c.errorf("spec.clusterIP", "headless Services (clusterIP: None) are not supported by kelpie")
+		} else if _, err := netip.ParseAddr(ip); err != nil {
+			c.errorf("spec.clusterIP", "invalid IP address %q", ip)
+		}
+	}
+	c.labels("spec.selector", s.Spec.Selector)
+	if len(s.Spec.Ports) == 0 {
+		c.errorf("spec.ports", "required: at least one port")
+	}
+	names := map[string]bool{}
+	seen := map[string]bool{}
+	for i, port := range s.Spec.Ports {
+		pp := indexPath("spec.ports", i)
+		if port.Name == "" && len(s.Spec.Ports) > 1 {
+			c.errorf(joinPath(pp, "name"), "required when a Service has more than one port")
+		}
+		if port.Name != "" {
+			for _, msg := range cleanMsgs(validation.IsDNS1123Label(port.Name)) {
+				c.errorf(joinPath(pp, "name"), "invalid port name %q: %s", port.Name, msg)
+			}
+			if names[port.Name] {
+				c.errorf(joinPath(pp, "name"), "duplicate port name %q", port.Name)
+			}
+			names[port.Name] = true
+		}
+		c.portNumber(joinPath(pp, "port"), port.Port, true)
+		c.protocol(joinPath(pp, "protocol"), port.Protocol)
+		key := fmt.Sprintf("%d/%s", port.Port, port.Protocol)
+		if seen[key] {
+			c.errorf(joinPath(pp, "port"), "duplicate port %s", key)
+		}
+		seen[key] = true
+		if port.TargetPort.Type == intstr.Int {
+			c.portNumber(joinPath(pp, "targetPort"), port.TargetPort.IntVal, true)
+		} else {
+			for _, msg := range cleanMsgs(validation.IsValidPortName(port.TargetPort.StrVal)) {
+				c.errorf(joinPath(pp, "targetPort"), "invalid port name %q: %s", port.TargetPort.StrVal, msg)
+			}
+		}
+		if port.NodePort != 0 {
+			if s.Spec.Type != corev1.ServiceTypeNodePort {
+				c.errorf(joinPath(pp, "nodePort"), "only a NodePort Service may set nodePort")
+			} else if port.NodePort < NodePortRange[0] || port.NodePort > NodePortRange[1] {
+				c.errorf(joinPath(pp, "nodePort"), "port %d out of the node port range %d to %d", port.NodePort, NodePortRange[0], NodePortRange[1])
+			}
+		}
+	}
+}
+
+// secretRequiredKeys lists the data keys well-known Secret types must hold.
+var secretRequiredKeys = map[corev1.SecretType][]string{
+	corev1.SecretTypeTLS:              {corev1.TLSCertKey, corev1.TLSPrivateKeyKey},
+	corev1.SecretTypeDockerConfigJson: {corev1.DockerConfigJsonKey},
+	corev1.SecretTypeBasicAuth:        {},
+	corev1.SecretTypeSSHAuth:          {corev1.SSHAuthPrivateKey},
+}
+
+// secret validates a Secret (after stringData was folded into data).
+func (c *check) secret(s *corev1.Secret) {
+	for _, k := range sortedKeys(s.Data) {
+		c.dataKey(keyPath("data", k), k)
+	}
+	for _, k := range secretRequiredKeys[s.Type] {
+		if _, ok := s.Data[k]; !ok {
+			c.errorf("data", "a Secret of type %s must hold the key %q", s.Type, k)
+		}
+	}
+}
+
+// configMap validates a ConfigMap.
+func (c *check) configMap(cm *corev1.ConfigMap) {
+	for _, k := range sortedKeys(cm.Data) {
+		c.dataKey(keyPath("data", k), k)
+	}
+	for _, k := range sortedKeys(cm.BinaryData) {
+		c.dataKey(keyPath("binaryData", k), k)
+		if _, dup := cm.Data[k]; dup {
+			c.errorf(keyPath("binaryData", k), "key %q is in both data and binaryData", k)
+		}
+	}
+}
+
+// dataKey checks a ConfigMap or Secret key.
+func (c *check) dataKey(p, k string) {
+	for _, msg := range cleanMsgs(validation.IsConfigMapKey(k)) {
+		c.errorf(p, "invalid key %q: %s", k, msg)
+	}
+}
+
+// accessModes are the PVC access modes.
+var accessModes = map[corev1.PersistentVolumeAccessMode]bool{
+	corev1.ReadWriteOnce: true, corev1.ReadOnlyMany: true, corev1.ReadWriteMany: true, corev1.ReadWriteOncePod: true,
+}
+
+// pvc validates a PersistentVolumeClaim.
+func (c *check) pvc(p *corev1.PersistentVolumeClaim) {
+	if len(p.Spec.AccessModes) == 0 {
+		c.errorf("spec.accessModes", "required: at least one access mode")
+	}
+	for i, m := range p.Spec.AccessModes {
+		if !accessModes[m] {
+			c.errorf(indexPath("spec.accessModes", i), "unsupported value %q: want ReadWriteOnce, ReadOnlyMany, ReadWriteMany or ReadWriteOncePod", m)
+		}
+	}
+	for _, part := range []struct {
+		name string
+		list corev1.ResourceList
+	}{{"requests", p.Spec.Resources.Requests}, {"limits", p.Spec.Resources.Limits}} {
+		for _, name := range sortedKeys(part.list) {
+			if corev1.ResourceName(name) != corev1.ResourceStorage {
+				c.errorf(keyPath("spec.resources."+part.name, name), "resource %q is not supported for a PersistentVolumeClaim (only storage)", name)
+			}
+		}
+	}
+	st, ok := p.Spec.Resources.Requests[corev1.ResourceStorage]
+	switch {
+	case !ok:
+		c.errorf("spec.resources.requests", "required: a storage request such as storage: 1Gi")
+	case st.Sign() <= 0:
+		c.errorf(keyPath("spec.resources.requests", "storage"), "must be more than 0")
+	}
+}
+
+// network validates a kelpie Network.
+func (c *check) network(n *Network) {
+	s := &n.Spec
+	switch s.Type {
+	case NetworkBridge:
+		if s.Master != "" {
+			c.errorf("spec.master", "only macvlan and ipvlan networks have a master interface")
+		}
+	case NetworkMacvlan, NetworkIPvlan:
+		if s.Master == "" {
+			c.errorf("spec.master", "required for a %s network: the parent interface, e.g. eth0", s.Type)
+		} else if len(s.Master) > 15 {
+			c.errorf("spec.master", "interface name %q is longer than 15 characters", s.Master)
+		}
+	case "":
+		c.errorf("spec.type", "required: bridge, macvlan or ipvlan")
+	default:
+		c.errorf("spec.type", "unsupported value %q: want bridge, macvlan or ipvlan", s.Type)
+	}
+	if s.Subnet == "" {
+		c.errorf("spec.subnet", "required: a CIDR such as 10.10.0.0/24")
+		return
+	}
+	prefix, err := netip.ParsePrefix(s.Subnet)
+	if err != nil {
+		c.errorf("spec.subnet", "invalid CIDR %q", s.Subnet)
+		return
+	}
+	if prefix.Masked() != prefix {
+		c.errorf("spec.subnet", "%q has host bits set; did you mean %s?", s.Subnet, prefix.Masked())
+	}
+	if prefix.Addr().Is4() && prefix.Bits() > 30 {
+		c.errorf("spec.subnet", "%q is too small for pods; use /30 or larger", s.Subnet)
+	}
+	if s.Gateway != "" {
+		gw, err := netip.ParseAddr(s.Gateway)
+		switch {
+		case err != nil:
+			c.errorf("spec.gateway", "invalid IP address %q", s.Gateway)
+		case !prefix.Contains(gw):
+			c.errorf("spec.gateway", "gateway %s is outside the subnet %s", s.Gateway, s.Subnet)
+		case gw == prefix.Masked().Addr():
+			c.errorf("spec.gateway", "gateway %s is the subnet's network address", s.Gateway)
+		}
+	}
+}

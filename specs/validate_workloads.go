@@ -1,0 +1,158 @@
+package specs
+
+import (
+	"time"
+
+	"github.com/robfig/cron/v3"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// workload validates Deployments, DaemonSets, Jobs, CronJobs and Namespaces.
+func (c *check) workload(obj any) {
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		s := &o.Spec
+		if s.Replicas != nil && *s.Replicas < 0 {
+			c.errorf("spec.replicas", "must be 0 or more, got %d", *s.Replicas)
+		}
+		c.selector("spec.selector", s.Selector, s.Template.Labels, "spec.template.metadata.labels")
+		switch s.Strategy.Type {
+		case appsv1.RecreateDeploymentStrategyType:
+			if s.Strategy.RollingUpdate != nil {
+				c.errorf("spec.strategy.rollingUpdate", "may not be set when strategy type is Recreate")
+			}
+		case appsv1.RollingUpdateDeploymentStrategyType:
+			ru := s.Strategy.RollingUpdate
+			surge := c.intOrPercent("spec.strategy.rollingUpdate.maxSurge", ru.MaxSurge)
+			unavail := c.intOrPercent("spec.strategy.rollingUpdate.maxUnavailable", ru.MaxUnavailable)
+			if surge && unavail && isZero(ru.MaxSurge) && isZero(ru.MaxUnavailable) {
+				c.errorf("spec.strategy.rollingUpdate", "maxSurge and maxUnavailable may not both be 0")
+			}
+		default:
+			c.errorf("spec.strategy.type", "unsupported value %q: want RollingUpdate or Recreate", s.Strategy.Type)
+		}
+		c.nonNegative("spec.minReadySeconds", int64(s.MinReadySeconds))
+		c.nonNegativePtr("spec.revisionHistoryLimit", s.RevisionHistoryLimit)
+		c.template("spec.template", &o.Spec.Template.ObjectMeta.Annotations, workloadService, o.Spec.Template.Labels)
+		c.podSpec("spec.template.spec", &s.Template.Spec, workloadService)
+	case *appsv1.DaemonSet:
+		s := &o.Spec
+		c.selector("spec.selector", s.Selector, s.Template.Labels, "spec.template.metadata.labels")
+		switch s.UpdateStrategy.Type {
+		case appsv1.RollingUpdateDaemonSetStrategyType:
+			ru := s.UpdateStrategy.RollingUpdate
+			c.intOrPercent("spec.updateStrategy.rollingUpdate.maxUnavailable", ru.MaxUnavailable)
+			c.intOrPercent("spec.updateStrategy.rollingUpdate.maxSurge", ru.MaxSurge)
+		case appsv1.OnDeleteDaemonSetStrategyType:
+		default:
+			c.errorf("spec.updateStrategy.type", "unsupported value %q: want RollingUpdate or OnDelete", s.UpdateStrategy.Type)
+		}
+		c.nonNegative("spec.minReadySeconds", int64(s.MinReadySeconds))
+		c.nonNegativePtr("spec.revisionHistoryLimit", s.RevisionHistoryLimit)
+		c.template("spec.template", &s.Template.Annotations, workloadService, s.Template.Labels)
+		c.podSpec("spec.template.spec", &s.Template.Spec, workloadService)
+	case *batchv1.Job:
+		c.jobSpec("spec", &o.Spec)
+	case *batchv1.CronJob:
+		s := &o.Spec
+		if s.Schedule == "" {
+			c.errorf("spec.schedule", "required")
+		} else if _, err := cron.ParseStandard(s.Schedule); err != nil {
+			c.errorf("spec.schedule", "invalid cron schedule %q: %v", s.Schedule, err)
+		}
+		if tz := s.TimeZone; tz != nil {
+			if *tz == "" || *tz == "Local" {
+				c.errorf("spec.timeZone", "must name an IANA time zone such as Europe/Oslo, got %q", *tz)
+			} else if _, err := time.LoadLocation(*tz); err != nil {
+				c.errorf("spec.timeZone", "unknown time zone %q", *tz)
+			}
+		}
+		switch s.ConcurrencyPolicy {
+		case batchv1.AllowConcurrent, batchv1.ForbidConcurrent, batchv1.ReplaceConcurrent:
+		default:
+			c.errorf("spec.concurrencyPolicy", "unsupported value %q: want Allow, Forbid or Replace", s.ConcurrencyPolicy)
+		}
+		c.nonNegativePtr64("spec.startingDeadlineSeconds", s.StartingDeadlineSeconds)
+		c.nonNegativePtr("spec.successfulJobsHistoryLimit", s.SuccessfulJobsHistoryLimit)
+		c.nonNegativePtr("spec.failedJobsHistoryLimit", s.FailedJobsHistoryLimit)
+		c.labels("spec.jobTemplate.metadata.labels", s.JobTemplate.Labels)
+		c.jobSpec("spec.jobTemplate.spec", &s.JobTemplate.Spec)
+	case interface{ GetName() string }:
+		// Namespace: metadata only, checked by the caller.
+	}
+}
+
+// jobSpec validates a Job spec (also inside a CronJob).
+func (c *check) jobSpec(p string, s *batchv1.JobSpec) {
+	c.nonNegativePtr(joinPath(p, "parallelism"), s.Parallelism)
+	c.nonNegativePtr(joinPath(p, "completions"), s.Completions)
+	c.nonNegativePtr(joinPath(p, "backoffLimit"), s.BackoffLimit)
+	c.nonNegativePtr(joinPath(p, "ttlSecondsAfterFinished"), s.TTLSecondsAfterFinished)
+	if d := s.ActiveDeadlineSeconds; d != nil && *d <= 0 {
+		c.errorf(joinPath(p, "activeDeadlineSeconds"), "must be more than 0, got %d", *d)
+	}
+	c.template(joinPath(p, "template"), &s.Template.Annotations, workloadBatch, s.Template.Labels)
+	c.podSpec(joinPath(p, "template.spec"), &s.Template.Spec, workloadBatch)
+}
+
+// template validates a pod template's metadata.
+func (c *check) template(p string, annotations *map[string]string, _ workloadKind, labels map[string]string) {
+	c.labels(joinPath(p, "metadata.labels"), labels)
+	c.annotations(joinPath(p, "metadata.annotations"), *annotations)
+	c.networksAnnotation(joinPath(p, "metadata.annotations"), *annotations)
+}
+
+// intOrPercent checks maxSurge/maxUnavailable: an integer ≥ 0 or "N%".
+// It reports whether the value is valid.
+func (c *check) intOrPercent(p string, v *intstr.IntOrString) bool {
+	if v == nil {
+		return true
+	}
+	if v.Type == intstr.Int {
+		if v.IntVal < 0 {
+			c.errorf(p, "must be 0 or more, got %d", v.IntVal)
+			return false
+		}
+		return true
+	}
+	if msgs := validation.IsValidPercent(v.StrVal); len(msgs) > 0 {
+		c.errorf(p, "must be an integer or a percentage such as 25%%, got %q", v.StrVal)
+		return false
+	}
+	return true
+}
+
+// isZero reports whether an int-or-percent is 0 or "0%".
+func isZero(v *intstr.IntOrString) bool {
+	if v == nil {
+		return true
+	}
+	if v.Type == intstr.Int {
+		return v.IntVal == 0
+	}
+	return v.StrVal == "0%"
+}
+
+// nonNegative checks v ≥ 0.
+func (c *check) nonNegative(p string, v int64) {
+	if v < 0 {
+		c.errorf(p, "must be 0 or more, got %d", v)
+	}
+}
+
+// nonNegativePtr checks *v ≥ 0 when set.
+func (c *check) nonNegativePtr(p string, v *int32) {
+	if v != nil {
+		c.nonNegative(p, int64(*v))
+	}
+}
+
+// nonNegativePtr64 checks *v ≥ 0 when set.
+func (c *check) nonNegativePtr64(p string, v *int64) {
+	if v != nil {
+		c.nonNegative(p, *v)
+	}
+}
