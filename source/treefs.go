@@ -121,25 +121,22 @@ func (f *treeFS) Open(name string) (fs.File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	info, err := f.info(name, e)
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
-	}
 	switch {
 	case e.Mode == filemode.Dir:
 		d, err := f.dir(name)
 		if err != nil {
 			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 		}
-		return &openDir{fsys: f, path: name, info: info, entries: d.sorted}, nil
+		return &openDir{fsys: f, path: name, info: f.newInfo(name, e, 0), entries: d.sorted}, nil
 	case !e.Mode.IsFile():
+		info := f.newInfo(name, e, 0)
 		return &openFile{path: name, info: info, r: bytes.NewReader(nil), err: notAFile(e.Mode)}, nil
 	}
 	b, err := f.blob(e.Hash)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	return newOpenFile(name, info, b), nil
+	return newOpenFile(name, f.newInfo(name, e, int64(len(b))), b), nil
 }
 
 // ReadFile reads the named file, or the target of the named symlink.
@@ -298,15 +295,19 @@ func (f *treeFS) blob(h plumbing.Hash) ([]byte, error) {
 // info describes an entry; the size of a blob is read from the object
 // header, not its content. Callers hold repo.mu.
 func (f *treeFS) info(name string, e object.TreeEntry) (*fileInfo, error) {
-	fi := &fileInfo{name: path.Base(name), mode: modeOf(e.Mode), mtime: f.mtime}
+	var size int64
 	if e.Mode.IsFile() {
-		size, err := f.repo.objectSize(e.Hash)
-		if err != nil {
+		var err error
+		if size, err = f.repo.objectSize(e.Hash); err != nil {
 			return nil, fmt.Errorf("read size of blob %s: %w", e.Hash, err)
 		}
-		fi.size = size
 	}
-	return fi, nil
+	return f.newInfo(name, e, size), nil
+}
+
+// newInfo describes an entry whose size is known (0 for all but blobs).
+func (f *treeFS) newInfo(name string, e object.TreeEntry, size int64) *fileInfo {
+	return &fileInfo{name: path.Base(name), mode: modeOf(e.Mode), size: size, mtime: f.mtime}
 }
 
 // modeOf maps a git file mode to the mode a checkout would have.

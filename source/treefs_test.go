@@ -197,8 +197,8 @@ func TestFSErrors(t *testing.T) {
 		{"stat", "apps/web/nope", notExist},
 		{"readfile", "docs/nope.md", notExist},
 		{"readdir", "nope", notExist},
-		{"readdir", "README.md", nil},      // not a directory: not ErrNotExist
-		{"readfile", "apps", nil},          // a directory: not ErrNotExist
+		{"readdir", "README.md", nil}, // not a directory: not ErrNotExist
+		{"readfile", "apps", nil},     // a directory: not ErrNotExist
 		{"open", "/README.md", invalid},
 		{"open", "./README.md", invalid},
 		{"stat", "apps/../README.md", invalid},
