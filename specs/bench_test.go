@@ -84,14 +84,21 @@ spec:
 	return fsys
 }
 
-// BenchmarkLoad measures kelpie's strict decode + default + validate + hash.
-func BenchmarkLoad(b *testing.B) {
+// BenchmarkLoad measures kelpie's strict decode + default + validate + hash,
+// files decoded on GOMAXPROCS goroutines (the default).
+func BenchmarkLoad(b *testing.B) { benchmarkLoad(b, 0) }
+
+// BenchmarkLoadSerial is BenchmarkLoad with one file decoded at a time.
+func BenchmarkLoadSerial(b *testing.B) { benchmarkLoad(b, 1) }
+
+// benchmarkLoad runs Load over 1,000 and 10,000 objects with the given workers.
+func benchmarkLoad(b *testing.B, workers int) {
 	for _, n := range []int{1000, 10000} {
 		fsys := benchRepo(n)
 		b.Run(fmt.Sprintf("objects=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				state, err := Load(fsys, ".", Options{})
+				state, err := Load(fsys, ".", Options{Workers: workers})
 				if err != nil || state.Len() != n {
 					b.Fatalf("load: %v (%d objects)", err, state.Len())
 				}

@@ -6,7 +6,7 @@ import (
 	"math"
 	"reflect"
 	"strconv"
-	"unicode/utf8"
+	"time"
 
 	"gopkg.in/yaml.v3"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -20,18 +20,18 @@ var (
 	timeType        = typeOf[metav1.Time]()
 )
 
-// decoder walks one YAML document alongside the Go type it must decode into.
-// It checks the document strictly (unknown fields, unsupported fields, wrong
-// scalar types, bad quantities) with the position of every offending node,
-// and writes the equivalent JSON, which encoding/json then decodes into the
-// typed object. Aliases are expanded against a node budget.
+// decoder walks one YAML document alongside the Go value it decodes into,
+// following the encoding/json field names and rules that the Kubernetes types
+// are written for. It checks the document strictly (unknown fields,
+// unsupported fields, wrong scalar types, bad quantities) with the position
+// of every offending node, and sets the value as it goes. Aliases are
+// expanded against a node budget.
 type decoder struct {
 	file    string
 	limits  Limits
 	nodes   int
 	aborted bool
 	errs    ErrorList
-	out     []byte
 }
 
 // errorf records a problem at node n.
@@ -44,16 +44,16 @@ func (d *decoder) pos(n *yaml.Node) Position {
 	return Position{File: d.file, Line: n.Line, Column: n.Column}
 }
 
-// decode checks root against type t and returns its JSON form. The JSON is
-// only meaningful when no errors were recorded.
-func (d *decoder) decode(root *yaml.Node, t reflect.Type) []byte {
-	d.out = d.out[:0]
-	d.walk(root, t, "", 0)
-	return d.out
+// decode checks root against struct type t and returns a pointer to the
+// decoded value. The value is only meaningful when no errors were recorded.
+func (d *decoder) decode(root *yaml.Node, t reflect.Type) any {
+	v := reflect.New(t)
+	d.walk(root, v.Elem(), "", 0)
+	return v.Interface()
 }
 
-// walk checks node n against type t at field path path.
-func (d *decoder) walk(n *yaml.Node, t reflect.Type, path string, depth int) {
+// walk checks node n against the type of v at field path path and sets v.
+func (d *decoder) walk(n *yaml.Node, v reflect.Value, path string, depth int) {
 	if d.aborted {
 		return
 	}
@@ -69,54 +69,58 @@ func (d *decoder) walk(n *yaml.Node, t reflect.Type, path string, depth int) {
 		return
 	}
 	if n.Kind == yaml.AliasNode {
-		d.walk(n.Alias, t, path, depth+1)
+		d.walk(n.Alias, v, path, depth+1)
 		return
 	}
+	t := v.Type()
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
-		d.out = append(d.out, "null"...)
+		v.SetZero() // as encoding/json does for null
 		return
 	}
 	switch t {
 	case quantityType:
-		d.quantity(n, path)
+		d.quantity(n, v, path)
 		return
 	case intOrStringType:
-		d.intOrString(n, path)
+		d.intOrString(n, v, path)
 		return
 	case timeType:
-		d.time(n, path)
+		d.time(n, v, path)
 		return
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		d.walk(n, t.Elem(), path, depth)
+		if v.IsNil() {
+			v.Set(reflect.New(t.Elem()))
+		}
+		d.walk(n, v.Elem(), path, depth)
 	case reflect.Struct:
-		d.structure(n, t, path, depth)
+		d.structure(n, v, path, depth)
 	case reflect.Map:
-		d.mapping(n, t, path, depth)
+		d.mapping(n, v, path, depth)
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 {
-			d.bytes(n, path)
+			d.bytes(n, v, path)
 			return
 		}
-		d.sequence(n, t, path, depth)
+		d.sequence(n, v, path, depth)
 	case reflect.String:
 		if d.expectScalar(n, path, "string", "!!str") {
-			d.out = appendJSONString(d.out, n.Value)
+			v.SetString(n.Value)
 		}
 	case reflect.Bool:
 		if d.expectScalar(n, path, "boolean", "!!bool") {
-			b, _ := strconv.ParseBool(boolText(n.Value))
-			d.out = strconv.AppendBool(d.out, b)
+			v.SetBool(boolText(n.Value) == "true")
 		}
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		d.integer(n, t, path)
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		d.integer(n, t, path)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		d.integer(n, v, path)
 	case reflect.Float32, reflect.Float64:
-		d.float(n, path)
+		d.float(n, v, path)
 	case reflect.Interface:
-		d.generic(n, path, depth)
+		if g, ok := d.generic(n, path, depth); ok && g != nil {
+			v.Set(reflect.ValueOf(g))
+		}
 	default:
 		d.errorf(n, path, "cannot decode into %s", t)
 	}
@@ -137,17 +141,15 @@ func (d *decoder) expectScalar(n *yaml.Node, path, what, want string) bool {
 }
 
 // structure checks a mapping against a struct type's JSON fields.
-func (d *decoder) structure(n *yaml.Node, t reflect.Type, path string, depth int) {
+func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string, depth int) {
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, path, "expected mapping, got %s", describe(n))
 		return
 	}
-	ti := typeInfoOf(t)
-	d.out = append(d.out, '{')
-	first := true
+	ti := typeInfoOf(v.Type())
 	pairs := d.pairs(n, path, depth)
 	for i := 0; i < len(pairs); i += 2 {
-		k, v := pairs[i], pairs[i+1]
+		k, val := pairs[i], pairs[i+1]
 		if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str" {
 			d.errorf(k, path, "field names must be strings, got %s", describe(k))
 			continue
@@ -170,15 +172,8 @@ func (d *decoder) structure(n *yaml.Node, t reflect.Type, path string, depth int
 			d.errorf(k, fieldPath, "not supported by kelpie")
 			continue
 		}
-		if !first {
-			d.out = append(d.out, ',')
-		}
-		first = false
-		d.out = appendJSONString(d.out, name)
-		d.out = append(d.out, ':')
-		d.walk(v, f.typ, fieldPath, depth+1)
+		d.walk(val, v.FieldByIndex(f.index), fieldPath, depth+1)
 	}
-	d.out = append(d.out, '}')
 }
 
 // pairs returns the key/value nodes of mapping n with YAML merge keys ("<<")
@@ -269,50 +264,47 @@ func dedupeMerged(pairs []*yaml.Node) []*yaml.Node {
 }
 
 // mapping checks a YAML mapping against a Go map type with string keys.
-func (d *decoder) mapping(n *yaml.Node, t reflect.Type, path string, depth int) {
+func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string, depth int) {
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, path, "expected mapping, got %s", describe(n))
 		return
 	}
-	d.out = append(d.out, '{')
-	for i, pairs := 0, d.pairs(n, path, depth); i < len(pairs); i += 2 {
-		k, v := pairs[i], pairs[i+1]
+	t := v.Type()
+	pairs := d.pairs(n, path, depth)
+	if v.IsNil() {
+		v.Set(reflect.MakeMapWithSize(t, len(pairs)/2))
+	}
+	for i := 0; i < len(pairs); i += 2 {
+		k, val := pairs[i], pairs[i+1]
 		if k.Kind != yaml.ScalarNode {
 			d.errorf(k, path, "keys must be scalars, got %s", describe(k))
 			continue
 		}
-		if i > 0 {
-			d.out = append(d.out, ',')
-		}
-		d.out = appendJSONString(d.out, k.Value)
-		d.out = append(d.out, ':')
-		d.walk(v, t.Elem(), keyPath(path, k.Value), depth+1)
+		elem := reflect.New(t.Elem()).Elem()
+		d.walk(val, elem, keyPath(path, k.Value), depth+1)
+		v.SetMapIndex(reflect.ValueOf(k.Value).Convert(t.Key()), elem)
 	}
-	d.out = append(d.out, '}')
 }
 
 // sequence checks a YAML sequence against a Go slice type.
-func (d *decoder) sequence(n *yaml.Node, t reflect.Type, path string, depth int) {
+func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string, depth int) {
 	if n.Kind != yaml.SequenceNode {
 		d.errorf(n, path, "expected list, got %s", describe(n))
 		return
 	}
-	d.out = append(d.out, '[')
+	v.Set(reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content)))
 	for i, item := range n.Content {
-		if i > 0 {
-			d.out = append(d.out, ',')
-		}
-		d.walk(item, t.Elem(), indexPath(path, i), depth+1)
+		d.walk(item, v.Index(i), indexPath(path, i), depth+1)
 	}
-	d.out = append(d.out, ']')
 }
 
 // integer checks an integer scalar and its range for type t.
-func (d *decoder) integer(n *yaml.Node, t reflect.Type, path string) {
+func (d *decoder) integer(n *yaml.Node, v reflect.Value, path string) {
 	if !d.expectScalar(n, path, "integer", "!!int") {
 		return
 	}
-	v, err := strconv.ParseInt(n.Value, 0, 64)
+	t := v.Type()
+	i, err := strconv.ParseInt(n.Value, 0, 64)
 	if err != nil {
 		d.errorf(n, path, "integer %s out of range", n.Value)
 		return
@@ -334,15 +326,19 @@ func (d *decoder) integer(n *yaml.Node, t reflect.Type, path string) {
 	case reflect.Uint8:
 		lo, hi = 0, math.MaxUint8
 	}
-	if v < lo || v > hi {
+	if i < lo || i > hi {
 		d.errorf(n, path, "integer %s out of range [%d, %d]", n.Value, lo, hi)
 		return
 	}
-	d.out = strconv.AppendInt(d.out, v, 10)
+	if t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64 {
+		v.SetUint(uint64(i))
+	} else {
+		v.SetInt(i)
+	}
 }
 
 // float checks a numeric scalar.
-func (d *decoder) float(n *yaml.Node, path string) {
+func (d *decoder) float(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!float" && n.ShortTag() != "!!int") {
 		d.errorf(n, path, "expected number, got %s", describe(n))
 		return
@@ -352,27 +348,27 @@ func (d *decoder) float(n *yaml.Node, path string) {
 		d.errorf(n, path, "expected a finite number, got %q", n.Value)
 		return
 	}
-	d.out = strconv.AppendFloat(d.out, f, 'g', -1, 64)
+	v.SetFloat(f)
 }
 
 // bytes checks a base64 scalar for a []byte field.
-func (d *decoder) bytes(n *yaml.Node, path string) {
+func (d *decoder) bytes(n *yaml.Node, v reflect.Value, path string) {
 	if !d.expectScalar(n, path, "base64 string", "!!str") && !(n.Kind == yaml.ScalarNode && n.ShortTag() == "!!binary") {
 		return
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!binary" {
 		d.errs = d.errs[:len(d.errs)-1] // !!binary is base64 too
 	}
-	clean := stripSpace(n.Value)
-	if _, err := base64.StdEncoding.DecodeString(clean); err != nil {
+	data, err := base64.StdEncoding.DecodeString(stripSpace(n.Value))
+	if err != nil {
 		d.errorf(n, path, "invalid base64 data: %v", err)
 		return
 	}
-	d.out = appendJSONString(d.out, clean)
+	v.SetBytes(data)
 }
 
 // quantity checks a resource quantity ("500m", "1Gi", 2).
-func (d *decoder) quantity(n *yaml.Node, path string) {
+func (d *decoder) quantity(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.ScalarNode {
 		d.errorf(n, path, "expected quantity (like 500m or 1Gi), got %s", describe(n))
 		return
@@ -382,63 +378,71 @@ func (d *decoder) quantity(n *yaml.Node, path string) {
 		d.errorf(n, path, "invalid quantity %q: want a number with an optional suffix like 500m, 1.5, 128Mi or 2G", n.Value)
 		return
 	}
-	d.out = appendJSONString(d.out, q.String())
+	v.Set(reflect.ValueOf(q))
 }
 
 // intOrString checks an int-or-string field (ports, maxSurge).
-func (d *decoder) intOrString(n *yaml.Node, path string) {
+func (d *decoder) intOrString(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" {
-		v, err := strconv.ParseInt(n.Value, 0, 32)
+		i, err := strconv.ParseInt(n.Value, 0, 32)
 		if err != nil {
 			d.errorf(n, path, "integer %s out of range", n.Value)
 			return
 		}
-		d.out = strconv.AppendInt(d.out, v, 10)
+		v.Set(reflect.ValueOf(intstr.FromInt32(int32(i))))
 		return
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
-		d.out = appendJSONString(d.out, n.Value)
+		v.Set(reflect.ValueOf(intstr.FromString(n.Value)))
 		return
 	}
 	d.errorf(n, path, "expected integer or string, got %s", describe(n))
 }
 
 // time checks an RFC 3339 timestamp.
-func (d *decoder) time(n *yaml.Node, path string) {
+func (d *decoder) time(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.ShortTag() != "!!timestamp") {
 		d.errorf(n, path, "expected RFC 3339 time, got %s", describe(n))
 		return
 	}
-	var t metav1.Time
-	if err := t.UnmarshalJSON(appendJSONString(nil, n.Value)); err != nil {
+	t, err := time.Parse(time.RFC3339, n.Value)
+	if err != nil {
 		d.errorf(n, path, "expected RFC 3339 time, got %q", n.Value)
 		return
 	}
-	d.out = appendJSONString(d.out, n.Value)
+	v.Set(reflect.ValueOf(metav1.NewTime(t)))
 }
 
-// generic writes any YAML value as JSON (for interface{} fields).
-func (d *decoder) generic(n *yaml.Node, path string, depth int) {
+// generic decodes any YAML value into maps, slices and scalars (for
+// interface{} fields), as encoding/json would.
+func (d *decoder) generic(n *yaml.Node, path string, depth int) (any, bool) {
 	switch n.Kind {
+	case yaml.AliasNode:
+		return d.generic(n.Alias, path, depth+1)
 	case yaml.MappingNode:
-		d.mapping(n, typeOf[map[string]any](), path, depth)
+		m := reflect.New(typeOf[map[string]any]()).Elem()
+		d.mapping(n, m, path, depth)
+		return m.Interface(), true
 	case yaml.SequenceNode:
-		d.sequence(n, typeOf[[]any](), path, depth)
+		l := reflect.New(typeOf[[]any]()).Elem()
+		d.sequence(n, l, path, depth)
+		return l.Interface(), true
 	case yaml.ScalarNode:
 		switch n.ShortTag() {
-		case "!!int":
-			d.integer(n, typeOf[int64](), path)
-		case "!!float":
-			d.float(n, path)
+		case "!!null":
+			return nil, true
+		case "!!int", "!!float":
+			f := reflect.New(typeOf[float64]()).Elem()
+			d.float(n, f, path)
+			return f.Float(), true
 		case "!!bool":
-			b, _ := strconv.ParseBool(boolText(n.Value))
-			d.out = strconv.AppendBool(d.out, b)
+			return boolText(n.Value) == "true", true
 		default:
-			d.out = appendJSONString(d.out, n.Value)
+			return n.Value, true
 		}
-	default:
-		d.errorf(n, path, "unexpected %s", describe(n))
 	}
+	d.errorf(n, path, "unexpected %s", describe(n))
+	return nil, false
 }
 
 // describe names a node's kind and value for messages: `"two"`, `integer 5`.
@@ -493,39 +497,4 @@ func stripSpace(s string) string {
 		}
 	}
 	return string(out)
-}
-
-// appendJSONString appends s as a JSON string literal.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }

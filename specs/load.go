@@ -1,15 +1,15 @@
 package specs
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"path"
-	"reflect"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +22,10 @@ const DefaultNamespace = "default"
 type Options struct {
 	// Limits bound hostile input; zero fields take DefaultLimits.
 	Limits Limits
+	// Workers is how many files are parsed and decoded at once; 0 means
+	// GOMAXPROCS. Files are read one at a time, and the result (objects and
+	// errors, in order) is the same whatever the number.
+	Workers int
 }
 
 // Source is one tree or file to load.
@@ -47,13 +51,13 @@ func Load(fsys fs.FS, root string, opts Options) (*DesiredState, error) {
 // LoadSources is Load over several trees or files validated as one desired
 // state (references and duplicates are checked across all of them).
 func LoadSources(opts Options, sources ...Source) (*DesiredState, error) {
-	l := &loader{limits: opts.Limits.withDefaults(), failed: map[Key]bool{}}
-	l.dec.limits = l.limits
+	l := &loader{limits: opts.Limits.withDefaults(), workers: opts.Workers, failed: map[Key]bool{}}
 	for _, src := range sources {
 		if err := l.loadSource(src); err != nil {
 			return nil, err
 		}
 	}
+	l.decodeFiles()
 	l.finish()
 	if len(l.errs) > 0 {
 		l.errs.Sort()
@@ -70,12 +74,12 @@ func LoadSources(opts Options, sources ...Source) (*DesiredState, error) {
 
 // loader holds the state of one Load.
 type loader struct {
-	limits Limits
-	dec    decoder
-	files  int
-	errs   ErrorList
-	items  []*item
-	refs   []reference
+	limits  Limits
+	workers int
+	files   []*fileJob
+	errs    ErrorList
+	items   []*item
+	refs    []reference
 	// failed holds the keys of documents that did not decode, so references
 	// to them are not reported as missing a second time.
 	failed map[Key]bool
@@ -138,13 +142,23 @@ func (l *loader) loadSource(src Source) error {
 	})
 }
 
-// loadFile reads and decodes one manifest file.
+// fileJob is one manifest file read from a source, waiting to be decoded.
+type fileJob struct {
+	name string
+	data []byte
+	// The decoding's outcome.
+	items  []*item
+	errs   ErrorList
+	failed []Key
+}
+
+// loadFile reads one manifest file for decoding.
 func (l *loader) loadFile(src Source, p, rel string) {
 	name := displayName(src.Prefix, p)
-	l.files++
-	if l.files > l.limits.MaxFiles {
-		if l.files == l.limits.MaxFiles+1 {
+	if len(l.files) >= l.limits.MaxFiles {
+		if len(l.files) == l.limits.MaxFiles {
 			l.errs = append(l.errs, &Error{Pos: Position{File: name}, Message: fmt.Sprintf("more than %d manifest files; refused", l.limits.MaxFiles)})
+			l.files = append(l.files, &fileJob{name: name}) // counted once
 		}
 		return
 	}
@@ -153,12 +167,55 @@ func (l *loader) loadFile(src Source, p, rel string) {
 		l.errs = append(l.errs, &Error{Pos: Position{File: name}, Message: err.Error()})
 		return
 	}
-	docs, perr := parseDocuments(name, data)
+	l.files = append(l.files, &fileJob{name: name, data: data})
+}
+
+// decodeFiles parses and decodes every file read, on up to l.workers
+// goroutines (pure computation: the files were read already), then merges
+// the results in file order so the outcome does not depend on scheduling.
+func (l *loader) decodeFiles() {
+	workers := l.workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, len(l.files))
+	next := make(chan *fileJob)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dec := decoder{limits: l.limits}
+			for job := range next {
+				job.decode(&dec)
+			}
+		}()
+	}
+	for _, job := range l.files {
+		if job.data != nil {
+			next <- job
+		}
+	}
+	close(next)
+	wg.Wait()
+	for _, job := range l.files {
+		l.items = append(l.items, job.items...)
+		l.errs = append(l.errs, job.errs...)
+		for _, k := range job.failed {
+			l.failed[k] = true
+		}
+		job.data = nil
+	}
+}
+
+// decode parses the file's documents and decodes each into a typed object.
+func (job *fileJob) decode(dec *decoder) {
+	docs, perr := parseDocuments(job.name, job.data)
 	for _, doc := range docs {
-		l.decodeDocument(name, doc)
+		job.decodeDocument(dec, doc)
 	}
 	if perr != nil {
-		l.errs = append(l.errs, perr)
+		job.errs = append(job.errs, perr)
 	}
 }
 
@@ -181,10 +238,11 @@ func readLimited(fsys fs.FS, p string, max int64) ([]byte, error) {
 }
 
 // decodeDocument decodes one YAML document into a typed object.
-func (l *loader) decodeDocument(file string, root *yaml.Node) {
+func (job *fileJob) decodeDocument(dec *decoder, root *yaml.Node) {
+	file := job.name
 	pos := Position{File: file, Line: root.Line, Column: root.Column}
 	if root.Kind != yaml.MappingNode {
-		l.errs = append(l.errs, &Error{Pos: pos, Message: fmt.Sprintf("a manifest document must be a mapping with apiVersion and kind, got %s", describe(root))})
+		job.errs = append(job.errs, &Error{Pos: pos, Message: fmt.Sprintf("a manifest document must be a mapping with apiVersion and kind, got %s", describe(root))})
 		return
 	}
 	apiVersion, avNode := topScalar(root, "apiVersion")
@@ -197,33 +255,28 @@ func (l *loader) decodeDocument(file string, root *yaml.Node) {
 		if kind == "" {
 			missing = append(missing, "kind")
 		}
-		l.errs = append(l.errs, &Error{Pos: pos, Message: "document has no " + strings.Join(missing, " and ")})
+		job.errs = append(job.errs, &Error{Pos: pos, Message: "document has no " + strings.Join(missing, " and ")})
 		return
 	}
 	ki, ok := kinds[kind]
 	if !ok {
-		l.errs = append(l.errs, &Error{Pos: nodePos(file, kindNode), Field: "kind",
+		job.errs = append(job.errs, &Error{Pos: nodePos(file, kindNode), Field: "kind",
 			Message: fmt.Sprintf("unsupported kind %q (apiVersion %s); kelpie supports %s", kind, apiVersion, supportedKindList())})
 		return
 	}
 	if ki.apiVersion != apiVersion {
-		l.errs = append(l.errs, &Error{Pos: nodePos(file, avNode), Field: "apiVersion",
+		job.errs = append(job.errs, &Error{Pos: nodePos(file, avNode), Field: "apiVersion",
 			Message: fmt.Sprintf("apiVersion %q is not supported for %s; use %q", apiVersion, kind, ki.apiVersion)})
 		return
 	}
-	l.dec.file = file
-	l.dec.nodes = 0
-	l.dec.aborted = false
-	l.dec.errs = nil
-	data := l.dec.decode(root, ki.typ)
-	if len(l.dec.errs) > 0 {
-		l.errs = append(l.errs, l.dec.errs...)
-		l.failed[failedKey(root, kind, ki.namespaced)] = true
-		return
-	}
-	v := reflect.New(ki.typ).Interface()
-	if err := json.Unmarshal(data, v); err != nil {
-		l.errs = append(l.errs, &Error{Pos: pos, Message: fmt.Sprintf("cannot decode %s: %v", kind, err)})
+	dec.file = file
+	dec.nodes = 0
+	dec.aborted = false
+	dec.errs = nil
+	v := dec.decode(root, ki.typ)
+	if len(dec.errs) > 0 {
+		job.errs = append(job.errs, dec.errs...)
+		job.failed = append(job.failed, failedKey(root, kind, ki.namespaced))
 		return
 	}
 	meta := v.(metav1.Object)
@@ -234,16 +287,22 @@ func (l *loader) decodeDocument(file string, root *yaml.Node) {
 		meta.SetNamespace(DefaultNamespace)
 	}
 	if !ki.namespaced && obj.Namespace != "" {
-		l.errorAt(it, "metadata.namespace", "%s is cluster-scoped; remove metadata.namespace", kind)
+		job.errs = append(job.errs, itemError(it, "metadata.namespace", "%s is cluster-scoped; remove metadata.namespace", kind))
 		return
 	}
-	l.items = append(l.items, it)
+	job.items = append(job.items, it)
 }
 
 // errorAt records a problem at field path of an item.
 func (l *loader) errorAt(it *item, field, format string, args ...any) {
+	l.errs = append(l.errs, itemError(it, field, format, args...))
+}
+
+// itemError is a problem at field path of an item, positioned at the YAML
+// node of that field (or its nearest ancestor present in the manifest).
+func itemError(it *item, field, format string, args ...any) *Error {
 	n := locate(it.root, field)
-	l.errs = append(l.errs, &Error{Pos: nodePos(it.obj.Pos.File, n), Field: field, Message: fmt.Sprintf(format, args...)})
+	return &Error{Pos: nodePos(it.obj.Pos.File, n), Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
 // topScalar returns the value and node of a top-level scalar key.

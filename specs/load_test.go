@@ -188,3 +188,33 @@ func TestSourcesShareReferences(t *testing.T) {
 		t.Errorf("missing reference: %v", err)
 	}
 }
+
+// TestWorkersDeterministic checks the result does not depend on how many
+// files are decoded at once: same objects, hashes and errors in the same order.
+func TestWorkersDeterministic(t *testing.T) {
+	for _, dir := range []string{"testdata/invalid", "testdata/valid", "../examples/site"} {
+		var outcomes []string
+		for _, workers := range []int{1, 2, 8} {
+			state, err := Load(os.DirFS(dir), ".", Options{Workers: workers})
+			var b strings.Builder
+			if err != nil {
+				b.WriteString(err.Error())
+			}
+			for _, o := range stateObjects(state) {
+				b.WriteString(o.Key().String() + " " + o.Hash + "\n")
+			}
+			outcomes = append(outcomes, b.String())
+		}
+		if outcomes[0] == "" || outcomes[0] != outcomes[1] || outcomes[0] != outcomes[2] {
+			t.Errorf("%s: outcomes differ with 1, 2 and 8 workers:\n%s\n---\n%s\n---\n%s", dir, outcomes[0], outcomes[1], outcomes[2])
+		}
+	}
+}
+
+// stateObjects returns the objects of a possibly nil state.
+func stateObjects(s *DesiredState) []*Object {
+	if s == nil {
+		return nil
+	}
+	return s.Objects
+}

@@ -8,7 +8,8 @@ import (
 
 // fieldInfo is one JSON field of a Go struct, as encoding/json sees it.
 type fieldInfo struct {
-	typ reflect.Type
+	typ   reflect.Type
+	index []int // for reflect.Value.FieldByIndex
 }
 
 // typeInfo is the field table of a struct type, with embedded
@@ -28,7 +29,7 @@ func typeInfoOf(t reflect.Type) *typeInfo {
 		return ti.(*typeInfo)
 	}
 	ti := &typeInfo{fields: map[string]fieldInfo{}}
-	collectFields(t, ti.fields)
+	collectFields(t, nil, ti.fields)
 	for name := range ti.fields {
 		ti.names = append(ti.names, name)
 	}
@@ -46,21 +47,20 @@ func typeInfoOf(t reflect.Type) *typeInfo {
 }
 
 // collectFields adds the JSON fields of struct type t to out.
-func collectFields(t reflect.Type, out map[string]fieldInfo) {
+func collectFields(t reflect.Type, index []int, out map[string]fieldInfo) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
+		idx := append(append([]int(nil), index...), i)
 		tag := f.Tag.Get("json")
 		if tag == "-" {
 			continue
 		}
 		name, opts, _ := strings.Cut(tag, ",")
 		if f.Anonymous && name == "" && (strings.Contains(opts, "inline") || tag == "") {
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				collectFields(ft, out)
+			// Embedded structs are flattened; embedded pointers never occur
+			// in the types kelpie decodes and are not supported.
+			if f.Type.Kind() == reflect.Struct {
+				collectFields(f.Type, idx, out)
 				continue
 			}
 		}
@@ -70,7 +70,7 @@ func collectFields(t reflect.Type, out map[string]fieldInfo) {
 		if name == "" {
 			name = f.Name
 		}
-		out[name] = fieldInfo{typ: f.Type}
+		out[name] = fieldInfo{typ: f.Type, index: idx}
 	}
 }
 
