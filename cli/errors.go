@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	textsuggest "github.com/kelpie-dev/kelpie/internal/suggest"
 )
 
 // ExitCode returns an error that makes Main exit with code and print nothing,
@@ -138,37 +140,9 @@ func dashed(name string) string {
 }
 
 // suggest returns the candidate closest to typed when it is close enough to
-// be a typo (edit distance at most 2, and less than half the word), else "".
+// be a typo, else "".
 func suggest(typed string, candidates []string) string {
-	best, bestDist := "", 3
-	for _, cand := range candidates {
-		d := editDistance(typed, cand)
-		if d < bestDist && 2*d < len(cand) {
-			best, bestDist = cand, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return textsuggest.Closest(typed, candidates)
 }
 
 // report prints err for the user and returns the exit status it stands for:

@@ -2,32 +2,15 @@ package cli
 
 import (
 	"encoding/json"
-	"flag"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/kelpie-dev/kelpie/internal/golden"
 )
 
-// update regenerates golden files: go test ./cli -update
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
-
-// goldenFile compares got with a golden file, or rewrites it with -update.
-func goldenFile(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (go test -update creates it): %v", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs:\n--- want\n%s\n--- got\n%s", path, want, got)
-	}
-}
+// goldenFile compares got with a golden file (go test -update rewrites it).
+func goldenFile(t *testing.T, path, got string) { t.Helper(); golden.Check(t, path, got) }
 
 // TestValidateExamples accepts the seed and the bundled site, and a file path.
 func TestValidateExamples(t *testing.T) {

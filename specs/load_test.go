@@ -34,7 +34,7 @@ func TestInvalidManifests(t *testing.T) {
 					t.Errorf("error names file %q, want %q", e.Pos.File, filepath.Base(file))
 				}
 			}
-			golden(t, goldenName(file), err.Error()+"\n")
+			goldenCheck(t, goldenName(file), err.Error()+"\n")
 		})
 	}
 }

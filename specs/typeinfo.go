@@ -2,8 +2,11 @@ package specs
 
 import (
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
+
+	"github.com/kelpie-dev/kelpie/internal/suggest"
 )
 
 // fieldInfo is one JSON field of a Go struct, as encoding/json sees it.
@@ -33,6 +36,7 @@ func typeInfoOf(t reflect.Type) *typeInfo {
 	for name := range ti.fields {
 		ti.names = append(ti.names, name)
 	}
+	sort.Strings(ti.names)
 	if s, ok := supportedFields[t]; ok {
 		ti.supported = map[string]bool{}
 		for _, name := range s {
@@ -74,40 +78,13 @@ func collectFields(t reflect.Type, index []int, out map[string]fieldInfo) {
 	}
 }
 
-// suggest returns the known field closest to name (edit distance ≤ 2), or "".
+// suggest returns the supported field closest to name, or "".
 func (ti *typeInfo) suggest(name string) string {
-	best, bestDist := "", 3
+	var cands []string
 	for _, cand := range ti.names {
-		if ti.supported != nil && !ti.supported[cand] {
-			continue
-		}
-		if d := editDistance(strings.ToLower(name), strings.ToLower(cand)); d < bestDist || (d == bestDist && cand < best) {
-			best, bestDist = cand, d
+		if ti.supported == nil || ti.supported[cand] {
+			cands = append(cands, cand)
 		}
 	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 99
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return suggest.Closest(name, cands)
 }
