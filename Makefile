@@ -19,7 +19,7 @@ unit: ## run the unit and integration tests
 	$(GO) test -count=1 ./...
 
 fuzz: ## fuzz the manifest decoder for $(FUZZTIME)
-	$(GO) test ./specs -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./specs -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 3s
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -223,14 +223,18 @@ func (d *decoder) pairs(n *yaml.Node, path string, depth int) []*yaml.Node {
 
 // mergeSources returns the key/value pairs a "<<" value contributes.
 func (d *decoder) mergeSources(v *yaml.Node, path string, depth int) []*yaml.Node {
-	d.nodes += len(v.Content)
-	if d.nodes > d.limits.MaxNodes || depth > d.limits.MaxDepth {
-		d.errorf(v, path, "merge keys expand beyond limits; refused")
-		d.aborted = true
-		return nil
-	}
 	for v.Kind == yaml.AliasNode {
 		v = v.Alias
+	}
+	// Merged pairs count against the node budget like any expansion, so a
+	// "merge bomb" of nested aliases is refused like an alias bomb.
+	d.nodes += 1 + len(v.Content)
+	if d.aborted || d.nodes > d.limits.MaxNodes || depth > d.limits.MaxDepth {
+		if !d.aborted {
+			d.errorf(v, path, "merge keys expand beyond %d YAML nodes or %d levels; refused", d.limits.MaxNodes, d.limits.MaxDepth)
+		}
+		d.aborted = true
+		return nil
 	}
 	switch v.Kind {
 	case yaml.MappingNode:
