@@ -63,23 +63,30 @@ func runDiff(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// Like `git -C DIR`, --path is relative to the --repo directory, which
+	// may lie inside the work tree.
+	sub = path.Join(repoSubdir(repo, c.String("repo")), sub)
 	fromRev := c.Args().Get(0)
 	if fromRev == "" {
 		fromRev = "HEAD"
 	}
-	from, fromName, err := loadRevision(repo, fromRev, sub)
+	from, fromName, fromExists, err := loadRevision(repo, fromRev, sub)
 	if err != nil {
 		return manifestFailure(c, err)
 	}
 	var to *specs.DesiredState
-	toName := worktreeSide
+	toName, toExists := worktreeSide, false
 	if toRev := c.Args().Get(1); toRev != "" {
-		to, toName, err = loadRevision(repo, toRev, sub)
+		to, toName, toExists, err = loadRevision(repo, toRev, sub)
 	} else {
-		to, err = loadWorktree(repo, sub)
+		to, toExists, err = loadWorktree(repo, sub)
 	}
 	if err != nil {
 		return manifestFailure(c, err)
+	}
+	if !fromExists && !toExists {
+		// A typo must not pass for "no changes".
+		return fmt.Errorf("the manifests directory %q (--path) does not exist at %s nor in %s", sub, diffLabel(fromRev, fromName), diffLabel(c.Args().Get(1), toName))
 	}
 	changes, err := specs.Diff(from, to)
 	if err != nil {
@@ -103,35 +110,63 @@ func runDiff(c *cli.Context) error {
 }
 
 // loadRevision resolves rev and loads the manifests of its tree. It returns
-// the state and the full commit hash.
-func loadRevision(repo *source.Repo, rev, sub string) (*specs.DesiredState, string, error) {
+// the state, the full commit hash and whether the directory exists there (a
+// missing one is an empty state).
+func loadRevision(repo *source.Repo, rev, sub string) (*specs.DesiredState, string, bool, error) {
 	commit, err := repo.Resolve(rev)
 	if err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
 	fsys, err := repo.FS(commit)
 	if err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
 	if _, err := fs.Stat(fsys, sub); errors.Is(err, fs.ErrNotExist) {
-		// The manifests directory does not exist at this commit: an empty state.
-		return &specs.DesiredState{}, commit.Hash, nil
+		return &specs.DesiredState{}, commit.Hash, false, nil
 	}
 	state, err := specs.LoadSources(specs.Options{}, specs.Source{FS: fsys, Root: sub, Prefix: rev + ":"})
 	if err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
-	return state, commit.Hash, nil
+	return state, commit.Hash, true, nil
 }
 
-// loadWorktree loads the manifests of the repository's working tree.
-func loadWorktree(repo *source.Repo, sub string) (*specs.DesiredState, error) {
+// repoSubdir is the --repo directory relative to the work-tree root ("."
+// for the root itself or a bare repository).
+func repoSubdir(repo *source.Repo, dir string) string {
 	if repo.Root() == "" {
-		return nil, errors.New("a bare repository has no working tree: give two revisions, FROM and TO")
+		return "."
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "."
+	}
+	if info, err := os.Stat(abs); err == nil && !info.IsDir() {
+		abs = filepath.Dir(abs)
+	}
+	root, err := filepath.EvalSymlinks(repo.Root())
+	if err != nil {
+		root = repo.Root()
+	}
+	if resolved, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = resolved
+	}
+	rel, err := filepath.Rel(root, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return "."
+	}
+	return filepath.ToSlash(rel)
+}
+
+// loadWorktree loads the manifests of the repository's working tree, and
+// says whether the directory exists there.
+func loadWorktree(repo *source.Repo, sub string) (*specs.DesiredState, bool, error) {
+	if repo.Root() == "" {
+		return nil, false, errors.New("a bare repository has no working tree: give two revisions, FROM and TO")
 	}
 	dir := filepath.Join(repo.Root(), filepath.FromSlash(sub))
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return &specs.DesiredState{}, nil
+		return &specs.DesiredState{}, false, nil
 	}
 	// Name files as paths from the current directory, so they can be opened
 	// as printed; fall back to the absolute path outside it.
@@ -144,7 +179,8 @@ func loadWorktree(repo *source.Repo, sub string) (*specs.DesiredState, error) {
 	if prefix == "." {
 		prefix = ""
 	}
-	return specs.LoadSources(specs.Options{}, specs.Source{FS: os.DirFS(dir), Root: ".", Prefix: prefix})
+	state, err := specs.LoadSources(specs.Options{}, specs.Source{FS: os.DirFS(dir), Root: ".", Prefix: prefix})
+	return state, true, err
 }
 
 // manifestFailure prints manifest errors compiler style and exits 1; other

@@ -135,9 +135,21 @@ func TestDiffErrors(t *testing.T) {
 			}
 		})
 	}
-	// A path missing at one commit is an empty state: everything is added.
+	// A path missing on both sides is an error, not "no changes".
 	res := runMain(t, "diff", "--repo", r.dir, "--path", "nowhere", "HEAD~1", "HEAD")
-	if res.code != 0 {
+	if res.code != 1 || !strings.Contains(res.stderr, `"nowhere" (--path) does not exist`) {
 		t.Fatalf("missing path on both sides: exit %d %s", res.code, res.stderr)
+	}
+	// A path missing at one commit is an empty state: everything is added.
+	r.write("later/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later}\n")
+	r.commit("add later/")
+	res = runMain(t, "diff", "--repo", r.dir, "--path", "later", "HEAD~1", "HEAD")
+	if res.code != 2 || !strings.Contains(res.stdout, "+ ConfigMap/default/later") {
+		t.Fatalf("path added in TO: exit %d %s%s", res.code, res.stdout, res.stderr)
+	}
+	// --path is relative to --repo when --repo is inside the work tree.
+	res = runMain(t, "diff", "--repo", r.dir+"/site", "HEAD~2", "HEAD~1")
+	if res.code != 2 || !strings.Contains(res.stdout, "~ Deployment/default/web") {
+		t.Fatalf("--repo subdirectory: exit %d %s%s", res.code, res.stdout, res.stderr)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/kelpie-dev/kelpie/specs"
 )
@@ -14,6 +15,7 @@ import (
 // files) into specs sources whose positions name the path as typed.
 func manifestSources(paths []string) ([]specs.Source, error) {
 	var out []specs.Source
+	paths = dropNested(paths)
 	for _, p := range paths {
 		info, err := os.Stat(p)
 		if err != nil {
@@ -28,6 +30,39 @@ func manifestSources(paths []string) ([]specs.Source, error) {
 		out = append(out, specs.Source{FS: os.DirFS(dir), Root: filepath.Base(clean), Prefix: prefixFor(dir)})
 	}
 	return out, nil
+}
+
+// dropNested removes paths that another path already covers (the same
+// path twice, or a file or directory inside a directory also given), so no
+// file is read twice and reported as a duplicate of itself.
+func dropNested(paths []string) []string {
+	abs := make([]string, len(paths))
+	for i, p := range paths {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			a = p
+		}
+		abs[i] = a
+	}
+	var out []string
+	for i, p := range paths {
+		covered := false
+		for j, other := range abs {
+			if i == j {
+				continue
+			}
+			inside := strings.HasPrefix(abs[i], other+string(filepath.Separator))
+			same := abs[i] == other && j < i
+			if inside || same {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // prefixFor is the position prefix of a directory: none for ".".

@@ -32,6 +32,48 @@ type decoder struct {
 	nodes   int
 	aborted bool
 	errs    ErrorList
+	// secret is set while decoding a Secret: values under data and
+	// stringData are never quoted in messages.
+	secret bool
+}
+
+// show describes node n for a message at path, withholding the value when
+// it belongs to a Secret's data.
+func (d *decoder) show(n *yaml.Node, path string) string {
+	if d.secret && (isDataPath(path, "data") || isDataPath(path, "stringData")) {
+		return kindOf(n)
+	}
+	return describe(n)
+}
+
+// isDataPath reports whether path is field or below it.
+func isDataPath(path, field string) bool {
+	return path == field || hasPathPrefix(path, field)
+}
+
+// kindOf names a node's kind without its value: "string", "integer", "list".
+func kindOf(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "mapping"
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.AliasNode:
+		return "alias"
+	}
+	switch n.ShortTag() {
+	case "!!str":
+		return "a string (value withheld)"
+	case "!!int":
+		return "an integer (value withheld)"
+	case "!!float":
+		return "a number (value withheld)"
+	case "!!bool":
+		return "a boolean (value withheld)"
+	case "!!null":
+		return "null"
+	}
+	return "a scalar (value withheld)"
 }
 
 // errorf records a problem at node n.
@@ -132,7 +174,7 @@ func (d *decoder) expectScalar(n *yaml.Node, path, what, want string) bool {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == want {
 		return true
 	}
-	msg := fmt.Sprintf("expected %s, got %s", what, describe(n))
+	msg := fmt.Sprintf("expected %s, got %s", what, d.show(n, path))
 	if want == "!!str" && n.Kind == yaml.ScalarNode {
 		msg += " (quote it to make it a string)"
 	}
@@ -143,15 +185,19 @@ func (d *decoder) expectScalar(n *yaml.Node, path, what, want string) bool {
 // structure checks a mapping against a struct type's JSON fields.
 func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string, depth int) {
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, path, "expected mapping, got %s", describe(n))
+		d.errorf(n, path, "expected mapping, got %s", d.show(n, path))
 		return
 	}
 	ti := typeInfoOf(v.Type())
-	pairs := d.pairs(n, path, depth)
+	pairs := d.pairs(n, path, depth, false)
 	for i := 0; i < len(pairs); i += 2 {
 		k, val := pairs[i], pairs[i+1]
+		if k.Kind == yaml.AliasNode {
+			d.errorf(k, path, "an alias (*%s) cannot be used as a key; write the key out", k.Value)
+			continue
+		}
 		if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str" {
-			d.errorf(k, path, "field names must be strings, got %s", describe(k))
+			d.errorf(k, path, "field names must be strings, got %s", d.show(k, path))
 			continue
 		}
 		name := k.Value
@@ -178,7 +224,7 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string, depth in
 
 // pairs returns the key/value nodes of mapping n with YAML merge keys ("<<")
 // resolved (explicit keys win over merged ones) and duplicate keys reported.
-func (d *decoder) pairs(n *yaml.Node, path string, depth int) []*yaml.Node {
+func (d *decoder) pairs(n *yaml.Node, path string, depth int, isMap bool) []*yaml.Node {
 	hasMerge := false
 	for i := 0; i < len(n.Content); i += 2 {
 		if n.Content[i].ShortTag() == "!!merge" {
@@ -197,7 +243,7 @@ func (d *decoder) pairs(n *yaml.Node, path string, depth int) []*yaml.Node {
 				out = append(out, k, v)
 				continue
 			}
-			merged = append(merged, d.mergeSources(v, path, depth)...)
+			merged = append(merged, d.mergeSources(v, path, depth, isMap)...)
 		}
 		// Merged keys come first so explicit keys override them below.
 		out = append(merged, out...)
@@ -213,7 +259,11 @@ func (d *decoder) pairs(n *yaml.Node, path string, depth int) []*yaml.Node {
 			continue
 		}
 		if prev, dup := seen[k.Value]; dup {
-			d.errorf(k, joinPath(path, k.Value), "duplicate key %q (first at line %d)", k.Value, prev.Line)
+			p := joinPath(path, k.Value)
+			if isMap {
+				p = keyPath(path, k.Value)
+			}
+			d.errorf(k, p, "duplicate key %q (first at line %d)", k.Value, prev.Line)
 			continue
 		}
 		seen[k.Value] = k
@@ -222,7 +272,7 @@ func (d *decoder) pairs(n *yaml.Node, path string, depth int) []*yaml.Node {
 }
 
 // mergeSources returns the key/value pairs a "<<" value contributes.
-func (d *decoder) mergeSources(v *yaml.Node, path string, depth int) []*yaml.Node {
+func (d *decoder) mergeSources(v *yaml.Node, path string, depth int, isMap bool) []*yaml.Node {
 	for v.Kind == yaml.AliasNode {
 		v = v.Alias
 	}
@@ -238,15 +288,15 @@ func (d *decoder) mergeSources(v *yaml.Node, path string, depth int) []*yaml.Nod
 	}
 	switch v.Kind {
 	case yaml.MappingNode:
-		return d.pairs(v, path, depth+1)
+		return d.pairs(v, path, depth+1, isMap)
 	case yaml.SequenceNode:
 		var out []*yaml.Node
 		for _, m := range v.Content {
-			out = append(out, d.mergeSources(m, path, depth+1)...)
+			out = append(out, d.mergeSources(m, path, depth+1, isMap)...)
 		}
 		return out
 	default:
-		d.errorf(v, path, "merge key (<<) needs a mapping or a list of mappings, got %s", describe(v))
+		d.errorf(v, path, "merge key (<<) needs a mapping or a list of mappings, got %s", d.show(v, path))
 		return nil
 	}
 }
@@ -270,18 +320,22 @@ func dedupeMerged(pairs []*yaml.Node) []*yaml.Node {
 // mapping checks a YAML mapping against a Go map type with string keys.
 func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string, depth int) {
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, path, "expected mapping, got %s", describe(n))
+		d.errorf(n, path, "expected mapping, got %s", d.show(n, path))
 		return
 	}
 	t := v.Type()
-	pairs := d.pairs(n, path, depth)
+	pairs := d.pairs(n, path, depth, true)
 	if v.IsNil() {
 		v.Set(reflect.MakeMapWithSize(t, len(pairs)/2))
 	}
 	for i := 0; i < len(pairs); i += 2 {
 		k, val := pairs[i], pairs[i+1]
+		if k.Kind == yaml.AliasNode {
+			d.errorf(k, path, "an alias (*%s) cannot be used as a key; write the key out", k.Value)
+			continue
+		}
 		if k.Kind != yaml.ScalarNode {
-			d.errorf(k, path, "keys must be scalars, got %s", describe(k))
+			d.errorf(k, path, "keys must be scalars, got %s", d.show(k, path))
 			continue
 		}
 		elem := reflect.New(t.Elem()).Elem()
@@ -293,7 +347,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string, depth int)
 // sequence checks a YAML sequence against a Go slice type.
 func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string, depth int) {
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(n, path, "expected list, got %s", describe(n))
+		d.errorf(n, path, "expected list, got %s", d.show(n, path))
 		return
 	}
 	v.Set(reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content)))
@@ -310,7 +364,7 @@ func (d *decoder) integer(n *yaml.Node, v reflect.Value, path string) {
 	t := v.Type()
 	i, err := strconv.ParseInt(n.Value, 0, 64)
 	if err != nil {
-		d.errorf(n, path, "integer %s out of range", n.Value)
+		d.errorf(n, path, "%s out of range", d.show(n, path))
 		return
 	}
 	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
@@ -331,7 +385,7 @@ func (d *decoder) integer(n *yaml.Node, v reflect.Value, path string) {
 		lo, hi = 0, math.MaxUint8
 	}
 	if i < lo || i > hi {
-		d.errorf(n, path, "integer %s out of range [%d, %d]", n.Value, lo, hi)
+		d.errorf(n, path, "%s out of range [%d, %d]", d.show(n, path), lo, hi)
 		return
 	}
 	if t.Kind() >= reflect.Uint && t.Kind() <= reflect.Uint64 {
@@ -344,12 +398,12 @@ func (d *decoder) integer(n *yaml.Node, v reflect.Value, path string) {
 // float checks a numeric scalar.
 func (d *decoder) float(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!float" && n.ShortTag() != "!!int") {
-		d.errorf(n, path, "expected number, got %s", describe(n))
+		d.errorf(n, path, "expected number, got %s", d.show(n, path))
 		return
 	}
 	f, err := strconv.ParseFloat(n.Value, 64)
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-		d.errorf(n, path, "expected a finite number, got %q", n.Value)
+		d.errorf(n, path, "expected a finite number, got %s", d.show(n, path))
 		return
 	}
 	v.SetFloat(f)
@@ -374,7 +428,7 @@ func (d *decoder) bytes(n *yaml.Node, v reflect.Value, path string) {
 // quantity checks a resource quantity ("500m", "1Gi", 2).
 func (d *decoder) quantity(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.ScalarNode {
-		d.errorf(n, path, "expected quantity (like 500m or 1Gi), got %s", describe(n))
+		d.errorf(n, path, "expected quantity (like 500m or 1Gi), got %s", d.show(n, path))
 		return
 	}
 	q, err := resource.ParseQuantity(n.Value)
@@ -400,13 +454,13 @@ func (d *decoder) intOrString(n *yaml.Node, v reflect.Value, path string) {
 		v.Set(reflect.ValueOf(intstr.FromString(n.Value)))
 		return
 	}
-	d.errorf(n, path, "expected integer or string, got %s", describe(n))
+	d.errorf(n, path, "expected integer or string, got %s", d.show(n, path))
 }
 
 // time checks an RFC 3339 timestamp.
 func (d *decoder) time(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.ShortTag() != "!!timestamp") {
-		d.errorf(n, path, "expected RFC 3339 time, got %s", describe(n))
+		d.errorf(n, path, "expected RFC 3339 time, got %s", d.show(n, path))
 		return
 	}
 	t, err := time.Parse(time.RFC3339, n.Value)
@@ -445,7 +499,7 @@ func (d *decoder) generic(n *yaml.Node, path string, depth int) (any, bool) {
 			return n.Value, true
 		}
 	}
-	d.errorf(n, path, "unexpected %s", describe(n))
+	d.errorf(n, path, "unexpected %s", d.show(n, path))
 	return nil, false
 }
 

@@ -114,7 +114,10 @@ func applyDefaults(obj any) {
 
 // defaultJobSpec defaults a Job spec (also inside a CronJob).
 func defaultJobSpec(s *batchv1.JobSpec) {
-	if s.Completions == nil {
+	// As Kubernetes: both unset means one pod to one success; parallelism
+	// alone is a work queue (completions stays unset); completions alone
+	// runs one pod at a time.
+	if s.Completions == nil && s.Parallelism == nil {
 		s.Completions = ptr(int32(1))
 	}
 	if s.Parallelism == nil {
@@ -136,6 +139,9 @@ func defaultPodSpec(s *corev1.PodSpec, restart corev1.RestartPolicy) {
 	if s.TerminationGracePeriodSeconds == nil {
 		s.TerminationGracePeriodSeconds = ptr(int64(30))
 	}
+	if s.SecurityContext == nil {
+		s.SecurityContext = &corev1.PodSecurityContext{}
+	}
 	for i := range s.Volumes {
 		v := &s.Volumes[i]
 		if v.VolumeSource == (corev1.VolumeSource{}) {
@@ -152,15 +158,15 @@ func defaultPodSpec(s *corev1.PodSpec, restart corev1.RestartPolicy) {
 		}
 	}
 	for i := range s.InitContainers {
-		defaultContainer(&s.InitContainers[i])
+		defaultContainer(&s.InitContainers[i], s.HostNetwork)
 	}
 	for i := range s.Containers {
-		defaultContainer(&s.Containers[i])
+		defaultContainer(&s.Containers[i], s.HostNetwork)
 	}
 }
 
 // defaultContainer defaults one container.
-func defaultContainer(c *corev1.Container) {
+func defaultContainer(c *corev1.Container, hostNetwork bool) {
 	if c.ImagePullPolicy == "" {
 		c.ImagePullPolicy = corev1.PullIfNotPresent
 		if imageTag(c.Image) == "latest" {
@@ -170,6 +176,24 @@ func defaultContainer(c *corev1.Container) {
 	for i := range c.Ports {
 		if c.Ports[i].Protocol == "" {
 			c.Ports[i].Protocol = corev1.ProtocolTCP
+		}
+		// On the host's network a container port is a host port.
+		if hostNetwork && c.Ports[i].HostPort == 0 {
+			c.Ports[i].HostPort = c.Ports[i].ContainerPort
+		}
+	}
+	// A limit without a request requests the limit, as in Kubernetes.
+	for name, lim := range c.Resources.Limits {
+		if _, ok := c.Resources.Requests[name]; !ok {
+			if c.Resources.Requests == nil {
+				c.Resources.Requests = corev1.ResourceList{}
+			}
+			c.Resources.Requests[name] = lim.DeepCopy()
+		}
+	}
+	for i := range c.Env {
+		if fr := c.Env[i].ValueFrom; fr != nil && fr.FieldRef != nil && fr.FieldRef.APIVersion == "" {
+			fr.FieldRef.APIVersion = "v1"
 		}
 	}
 	for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {

@@ -33,7 +33,12 @@ func Diff(from, to *DesiredState) ([]Change, error) {
 				return nil, err
 			}
 			if len(fields) == 0 {
-				continue
+				if a.Hash == b.Hash {
+					continue
+				}
+				// The hash differs, so the host will act on it: never report
+				// such an object as unchanged.
+				fields = []FieldChange{{Op: ChangeModify, Path: "(content)", Old: a.Hash, New: b.Hash}}
 			}
 			c := newChange(ChangeModify, b)
 			c.Fields = fields
@@ -101,7 +106,9 @@ func (d *differ) sensitivePath(path string) bool {
 		return false
 	}
 	return path == "data" || path == "stringData" ||
-		hasPathPrefix(path, "data") || hasPathPrefix(path, "stringData")
+		hasPathPrefix(path, "data") || hasPathPrefix(path, "stringData") ||
+		// kubectl's copy of the whole object, secret values included.
+		path == "metadata.annotations[kubectl.kubernetes.io/last-applied-configuration]"
 }
 
 // hasPathPrefix reports whether path is below prefix.
@@ -182,6 +189,11 @@ func (d *differ) list(path string, a, b []any) {
 		for k := range nb {
 			names[k] = true
 		}
+		if orderA, orderB := commonOrder(a, nb), commonOrder(b, na); !reflect.DeepEqual(orderA, orderB) {
+			// Order is meaning for initContainers (run in turn) and env
+			// (later values may refer to earlier ones).
+			d.emit(ChangeModify, path+"[order]", orderA, orderB)
+		}
 		for _, name := range sortedKeys(names) {
 			ea, inA := na[name]
 			eb, inB := nb[name]
@@ -237,6 +249,19 @@ func namedElements(l []any) (map[string]any, bool) {
 		out[name] = e
 	}
 	return out, true
+}
+
+// commonOrder returns the names of list l's elements that other also has,
+// in l's order.
+func commonOrder(l []any, other map[string]any) []any {
+	out := []any{}
+	for _, e := range l {
+		name := e.(map[string]any)["name"].(string)
+		if _, ok := other[name]; ok {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // scalarList reports whether every element is a scalar.

@@ -16,8 +16,16 @@ const IgnoreFile = ".kelpieignore"
 
 // ignorer accumulates .kelpieignore patterns while a tree is walked.
 type ignorer struct {
-	patterns []gitignore.Pattern
-	matcher  gitignore.Matcher
+	patterns []ignorePattern
+}
+
+// ignorePattern is one pattern line. go-git's matcher lets a directory-only
+// pattern ("dir/", "!*/") match every file below such a directory; git
+// applies it to directories alone (their files are excluded or not by the
+// walk skipping the directory), so the flag is kept here to do as git does.
+type ignorePattern struct {
+	pattern gitignore.Pattern
+	dirOnly bool
 }
 
 // load reads dir's ignore file, if any; rel is dir relative to the load root.
@@ -39,16 +47,31 @@ func (ig *ignorer) load(fsys fs.FS, dir, rel string) error {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		ig.patterns = append(ig.patterns, gitignore.ParsePattern(line, domain))
+		ig.patterns = append(ig.patterns, ignorePattern{
+			pattern: gitignore.ParsePattern(line, domain),
+			dirOnly: strings.HasSuffix(line, "/"),
+		})
 	}
-	ig.matcher = gitignore.NewMatcher(ig.patterns)
 	return sc.Err()
 }
 
 // ignored reports whether rel (relative to the load root) is excluded.
 func (ig *ignorer) ignored(rel string, isDir bool) bool {
-	if ig.matcher == nil || rel == "." {
+	if len(ig.patterns) == 0 || rel == "." {
 		return false
 	}
-	return ig.matcher.Match(strings.Split(rel, "/"), isDir)
+	parts := strings.Split(rel, "/")
+	for i := len(ig.patterns) - 1; i >= 0; i-- { // the last matching pattern decides
+		p := ig.patterns[i]
+		if p.dirOnly && !isDir {
+			continue
+		}
+		switch p.pattern.Match(parts, isDir) {
+		case gitignore.Exclude:
+			return true
+		case gitignore.Include:
+			return false
+		}
+	}
+	return false
 }

@@ -83,6 +83,9 @@ type loader struct {
 	// failed holds the keys of documents that did not decode, so references
 	// to them are not reported as missing a second time.
 	failed map[Key]bool
+	// unparsed is set when a file had a syntax error: the objects in its
+	// unparsed part are unknown, so missing references are not reported.
+	unparsed bool
 }
 
 // item is a decoded object with the YAML it came from, kept until
@@ -134,7 +137,14 @@ func (l *loader) loadSource(src Source) error {
 		if ext := path.Ext(p); ext != ".yaml" && ext != ".yml" {
 			return nil
 		}
-		if !d.Type().IsRegular() {
+		if d.Type()&fs.ModeSymlink != 0 {
+			// A link to a manifest counts as the manifest (fs.Stat follows
+			// links where the file system has them); anything else is skipped.
+			info, err := fs.Stat(src.FS, p)
+			if err != nil || !info.Mode().IsRegular() {
+				return nil
+			}
+		} else if !d.Type().IsRegular() {
 			return nil
 		}
 		l.loadFile(src, p, rel)
@@ -147,9 +157,10 @@ type fileJob struct {
 	name string
 	data []byte
 	// The decoding's outcome.
-	items  []*item
-	errs   ErrorList
-	failed []Key
+	items     []*item
+	errs      ErrorList
+	failed    []Key
+	syntaxErr bool // part of the file could not be parsed
 }
 
 // loadFile reads one manifest file for decoding.
@@ -204,6 +215,7 @@ func (l *loader) decodeFiles() {
 		for _, k := range job.failed {
 			l.failed[k] = true
 		}
+		l.unparsed = l.unparsed || job.syntaxErr
 		job.data = nil
 	}
 }
@@ -216,6 +228,7 @@ func (job *fileJob) decode(dec *decoder) {
 	}
 	if perr != nil {
 		job.errs = append(job.errs, perr)
+		job.syntaxErr = true
 	}
 }
 
@@ -270,6 +283,7 @@ func (job *fileJob) decodeDocument(dec *decoder, root *yaml.Node) {
 		return
 	}
 	dec.file = file
+	dec.secret = kind == KindSecret
 	dec.nodes = 0
 	dec.aborted = false
 	dec.errs = nil
@@ -361,13 +375,13 @@ func unwrapPath(err error) error {
 // failedKey is the best-effort key of a document that failed to decode.
 func failedKey(root *yaml.Node, kind string, namespaced bool) Key {
 	k := Key{Kind: kind}
-	if meta := child(root, pathSegment{name: "metadata"}); meta != nil && meta.Kind == yaml.MappingNode {
-		if n := child(meta, pathSegment{name: "name"}); n != nil {
+	if meta := explicitChild(root, "metadata"); meta != nil && meta.Kind == yaml.MappingNode {
+		if n := explicitChild(meta, "name"); n != nil {
 			k.Name = n.Value
 		}
 		if namespaced {
 			k.Namespace = DefaultNamespace
-			if n := child(meta, pathSegment{name: "namespace"}); n != nil && n.Value != "" {
+			if n := explicitChild(meta, "namespace"); n != nil && n.Value != "" {
 				k.Namespace = n.Value
 			}
 		}

@@ -218,3 +218,22 @@ func stateObjects(s *DesiredState) []*Object {
 	}
 	return s.Objects
 }
+
+// TestSymlinkedManifest loads a manifest reached through a symbolic link in
+// a work tree, and skips a link to a directory or to nothing.
+func TestSymlinkedManifest(t *testing.T) {
+	dir := t.TempDir()
+	shared := t.TempDir()
+	if err := os.WriteFile(shared+"/cm.yaml", []byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: linked}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range map[string]string{"cm.yaml": shared + "/cm.yaml", "dangling.yaml": shared + "/none.yaml", "dir.yaml": shared} {
+		if err := os.Symlink(target, dir+"/"+name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state, err := Load(os.DirFS(dir), ".", Options{})
+	if err != nil || state.Len() != 1 || state.Objects[0].Name != "linked" {
+		t.Fatalf("load through symlink: %v (%d objects)", err, state.Len())
+	}
+}

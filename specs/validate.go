@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // check validates one object, recording errors at field paths of its YAML.
@@ -57,6 +58,7 @@ func (l *loader) finish() {
 	for _, r := range l.refs {
 		l.checkReference(r, index)
 	}
+	l.serviceAllocations()
 	if len(l.errs) > 0 {
 		return
 	}
@@ -78,7 +80,7 @@ func (l *loader) checkReference(r reference, index map[Key]*item) {
 	}
 	target, ok := index[Key{Kind: r.kind, Namespace: ns, Name: r.name}]
 	if !ok {
-		if r.optional || l.failed[Key{Kind: r.kind, Namespace: ns, Name: r.name}] {
+		if r.optional || l.unparsed || l.failed[Key{Kind: r.kind, Namespace: ns, Name: r.name}] {
 			return
 		}
 		where := ""
@@ -106,4 +108,36 @@ func Hash(obj any) (string, error) {
 	}
 	sum := sha256.Sum256(data)
 	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// serviceAllocations reports Services that claim a clusterIP or a node port
+// another Service already holds (objects are in file order, so the later
+// definition is the one reported).
+func (l *loader) serviceAllocations() {
+	ips := map[string]*item{}
+	nodePorts := map[string]*item{}
+	for _, it := range l.items {
+		svc, ok := it.obj.Obj.(*corev1.Service)
+		if !ok {
+			continue
+		}
+		if ip := svc.Spec.ClusterIP; ip != "" && ip != corev1.ClusterIPNone {
+			if prev, dup := ips[ip]; dup {
+				l.errorAt(it, "spec.clusterIP", "clusterIP %s is already used by Service %s (%s)", ip, prev.obj.Key(), prev.obj.Pos)
+			} else {
+				ips[ip] = it
+			}
+		}
+		for i, p := range svc.Spec.Ports {
+			if p.NodePort == 0 {
+				continue
+			}
+			key := fmt.Sprintf("%d/%s", p.NodePort, p.Protocol)
+			if prev, dup := nodePorts[key]; dup && prev != it {
+				l.errorAt(it, indexPath("spec.ports", i)+".nodePort", "node port %s is already used by Service %s (%s)", key, prev.obj.Key(), prev.obj.Pos)
+			} else {
+				nodePorts[key] = it
+			}
+		}
+	}
 }

@@ -359,12 +359,23 @@ func (c *check) keyRef(p, kind, name, key string, optional *bool) {
 func (c *check) envFrom(p string, srcs []corev1.EnvFromSource) {
 	for i, s := range srcs {
 		sp := indexPath(p, i)
+		if s.Prefix != "" {
+			for _, msg := range cleanMsgs(validation.IsEnvVarName(s.Prefix)) {
+				c.errorf(joinPath(sp, "prefix"), "invalid prefix %q: %s", s.Prefix, msg)
+			}
+		}
 		switch {
 		case s.ConfigMapRef != nil && s.SecretRef != nil, s.ConfigMapRef == nil && s.SecretRef == nil:
 			c.errorf(sp, "give exactly one of configMapRef or secretRef")
 		case s.ConfigMapRef != nil:
+			if s.ConfigMapRef.Name == "" {
+				c.errorf(joinPath(sp, "configMapRef.name"), "required")
+			}
 			c.ref(joinPath(sp, "configMapRef.name"), KindConfigMap, s.ConfigMapRef.Name, "", s.ConfigMapRef.Optional != nil && *s.ConfigMapRef.Optional)
 		default:
+			if s.SecretRef.Name == "" {
+				c.errorf(joinPath(sp, "secretRef.name"), "required")
+			}
 			c.ref(joinPath(sp, "secretRef.name"), KindSecret, s.SecretRef.Name, "", s.SecretRef.Optional != nil && *s.SecretRef.Optional)
 		}
 	}

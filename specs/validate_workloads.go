@@ -1,7 +1,10 @@
 package specs
 
 import (
+	"strconv"
+	"strings"
 	"time"
+	_ "time/tzdata" // time zones validate the same on every host
 
 	"github.com/robfig/cron/v3"
 	appsv1 "k8s.io/api/apps/v1"
@@ -26,8 +29,8 @@ func (c *check) workload(obj any) {
 			}
 		case appsv1.RollingUpdateDeploymentStrategyType:
 			ru := s.Strategy.RollingUpdate
-			surge := c.intOrPercent("spec.strategy.rollingUpdate.maxSurge", ru.MaxSurge)
-			unavail := c.intOrPercent("spec.strategy.rollingUpdate.maxUnavailable", ru.MaxUnavailable)
+			surge := c.intOrPercent("spec.strategy.rollingUpdate.maxSurge", ru.MaxSurge, false)
+			unavail := c.intOrPercent("spec.strategy.rollingUpdate.maxUnavailable", ru.MaxUnavailable, true)
 			if surge && unavail && isZero(ru.MaxSurge) && isZero(ru.MaxUnavailable) {
 				c.errorf("spec.strategy.rollingUpdate", "maxSurge and maxUnavailable may not both be 0")
 			}
@@ -44,8 +47,11 @@ func (c *check) workload(obj any) {
 		switch s.UpdateStrategy.Type {
 		case appsv1.RollingUpdateDaemonSetStrategyType:
 			ru := s.UpdateStrategy.RollingUpdate
-			c.intOrPercent("spec.updateStrategy.rollingUpdate.maxUnavailable", ru.MaxUnavailable)
-			c.intOrPercent("spec.updateStrategy.rollingUpdate.maxSurge", ru.MaxSurge)
+			unavail := c.intOrPercent("spec.updateStrategy.rollingUpdate.maxUnavailable", ru.MaxUnavailable, true)
+			surge := c.intOrPercent("spec.updateStrategy.rollingUpdate.maxSurge", ru.MaxSurge, false)
+			if surge && unavail && isZero(ru.MaxSurge) && isZero(ru.MaxUnavailable) {
+				c.errorf("spec.updateStrategy.rollingUpdate", "maxSurge and maxUnavailable may not both be 0: the DaemonSet could never roll")
+			}
 		case appsv1.OnDeleteDaemonSetStrategyType:
 		default:
 			c.errorf("spec.updateStrategy.type", "unsupported value %q: want RollingUpdate or OnDelete", s.UpdateStrategy.Type)
@@ -60,6 +66,8 @@ func (c *check) workload(obj any) {
 		s := &o.Spec
 		if s.Schedule == "" {
 			c.errorf("spec.schedule", "required")
+		} else if strings.HasPrefix(s.Schedule, "TZ=") || strings.HasPrefix(s.Schedule, "CRON_TZ=") {
+			c.errorf("spec.schedule", "a time zone in the schedule (TZ= or CRON_TZ=) is not allowed; use spec.timeZone")
 		} else if _, err := cron.ParseStandard(s.Schedule); err != nil {
 			c.errorf("spec.schedule", "invalid cron schedule %q: %v", s.Schedule, err)
 		}
@@ -105,9 +113,9 @@ func (c *check) template(p string, annotations *map[string]string, _ workloadKin
 	c.networksAnnotation(joinPath(p, "metadata.annotations"), *annotations)
 }
 
-// intOrPercent checks maxSurge/maxUnavailable: an integer ≥ 0 or "N%".
-// It reports whether the value is valid.
-func (c *check) intOrPercent(p string, v *intstr.IntOrString) bool {
+// intOrPercent checks maxSurge/maxUnavailable: an integer ≥ 0 or "N%"
+// (at most 100% when atMost100). It reports whether the value is valid.
+func (c *check) intOrPercent(p string, v *intstr.IntOrString, atMost100 bool) bool {
 	if v == nil {
 		return true
 	}
@@ -120,6 +128,10 @@ func (c *check) intOrPercent(p string, v *intstr.IntOrString) bool {
 	}
 	if msgs := validation.IsValidPercent(v.StrVal); len(msgs) > 0 {
 		c.errorf(p, "must be an integer or a percentage such as 25%%, got %q", v.StrVal)
+		return false
+	}
+	if pct, err := strconv.Atoi(strings.TrimSuffix(v.StrVal, "%")); err == nil && atMost100 && pct > 100 {
+		c.errorf(p, "must be at most 100%%, got %s", v.StrVal)
 		return false
 	}
 	return true
