@@ -13,9 +13,10 @@ help: ## list the targets
 build: ## build bin/kelpie
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/kelpie ./cmd/kelpie
 
-test: unit fuzz ## run every test, then the decoder fuzzer briefly
+test: ## install test deps (Debian, root), start a private containerd, run every test and the fuzzer
+	GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/test.sh
 
-unit: ## run the unit and integration tests
+unit: ## run the Go tests only (containerd tests skip unless KELPIE_CONTAINERD_ADDRESS is set)
 	$(GO) test -count=1 ./...
 
 fuzz: ## fuzz the manifest decoder for $(FUZZTIME)

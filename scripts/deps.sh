@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs (apt-get, as root) the Debian packages kelpie's tests and demo use,
+# when any is missing. Prints what it installs; a no-op when all are there.
+#
+#   containerd, runc                 the container runtime the runtime package drives
+#   containernetworking-plugins      CNI plugins in /usr/lib/cni (pod networks)
+#   busybox-static                   /bin/busybox, the content of the test images
+#   iproute2, iptables               network namespaces, routes, service NAT
+#   docker-registry                  a local registry for the image pull tests
+#   git, make                        the repository tests and the Makefile
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+packages=(containerd runc containernetworking-plugins busybox-static iproute2 iptables docker-registry git make)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "deps.sh: missing Debian packages: ${missing[*]}; run as root or: apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing: ${missing[*]}"
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

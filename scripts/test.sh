@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# kelpie's test command (`make test`): installs what the tests need (as root on
+# Debian), starts a private containerd (own root, state dir and socket under
+# $KELPIE_CI_DIR, default /tmp/kelpie-ci) unless one already answers there,
+# runs every Go test and then fuzzes the manifest decoder briefly, and stops
+# the containerd it started. With CI=true, tests whose components are missing
+# fail instead of skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$PATH"
+GO="${GO:-go}"
+FUZZTIME="${FUZZTIME:-15s}"
+
+bash scripts/deps.sh
+
+export KELPIE_CI_DIR="${KELPIE_CI_DIR:-/tmp/kelpie-ci}"
+started_containerd=false
+if ! bash scripts/containerd.sh status >/dev/null 2>&1; then
+  started_containerd=true
+fi
+on_exit() {
+  rc=$?
+  if [ "$rc" -ne 0 ] && [ -f "$KELPIE_CI_DIR/containerd/containerd.log" ]; then
+    echo "--- last warnings and errors of the containerd log ($KELPIE_CI_DIR/containerd/containerd.log)"
+    grep -E 'level=(warning|error|fatal|panic)' "$KELPIE_CI_DIR/containerd/containerd.log" | tail -n 30 || true
+  fi
+  if $started_containerd; then
+    bash scripts/containerd.sh stop || true
+  fi
+  exit "$rc"
+}
+trap on_exit EXIT
+bash scripts/containerd.sh start
+eval "$(bash scripts/containerd.sh env)"
+export KELPIE_CONTAINERD_ADDRESS
+
+"$GO" version
+containerd --version
+"$GO" test -count=1 ./...
+"$GO" test ./specs -run '^$' -fuzz '^FuzzLoad$' -fuzztime "$FUZZTIME" -fuzzminimizetime 3s
