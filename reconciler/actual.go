@@ -1,0 +1,78 @@
+package reconciler
+
+import "time"
+
+// Actual is what the runtime observed on the host, derived only from
+// objects carrying LabelManaged. Order does not matter to Plan.
+type Actual struct {
+	Pods     []ActualPod
+	Networks []ActualNetwork
+	Claims   []ActualClaim
+}
+
+// ActualPod is a pod kelpie created earlier, as found on the host.
+type ActualPod struct {
+	Namespace string
+	Name      string
+	// Hash is the spec hash shared by the pod's sandbox and containers
+	// (LabelSpecHash). When they disagree, as after an interrupted replace,
+	// the runtime reports "" and Plan replaces the pod.
+	Hash string
+	// SandboxReady reports that the pod's sandbox is complete: its network
+	// namespace joined to its networks (hostNetwork pods have none) and its
+	// volume directories in place.
+	SandboxReady bool
+	// IP is the pod's address on the default network; "" when unknown.
+	IP string
+	// Networks are the extra Networks the sandbox joined (LabelPodNetworks).
+	Networks []string
+	// GracePeriod is the termination grace period the pod was created with
+	// (LabelGracePeriod); Plan stops an obsolete or replaced pod with it. A
+	// runtime that has no record reports 30s, the Kubernetes default (0
+	// would mean SIGKILL at once).
+	GracePeriod time.Duration
+	// Containers lists the pod's init and app containers that exist, and
+	// those the runtime knows are gone (State Missing).
+	Containers []ActualContainer
+}
+
+// ActualContainer is one container of an ActualPod.
+type ActualContainer struct {
+	Name  string
+	State ContainerState
+	// ExitCode is the last exit code of an Exited container.
+	ExitCode int
+	// Restarts counts how often the container was restarted (LabelRestarts).
+	Restarts int
+	// FinishedAt is when an Exited container stopped; zero when unknown,
+	// which Plan treats as long ago.
+	FinishedAt time.Time
+}
+
+// ContainerState is the state of an actual container.
+type ContainerState string
+
+// Container states.
+const (
+	// Running: the container's task runs.
+	Running ContainerState = "Running"
+	// Exited: the task ran and stopped; ExitCode and FinishedAt say how and when.
+	Exited ContainerState = "Exited"
+	// Created: the container exists but its task never started.
+	Created ContainerState = "Created"
+	// Missing: the container is gone although its pod exists.
+	Missing ContainerState = "Missing"
+)
+
+// ActualNetwork is a kelpie Network found on the host.
+type ActualNetwork struct {
+	Name string
+	// Hash is the Network.Hash it was created from.
+	Hash string
+}
+
+// ActualClaim is a claim's local volume found on the host.
+type ActualClaim struct {
+	Namespace string
+	Name      string
+}

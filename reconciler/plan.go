@@ -1,0 +1,261 @@
+package reconciler
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// ErrEmptyDesired is returned by Plan when the desired state has no pods
+// while the host runs some, unless PlanOptions.AllowEmpty: a manifests
+// directory that vanished or a wrong path must not wipe a host.
+var ErrEmptyDesired = errors.New("the desired state has no pods but the host runs some; refusing to plan their removal")
+
+// PlanOptions tune Plan.
+type PlanOptions struct {
+	// Now is the current time, for restart back-off. Required: Plan reads
+	// no clock.
+	Now time.Time
+	// Prune deletes pods and networks that are no longer desired. Without
+	// it they are kept and listed in PlanResult.Kept (kelpie apply --prune).
+	// Claims are never deleted by a plan.
+	Prune bool
+	// AllowEmpty plans for a desired state without pods even when the host
+	// runs pods (kelpie apply --allow-empty).
+	AllowEmpty bool
+}
+
+// PlanResult is a plan: the actions that converge the host, and what the
+// plan deliberately leaves alone.
+type PlanResult struct {
+	// Actions, sorted by stage, then subject (type, namespace, name,
+	// container).
+	Actions []Action
+	// Waiting lists what needs an action later: containers whose restart
+	// back-off has not elapsed (Until says when), and failed pods that
+	// their restart policy does not retry (zero Until).
+	Waiting []Wait
+	// Kept lists what is no longer desired but stays: pods and networks
+	// while pruning is off or still in use, and every claim (their data is
+	// never removed by a plan).
+	Kept []Kept
+	// NextCheck is the earliest Until of Waiting; zero when nothing waits
+	// for a time. A loop that wants back-off honoured plans again then.
+	NextCheck time.Time
+}
+
+// Empty reports whether the plan has no actions.
+func (r PlanResult) Empty() bool { return len(r.Actions) == 0 }
+
+// Wait is something that needs an action later, not now.
+type Wait struct {
+	Subject Subject `json:"subject"`
+	Reason  string  `json:"reason"`
+	// Until is when the action becomes due; zero when only a new spec
+	// changes anything.
+	Until time.Time `json:"until,omitzero"`
+}
+
+// String formats the wait: "container default/web-0/httpd: REASON".
+func (w Wait) String() string { return w.Subject.String() + ": " + w.Reason }
+
+// Kept is something no longer desired that the plan leaves in place.
+type Kept struct {
+	Subject Subject `json:"subject"`
+	Reason  string  `json:"reason"`
+}
+
+// String formats the kept subject: "pod default/old: REASON".
+func (k Kept) String() string { return k.Subject.String() + ": " + k.Reason }
+
+// Plan compares what the host should run with what it runs and returns
+// the actions that converge the two. It is pure: no I/O, no clock (the
+// time is opts.Now), the same inputs always give the same plan.
+//
+// Stages, each completing before the next:
+//
+//  1. StageSetup: networks created or updated (spec hash changed), claims created;
+//  2. StageRemovePods: pods no longer desired deleted (only with opts.Prune);
+//  3. StagePods: pods created, replaced (spec hash changed, sandbox gone,
+//     unexpected containers) or updated (missing containers recreated);
+//  4. StageContainers: exited containers restarted as their pod's restart
+//     policy says (Always: any exit; OnFailure: non-zero exit; Never: none),
+//     each after its back-off (Backoff) since it exited, created ones started;
+//  5. StageTeardown: networks no longer desired deleted (only with
+//     opts.Prune, and only when no pod that stays uses them).
+//
+// Claims are never deleted. A container whose back-off has not elapsed
+// gets no action but a Wait. Executing the actions and planning again
+// against the new actual state gives a plan without actions.
+//
+// Plan returns ErrEmptyDesired when desired has no pods while actual has
+// some, unless opts.AllowEmpty. It returns an error for an inconsistent
+// input: duplicates, or a pod that uses a network or claim desired lacks.
+func Plan(desired Desired, actual Actual, opts PlanOptions) (PlanResult, error) {
+	if opts.Now.IsZero() {
+		return PlanResult{}, errors.New("plan: PlanOptions.Now is zero; pass the current time")
+	}
+	if err := checkDesired(&desired); err != nil {
+		return PlanResult{}, fmt.Errorf("plan: %w", err)
+	}
+	actualPods := make(map[string]*ActualPod, len(actual.Pods))
+	for i := range actual.Pods {
+		a := &actual.Pods[i]
+		key := JoinName(a.Namespace, a.Name)
+		if _, dup := actualPods[key]; dup {
+			return PlanResult{}, fmt.Errorf("plan: the actual state lists pod %s twice", key)
+		}
+		actualPods[key] = a
+	}
+	if len(desired.Pods) == 0 && len(actual.Pods) > 0 && !opts.AllowEmpty {
+		return PlanResult{}, fmt.Errorf("plan: %w (%d running)", ErrEmptyDesired, len(actual.Pods))
+	}
+	p := &planner{opts: opts}
+	used := p.pods(desired.Pods, actualPods)
+	p.networks(desired.Networks, actual.Networks, used)
+	p.claims(desired.Claims, actual.Claims)
+	p.finish()
+	return p.res, nil
+}
+
+// planner accumulates one plan.
+type planner struct {
+	opts PlanOptions
+	res  PlanResult
+}
+
+// act adds an action.
+func (p *planner) act(a Action) { p.res.Actions = append(p.res.Actions, a) }
+
+// wait adds a wait.
+func (p *planner) wait(s Subject, until time.Time, format string, args ...any) {
+	p.res.Waiting = append(p.res.Waiting, Wait{Subject: s, Reason: fmt.Sprintf(format, args...), Until: until})
+}
+
+// keep adds a kept subject.
+func (p *planner) keep(s Subject, format string, args ...any) {
+	p.res.Kept = append(p.res.Kept, Kept{Subject: s, Reason: fmt.Sprintf(format, args...)})
+}
+
+// networks plans the host's networks. used maps each network a staying
+// pod joins to one such pod.
+func (p *planner) networks(desired []Network, actual []ActualNetwork, used map[string]string) {
+	have := make(map[string]ActualNetwork, len(actual))
+	for _, a := range actual {
+		have[a.Name] = a
+	}
+	want := make(map[string]bool, len(desired))
+	for i := range desired {
+		d := &desired[i]
+		want[d.Name] = true
+		s := Subject{Type: SubjectNetwork, Name: d.Name}
+		a, ok := have[d.Name]
+		switch {
+		case !ok:
+			p.act(Action{Kind: Create, Subject: s, Reason: "not present", Stage: StageSetup, Network: d})
+		case a.Hash != d.Hash:
+			p.act(Action{Kind: Update, Subject: s, Reason: changed(a.Hash, d.Hash), Stage: StageSetup, Network: d})
+		}
+	}
+	for _, a := range actual {
+		if want[a.Name] {
+			continue
+		}
+		s := Subject{Type: SubjectNetwork, Name: a.Name}
+		switch pod, inUse := used[a.Name]; {
+		case inUse:
+			p.keep(s, "no longer desired; still used by pod %s", pod)
+		case p.opts.Prune:
+			p.act(Action{Kind: Delete, Subject: s, Reason: "no longer desired", Stage: StageTeardown})
+		default:
+			p.keep(s, "no longer desired; kept because pruning is off")
+		}
+	}
+}
+
+// claims plans the host's claims: created when missing, never deleted.
+func (p *planner) claims(desired []Claim, actual []ActualClaim) {
+	have := make(map[string]bool, len(actual))
+	for _, a := range actual {
+		have[JoinName(a.Namespace, a.Name)] = true
+	}
+	want := make(map[string]bool, len(desired))
+	for i := range desired {
+		d := &desired[i]
+		key := JoinName(d.Namespace, d.Name)
+		want[key] = true
+		if !have[key] {
+			p.act(Action{Kind: Create, Subject: Subject{Type: SubjectClaim, Namespace: d.Namespace, Name: d.Name}, Reason: "not present", Stage: StageSetup, Claim: d})
+		}
+	}
+	for _, a := range actual {
+		if !want[JoinName(a.Namespace, a.Name)] {
+			p.keep(Subject{Type: SubjectClaim, Namespace: a.Namespace, Name: a.Name},
+				"no longer desired; a claim's data is only removed by an explicit volume removal")
+		}
+	}
+}
+
+// finish sorts the plan and computes NextCheck.
+func (p *planner) finish() {
+	r := &p.res
+	sort.SliceStable(r.Actions, func(i, j int) bool {
+		if r.Actions[i].Stage != r.Actions[j].Stage {
+			return r.Actions[i].Stage < r.Actions[j].Stage
+		}
+		return r.Actions[i].Subject.less(r.Actions[j].Subject)
+	})
+	sort.SliceStable(r.Waiting, func(i, j int) bool { return r.Waiting[i].Subject.less(r.Waiting[j].Subject) })
+	sort.SliceStable(r.Kept, func(i, j int) bool { return r.Kept[i].Subject.less(r.Kept[j].Subject) })
+	for _, w := range r.Waiting {
+		if !w.Until.IsZero() && (r.NextCheck.IsZero() || w.Until.Before(r.NextCheck)) {
+			r.NextCheck = w.Until
+		}
+	}
+}
+
+// checkDesired rejects a desired state Expand cannot produce: duplicate
+// names, or pods using networks or claims it does not list.
+func checkDesired(d *Desired) error {
+	networks := map[string]bool{}
+	for _, n := range d.Networks {
+		if networks[n.Name] {
+			return fmt.Errorf("network %s is desired twice", n.Name)
+		}
+		networks[n.Name] = true
+	}
+	claims := map[string]bool{}
+	for _, c := range d.Claims {
+		key := JoinName(c.Namespace, c.Name)
+		if claims[key] {
+			return fmt.Errorf("claim %s is desired twice", key)
+		}
+		claims[key] = true
+	}
+	pods := map[string]bool{}
+	for i := range d.Pods {
+		pod := &d.Pods[i]
+		key := JoinName(pod.Namespace, pod.Name)
+		if pods[key] {
+			return fmt.Errorf("pod %s is desired twice", key)
+		}
+		pods[key] = true
+		for _, n := range pod.Networks {
+			if !networks[n] {
+				return fmt.Errorf("pod %s joins network %s, which is not desired", key, n)
+			}
+		}
+		for _, v := range pod.Volumes {
+			if c, ok := v.Source.(Claim); ok && !claims[JoinName(c.Namespace, c.Name)] {
+				return fmt.Errorf("pod %s uses claim %s, which is not desired", key, JoinName(c.Namespace, c.Name))
+			}
+		}
+	}
+	return nil
+}
+
+// changed is the reason of a spec change.
+func changed(from, to string) string {
+	return "spec changed: " + shortHash(from) + " → " + shortHash(to)
+}

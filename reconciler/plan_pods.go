@@ -1,0 +1,166 @@
+package reconciler
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// pods plans the pods and their containers. It returns the networks that
+// pods staying on the host join, each mapped to one such pod.
+func (p *planner) pods(desired []Pod, actual map[string]*ActualPod) map[string]string {
+	used := map[string]string{}
+	want := make(map[string]bool, len(desired))
+	for i := range desired {
+		d := &desired[i]
+		key := JoinName(d.Namespace, d.Name)
+		want[key] = true
+		for _, n := range d.Networks {
+			if _, ok := used[n]; !ok {
+				used[n] = key
+			}
+		}
+		a, ok := actual[key]
+		if !ok {
+			p.act(Action{Kind: Create, Subject: podSubject(d.Namespace, d.Name), Reason: "not running", Stage: StagePods, Pod: d})
+			continue
+		}
+		p.pod(d, a)
+	}
+	obsolete := make([]string, 0, len(actual))
+	for key := range actual {
+		if !want[key] {
+			obsolete = append(obsolete, key)
+		}
+	}
+	sort.Strings(obsolete) // deterministic "used" pods for the notices
+	for _, key := range obsolete {
+		a := actual[key]
+		s := podSubject(a.Namespace, a.Name)
+		if p.opts.Prune {
+			p.act(Action{Kind: Delete, Subject: s, Reason: "no longer desired", Stage: StageRemovePods, Grace: a.GracePeriod})
+			continue
+		}
+		p.keep(s, "no longer desired; kept because pruning is off")
+		for _, n := range a.Networks {
+			if _, ok := used[n]; !ok {
+				used[n] = key
+			}
+		}
+	}
+	return used
+}
+
+// pod plans one desired pod that exists on the host.
+func (p *planner) pod(d *Pod, a *ActualPod) {
+	s := podSubject(d.Namespace, d.Name)
+	replace := func(reason string) {
+		p.act(Action{Kind: Replace, Subject: s, Reason: reason, Stage: StagePods, Pod: d, Grace: a.GracePeriod})
+	}
+	switch {
+	case a.Hash != d.Hash:
+		replace(changed(a.Hash, d.Hash))
+		return
+	case !a.SandboxReady:
+		replace("sandbox gone")
+		return
+	}
+	state := make(map[string]ActualContainer, len(a.Containers))
+	for _, c := range a.Containers {
+		state[c.Name] = c
+	}
+	if extra := unexpected(d, a); len(extra) > 0 {
+		replace(fmt.Sprintf("unexpected %s %s", plural(len(extra), "container", "containers"), strings.Join(extra, ", ")))
+		return
+	}
+	var missing []string
+	for _, c := range d.Containers {
+		if st, ok := state[c.Name]; !ok || st.State == Missing {
+			missing = append(missing, c.Name)
+		}
+	}
+	if len(missing) > 0 {
+		p.incomplete(d, state, missing)
+	}
+	for _, c := range d.Containers {
+		st, ok := state[c.Name]
+		if !ok {
+			continue
+		}
+		cs := containerSubject(d.Namespace, d.Name, c.Name)
+		switch st.State {
+		case Created:
+			p.act(Action{Kind: Update, Subject: cs, Reason: fmt.Sprintf("container %s created but never started", c.Name), Stage: StageContainers, Pod: d})
+		case Exited:
+			if !restarts(d.RestartPolicy, st.ExitCode) {
+				continue
+			}
+			due := st.FinishedAt.Add(Backoff(st.Restarts))
+			what := fmt.Sprintf("container %s exited %d, restart %d", c.Name, st.ExitCode, st.Restarts+1)
+			if p.opts.Now.Before(due) {
+				p.wait(cs, due, "%s waits for back-off %s", what, Backoff(st.Restarts))
+				continue
+			}
+			p.act(Action{Kind: Update, Subject: cs, Reason: fmt.Sprintf("%s after back-off %s", what, Backoff(st.Restarts)), Stage: StageContainers, Pod: d})
+		}
+	}
+}
+
+// incomplete plans a pod that lacks some of its app containers: an update
+// that creates them, unless a failed init container has to wait for its
+// back-off or, with restartPolicy Never, means the pod failed for good.
+func (p *planner) incomplete(d *Pod, state map[string]ActualContainer, missing []string) {
+	s := podSubject(d.Namespace, d.Name)
+	for _, c := range d.InitContainers {
+		st, ok := state[c.Name]
+		if !ok || st.State != Exited || st.ExitCode == 0 {
+			continue
+		}
+		if d.RestartPolicy == RestartNever {
+			p.wait(s, time.Time{}, "init container %s failed (exit %d) and restartPolicy is Never", c.Name, st.ExitCode)
+			return
+		}
+		due := st.FinishedAt.Add(Backoff(st.Restarts))
+		what := fmt.Sprintf("init container %s exited %d, retry %d", c.Name, st.ExitCode, st.Restarts+1)
+		if p.opts.Now.Before(due) {
+			p.wait(s, due, "%s waits for back-off %s", what, Backoff(st.Restarts))
+			return
+		}
+		p.act(Action{Kind: Update, Subject: s, Reason: fmt.Sprintf("%s after back-off %s", what, Backoff(st.Restarts)), Stage: StagePods, Pod: d})
+		return
+	}
+	p.act(Action{Kind: Update, Subject: s, Reason: fmt.Sprintf("%s %s missing", plural(len(missing), "container", "containers"), strings.Join(missing, ", ")), Stage: StagePods, Pod: d})
+}
+
+// restarts reports whether a container that exited with code is restarted
+// under policy.
+func restarts(policy RestartPolicy, code int) bool {
+	switch policy {
+	case RestartAlways:
+		return true
+	case RestartOnFailure:
+		return code != 0
+	}
+	return false
+}
+
+// unexpected lists, sorted, the actual containers of a pod that its spec
+// does not have (possible only when labels were tampered with).
+func unexpected(d *Pod, a *ActualPod) []string {
+	known := map[string]bool{}
+	for _, c := range d.InitContainers {
+		known[c.Name] = true
+	}
+	for _, c := range d.Containers {
+		known[c.Name] = true
+	}
+	var extra []string
+	for _, c := range a.Containers {
+		if !known[c.Name] && c.State != Missing {
+			extra = append(extra, c.Name)
+		}
+	}
+	sort.Strings(extra)
+	return extra
+}

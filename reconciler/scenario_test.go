@@ -1,0 +1,193 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"maps"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kelpie-dev/kelpie/internal/golden"
+)
+
+// host is a Fake host driven through expand, plan and execute, as
+// `kelpie apply` drives a real one.
+type host struct {
+	t    *testing.T
+	fake *Fake
+	now  time.Time
+}
+
+// plan expands files and plans them against the fake's state.
+func (h *host) plan(files map[string]string, opts PlanOptions) (Desired, []Notice, PlanResult, error) {
+	h.t.Helper()
+	d, notices := Expand(load(h.t, files), Host{Name: "node1"})
+	actual, err := h.fake.Observe(context.Background())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	opts.Now = h.now
+	res, err := Plan(d, actual, opts)
+	return d, notices, res, err
+}
+
+// apply plans files and executes the plan; it returns the plan.
+func (h *host) apply(files map[string]string, opts PlanOptions) PlanResult {
+	h.t.Helper()
+	_, _, res, err := h.plan(files, opts)
+	if err != nil {
+		h.t.Fatalf("plan: %v", err)
+	}
+	if rep := Execute(context.Background(), h.fake, res.Actions, ExecOptions{}); !rep.OK() {
+		h.t.Fatalf("apply: %v", rep.Err())
+	}
+	return res
+}
+
+// TestScale scales a Deployment 2 → 5 → 1: scaling up creates only the
+// new replicas, scaling down keeps the extra ones without prune and
+// deletes exactly them with it; the remaining replicas are never touched.
+func TestScale(t *testing.T) {
+	h := &host{t: t, fake: NewFake(Actual{}), now: now}
+	files := func(replicas int) map[string]string {
+		return map[string]string{"web.yaml": deployment("web", replicas, "")}
+	}
+	steps := []struct {
+		replicas int
+		prune    bool
+		want     string
+	}{
+		{2, false, "+ create pod default/web-0 (not running)\n+ create pod default/web-1 (not running)\n"},
+		{5, false, "+ create pod default/web-2 (not running)\n+ create pod default/web-3 (not running)\n+ create pod default/web-4 (not running)\n"},
+		{1, false, "keep pod default/web-1: no longer desired; kept because pruning is off\n" +
+			"keep pod default/web-2: no longer desired; kept because pruning is off\n" +
+			"keep pod default/web-3: no longer desired; kept because pruning is off\n" +
+			"keep pod default/web-4: no longer desired; kept because pruning is off\n"},
+		{1, true, "- delete pod default/web-1 (no longer desired)\n- delete pod default/web-2 (no longer desired)\n" +
+			"- delete pod default/web-3 (no longer desired)\n- delete pod default/web-4 (no longer desired)\n"},
+		{1, true, ""},
+	}
+	for _, s := range steps {
+		res := h.apply(files(s.replicas), PlanOptions{Prune: s.prune})
+		if got := planText(res); got != s.want {
+			t.Fatalf("scale to %d (prune %v):\n--- got\n%s--- want\n%s", s.replicas, s.prune, got, s.want)
+		}
+	}
+	for _, c := range h.fake.Calls() {
+		if c.Subject == "default/web-0" && c.Method != "CreatePod" && c.Method != "Observe" {
+			t.Errorf("web-0 was touched while scaling: %v", c)
+		}
+	}
+}
+
+// TestSiteScenario drives the bundled example site through a series of
+// changes on a fake host and records every plan in a golden transcript.
+func TestSiteScenario(t *testing.T) {
+	site := siteFiles(t)
+	h := &host{t: t, fake: NewFake(Actual{}), now: now}
+	var out strings.Builder
+	lastNotices := ""
+	step := func(title string, files map[string]string, opts PlanOptions, apply bool) {
+		t.Helper()
+		out.WriteString("# " + title + "\n")
+		_, notices, res, err := h.plan(files, opts)
+		if err != nil {
+			out.WriteString("error: " + err.Error() + "\n\n")
+			return
+		}
+		text := planText(res)
+		if text == "" {
+			text = "(no changes)\n"
+		}
+		out.WriteString(text)
+		if !res.NextCheck.IsZero() {
+			out.WriteString("next check " + res.NextCheck.Format(time.TimeOnly) + "\n")
+		}
+		if text := strings.Join(noticeStrings(notices), "\n"); text != lastNotices {
+			for _, n := range notices {
+				out.WriteString("notice " + n.String() + "\n")
+			}
+			lastNotices = text
+		}
+		if apply {
+			rep := Execute(context.Background(), h.fake, res.Actions, ExecOptions{})
+			if !rep.OK() {
+				t.Fatalf("%s: apply: %v", title, rep.Err())
+			}
+			out.WriteString("(applied)\n")
+		}
+		out.WriteString("\n")
+	}
+	edit := func(files map[string]string, file, old, new string) map[string]string {
+		t.Helper()
+		files = maps.Clone(files)
+		if !strings.Contains(files[file], old) {
+			t.Fatalf("%s does not contain %q", file, old)
+		}
+		files[file] = strings.Replace(files[file], old, new, 1)
+		return files
+	}
+
+	step("an empty host", site, PlanOptions{}, true)
+	step("after the apply", site, PlanOptions{}, false)
+
+	greeting := edit(site, "config/web.yaml", "greeting: hello", "greeting: bonjour")
+	step("a ConfigMap changes: only the pods that use it are replaced", greeting, PlanOptions{}, true)
+
+	scaled := edit(greeting, "apps/web.yaml", "replicas: 2", "replicas: 1")
+	step("web scaled to 1 without prune", scaled, PlanOptions{}, false)
+	step("web scaled to 1 with prune", scaled, PlanOptions{Prune: true}, true)
+
+	if err := h.fake.SetContainer("default", "web-0", ActualContainer{Name: "httpd", State: Exited, ExitCode: 1, Restarts: 1, FinishedAt: now.Add(-5 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.fake.SetContainer("default", "db-0", ActualContainer{Name: "db", State: Missing}); err != nil {
+		t.Fatal(err)
+	}
+	step("httpd crashed a second time, db's container deleted by hand", scaled, PlanOptions{}, true)
+	h.now = now.Add(15 * time.Second)
+	step("15 seconds later: the back-off has elapsed", scaled, PlanOptions{}, true)
+	step("converged", scaled, PlanOptions{}, false)
+
+	noSensors := edit(scaled, "apps/sensor-reader.yaml", "kelpie.dev/networks: sensors", "example.com/note: none")
+	delete(noSensors, "infra/networks.yaml")
+	step("the sensors network is dropped", noSensors, PlanOptions{Prune: true}, true)
+
+	step("the manifests directory vanished", map[string]string{"README.md": "nothing here"}, PlanOptions{Prune: true}, false)
+	renamed := edit(edit(noSensors, "infra/storage.yaml", "name: db-data", "name: db-data2"), "apps/db.yaml", "claimName: db-data", "claimName: db-data2")
+	step("the claim is renamed: the old claim and its data stay", renamed, PlanOptions{Prune: true}, true)
+
+	golden.Check(t, "testdata/site.scenario.golden", out.String())
+}
+
+// TestEmptyDesiredRefusedOnSite checks the refusal on the example site.
+func TestEmptyDesiredRefusedOnSite(t *testing.T) {
+	h := &host{t: t, fake: NewFake(Actual{}), now: now}
+	h.apply(siteFiles(t), PlanOptions{})
+	_, _, _, err := h.plan(map[string]string{"x.yaml": "# nothing\n"}, PlanOptions{Prune: true})
+	if !errors.Is(err, ErrEmptyDesired) {
+		t.Errorf("plan for an empty directory: %v, want ErrEmptyDesired", err)
+	}
+}
+
+// siteFiles reads the bundled example site (its .kelpieignore included).
+func siteFiles(t *testing.T) map[string]string {
+	t.Helper()
+	fsys := os.DirFS("../examples/site")
+	files := map[string]string{}
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(fsys, p)
+		files[p] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
