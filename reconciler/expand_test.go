@@ -431,7 +431,7 @@ spec:
 			{Path: "c", Data: []byte("from-cfg2-c"), Mode: 0o644},
 		}}},
 		{Name: "missing", Source: Projected{}},
-		{Name: "secret", Source: Projected{Secret: true, Files: []File{{Path: "pw", Data: []byte("s3cret"), Mode: 0o644}}}},
+		{Name: "secret", Source: Projected{Secret: true, Files: []File{{Path: "pw", Data: []byte("s3cret"), Mode: 0o400}}}},
 		{Name: "scratch", Source: EmptyDir{Medium: "Memory", SizeLimit: 64 << 20}},
 		{Name: "disk", Source: EmptyDir{}},
 		{Name: "data", Source: claim},

@@ -150,8 +150,10 @@ func defaultPodSpec(s *corev1.PodSpec, restart corev1.RestartPolicy) {
 		if v.ConfigMap != nil && v.ConfigMap.DefaultMode == nil {
 			v.ConfigMap.DefaultMode = ptr(int32(0o644))
 		}
+		// Secrets are readable by their owner alone unless the manifest says
+		// otherwise (Kubernetes defaults to 0644; kelpie is stricter).
 		if v.Secret != nil && v.Secret.DefaultMode == nil {
-			v.Secret.DefaultMode = ptr(int32(0o644))
+			v.Secret.DefaultMode = ptr(int32(0o400))
 		}
 		if v.HostPath != nil && v.HostPath.Type == nil {
 			v.HostPath.Type = ptr(corev1.HostPathUnset)
