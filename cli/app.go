@@ -37,6 +37,12 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		validateCommand(),
 		diffCommand(),
+		planCommand(),
+		applyCommand(),
+		psCommand(),
+		logsCommand(),
+		imageCommand(),
+		volumeCommand(),
 		versionCommand(),
 		completionCommand(),
 		helpCommand(),

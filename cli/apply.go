@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/kelpie-dev/kelpie/reconciler"
+)
+
+// applyCommand is `kelpie apply [-f PATH]... [--prune]`.
+func applyCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "apply",
+		Usage: "converge this host to the manifests once, then exit",
+		Description: "Plans exactly as `kelpie plan` does, then executes that plan: networks and\n" +
+			"volumes first, then pods (up to --parallel at once), printing each action as it\n" +
+			"completes and a summary. Running it again after an interruption converges.\n\n" +
+			"Exit status: 0 converged, 1 error.",
+		Flags: concatFlags(manifestFlags(), hostFlags(), runtimeFlags(), []cli.Flag{
+			&cli.IntFlag{Name: "parallel", Usage: "actions run at once within a stage", Value: reconciler.DefaultParallelism, EnvVars: envVars("parallel")},
+			outputFlag(),
+		}),
+		Action: runApply,
+	}
+}
+
+// applyJSON is the -o json output of apply.
+type applyJSON struct {
+	Node      string            `json:"node"`
+	Results   []applyResultJSON `json:"results"`
+	Succeeded int               `json:"succeeded"`
+	Failed    int               `json:"failed"`
+	Skipped   int               `json:"skipped"`
+	Waiting   []subjectJSON     `json:"waiting"`
+	Notices   []string          `json:"notices"`
+}
+
+// applyResultJSON is one executed action in JSON output.
+type applyResultJSON struct {
+	actionJSON
+	Seconds float64 `json:"seconds"`
+	Error   string  `json:"error,omitempty"`
+}
+
+// runApply plans, executes and reports.
+func runApply(c *cli.Context) error {
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	if c.Int("parallel") < 1 {
+		return usageErrorf(c, "invalid value %d for flag --parallel: want 1 or more", c.Int("parallel"))
+	}
+	rt, hp, err := planHost(c.Context, c)
+	if err != nil {
+		return manifestOrError(c, err)
+	}
+	defer rt.Close()
+	w := c.App.Writer
+	z := newColorizer(c, w)
+	if format == formatText {
+		for _, n := range hp.Notices {
+			fmt.Fprintf(w, "%s %s\n", z.yellow("note:"), n)
+		}
+		if hp.Result.Empty() {
+			fmt.Fprintf(w, "No changes: host %s runs what the manifests describe.\n", hp.Node)
+		}
+	}
+	start := time.Now()
+	report := reconciler.Execute(c.Context, rt, hp.Result.Actions, reconciler.ExecOptions{
+		Parallelism: c.Int("parallel"),
+		OnDone: func(a reconciler.Action, err error, took time.Duration) {
+			if format != formatText {
+				return
+			}
+			switch {
+			case err == nil:
+				fmt.Fprintf(w, "  %s %s\n", paintAction(z, a), z.bold(fmt.Sprintf("[%.1fs]", took.Seconds())))
+			default:
+				fmt.Fprintf(w, "  %s %s: %v\n", z.red("✗"), a, err)
+			}
+		},
+	})
+	if format == formatJSON {
+		out := applyJSON{Node: hp.Node, Results: []applyResultJSON{}, Succeeded: report.Succeeded, Failed: report.Failed, Skipped: report.Skipped,
+			Waiting: planToJSON(hp).Waiting, Notices: planToJSON(hp).Notices}
+		for _, r := range report.Results {
+			a := r.Action
+			res := applyResultJSON{actionJSON: actionJSON{Action: string(a.Kind), Kind: string(a.Subject.Type), Namespace: a.Subject.Namespace, Name: a.Subject.Name, Container: a.Subject.Container, Reason: a.Reason}, Seconds: r.Duration.Seconds()}
+			if r.Err != nil {
+				res.Error = r.Err.Error()
+			}
+			out.Results = append(out.Results, res)
+		}
+		if err := writeJSON(w, out); err != nil {
+			return err
+		}
+	} else {
+		for _, wt := range hp.Result.Waiting {
+			fmt.Fprintf(w, "  %s %s\n", z.yellow("…"), wt)
+		}
+		for _, k := range hp.Result.Kept {
+			fmt.Fprintf(w, "  %s %s\n", z.bold("="), k)
+		}
+		if len(hp.Result.Actions) > 0 {
+			fmt.Fprintf(w, "\nApply: %d done, %d failed, %d skipped in %.1fs.\n", report.Succeeded, report.Failed, report.Skipped, time.Since(start).Seconds())
+		}
+	}
+	if !report.OK() {
+		return fmt.Errorf("apply did not converge: %w", report.Err())
+	}
+	return nil
+}

@@ -1,0 +1,48 @@
+package cli
+
+import (
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/specs"
+)
+
+// logsCommand is `kelpie logs POD [-c NAME] [-f]`.
+func logsCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "logs",
+		Usage:     "print the output of a pod's container on this host",
+		ArgsUsage: "[NAMESPACE/]POD",
+		Description: "Prints what a container of the pod wrote to stdout and stderr, restarts included.\n" +
+			"-c names the container (needed when the pod has several); -f keeps printing new\n" +
+			"output until the container stops or you interrupt.",
+		Flags: concatFlags([]cli.Flag{
+			&cli.StringFlag{Name: "container", Aliases: []string{"c"}, Usage: "the container's name", EnvVars: envVars("container")},
+			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new output", EnvVars: envVars("follow")},
+		}, runtimeFlags()),
+		Action: runLogs,
+	}
+}
+
+// runLogs prints a container's log.
+func runLogs(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usageErrorf(c, "logs takes one pod, [NAMESPACE/]POD; got %d arguments", c.NArg())
+	}
+	namespace, pod := specs.DefaultNamespace, c.Args().First()
+	if ns, name, ok := strings.Cut(pod, "/"); ok {
+		namespace, pod = ns, name
+	}
+	cfg, err := runtimeConfig(c)
+	if err != nil {
+		return err
+	}
+	rt, err := runtime.New(c.Context, cfg)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	return rt.Logs(c.Context, namespace, pod, c.String("container"), c.Bool("follow"), c.App.Writer)
+}

@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime"
+)
+
+// psCommand is `kelpie ps`.
+func psCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "ps",
+		Usage: "list the pods kelpie runs on this host",
+		Description: "Lists the pods on this host that carry kelpie's labels: their containers, state,\n" +
+			"restarts and IP address. Containers kelpie did not create are never shown.",
+		Flags:  concatFlags(runtimeFlags(), []cli.Flag{outputFlag()}),
+		Action: runPs,
+	}
+}
+
+// psPod is one pod in -o json output.
+type psPod struct {
+	Namespace  string        `json:"namespace"`
+	Name       string        `json:"name"`
+	IP         string        `json:"ip,omitempty"`
+	Ready      bool          `json:"sandboxReady"`
+	Hash       string        `json:"specHash"`
+	Containers []psContainer `json:"containers"`
+}
+
+// psContainer is one container in -o json output.
+type psContainer struct {
+	Name     string `json:"name"`
+	State    string `json:"state"`
+	ExitCode int    `json:"exitCode,omitempty"`
+	Restarts int    `json:"restarts"`
+}
+
+// runPs observes the host and prints its pods.
+func runPs(c *cli.Context) error {
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	cfg, err := runtimeConfig(c)
+	if err != nil {
+		return err
+	}
+	rt, err := runtime.New(c.Context, cfg)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	actual, err := rt.Observe(c.Context)
+	if err != nil {
+		return err
+	}
+	if format == formatJSON {
+		pods := []psPod{}
+		for _, p := range actual.Pods {
+			pp := psPod{Namespace: p.Namespace, Name: p.Name, IP: p.IP, Ready: p.SandboxReady, Hash: p.Hash, Containers: []psContainer{}}
+			for _, ct := range p.Containers {
+				pp.Containers = append(pp.Containers, psContainer{Name: ct.Name, State: string(ct.State), ExitCode: ct.ExitCode, Restarts: ct.Restarts})
+			}
+			pods = append(pods, pp)
+		}
+		return writeJSON(c.App.Writer, map[string]any{"pods": pods})
+	}
+	if len(actual.Pods) == 0 {
+		fmt.Fprintln(c.App.Writer, "No pods.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAMESPACE\tPOD\tREADY\tSTATUS\tRESTARTS\tIP")
+	for _, p := range actual.Pods {
+		running, restarts := 0, 0
+		var states []string
+		for _, ct := range p.Containers {
+			if ct.State == reconciler.Running {
+				running++
+			}
+			restarts += ct.Restarts
+			state := string(ct.State)
+			if ct.State == reconciler.Exited {
+				state = fmt.Sprintf("Exited(%d)", ct.ExitCode)
+			}
+			states = append(states, ct.Name+":"+state)
+		}
+		ip := p.IP
+		if ip == "" {
+			ip = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%d\t%s\n", p.Namespace, p.Name, running, len(p.Containers), strings.Join(states, ","), restarts, ip)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/kelpie-dev/kelpie/runtime"
+)
+
+// runtimeFlags are the flags of every command that talks to this host's
+// containerd: plan, apply, ps, logs, image, volume.
+func runtimeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "containerd-address", Usage: "containerd's socket", Value: runtime.DefaultAddress, EnvVars: envVars("containerd-address")},
+		&cli.StringFlag{Name: "containerd-namespace", Usage: "the containerd namespace kelpie's containers live in", Value: runtime.DefaultNamespace, EnvVars: envVars("containerd-namespace")},
+		&cli.StringFlag{Name: "state-dir", Usage: "volumes, logs and network state of this host", Value: runtime.DefaultStateDir, EnvVars: envVars("state-dir")},
+		&cli.StringSliceFlag{Name: "cni-bin-dir", Usage: "directories holding the CNI plugins (repeatable)", EnvVars: envVars("cni-bin-dir")},
+		&cli.StringFlag{Name: "pod-subnet", Usage: "this host's pod subnet, its slice of the cluster pod range", Value: runtime.DefaultPodSubnet, EnvVars: envVars("pod-subnet")},
+		&cli.StringFlag{Name: "bridge", Usage: "the Linux bridge of the default pod network", Value: runtime.DefaultBridgeName, EnvVars: envVars("bridge")},
+		&cli.StringSliceFlag{Name: "image-dir", Usage: "directory of OCI image layouts or archives used before any registry (repeatable)", EnvVars: envVars("image-dir")},
+		&cli.StringSliceFlag{Name: "registry-mirror", Usage: "HOST=URL: pull HOST's images from URL instead (repeatable)", EnvVars: envVars("registry-mirror")},
+		&cli.StringSliceFlag{Name: "allow-host-path", Usage: "host path prefix hostPath volumes may use (repeatable)", EnvVars: envVars("allow-host-path")},
+		&cli.BoolFlag{Name: "allow-privileged", Usage: "let privileged containers run", EnvVars: envVars("allow-privileged")},
+	}
+}
+
+// runtimeConfig builds the runtime configuration from the flags.
+func runtimeConfig(c *cli.Context) (runtime.Config, error) {
+	mirrors, err := runtime.ParseRegistryMirrors(c.StringSlice("registry-mirror"))
+	if err != nil {
+		return runtime.Config{}, usageErrorf(c, "invalid value for flag --registry-mirror: %v", err)
+	}
+	return runtime.Config{
+		Address:         c.String("containerd-address"),
+		Namespace:       c.String("containerd-namespace"),
+		StateDir:        c.String("state-dir"),
+		CNIBinDir:       c.StringSlice("cni-bin-dir"),
+		PodSubnet:       c.String("pod-subnet"),
+		BridgeName:      c.String("bridge"),
+		ImageDirs:       c.StringSlice("image-dir"),
+		RegistryMirrors: mirrors,
+		AllowHostPaths:  c.StringSlice("allow-host-path"),
+		AllowPrivileged: c.Bool("allow-privileged"),
+	}, nil
+}
+
+// hostFlags name this host and its labels for nodeSelector and DaemonSets.
+func hostFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "node-name", Usage: "this host's name (default: the host name)", EnvVars: envVars("node-name")},
+		&cli.StringSliceFlag{Name: "labels", Usage: "this host's labels, k=v (repeatable or comma separated)", EnvVars: envVars("labels")},
+	}
+}
+
+// hostIdentity returns the host's name and labels from the flags.
+func hostIdentity(c *cli.Context) (name string, labels map[string]string, err error) {
+	name = c.String("node-name")
+	if name == "" {
+		if name, err = os.Hostname(); err != nil {
+			return "", nil, fmt.Errorf("host name: %w (set --node-name)", err)
+		}
+	}
+	labels = map[string]string{}
+	for _, item := range c.StringSlice("labels") {
+		for _, kv := range strings.Split(item, ",") {
+			k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+			if !ok || k == "" {
+				return "", nil, usageErrorf(c, "invalid value %q for flag --labels: want key=value", kv)
+			}
+			labels[k] = v
+		}
+	}
+	return name, labels, nil
+}
