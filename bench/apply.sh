@@ -30,7 +30,8 @@ CNI_BIN=/usr/lib/cni
 go build -o "$work/kelpie" ./cmd/kelpie
 go run ./internal/testimage/mkimages "$work/images" >/dev/null
 KFLAGS=(--containerd-address "$ADDR" --containerd-namespace kelpie-bench --state-dir "$work/state"
-  --pod-subnet 10.246.0.0/24 --bridge kbench1 --image-dir "$work/images" --node-name bench --no-color)
+  --pod-subnet 10.246.0.0/24 --bridge kbench1 --image-dir "$work/images" --no-color)
+PFLAGS=(--node-name bench)
 
 baseline_conf() { # the CNI config the baseline gives the bridge plugin
   cat <<JSON
@@ -43,7 +44,7 @@ cni() { # cni ADD|DEL NAME
     "$CNI_BIN/bridge" >/dev/null
 }
 cleanup() {
-  "$work/kelpie" apply -f "$work/empty" --prune --allow-empty "${KFLAGS[@]}" >/dev/null 2>&1 || true
+  "$work/kelpie" apply -f "$work/empty" --prune --allow-empty "${KFLAGS[@]}" "${PFLAGS[@]}" >/dev/null 2>&1 || true
   for i in $(seq 1 "$N"); do
     ctr -a "$ADDR" -n $BASE_NS tasks kill -s KILL "b$i" >/dev/null 2>&1 || true
   done
@@ -96,7 +97,7 @@ base=$(calc "$t1 - $t0")
 
 # kelpie: one cold apply; it returns when every pod's task has started.
 t0=$(now)
-/usr/bin/time -f "%M" -o "$work/rss" "$work/kelpie" apply -f "$work/pods" "${KFLAGS[@]}" >/dev/null
+/usr/bin/time -f "%M" -o "$work/rss" "$work/kelpie" apply -f "$work/pods" "${KFLAGS[@]}" "${PFLAGS[@]}" >/dev/null
 t1=$(now)
 kel=$(calc "$t1 - $t0")
 krunning=$("$work/kelpie" ps -o json "${KFLAGS[@]}" | grep -c '"state": "Running"' || true)
@@ -109,16 +110,16 @@ printf 'ratio kelpie/baseline: %.2f\n' "$(calc "$kel / $base")"
 printf 'kelpie apply peak RSS: %d KiB\n' "$rss"
 
 # No-op plan and apply on NOOP_N running pods.
-"$work/kelpie" apply -f "$work/empty" --prune --allow-empty "${KFLAGS[@]}" >/dev/null
+"$work/kelpie" apply -f "$work/empty" --prune --allow-empty "${KFLAGS[@]}" "${PFLAGS[@]}" >/dev/null
 for i in $(seq 1 "$NOOP_N"); do
   printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: q%d}\nspec:\n  terminationGracePeriodSeconds: 0\n  containers: [{name: main, image: busybox:1.36, command: [sleep, "3600"]}]\n---\n' "$i" >>"$work/noop/pods.yaml"
 done
-"$work/kelpie" apply -f "$work/noop" "${KFLAGS[@]}" >/dev/null
+"$work/kelpie" apply -f "$work/noop" "${KFLAGS[@]}" "${PFLAGS[@]}" >/dev/null
 best_plan=999; best_apply=999
 for r in 1 2 3 4 5; do
-  t0=$(now); "$work/kelpie" plan -f "$work/noop" "${KFLAGS[@]}" >/dev/null; t1=$(now)
+  t0=$(now); "$work/kelpie" plan -f "$work/noop" "${KFLAGS[@]}" "${PFLAGS[@]}" >/dev/null; t1=$(now)
   p=$(calc "$t1 - $t0"); if less "$p" "$best_plan"; then best_plan=$p; fi
-  t0=$(now); "$work/kelpie" apply -f "$work/noop" "${KFLAGS[@]}" >/dev/null; t1=$(now)
+  t0=$(now); "$work/kelpie" apply -f "$work/noop" "${KFLAGS[@]}" "${PFLAGS[@]}" >/dev/null; t1=$(now)
   a=$(calc "$t1 - $t0"); if less "$a" "$best_apply"; then best_apply=$a; fi
 done
 printf 'no-op plan on %d running pods (best of 5):  %4.0f ms\n' "$NOOP_N" "$(calc "$best_plan * 1000")"
