@@ -33,7 +33,12 @@ func runtimeConfig(c *cli.Context) (runtime.Config, error) {
 	if err != nil {
 		return runtime.Config{}, usageErrorf(c, "invalid value for flag --registry-mirror: %v", err)
 	}
+	var progress runtime.ProgressFunc
+	if isTerminal(c.App.ErrWriter) {
+		progress = (&imageProgress{w: c.App.ErrWriter}).report
+	}
 	return runtime.Config{
+		Progress:        progress,
 		Address:         c.String("containerd-address"),
 		Namespace:       c.String("containerd-namespace"),
 		StateDir:        c.String("state-dir"),
