@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v2"
-
-	"github.com/kelpie-dev/kelpie/runtime"
 )
 
 // imageCommand is `kelpie image import FILE...`.
@@ -35,11 +33,7 @@ func runImageImport(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return usageErrorf(c, "image import needs at least one FILE")
 	}
-	cfg, err := runtimeConfig(c)
-	if err != nil {
-		return err
-	}
-	rt, err := runtime.New(c.Context, cfg)
+	rt, err := openRuntime(c)
 	if err != nil {
 		return err
 	}

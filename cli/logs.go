@@ -5,7 +5,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/kelpie-dev/kelpie/runtime"
 	"github.com/kelpie-dev/kelpie/specs"
 )
 
@@ -35,11 +34,7 @@ func runLogs(c *cli.Context) error {
 	if ns, name, ok := strings.Cut(pod, "/"); ok {
 		namespace, pod = ns, name
 	}
-	cfg, err := runtimeConfig(c)
-	if err != nil {
-		return err
-	}
-	rt, err := runtime.New(c.Context, cfg)
+	rt, err := openRuntime(c)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
-	"github.com/kelpie-dev/kelpie/runtime"
 )
 
 // psCommand is `kelpie ps`.
@@ -47,11 +46,7 @@ func runPs(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := runtimeConfig(c)
-	if err != nil {
-		return err
-	}
-	rt, err := runtime.New(c.Context, cfg)
+	rt, err := openRuntime(c)
 	if err != nil {
 		return err
 	}

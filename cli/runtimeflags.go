@@ -52,6 +52,16 @@ func runtimeConfig(c *cli.Context) (runtime.Config, error) {
 	}, nil
 }
 
+// openRuntime connects to this host's runtime as the flags say. The caller
+// closes it.
+func openRuntime(c *cli.Context) (*runtime.Containerd, error) {
+	cfg, err := runtimeConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return runtime.New(c.Context, cfg)
+}
+
 // hostFlags name this host and its labels for nodeSelector and DaemonSets.
 func hostFlags() []cli.Flag {
 	return []cli.Flag{

@@ -6,7 +6,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/kelpie-dev/kelpie/runtime"
 	"github.com/kelpie-dev/kelpie/specs"
 )
 
@@ -36,11 +35,7 @@ func runVolumeRm(c *cli.Context) error {
 	if ns, n, ok := strings.Cut(name, "/"); ok {
 		namespace, name = ns, n
 	}
-	cfg, err := runtimeConfig(c)
-	if err != nil {
-		return err
-	}
-	rt, err := runtime.New(c.Context, cfg)
+	rt, err := openRuntime(c)
 	if err != nil {
 		return err
 	}
