@@ -7,5 +7,8 @@
 // source never parses manifests: it hands the fs.FS to specs and stops there.
 //
 // The local part, used by `kelpie diff`, is [OpenLocal], [Repo.Resolve] and
-// [Repo.FS].
+// [Repo.FS]. The remote part, used by the agent, is [NewRemote] with
+// [Remote.Fetch] (a bare cache fetched incrementally from the first URL that
+// answers, fast-forward and signature checks) and [Remote.Maintain], and the
+// triggers [WatchRefs] and [WebhookHandler].
 package source

@@ -12,8 +12,15 @@ type Fetched struct {
 	Commit Commit
 	// FS is the commit's tree, read from the local cache (no checkout).
 	FS fs.FS
-	// Source names where it came from (the URL, or the mirror that answered).
+	// Source names where it came from: the URL that answered (without
+	// credentials), or "cache" when no URL was needed.
 	Source string
+	// Skipped holds, in order, the errors of the URLs tried before Source:
+	// unreachable, or offering a head that was refused (errors.Is finds
+	// ErrNotFastForward or ErrUntrusted). Empty when the first URL
+	// answered. The head is good, but these deserve a log line: an
+	// upstream that was passed over for a mirror is news to an operator.
+	Skipped []error
 }
 
 // Errors a fetch reports for a head the agent must not apply. The agent keeps

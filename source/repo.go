@@ -70,7 +70,12 @@ func openLocal(path string) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
+	return openGitDir(root, gitDir)
+}
 
+// openGitDir opens the git directory gitDir, whose work tree is root (""
+// when bare), with the storage options every Repo uses.
+func openGitDir(root, gitDir string) (*Repo, error) {
 	var dot billy.Filesystem = osfs.New(gitDir)
 	if common := commonDir(gitDir); common != "" {
 		dot = dotgit.NewRepositoryFilesystem(dot, osfs.New(common))

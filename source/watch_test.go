@@ -1,0 +1,198 @@
+package source
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// watching runs WatchRefs on paths for the test's lifetime.
+type watching struct {
+	t    *testing.T
+	out  chan Trigger
+	done chan error
+}
+
+func watch(t *testing.T, paths ...string) *watching {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &watching{t: t, out: make(chan Trigger, 1), done: make(chan error, 1)}
+	go func() { w.done <- WatchRefs(ctx, paths, w.out) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-w.done:
+			if err != nil {
+				t.Errorf("WatchRefs: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("WatchRefs did not return after its context ended")
+		}
+	})
+	time.Sleep(20 * time.Millisecond) // let it set its watches up
+	return w
+}
+
+// expect waits up to a second for a trigger whose reason contains want.
+func (w *watching) expect(what, want string) time.Duration {
+	w.t.Helper()
+	return w.expectWithin(time.Second, what, want)
+}
+
+// expectWithin waits up to limit for a trigger whose reason contains want.
+func (w *watching) expectWithin(limit time.Duration, what, want string) time.Duration {
+	w.t.Helper()
+	start := time.Now()
+	deadline := time.After(limit)
+	for {
+		select {
+		case tr := <-w.out:
+			if strings.Contains(tr.Reason, want) {
+				return time.Since(start)
+			}
+			w.t.Logf("%s: trigger %q, waiting for one with %q", what, tr.Reason, want)
+		case <-deadline:
+			w.t.Fatalf("%s: no trigger with %q within %v", what, want, limit)
+		case err := <-w.done:
+			w.t.Fatalf("%s: WatchRefs returned %v", what, err)
+		}
+	}
+}
+
+// quiet drains pending triggers and checks none comes for a while.
+func (w *watching) quiet(what string) {
+	w.t.Helper()
+	time.Sleep(2 * watchDebounce)
+	for {
+		select {
+		case <-w.out:
+			continue
+		default:
+		}
+		break
+	}
+	select {
+	case tr := <-w.out:
+		w.t.Errorf("%s: unexpected trigger %q", what, tr.Reason)
+	case <-time.After(4 * watchDebounce):
+	}
+}
+
+func TestWatchRefsBare(t *testing.T) {
+	u := newUpstream(t)
+	u.commitPush("a.yaml", "v1\n")
+	w := watch(t, u.bare)
+
+	u.write("a.yaml", "v2\n", 0o644)
+	u.commit("v2")
+	start := time.Now()
+	u.push()
+	pushed := time.Since(start)
+	d := w.expect("push", "fsnotify refs/heads/main")
+	t.Logf("git push took %v; the trigger came %v after it returned", pushed, d)
+
+	// A new branch in a new directory under refs/heads.
+	u.git("push", "-q", "origin", "HEAD:refs/heads/team/feature")
+	w.expect("push to a nested branch", "refs/heads/team") // the new directory comes first
+	// And a later push to it: its directory is watched now.
+	u.write("a.yaml", "v3\n", 0o644)
+	u.commit("v3")
+	u.git("push", "-q", "origin", "HEAD:refs/heads/team/feature")
+	w.expect("second push to the nested branch", "refs/heads/team/feature")
+}
+
+func TestWatchRefsGC(t *testing.T) {
+	u := newUpstream(t)
+	u.commitPush("a.yaml", "v1\n")
+	u.git("push", "-q", "origin", "HEAD:refs/heads/team/x")
+	w := watch(t, u.bare)
+	w.quiet("idle")
+
+	gitIn(t, u.bare, nil, "gc", "-q", "--prune=now")
+	if _, err := os.Stat(filepath.Join(u.bare, "packed-refs")); err != nil {
+		t.Fatalf("git gc did not pack refs: %v", err)
+	}
+	w.expect("git gc", "fsnotify ")
+	w.quiet("after gc")
+
+	// A push after gc: refs/heads/team was removed by gc and comes back.
+	u.write("a.yaml", "v2\n", 0o644)
+	u.commit("v2")
+	u.git("push", "-q", "origin", "HEAD:refs/heads/team/x")
+	w.expect("push after gc", "refs/heads/team")
+	u.git("push", "-q", "origin", "HEAD:refs/heads/main")
+	w.expect("push of main after gc", "refs/heads/main")
+}
+
+func TestWatchRefsWorkTree(t *testing.T) {
+	r := newTestRepo(t)
+	r.write("a.yaml", "v1\n", 0o644)
+	r.commit("v1")
+	w := watch(t, r.dir)
+
+	r.write("a.yaml", "v2\n", 0o644)
+	r.git("add", "-A") // the index changes: no trigger
+	w.quiet("git add")
+	r.git("commit", "-q", "-m", "v2")
+	w.expect("commit", "refs/heads/main")
+	r.git("switch", "-q", "-c", "other")
+	w.expect("switch", "fsnotify ")
+	w.quiet("switched")
+	r.git("switch", "-q", "main") // HEAD alone changes
+	w.expect("switch back", "HEAD")
+}
+
+// TestWatchRefsLater: a path that is not a repository yet is watched once it
+// is one, and a repository deleted and made again is watched again.
+func TestWatchRefsLater(t *testing.T) {
+	dir := t.TempDir()
+	bare := filepath.Join(dir, "later.git")
+	w := watch(t, bare)
+
+	gitIn(t, dir, nil, "init", "-q", "--bare", bare)
+	w.expectWithin(3*watchRescan, "repository created", bare) // found by the rescan
+	w.quiet("created")
+
+	u := newUpstream(t)
+	u.git("remote", "set-url", "origin", bare)
+	u.commitPush("a.yaml", "v1\n")
+	w.expect("push", "refs/heads/main")
+
+	if err := os.RemoveAll(bare); err != nil {
+		t.Fatal(err)
+	}
+	w.expect("repository deleted", "fsnotify ")
+	gitIn(t, dir, nil, "init", "-q", "--bare", bare)
+	w.expectWithin(3*watchRescan, "repository recreated", bare)
+	w.quiet("recreated")
+	u.push()
+	w.expect("push into the new repository", "refs/heads/main")
+}
+
+func TestWatchRefsDropsWhenFull(t *testing.T) {
+	u := newUpstream(t)
+	u.commitPush("a.yaml", "v1\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan Trigger) // nobody reads: every send must be dropped
+	done := make(chan error, 1)
+	go func() { done <- WatchRefs(ctx, []string{u.bare}, out) }()
+	time.Sleep(20 * time.Millisecond)
+	for i := range 3 {
+		u.write("a.yaml", strings.Repeat("x", i), 0o644)
+		u.commit("x")
+		u.push()
+	}
+	time.Sleep(2 * watchDebounce)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("WatchRefs blocked on a full channel")
+	}
+}
