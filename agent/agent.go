@@ -1,0 +1,245 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/source"
+)
+
+// triggerBuffer is how many sync requests wait for the loop; more are
+// dropped, since one queued sync serves them all.
+const triggerBuffer = 16
+
+// Agent keeps one host in the state of a git ref. Create it with New, run
+// it with Run. Trigger, Status and Handler may be called from any
+// goroutine, before and while Run runs.
+type Agent struct {
+	cfg     Config
+	src     Source
+	rt      reconciler.Runtime
+	events  <-chan struct{}
+	log     *slog.Logger
+	clock   Clock
+	metrics *metrics
+
+	triggers   chan source.Trigger
+	background []func(ctx context.Context) // inputs Run starts and stops with the loop (Open's watchers)
+	closers    []func() error              // what Close releases (Open's runtime and cache)
+
+	// Owned by the loop (Run's goroutine).
+	state       State
+	target      *target     // the newest commit that validated and planned: what drift repair converges to
+	syncDue     bool        // a sync was requested
+	syncReason  string      // why
+	nextPoll    time.Time   // when the next poll is due
+	nextRetry   time.Time   // when a failed sync is retried; zero when none is
+	nextCheck   time.Time   // when the host is next checked for drift
+	failures    int         // transient failures in a row, for back-off
+	syncs       int         // syncs since start
+	lastLogged  string      // the last error logged at warn, to log repeats at debug
+	lastSkipped string      // the URLs the last fetch passed over, logged once
+	pods        []PodStatus // as last observed
+	waiting     []string    // the last plan's waits
+	notices     []string    // the target's notices and the last plan's kept subjects
+
+	mu     sync.RWMutex // guards status
+	status Status
+}
+
+// target is a validated commit and what it means for this host.
+type target struct {
+	commit  CommitInfo
+	desired reconciler.Desired
+	notices []string
+}
+
+// New validates cfg, reads the agent's state from cfg.StatePath and
+// returns an agent over deps. It changes nothing on the host.
+func New(cfg Config, deps Deps) (*Agent, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if deps.Source == nil || deps.Runtime == nil {
+		return nil, errors.New("new agent: Deps.Source and Deps.Runtime are required")
+	}
+	st, err := LoadState(cfg.StatePath())
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{
+		cfg: cfg, src: deps.Source, rt: deps.Runtime, events: deps.Events,
+		log: cfg.Log, clock: cfg.Clock, metrics: newMetrics(),
+		triggers: make(chan source.Trigger, triggerBuffer),
+		state:    st,
+	}
+	if st.Applied != nil {
+		a.metrics.setApplied(st.Applied.Hash)
+	}
+	a.publish(nil)
+	return a, nil
+}
+
+// Trigger asks for a sync soon, for reason ("api", "SIGHUP", a webhook's
+// or ref watch's reason). It never blocks: when many requests are queued
+// already, one more adds nothing and Trigger reports false.
+func (a *Agent) Trigger(reason string) bool {
+	select {
+	case a.triggers <- source.Trigger{Reason: reason}:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close releases what Open built (the runtime's connection, the git
+// cache). Containers keep running. It is a no-op for an agent made by New.
+func (a *Agent) Close() error {
+	var errs []error
+	for _, c := range a.closers {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
+}
+
+// Status returns a copy of the agent's current status.
+func (a *Agent) Status() Status {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	s := a.status
+	s.Pods = slices.Clone(s.Pods)
+	return s
+}
+
+// Run serves the HTTP endpoints on Config.Listen and runs the loop until
+// ctx is done; then it stops serving and returns nil. It returns an error
+// only when it cannot start (the address is taken). Stopping stops no
+// workload: containers keep running, and the next agent takes over.
+//
+// The loop is one select over: sync requests (poll interval, Trigger),
+// runtime events, a timer for the earliest of the next poll, retry and
+// drift check, and ctx. Each sync and drift check runs to its end inside
+// the loop, so nothing of the agent's state is shared with other
+// goroutines except the status snapshot.
+func (a *Agent) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("agent: listen on %s (--listen): %w", a.cfg.Listen, err)
+	}
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	a.log.Info("agent started", "listen", ln.Addr().String(), "repo", displayRepos(a.cfg.Repos), "ref", a.cfg.Ref, "path", a.cfg.Path, "node", a.cfg.Host.Name, "prune", a.cfg.Prune)
+
+	var wg sync.WaitGroup
+	for _, run := range a.background {
+		wg.Go(func() { run(ctx) })
+	}
+	a.loop(ctx)
+	wg.Wait()
+
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		srv.Close()
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		a.log.Warn("http server", "err", err)
+	}
+	a.log.Info("agent stopped; workloads keep running")
+	return nil
+}
+
+// loop is the agent's one loop.
+func (a *Agent) loop(ctx context.Context) {
+	a.restore(ctx)
+	now := a.clock.Now()
+	a.syncDue, a.syncReason = true, "start"
+	a.nextPoll = now.Add(a.cfg.Interval)
+	a.nextCheck = now.Add(a.cfg.DriftInterval)
+	for {
+		a.step(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		timer := a.clock.NewTimer(a.nextWake().Sub(a.clock.Now()))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case t := <-a.triggers:
+			a.requestSync(t.Reason)
+			a.drainTriggers()
+		case <-a.events:
+			if soon := a.clock.Now().Add(a.cfg.EventDelay); soon.Before(a.nextCheck) {
+				a.nextCheck = soon
+			}
+		case <-timer.C():
+		}
+		timer.Stop()
+	}
+}
+
+// requestSync records a sync request; the first reason wins until it runs.
+func (a *Agent) requestSync(reason string) {
+	if !a.syncDue {
+		a.syncDue, a.syncReason = true, reason
+	}
+}
+
+// drainTriggers folds the queued sync requests into the one already due.
+func (a *Agent) drainTriggers() {
+	for {
+		select {
+		case <-a.triggers:
+		default:
+			return
+		}
+	}
+}
+
+// nextWake is the earliest time something is due.
+func (a *Agent) nextWake() time.Time {
+	wake := a.nextPoll
+	for _, t := range []time.Time{a.nextRetry, a.nextCheck} {
+		if !t.IsZero() && t.Before(wake) {
+			wake = t
+		}
+	}
+	return wake
+}
+
+// step does what is due: a sync (requested, polled or retried), else a
+// drift check.
+func (a *Agent) step(ctx context.Context) {
+	now := a.clock.Now()
+	if !now.Before(a.nextPoll) {
+		a.requestSync("poll")
+	}
+	if !a.nextRetry.IsZero() && !now.Before(a.nextRetry) {
+		a.requestSync("retry")
+	}
+	switch {
+	case a.syncDue:
+		reason := a.syncReason
+		a.syncDue, a.syncReason, a.nextRetry = false, "", time.Time{}
+		a.nextPoll = now.Add(a.cfg.Interval)
+		a.sync(ctx, reason)
+	case !now.Before(a.nextCheck):
+		a.repair(ctx)
+	}
+}
+
+// Handler returns the agent's HTTP endpoints: /healthz, /metrics,
+// /api/v1/status, POST /api/v1/sync and /hooks/git.
+func (a *Agent) Handler() http.Handler {
+	return a.handler()
+}

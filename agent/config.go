@@ -1,0 +1,217 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/url"
+	"path"
+	"path/filepath"
+	"time"
+
+	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime"
+)
+
+// Defaults of a Config.
+const (
+	DefaultInterval      = 30 * time.Second       // a poll finds pushes no webhook or ref watch reported; a ref check costs a round trip, no more
+	DefaultDriftInterval = 10 * time.Second       // fallback when runtime events are missed; Observe of 50 pods takes milliseconds
+	DefaultListen        = "127.0.0.1:7070"       // loopback: status and sync are unauthenticated; 7946 is memberlist's
+	DefaultRetryMin      = 2 * time.Second        // first retry of a transient failure: long enough for a restarting containerd
+	DefaultRetryMax      = 5 * time.Minute        // as the kubelet's restart back-off cap
+	DefaultEventDelay    = 250 * time.Millisecond // gathers the events of one burst (a pod's containers exiting together) into one check
+)
+
+// Config configures an agent. Build it with DefaultConfig and change what
+// differs; New validates it, fills the zero fields that have a default and
+// names the first field it rejects. Each field names its `kelpie agent`
+// flag; every flag also has a KELPIE_* environment variable (docs/agent.md).
+type Config struct {
+	// Repos are the repository URLs (--repo, repeatable): https, ssh, git,
+	// file:// or a plain path to a bare or non-bare repository. The first is
+	// the origin; the others are mirrors tried when it fails. Required.
+	Repos []string
+	// Ref is the branch, tag or full commit hash to follow (--ref); ""
+	// means "main".
+	Ref string
+	// Path is the directory of the manifests inside the repository (--path);
+	// "" means the repository's root. Slash separated, relative.
+	Path string
+	// Interval is how often the repository is polled (--interval); 0 means
+	// DefaultInterval. Ref watches, the webhook, SIGHUP and `kelpie sync`
+	// trigger a sync in between.
+	Interval time.Duration
+	// DriftInterval is how often the host is observed and repaired when no
+	// runtime event says it changed; 0 means DefaultDriftInterval.
+	DriftInterval time.Duration
+	// StateDir is the host's state dir (--state-dir): the agent keeps
+	// StateDir/agent/state.json and its git cache there. "" means
+	// Runtime.StateDir, or runtime.DefaultStateDir when that is empty too.
+	StateDir string
+	// Listen is the address of the HTTP endpoints (--listen); "" means
+	// DefaultListen.
+	Listen string
+	// WebhookSecret is the HMAC key (GitHub, Gitea, Forgejo) or token
+	// (GitLab) /hooks/git checks (--webhook-secret). Without it /hooks/git
+	// answers 404.
+	WebhookSecret string
+	// SSHKeyFile and KnownHostsFile authenticate ssh remotes (--ssh-key,
+	// --known-hosts).
+	SSHKeyFile, KnownHostsFile string
+	// VerifyKeysFile holds armored OpenPGP public keys (--verify-keys): when
+	// set, only commits signed by one of them are applied.
+	VerifyKeysFile string
+	// AllowRewrite lets a head that does not descend from the applied commit
+	// be applied (--allow-rewrite). Off, such a head is refused.
+	AllowRewrite bool
+	// Prune deletes pods and networks the manifests no longer name
+	// (--prune). DefaultConfig turns it on: the agent owns the host, so a
+	// workload removed from git is removed from the host. The empty-desired
+	// guard still holds unless AllowEmpty.
+	Prune bool
+	// AllowEmpty lets a commit whose manifests give this host no pod remove
+	// every pod (--allow-empty). Off, such a commit is refused: a wrong
+	// --path or a deleted directory must not wipe a host.
+	AllowEmpty bool
+	// Host names this host and its labels, for nodeSelector and DaemonSets
+	// (--node-name, --labels). Host.Name is required.
+	Host reconciler.Host
+	// Runtime configures containerd, CNI and volumes (the runtime flags).
+	Runtime runtime.Config
+	// Parallelism bounds the actions of a stage that run at once; 0 means
+	// reconciler.DefaultParallelism.
+	Parallelism int
+	// RetryMin and RetryMax bound the back-off between retries of a
+	// transient failure (a fetch, observe or apply that failed); 0 means
+	// DefaultRetryMin and DefaultRetryMax.
+	RetryMin, RetryMax time.Duration
+	// EventDelay is how long after a runtime event the host is checked, so
+	// one burst of events makes one check; 0 means DefaultEventDelay.
+	EventDelay time.Duration
+	// Log receives one record per sync outcome and per action, each with
+	// the commit it came from. nil discards. The cli passes slog.Default(),
+	// which --log-format and --log-level set up.
+	Log *slog.Logger
+	// Clock is the agent's time; nil means SystemClock.
+	Clock Clock
+}
+
+// DefaultConfig returns the configuration `kelpie agent` starts from: prune
+// on, everything else at its zero-value default.
+func DefaultConfig() Config {
+	return Config{
+		Interval:      DefaultInterval,
+		DriftInterval: DefaultDriftInterval,
+		Listen:        DefaultListen,
+		Prune:         true, // the agent owns the host: what git no longer names goes
+	}
+}
+
+// StatePath is where the agent keeps its state: StateDir/agent/state.json.
+func (c *Config) StatePath() string { return filepath.Join(c.StateDir, "agent", "state.json") }
+
+// CacheDir is where the agent keeps its git cache: StateDir/agent/git.
+func (c *Config) CacheDir() string { return filepath.Join(c.StateDir, "agent", "git") }
+
+// validate fills the defaults and rejects nonsense, naming the field.
+func (c *Config) validate() error {
+	if len(c.Repos) == 0 {
+		return errors.New("agent config: Repos (--repo) is empty: name the repository to follow")
+	}
+	for i, r := range c.Repos {
+		if r == "" {
+			return fmt.Errorf("agent config: Repos[%d] (--repo) is empty", i)
+		}
+	}
+	if c.Ref == "" {
+		c.Ref = "main" // as source.RemoteConfig: git's and the git hosts' default branch
+	}
+	if c.Path == "" {
+		c.Path = "."
+	}
+	if path.IsAbs(c.Path) || !fs.ValidPath(path.Clean(c.Path)) {
+		return fmt.Errorf("agent config: Path %q (--path): want a relative, slash-separated directory inside the repository", c.Path)
+	}
+	c.Path = path.Clean(c.Path)
+	durations := []struct {
+		name, flag string
+		d          *time.Duration
+		def        time.Duration
+	}{
+		{"Interval", "--interval", &c.Interval, DefaultInterval},
+		{"DriftInterval", "", &c.DriftInterval, DefaultDriftInterval},
+		{"RetryMin", "", &c.RetryMin, DefaultRetryMin},
+		{"RetryMax", "", &c.RetryMax, DefaultRetryMax},
+		{"EventDelay", "", &c.EventDelay, DefaultEventDelay},
+	}
+	for _, d := range durations {
+		switch {
+		case *d.d == 0:
+			*d.d = d.def
+		case *d.d < 0:
+			flag := ""
+			if d.flag != "" {
+				flag = " (" + d.flag + ")"
+			}
+			return fmt.Errorf("agent config: %s %v%s: must be positive", d.name, *d.d, flag)
+		}
+	}
+	if c.RetryMax < c.RetryMin {
+		return fmt.Errorf("agent config: RetryMax %v is less than RetryMin %v", c.RetryMax, c.RetryMin)
+	}
+	switch {
+	case c.StateDir == "" && c.Runtime.StateDir == "":
+		c.StateDir = runtime.DefaultStateDir
+	case c.StateDir == "":
+		c.StateDir = c.Runtime.StateDir
+	}
+	if !filepath.IsAbs(c.StateDir) {
+		return fmt.Errorf("agent config: StateDir %q (--state-dir): must be an absolute path", c.StateDir)
+	}
+	c.StateDir = filepath.Clean(c.StateDir)
+	if c.Runtime.StateDir == "" {
+		c.Runtime.StateDir = c.StateDir
+	} else if filepath.Clean(c.Runtime.StateDir) != c.StateDir {
+		return fmt.Errorf("agent config: StateDir %q and Runtime.StateDir %q differ: the agent and the runtime share one state dir", c.StateDir, c.Runtime.StateDir)
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("agent config: Listen %q (--listen): want HOST:PORT: %w", c.Listen, err)
+	}
+	if c.Host.Name == "" {
+		return errors.New("agent config: Host.Name (--node-name) is empty")
+	}
+	if c.Parallelism < 0 {
+		return fmt.Errorf("agent config: Parallelism %d: want 0 (the default) or more", c.Parallelism)
+	}
+	if c.Parallelism == 0 {
+		c.Parallelism = reconciler.DefaultParallelism
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
+	}
+	return nil
+}
+
+// displayRepos returns the repository URLs without their userinfo
+// (https://user:token@host/… → https://host/…), for status and logs:
+// credentials in a URL are used, never shown.
+func displayRepos(repos []string) []string {
+	out := make([]string, len(repos))
+	for i, r := range repos {
+		out[i] = r
+		if u, err := url.Parse(r); err == nil && u.Scheme != "" && u.User != nil {
+			u.User = nil
+			out[i] = u.String()
+		}
+	}
+	return out
+}

@@ -1,0 +1,50 @@
+package agent
+
+import (
+	"context"
+
+	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/source"
+)
+
+// Source is what the agent needs from the repository: the head of the
+// tracked ref, and any commit it applied before. source.Remote implements
+// it; tests use an in-memory fake.
+//
+// The agent calls it from its loop only, one call at a time. Calls must
+// return promptly once ctx is done.
+type Source interface {
+	// Fetch brings the cache up to date and returns the head of the tracked
+	// ref and its tree. applied is the commit the host runs ("" when none):
+	// a head that does not descend from it is refused with an error
+	// wrapping source.ErrNotFastForward (unless rewrites are allowed), an
+	// unsigned or foreign-signed head with source.ErrUntrusted. Any other
+	// error is transient.
+	Fetch(ctx context.Context, applied string) (source.Fetched, error)
+	// Commit returns a commit already in the cache, without fetching: the
+	// agent re-reads the commit it applied before a restart with it.
+	Commit(hash string) (source.Fetched, error)
+}
+
+// maintainer is a Source that compacts its cache now and then
+// (source.Remote). The agent calls Maintain after a sync that fetched a new
+// head.
+type maintainer interface {
+	Maintain(ctx context.Context) error
+}
+
+// Deps are the parts an agent drives: Open builds the real ones, tests pass
+// fakes to New. Source and Runtime are required.
+type Deps struct {
+	// Source yields the commits to apply.
+	Source Source
+	// Runtime is the host: reconciler.Fake in tests, runtime.Containerd for
+	// real. The agent observes it, plans and executes through it; it never
+	// closes it.
+	Runtime reconciler.Runtime
+	// Events, when set, delivers a value whenever the runtime saw something
+	// change on its own (a task exited, a container was deleted): the agent
+	// checks the host for drift shortly after (Config.EventDelay), instead
+	// of at the next DriftInterval. See WatchContainerd.
+	Events <-chan struct{}
+}

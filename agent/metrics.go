@@ -1,0 +1,104 @@
+package agent
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Sync results, the values of kelpie_sync_total's result label.
+const (
+	resultOK      = "ok"      // the host runs the head
+	resultRefused = "refused" // the head was refused; the last good commit keeps running
+	resultFailed  = "failed"  // a transient failure; retried with back-off
+)
+
+// metrics are the agent's Prometheus metrics, in a registry of its own (so
+// several agents in one test process do not collide).
+type metrics struct {
+	reg        *prometheus.Registry
+	syncs      *prometheus.CounterVec
+	lastSync   prometheus.Gauge
+	applied    *prometheus.GaugeVec
+	reconcile  prometheus.Histogram
+	pods       *prometheus.GaugeVec
+	errors     *prometheus.CounterVec
+	lastCommit string
+}
+
+// newMetrics registers the agent's metrics, with the Go and process
+// collectors.
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kelpie_sync_total",
+			Help: "Syncs (fetch, validate, plan, apply) by result: ok, refused or failed.",
+		}, []string{"result"}),
+		lastSync: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kelpie_last_sync_timestamp_seconds",
+			Help: "Unix time of the last sync that ended ok.",
+		}),
+		applied: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kelpie_applied_commit_info",
+			Help: "The commit the host converged to last (value 1).",
+		}, []string{"commit"}),
+		reconcile: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kelpie_reconcile_duration_seconds",
+			Help:    "Time to observe, plan and apply, per sync and per drift repair.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
+		}),
+		pods: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kelpie_pods",
+			Help: "Pods kelpie runs on this host by phase: Running, Pending, Succeeded, Failed.",
+		}, []string{"phase"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kelpie_errors_total",
+			Help: "Failures by kind: invalid, not_fast_forward, untrusted, empty, plan, fetch, observe, apply.",
+		}, []string{"kind"}),
+	}
+	m.reg.MustRegister(m.syncs, m.lastSync, m.applied, m.reconcile, m.pods, m.errors,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, r := range []string{resultOK, resultRefused, resultFailed} {
+		m.syncs.WithLabelValues(r) // present at 0, so rate() works from the start
+	}
+	for _, p := range podPhases {
+		m.pods.WithLabelValues(p)
+	}
+	for _, k := range []ErrorKind{KindInvalid, KindNotFastForward, KindUntrusted, KindEmpty, KindPlan, KindFetch, KindObserve, KindApply} {
+		m.errors.WithLabelValues(string(k))
+	}
+	return m
+}
+
+// sync counts a sync and, when it ended ok, its time.
+func (m *metrics) sync(result string, at time.Time) {
+	m.syncs.WithLabelValues(result).Inc()
+	if result == resultOK {
+		m.lastSync.Set(float64(at.UnixNano()) / 1e9)
+	}
+}
+
+// setApplied makes commit the one kelpie_applied_commit_info reports.
+func (m *metrics) setApplied(commit string) {
+	if commit == m.lastCommit {
+		return
+	}
+	if m.lastCommit != "" {
+		m.applied.DeleteLabelValues(m.lastCommit)
+	}
+	m.lastCommit = commit
+	m.applied.WithLabelValues(commit).Set(1)
+}
+
+// setPods sets kelpie_pods from the pods' phases.
+func (m *metrics) setPods(pods []PodStatus) {
+	counts := map[string]int{}
+	for _, p := range pods {
+		counts[p.State]++
+	}
+	for _, p := range podPhases {
+		m.pods.WithLabelValues(p).Set(float64(counts[p]))
+	}
+}

@@ -1,0 +1,64 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/source"
+)
+
+// Open builds an agent over the real parts cfg names: a source.Remote whose
+// cache lives under StateDir (Config.CacheDir), the containerd runtime, and
+// the inputs Run then starts with its loop: a ref watch of the repositories
+// on this host (a push into a local bare repository syncs within a second)
+// and containerd's task events (drift is repaired in seconds). It changes
+// nothing on the host. Close the agent when done; containers keep running.
+func Open(ctx context.Context, cfg Config) (*Agent, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	remote, err := source.NewRemote(source.RemoteConfig{
+		URLs:           cfg.Repos,
+		Ref:            cfg.Ref,
+		CacheDir:       cfg.CacheDir(),
+		SSHKeyFile:     cfg.SSHKeyFile,
+		KnownHostsFile: cfg.KnownHostsFile,
+		VerifyKeysFile: cfg.VerifyKeysFile,
+		AllowRewrite:   cfg.AllowRewrite,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	rtcfg := cfg.Runtime
+	if rtcfg.Log == nil {
+		rtcfg.Log = cfg.Log
+	}
+	rt, err := runtime.New(ctx, rtcfg)
+	if err != nil {
+		remote.Close()
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	events := make(chan struct{}, 1)
+	a, err := New(cfg, Deps{Source: remote, Runtime: rt, Events: events})
+	if err != nil {
+		rt.Close()
+		remote.Close()
+		return nil, err
+	}
+	a.closers = []func() error{rt.Close, remote.Close}
+	if paths := remote.LocalPaths(); len(paths) > 0 {
+		a.background = append(a.background, func(ctx context.Context) {
+			if err := source.WatchRefs(ctx, paths, a.triggers); err != nil {
+				a.log.Warn("watching the local repository's refs failed; pushes are seen at the next poll", "paths", paths, "err", err)
+			}
+		})
+	}
+	client := rt.Client()
+	a.background = append(a.background, func(ctx context.Context) {
+		if err := WatchContainerd(ctx, client.Address(), client.Namespace(), events, a.log); err != nil {
+			a.log.Warn("containerd events unavailable; drift is checked every drift interval", "err", err)
+		}
+	})
+	return a, nil
+}

@@ -1,0 +1,86 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestStateRoundTrip: what SaveState writes LoadState reads back; the
+// write leaves no temporary file; a missing file is a fresh state and a
+// damaged one an error naming the file.
+func TestStateRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "agent", "state.json")
+
+	fresh, err := LoadState(path)
+	if err != nil || fresh.Applied != nil || fresh.Version != stateVersion {
+		t.Fatalf("missing file: %+v, %v", fresh, err)
+	}
+
+	at := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	commit := CommitInfo{Hash: strings.Repeat("ab", 20), Subject: "scale web", Author: "A <a@example.com>", When: at.Add(-time.Hour)}
+	bad := CommitInfo{Hash: strings.Repeat("cd", 20), Subject: "broken"}
+	e := &SyncError{Kind: KindInvalid, Commit: bad.Hash, Message: "app.yaml:7:13: spec.replicas: expected integer", Time: at,
+		Errors: []ManifestError{{File: "app.yaml", Line: 7, Column: 13, Field: "spec.replicas", Message: "expected integer"}}}
+	want := State{
+		Version:   stateVersion,
+		Applied:   &AppliedCommit{CommitInfo: commit, AppliedAt: at},
+		Pending:   &PendingCommit{CommitInfo: bad, Reason: KindInvalid, Since: at, Error: e},
+		LastError: e,
+	}
+	if err := SaveState(path, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, want)
+	}
+	if e.Errors[0].String() != "app.yaml:7:13: spec.replicas: expected integer" {
+		t.Errorf("ManifestError.String() = %q", e.Errors[0].String())
+	}
+
+	// Overwrite: still one file, no temporary left.
+	want.Pending, want.LastError = nil, nil
+	if err := SaveState(path, want); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil || len(entries) != 1 || entries[0].Name() != "state.json" {
+		t.Fatalf("state dir holds %v, %v", entries, err)
+	}
+	if got, err := LoadState(path); err != nil || got.Pending != nil || got.Applied.Hash != commit.Hash {
+		t.Fatalf("after overwrite: %+v, %v", got, err)
+	}
+
+	for name, text := range map[string]string{"torn": `{"version": 1, "applied": {"com`, "future": `{"version": 99}`} {
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadState(path); err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s state file: err %v, want one naming %s", name, err, path)
+		}
+	}
+}
+
+// TestNewRefusesDamagedState: an agent does not start over a damaged state
+// (it would forget which commit runs, and with it the fast-forward check).
+func TestNewRefusesDamagedState(t *testing.T) {
+	h := newHarness(t)
+	path := h.cfg.StatePath()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(h.cfg, Deps{Source: h.src, Runtime: h.rt}); err == nil || !strings.Contains(err.Error(), "state.json") {
+		t.Fatalf("New over a damaged state: %v", err)
+	}
+}

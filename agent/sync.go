@@ -1,0 +1,414 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/source"
+	"github.com/kelpie-dev/kelpie/specs"
+)
+
+// restore re-reads the applied commit from the cache, so that the host is
+// repaired against it before (and without) the first fetch. A host that
+// runs it already plans nothing: a restarted agent restarts no container.
+func (a *Agent) restore(ctx context.Context) {
+	ap := a.state.Applied
+	if ap == nil {
+		return
+	}
+	log := a.log.With("commit", ap.Short())
+	f, err := a.src.Commit(ap.Hash)
+	if err != nil {
+		log.Warn("cannot re-read the applied commit from the cache; waiting for the first fetch", "err", err)
+		return
+	}
+	t, err := a.load(f)
+	if err != nil {
+		log.Warn("the applied commit no longer validates; waiting for the first fetch", "err", err)
+		return
+	}
+	a.target = t
+	log.Info("restored the applied commit", "subject", ap.Subject)
+}
+
+// load validates a fetched tree and expands it for this host.
+func (a *Agent) load(f source.Fetched) (*target, error) {
+	state, err := specs.Load(f.FS, a.cfg.Path, specs.Options{})
+	if err != nil {
+		return nil, err
+	}
+	desired, notices := reconciler.Expand(state, a.cfg.Host)
+	t := &target{commit: commitInfo(f.Commit), desired: desired, notices: make([]string, len(notices))}
+	for i, n := range notices {
+		t.notices[i] = n.String()
+	}
+	return t, nil
+}
+
+// sync fetches the head and converges the host to it, or, when the head
+// is refused, repairs the host against the commit it runs. A head that is
+// new, or whose last attempt failed, is loaded again; a refused head that
+// has not changed stalls (no retry storm) until a newer commit arrives,
+// which supersedes it at once.
+func (a *Agent) sync(ctx context.Context, reason string) {
+	start := a.clock.Now()
+	a.syncs++
+	info := SyncInfo{Seq: a.syncs, Reason: reason}
+	var head *CommitInfo
+	var refusal, transient *SyncError
+
+	f, err := a.src.Fetch(ctx, a.appliedHash())
+	if ctx.Err() != nil {
+		return
+	}
+	cand := a.target
+	before := ""
+	if cand != nil {
+		before = cand.commit.Hash
+	}
+	switch {
+	case err != nil:
+		if f.Commit.Hash != "" {
+			c := commitInfo(f.Commit)
+			head = &c
+		}
+		e := a.newError(fetchKind(err), head, err)
+		if e.Kind.refusal() {
+			refusal = e
+		} else {
+			transient = e
+		}
+	default:
+		c := commitInfo(f.Commit)
+		head = &c
+		a.reportSkipped(f)
+		if p := a.state.Pending; p != nil && p.Hash == head.Hash && p.Error != nil && p.Error.Kind.refusal() {
+			refusal = p.Error // refused before, unchanged since: stall
+			break
+		}
+		if cand != nil && cand.commit.Hash == head.Hash {
+			break
+		}
+		t, err := a.load(f)
+		if err != nil {
+			refusal = a.newError(KindInvalid, head, fmt.Errorf("commit %s refused: %w", head.Short(), err))
+			break
+		}
+		cand = t
+	}
+
+	n, cerr := a.converge(ctx, cand)
+	if ctx.Err() != nil {
+		return
+	}
+	if cerr != nil && cerr.Kind.refusal() && cand != a.target {
+		// The new commit planned to something refused (no pods left):
+		// refuse it and keep the host on the commit it runs.
+		refusal, cand = cerr, a.target
+		n, cerr = a.converge(ctx, cand)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+	a.target = cand
+	info.Actions = n
+	if cerr != nil && transient == nil {
+		transient = cerr
+	}
+
+	switch {
+	case cerr == nil && cand != nil:
+		a.converged(cand.commit)
+	case cerr != nil && cand != nil && cand.commit.Hash != a.appliedHash():
+		a.setPending(cand.commit, cerr)
+	}
+	switch {
+	case refusal != nil && head != nil:
+		a.setPending(*head, refusal)
+	case err == nil && cerr == nil:
+		a.state.Pending = nil
+	}
+
+	info.Result = resultOK
+	switch {
+	case transient != nil:
+		info.Result = resultFailed
+		a.state.LastError = transient
+		a.retryLater()
+	case refusal != nil:
+		info.Result = resultRefused
+		a.state.LastError = refusal
+		a.failures = 0
+	default:
+		a.state.LastError = nil
+		a.failures = 0
+	}
+	if head != nil {
+		info.Commit = head.Hash
+	}
+	end := a.clock.Now()
+	info.Time, info.Seconds = end, end.Sub(start).Seconds()
+	a.metrics.sync(info.Result, end)
+	a.report(info, head)
+	a.save()
+	a.publish(&info)
+	if m, ok := a.src.(maintainer); ok && cand != nil && cand.commit.Hash != before {
+		// A new head was fetched: compact the cache if packs piled up,
+		// after the apply rather than before it.
+		if err := m.Maintain(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("git cache maintenance failed", "err", err)
+		}
+	}
+}
+
+// reportSkipped logs the URLs a fetch passed over for a mirror, once for
+// as long as the same ones fail the same way.
+func (a *Agent) reportSkipped(f source.Fetched) {
+	var b strings.Builder
+	for _, err := range f.Skipped {
+		b.WriteString(err.Error())
+		b.WriteByte('\n')
+	}
+	if key := b.String(); key != a.lastSkipped {
+		a.lastSkipped = key
+		for _, err := range f.Skipped {
+			a.log.Warn("repository URL passed over", "used", f.Source, "err", err)
+		}
+	}
+}
+
+// repair converges the host to the commit it runs, between syncs: a
+// container that exited or was removed by hand is restored (after its
+// restart back-off).
+func (a *Agent) repair(ctx context.Context) {
+	n, cerr := a.converge(ctx, a.target)
+	if ctx.Err() != nil {
+		return
+	}
+	switch {
+	case cerr != nil:
+		a.state.LastError = cerr
+		a.retryLater()
+		a.logError(cerr)
+	case a.target != nil:
+		a.converged(a.target.commit)
+		if le := a.state.LastError; le != nil && (le.Kind == KindObserve || le.Kind == KindApply) {
+			a.state.LastError = nil
+			if p := a.state.Pending; p != nil && p.Error != nil {
+				a.state.LastError = p.Error
+			}
+		}
+	}
+	if n > 0 || cerr != nil {
+		a.log.Info("drift repaired", "commit", a.targetShort(), "actions", n, "ok", cerr == nil)
+		a.save()
+	}
+	a.publish(nil)
+}
+
+// converge observes the host, plans against t and executes the plan. It
+// sets the next drift check and refreshes the pods status. A nil t (no
+// commit ever validated) does nothing: an agent never plans from nothing.
+func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
+	now := a.clock.Now()
+	a.nextCheck = now.Add(a.cfg.DriftInterval)
+	if t == nil {
+		return 0, nil
+	}
+	defer func() { a.metrics.reconcile.Observe(a.clock.Now().Sub(now).Seconds()) }()
+	actual, err := a.rt.Observe(ctx)
+	if err != nil {
+		return 0, a.newError(KindObserve, &t.commit, fmt.Errorf("observe the host: %w", err))
+	}
+	a.setPods(actual)
+	res, err := reconciler.Plan(t.desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty})
+	if err != nil {
+		if errors.Is(err, reconciler.ErrEmptyDesired) {
+			return 0, a.newError(KindEmpty, &t.commit, fmt.Errorf("commit %s refused: %w (start the agent with --allow-empty to let a commit remove every pod)", t.commit.Short(), err))
+		}
+		return 0, a.newError(KindPlan, &t.commit, fmt.Errorf("commit %s refused: %w", t.commit.Short(), err))
+	}
+	if !res.NextCheck.IsZero() && res.NextCheck.Before(a.nextCheck) {
+		a.nextCheck = res.NextCheck
+	}
+	a.waiting = a.waiting[:0]
+	for _, w := range res.Waiting {
+		a.waiting = append(a.waiting, w.String())
+	}
+	a.notices = append(append(a.notices[:0], t.notices...), keptStrings(res.Kept)...)
+	if res.Empty() {
+		return 0, nil
+	}
+	commit := t.commit.Short()
+	report := reconciler.Execute(ctx, a.rt, res.Actions, reconciler.ExecOptions{
+		Parallelism: a.cfg.Parallelism,
+		OnDone: func(act reconciler.Action, err error, took time.Duration) {
+			if err != nil {
+				a.log.Warn("action failed", "commit", commit, "action", act.String(), "seconds", took.Seconds(), "err", err)
+				return
+			}
+			a.log.Info("action", "commit", commit, "action", act.String(), "seconds", took.Seconds())
+		},
+	})
+	if after, err := a.rt.Observe(ctx); err == nil {
+		a.setPods(after)
+	}
+	a.nextCheck = a.clock.Now().Add(a.cfg.DriftInterval)
+	if !report.OK() {
+		return len(res.Actions), a.newError(KindApply, &t.commit, fmt.Errorf("apply commit %s: %w", commit, report.Err()))
+	}
+	return len(res.Actions), nil
+}
+
+// converged records that the host runs c.
+func (a *Agent) converged(c CommitInfo) {
+	if a.state.Applied == nil || a.state.Applied.Hash != c.Hash {
+		a.state.Applied = &AppliedCommit{CommitInfo: c, AppliedAt: a.clock.Now()}
+		a.metrics.setApplied(c.Hash)
+	}
+	if p := a.state.Pending; p != nil && p.Hash == c.Hash {
+		a.state.Pending = nil
+	}
+}
+
+// setPending records that the host does not run c, and why.
+func (a *Agent) setPending(c CommitInfo, why *SyncError) {
+	since := a.clock.Now()
+	if p := a.state.Pending; p != nil && p.Hash == c.Hash {
+		since = p.Since
+	}
+	a.state.Pending = &PendingCommit{CommitInfo: c, Reason: why.Kind, Since: since, Error: why}
+}
+
+// retryLater schedules a retry of a transient failure with exponential
+// back-off.
+func (a *Agent) retryLater() {
+	a.failures++
+	d := a.cfg.RetryMin
+	for i := 1; i < a.failures && d < a.cfg.RetryMax; i++ {
+		d *= 2
+	}
+	a.nextRetry = a.clock.Now().Add(min(d, a.cfg.RetryMax))
+}
+
+// newError records a failure: a SyncError for state and status, counted
+// in kelpie_errors_total.
+func (a *Agent) newError(kind ErrorKind, c *CommitInfo, err error) *SyncError {
+	e := &SyncError{Kind: kind, Message: err.Error(), Time: a.clock.Now()}
+	if c != nil {
+		e.Commit = c.Hash
+	}
+	if kind == KindInvalid {
+		e.Errors = manifestErrors(err, a.cfg.Path)
+	}
+	a.metrics.errors.WithLabelValues(string(kind)).Inc()
+	return e
+}
+
+// fetchKind classifies a fetch error.
+func fetchKind(err error) ErrorKind {
+	switch {
+	case errors.Is(err, source.ErrNotFastForward):
+		return KindNotFastForward
+	case errors.Is(err, source.ErrUntrusted):
+		return KindUntrusted
+	}
+	return KindFetch
+}
+
+// report logs a sync's outcome: errors at warn (a repeat of the same error
+// at debug), a sync that changed something at info, the rest at debug.
+func (a *Agent) report(info SyncInfo, head *CommitInfo) {
+	attrs := []any{"reason", info.Reason, "result", info.Result, "actions", info.Actions, "seconds", info.Seconds}
+	if head != nil {
+		attrs = append(attrs, "commit", head.Short(), "subject", head.Subject)
+	}
+	if le := a.state.LastError; le != nil {
+		a.logError(le, attrs...)
+		return
+	}
+	a.lastLogged = ""
+	level := slog.LevelDebug
+	if info.Actions > 0 {
+		level = slog.LevelInfo
+	}
+	a.log.Log(context.Background(), level, "sync", attrs...)
+}
+
+// logError logs a failure at warn the first time, at debug when repeated.
+func (a *Agent) logError(e *SyncError, attrs ...any) {
+	key := string(e.Kind) + e.Commit + e.Message
+	level := slog.LevelWarn
+	if key == a.lastLogged {
+		level = slog.LevelDebug
+	}
+	a.lastLogged = key
+	msg := "sync failed"
+	switch {
+	case e.Kind.refusal():
+		msg = "commit refused; the host keeps running the last good commit"
+	case e.Kind == KindObserve || e.Kind == KindApply:
+		msg = "reconcile failed; retrying with back-off"
+	}
+	attrs = append(attrs, "kind", string(e.Kind), "err", e.Message)
+	a.log.Log(context.Background(), level, msg, attrs...)
+}
+
+// appliedHash is the applied commit's hash, "" before the first.
+func (a *Agent) appliedHash() string {
+	if a.state.Applied == nil {
+		return ""
+	}
+	return a.state.Applied.Hash
+}
+
+// targetShort is the short hash of the commit drift repair converges to.
+func (a *Agent) targetShort() string {
+	if a.target == nil {
+		return ""
+	}
+	return a.target.commit.Short()
+}
+
+// save writes the state; a failure is logged, the loop goes on.
+func (a *Agent) save() {
+	if err := SaveState(a.cfg.StatePath(), a.state); err != nil {
+		a.log.Error("cannot save the agent state", "err", err)
+	}
+}
+
+// setPods records observed pods for status and metrics.
+func (a *Agent) setPods(actual reconciler.Actual) {
+	a.pods = podStatuses(actual.Pods)
+	a.metrics.setPods(a.pods)
+}
+
+// keptStrings formats kept subjects.
+func keptStrings(kept []reconciler.Kept) []string {
+	out := make([]string, len(kept))
+	for i, k := range kept {
+		out[i] = "kept " + k.String()
+	}
+	return out
+}
+
+// publish refreshes the status snapshot HTTP readers see; info, when not
+// nil, is the sync that just ended.
+func (a *Agent) publish(info *SyncInfo) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := &a.status
+	s.Node, s.Repo, s.Ref, s.Path = a.cfg.Host.Name, displayRepos(a.cfg.Repos), a.cfg.Ref, a.cfg.Path
+	s.Applied, s.Pending, s.LastError = a.state.Applied, a.state.Pending, a.state.LastError
+	if info != nil {
+		s.LastSync = info
+	}
+	s.Pods = append([]PodStatus{}, a.pods...)
+	s.Waiting = append([]string{}, a.waiting...)
+	s.Notices = append([]string{}, a.notices...)
+}

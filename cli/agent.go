@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/kelpie-dev/kelpie/agent"
+	"github.com/kelpie-dev/kelpie/reconciler"
+)
+
+// agentCommand is `kelpie agent --repo URL`.
+func agentCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "agent",
+		Usage: "keep this host in the state of a git branch",
+		Description: "Fetches --repo's --ref into a cache under the state dir, validates the manifests\n" +
+			"under --path, and converges this host to them: at start, every --interval, when\n" +
+			"a local repository's refs change, on a signed webhook (/hooks/git), on SIGHUP and\n" +
+			"on `kelpie sync`. A commit that does not validate, is not a fast-forward of the\n" +
+			"applied one, or is not signed by --verify-keys is refused as a whole and the host\n" +
+			"keeps running the last good commit. Containers that stop are restarted.\n\n" +
+			"Serves /healthz, /metrics, /api/v1/status and POST /api/v1/sync on --listen.\n" +
+			"SIGTERM or SIGINT stop the agent; the containers keep running. See docs/agent.md.",
+		Flags: concatFlags([]cli.Flag{
+			&cli.StringSliceFlag{Name: "repo", Usage: "repository URL or path to follow (repeatable: the origin, then mirrors)", EnvVars: envVars("repo")},
+			&cli.StringFlag{Name: "ref", Usage: "branch, tag or commit to follow", Value: "main", EnvVars: envVars("ref")},
+			&cli.StringFlag{Name: "path", Usage: "directory of the manifests inside the repository", Value: ".", EnvVars: envVars("path")},
+			&cli.DurationFlag{Name: "interval", Usage: "how often to poll the repository", Value: agent.DefaultInterval, EnvVars: envVars("interval")},
+			&cli.StringFlag{Name: "listen", Usage: "address of the HTTP endpoints (status, metrics, sync, webhook)", Value: agent.DefaultListen, EnvVars: envVars("listen")},
+			&cli.StringFlag{Name: "webhook-secret", Usage: "HMAC key or token of /hooks/git (prefer the env var); without it /hooks/git is off", EnvVars: envVars("webhook-secret")},
+			&cli.StringFlag{Name: "verify-keys", Usage: "armored OpenPGP public keys: apply only commits signed by one of them", EnvVars: envVars("verify-keys")},
+			&cli.StringFlag{Name: "ssh-key", Usage: "private key file for ssh repositories", EnvVars: envVars("ssh-key")},
+			&cli.StringFlag{Name: "known-hosts", Usage: "known_hosts file for ssh repositories", EnvVars: envVars("known-hosts")},
+			&cli.BoolFlag{Name: "allow-rewrite", Usage: "apply a head that does not descend from the applied commit", EnvVars: envVars("allow-rewrite")},
+			&cli.BoolFlag{Name: "prune", Usage: "delete pods and networks the manifests no longer name (--prune=false keeps them)", Value: true, EnvVars: envVars("prune")},
+			&cli.BoolFlag{Name: "allow-empty", Usage: "let a commit with no pods for this host remove every pod", EnvVars: envVars("allow-empty")},
+		}, hostFlags(), runtimeFlags()),
+		Action: runAgent,
+	}
+}
+
+// runAgent builds the agent from the flags and runs it until SIGTERM or
+// SIGINT.
+func runAgent(c *cli.Context) error {
+	if c.Args().Present() {
+		return usageErrorf(c, "unexpected argument %q (the repository is given with --repo)", c.Args().First())
+	}
+	repos := c.StringSlice("repo")
+	if len(repos) == 0 {
+		return usageErrorf(c, "flag --repo is required: the repository to follow")
+	}
+	node, labels, err := hostIdentity(c)
+	if err != nil {
+		return err
+	}
+	rcfg, err := runtimeConfig(c)
+	if err != nil {
+		return err
+	}
+	cfg := agent.DefaultConfig()
+	cfg.Repos = repos
+	cfg.Ref = c.String("ref")
+	cfg.Path = c.String("path")
+	cfg.Interval = c.Duration("interval")
+	cfg.Listen = c.String("listen")
+	cfg.WebhookSecret = c.String("webhook-secret")
+	cfg.VerifyKeysFile = c.String("verify-keys")
+	cfg.SSHKeyFile = c.String("ssh-key")
+	cfg.KnownHostsFile = c.String("known-hosts")
+	cfg.AllowRewrite = c.Bool("allow-rewrite")
+	cfg.Prune = c.Bool("prune")
+	cfg.AllowEmpty = c.Bool("allow-empty")
+	cfg.Host = reconciler.Host{Name: node, Labels: labels}
+	cfg.Runtime = rcfg
+	cfg.StateDir = rcfg.StateDir
+	cfg.Log = slog.Default()
+
+	a, err := agent.Open(c.Context, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				a.Trigger("SIGHUP")
+			case <-c.Context.Done():
+				return
+			}
+		}
+	}()
+	return a.Run(c.Context) // SIGTERM and SIGINT cancel c.Context (see Main)
+}

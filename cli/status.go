@@ -1,0 +1,185 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/kelpie-dev/kelpie/agent"
+)
+
+// agentTimeout bounds one request to the local agent.
+const agentTimeout = 10 * time.Second
+
+// agentFlag is the --agent flag of the commands that talk to a running agent.
+func agentFlag() cli.Flag {
+	return &cli.StringFlag{Name: "agent", Usage: "the agent's HTTP address (its --listen), HOST:PORT or a URL", Value: agent.DefaultListen, EnvVars: envVars("agent")}
+}
+
+// agentURL is the URL of path on the agent --agent names.
+func agentURL(c *cli.Context, path string) string {
+	base := c.String("agent")
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	return strings.TrimSuffix(base, "/") + path
+}
+
+// agentRequest sends a request to the agent and returns the body of a
+// response with status want.
+func agentRequest(ctx context.Context, c *cli.Context, method, path string, want int) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, agentTimeout)
+	defer cancel()
+	url := agentURL(c, path)
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		return nil, usageErrorf(c, "invalid value %q for flag --agent: %v", c.String("agent"), err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("talk to the agent: %w (is `kelpie agent` running with --listen %s?)", err, c.String("agent"))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read the agent's answer to %s %s: %w", method, url, err)
+	}
+	if resp.StatusCode != want {
+		return nil, fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+// fetchStatus reads the agent's status.
+func fetchStatus(c *cli.Context) (agent.Status, []byte, error) {
+	body, err := agentRequest(c.Context, c, http.MethodGet, "/api/v1/status", http.StatusOK)
+	if err != nil {
+		return agent.Status{}, nil, err
+	}
+	var s agent.Status
+	if err := json.Unmarshal(body, &s); err != nil {
+		return agent.Status{}, nil, fmt.Errorf("read the agent's status: %w", err)
+	}
+	return s, body, nil
+}
+
+// statusCommand is `kelpie status`.
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show what the local agent runs, what it waits for and what went wrong",
+		Description: "Asks the agent at --agent for its status: the repository it follows, the commit\n" +
+			"the host runs, a pending commit it refused or could not apply yet, the last error\n" +
+			"(manifest problems as file:line), and the pods with their state. -o json prints\n" +
+			"the agent's /api/v1/status document as it is.",
+		Flags:  []cli.Flag{agentFlag(), outputFlag()},
+		Action: runStatus,
+	}
+}
+
+// runStatus fetches and prints the status.
+func runStatus(c *cli.Context) error {
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	s, raw, err := fetchStatus(c)
+	if err != nil {
+		return err
+	}
+	if format == formatJSON {
+		_, err := c.App.Writer.Write(raw)
+		return err
+	}
+	printStatus(c.App.Writer, newColorizer(c, c.App.Writer), s, time.Now())
+	return nil
+}
+
+// printStatus writes the status for people.
+func printStatus(w io.Writer, z colorizer, s agent.Status, now time.Time) {
+	fmt.Fprintf(w, "Node:      %s\n", s.Node)
+	fmt.Fprintf(w, "Repo:      %s (ref %s, path %s)\n", strings.Join(s.Repo, ", "), s.Ref, s.Path)
+	if a := s.Applied; a != nil {
+		fmt.Fprintf(w, "Applied:   %s %s (%s, applied %s)\n", z.bold(a.Short()), a.Subject, a.Author, ago(now, a.AppliedAt))
+	} else {
+		fmt.Fprintf(w, "Applied:   %s\n", z.yellow("nothing yet"))
+	}
+	if p := s.Pending; p != nil {
+		fmt.Fprintf(w, "Pending:   %s %s (%s since %s)\n", z.yellow(p.Short()), p.Subject, p.Reason, ago(now, p.Since))
+	}
+	if ls := s.LastSync; ls != nil {
+		result := ls.Result
+		switch result {
+		case "ok":
+			result = z.green(result)
+		default:
+			result = z.red(result)
+		}
+		fmt.Fprintf(w, "Last sync: %s (%s, %s), %d %s in %.1fs\n", ago(now, ls.Time), ls.Reason, result, ls.Actions, plural(ls.Actions, "action", "actions"), ls.Seconds)
+	}
+	if e := s.LastError; e != nil {
+		msg := e.Message
+		if len(e.Errors) > 0 {
+			msg = fmt.Sprintf("commit %.12s does not validate: %d %s in the manifests", e.Commit, len(e.Errors), plural(len(e.Errors), "problem", "problems"))
+		}
+		fmt.Fprintf(w, "%s %s (%s)\n", z.red("Error:    "), firstLine(msg), e.Kind)
+		for _, m := range e.Errors {
+			fmt.Fprintf(w, "  %s\n", m)
+		}
+	}
+	for _, n := range s.Notices {
+		fmt.Fprintf(w, "%s %s\n", z.yellow("note:"), n)
+	}
+	for _, wt := range s.Waiting {
+		fmt.Fprintf(w, "  %s %s\n", z.yellow("…"), wt)
+	}
+	fmt.Fprintln(w)
+	if len(s.Pods) == 0 {
+		fmt.Fprintln(w, "No pods.")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAMESPACE\tPOD\tREADY\tSTATUS\tRESTARTS\tIP")
+	for _, p := range s.Pods {
+		ip := p.IP
+		if ip == "" {
+			ip = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", p.Namespace, p.Name, p.Ready, p.State, p.Restarts, ip)
+	}
+	tw.Flush()
+}
+
+// firstLine is the first line of s (an invalid commit's message lists
+// every problem, which follow on their own lines).
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// ago formats how long before now t was: "12s ago", "5m ago", or the
+// time itself when it is more than a day.
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "at an unknown time"
+	}
+	d := now.Sub(t)
+	switch {
+	case d < 0:
+		return t.Format(time.RFC3339)
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh%02dm ago", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return t.Local().Format("2006-01-02 15:04")
+}
