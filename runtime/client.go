@@ -56,6 +56,7 @@ type Client struct {
 	imageLocks keyedLock // one EnsureImage per reference at a time
 	scanMu     sync.Mutex
 	scanCache  map[string]scanEntry // image-dir sources by path
+	reapOnce   sync.Once            // stale image leases are reaped at the first image operation
 }
 
 // Option configures a Client at Connect.

@@ -115,6 +115,11 @@ func (c *Client) EnsureImage(ctx context.Context, ref string, policy PullPolicy)
 		return Image{}, fmt.Errorf("image %s: %w", norm, err)
 	}
 	defer unlock()
+	ctx, release, err := c.withImageLease(ctx)
+	if err != nil {
+		return Image{}, fmt.Errorf("image %s: %w", norm, err)
+	}
+	defer release()
 
 	nf := &ImageNotFoundError{Ref: norm}
 

@@ -83,6 +83,11 @@ func (c *Client) ImportArchive(ctx context.Context, path string) ([]string, erro
 		}
 	}
 
+	ctx, release, err := c.withImageLease(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", path, err)
+	}
+	defer release()
 	src := "archive " + path
 	report := c.progressReporter("", src)
 	cr := &countingReader{r: r, report: func(n int64) {

@@ -407,6 +407,12 @@ func (c *Containerd) ensureContainer(ctx context.Context, p *reconciler.Pod, ctr
 	key := reconciler.JoinName(p.Namespace, p.Name)
 	id := containerIDOf(p.Namespace, p.Name, ctr.Name)
 	if cont, err := c.loadOwned(ctx, id, key, ctr.Name); err == nil || !errors.Is(err, ErrNotFound) {
+		if err == nil {
+			// A crash between creating the container and releasing its
+			// creation lease leaves the lease; the container holds its
+			// snapshot now.
+			c.releaseLease(ctx, id)
+		}
 		return cont, err
 	}
 	if img.img == nil {
@@ -478,16 +484,19 @@ func (c *Containerd) containerLease(ctx context.Context, id, key string) (contex
 	if err != nil && !errors.Is(convertErr(err), ErrAlreadyExists) {
 		return nil, nil, fmt.Errorf("lease: %w", convertErr(err))
 	}
-	done := func() {
-		// The container holds its snapshot now (or creating it failed):
-		// release the lease even when ctx is done.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := ls.Delete(dctx, leases.Lease{ID: id}); err != nil && !errors.Is(convertErr(err), ErrNotFound) {
-			c.log.Warn("release lease", "lease", id, "err", err)
-		}
+	// The container holds its snapshot once created (or creating it
+	// failed): the lease goes then.
+	return leases.WithLease(ctx, id), func() { c.releaseLease(ctx, id) }, nil
+}
+
+// releaseLease deletes lease id, even when ctx is done; a lease that does
+// not exist is not an error.
+func (c *Containerd) releaseLease(ctx context.Context, id string) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := c.cd.LeasesService().Delete(dctx, leases.Lease{ID: id}); err != nil && !errors.Is(convertErr(err), ErrNotFound) {
+		c.log.Warn("release lease", "lease", id, "err", err)
 	}
-	return leases.WithLease(ctx, id), done, nil
 }
 
 // removeStaleSnapshot removes the snapshot of container id left by an
@@ -535,6 +544,9 @@ func (c *Containerd) restartContainer(ctx context.Context, p *reconciler.Pod, na
 	if err != nil {
 		return err
 	}
+	// A container without a task may be one whose creation was cut short
+	// before its creation lease was released.
+	c.releaseLease(ctx, cont.ID())
 	t, st, err := taskOf(ctx, cont)
 	if err != nil {
 		return err
@@ -636,6 +648,10 @@ func (c *Containerd) removeContainer(ctx context.Context, id string, grace time.
 		}
 	case !errors.Is(convertErr(err), ErrNotFound):
 		return fmt.Errorf("container %s: load task: %w", id, convertErr(err))
+	default:
+		// No task to load; an apply killed while creating one may have
+		// left its record or shim, which would outlive the container.
+		c.deleteStaleTask(ctx, id)
 	}
 	if err := cont.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errors.Is(convertErr(err), ErrNotFound) {
 		return fmt.Errorf("container %s: delete: %w", id, convertErr(err))

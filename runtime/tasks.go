@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/containerd/containerd"
+	tasks "github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/cio"
 )
 
@@ -18,6 +20,17 @@ import (
 // hung shim). SIGKILL takes effect in milliseconds otherwise.
 const killWait = 10 * time.Second
 
+// taskCreateAttempts and taskCreateBackoff bound the retries of a task
+// creation that collides with the remains of an interrupted one: an apply
+// killed during NewTask leaves containerd finishing or undoing that
+// creation for a moment (NewTask says the task exists while Task says it
+// does not; the shim's bundle directory is still there), and a removal of
+// the stale task record followed by a short wait clears it.
+const (
+	taskCreateAttempts = 8
+	taskCreateBackoff  = 100 * time.Millisecond
+)
+
 // newTask creates the task of ctr, its stdout and stderr appended to
 // logPath by containerd's shim (one file opened by one writer: output is
 // never garbled), or returns the task ctr already has.
@@ -25,18 +38,69 @@ func (c *Containerd) newTask(ctx context.Context, ctr containerd.Container, logP
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return nil, fmt.Errorf("log dir: %w", err)
 	}
+	wait := taskCreateBackoff
+	var last error
+	for attempt := 1; ; attempt++ {
+		t, err := c.tryNewTask(ctx, ctr, logPath)
+		if err == nil || !errors.Is(err, errStaleTask) {
+			return t, err
+		}
+		last = err
+		if attempt == taskCreateAttempts {
+			break
+		}
+		c.log.Debug("task creation collided with an interrupted one; retrying", "container", ctr.ID(), "err", err)
+		c.deleteStaleTask(ctx, ctr.ID())
+		timer := time.NewTimer(wait)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, ctx.Err()
+		}
+		wait *= 2
+	}
+	return nil, fmt.Errorf("create task: %d attempts: %w", taskCreateAttempts, last)
+}
+
+// errStaleTask marks a task creation that failed on the remains of an
+// interrupted one; newTask retries it.
+var errStaleTask = errors.New("remains of an interrupted task creation")
+
+// tryNewTask makes one attempt at creating (or loading) the task of ctr.
+func (c *Containerd) tryNewTask(ctx context.Context, ctr containerd.Container, logPath string) (containerd.Task, error) {
 	t, err := ctr.NewTask(ctx, cio.LogFile(logPath))
 	if err == nil {
 		return t, nil
 	}
-	if err = convertErr(err); !errors.Is(err, ErrAlreadyExists) {
+	err = convertErr(err)
+	if !errors.Is(err, ErrAlreadyExists) {
+		if strings.Contains(err.Error(), "file exists") {
+			// "failed to start shim: mkdir <bundle>: file exists"
+			return nil, fmt.Errorf("create task: %w: %w", errStaleTask, err)
+		}
 		return nil, fmt.Errorf("create task: %w", err)
 	}
 	t, err = ctr.Task(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("load task: %w", convertErr(err))
+		if err = convertErr(err); errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("load task: %w: %w", errStaleTask, err)
+		}
+		return nil, fmt.Errorf("load task: %w", err)
 	}
 	return t, nil
+}
+
+// deleteStaleTask asks containerd to delete the task record of container
+// id, which shuts down a shim an interrupted creation left; a task that
+// does not exist is not an error. Failures are logged: the caller retries.
+func (c *Containerd) deleteStaleTask(ctx context.Context, id string) {
+	_, err := c.cd.TaskService().Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: id})
+	if err != nil {
+		if err = convertErr(err); !errors.Is(err, ErrNotFound) {
+			c.log.Debug("delete stale task", "container", id, "err", err)
+		}
+	}
 }
 
 // startTask creates and starts the task of ctr. A task that exists and
