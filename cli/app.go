@@ -45,6 +45,7 @@ func commands() []*cli.Command {
 		psCommand(),
 		logsCommand(),
 		imageCommand(),
+		mirrorCommand(),
 		volumeCommand(),
 		versionCommand(),
 		completionCommand(),

@@ -1,0 +1,40 @@
+package mirror
+
+import (
+	"fmt"
+	"io/fs"
+	"sort"
+
+	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/specs"
+)
+
+// manifestImages loads the manifests under root in fsys and returns the
+// normalized references of every image their pods use (containers and init
+// containers), sorted and without duplicates.
+func manifestImages(fsys fs.FS, root string) ([]string, error) {
+	state, err := specs.Load(fsys, root, specs.Options{})
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	for _, obj := range state.Objects {
+		tmpl := specs.PodTemplate(obj.Obj)
+		if tmpl == nil {
+			continue
+		}
+		for _, c := range append(tmpl.Spec.InitContainers, tmpl.Spec.Containers...) {
+			ref, err := runtime.NormalizeRef(c.Image)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", obj.Key(), err)
+			}
+			set[ref] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for r := range set {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out, nil
+}
