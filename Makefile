@@ -5,10 +5,10 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/kelpie-dev/kelpie/cli.Version=$(VERSION) -X github.com/kelpie-dev/kelpie/cli.Commit=$(COMMIT)
 FUZZTIME ?= 15s
 
-.PHONY: help build test unit fuzz lint bench demo clean
+.PHONY: help build test unit fuzz lint bench demo demo-check demo-clean clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
 
 build: ## build bin/kelpie
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/kelpie ./cmd/kelpie
@@ -30,8 +30,14 @@ lint: ## gofmt and go vet
 bench: ## benchmarks beside their baselines (bench/*.sh)
 	bash bench/load.sh
 
-demo: ## validate and diff the bundled example in a scratch git repository
+demo: ## (root) run `kelpie agent` on a git repo of examples/site with a private containerd; Ctrl-C stops it
 	bash scripts/demo.sh
+
+demo-check: ## (root) the demo, non-interactive: push a change, wait for it to converge, clean up
+	bash scripts/demo.sh --check
+
+demo-clean: ## remove the demo's pods, stop its agent and containerd, remove its dir
+	bash scripts/demo.sh clean
 
 clean: ## remove build output
 	rm -rf bin

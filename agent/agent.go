@@ -11,8 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kelpie-dev/kelpie/gossip"
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/scheduler"
 	"github.com/kelpie-dev/kelpie/source"
+	"github.com/kelpie-dev/kelpie/specs"
 )
 
 // triggerBuffer is how many sync requests wait for the loop; more are
@@ -51,6 +54,18 @@ type Agent struct {
 	waiting     []string    // the last plan's waits
 	notices     []string    // the target's notices and the last plan's kept subjects
 
+	// Owned by the loop, in a cluster (Deps.Cluster) only.
+	cluster      Cluster
+	head         *target             // the newest valid head: what the leader places
+	adopted      gossip.Placement    // the placement the target comes from
+	placed       scheduler.Published // its content
+	placeNote    string              // why the leader did not publish, for status
+	clusterDue   bool                // the view, leader or placement changed
+	nextPlace    time.Time           // when the leader places again (a dead host's grace period ends)
+	claims       []string            // the claims the host holds, as last observed
+	lastReported string              // the node status last published
+	headsAsked   map[string]bool     // heads other members reported, fetched for once
+
 	mu     sync.RWMutex // guards status
 	status Status
 }
@@ -60,6 +75,12 @@ type target struct {
 	commit  CommitInfo
 	desired reconciler.Desired
 	notices []string
+	// In a cluster: the validated manifests, everything they expand to on
+	// this host before the placement picks this node's part, and whether
+	// an empty part may empty the host.
+	state      *specs.DesiredState
+	full       reconciler.Desired
+	allowEmpty bool
 }
 
 // New validates cfg, reads the agent's state from cfg.StatePath and
@@ -79,7 +100,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		cfg: cfg, src: deps.Source, rt: deps.Runtime, events: deps.Events,
 		log: cfg.Log, clock: cfg.Clock, metrics: newMetrics(),
 		triggers: make(chan source.Trigger, triggerBuffer),
-		state:    st,
+		state:    st, cluster: deps.Cluster,
 	}
 	if st.Applied != nil {
 		a.metrics.setApplied(st.Applied.Hash)
@@ -122,7 +143,9 @@ func (a *Agent) Status() Status {
 // Run serves the HTTP endpoints on Config.Listen and runs the loop until
 // ctx is done; then it stops serving and returns nil. It returns an error
 // only when it cannot start (the address is taken). Stopping stops no
-// workload: containers keep running, and the next agent takes over.
+// workload: containers keep running, and the next agent takes over; only a
+// clustered agent with LeaveOnStop leaves the cluster and removes its
+// pods, which the others then run.
 //
 // The loop is one select over: sync requests (poll interval, Trigger),
 // runtime events, a timer for the earliest of the next poll, retry and
@@ -145,6 +168,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.loop(ctx)
 	wg.Wait()
+	if a.cluster != nil && a.cfg.LeaveOnStop {
+		a.leave()
+	}
 
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -160,7 +186,14 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // loop is the agent's one loop.
 func (a *Agent) loop(ctx context.Context) {
-	a.restore(ctx)
+	var changes <-chan struct{}
+	if a.cluster != nil {
+		// The placement in force (kept by gossip across restarts) says what
+		// this host runs, not the commit it applied last.
+		changes = a.cluster.Changes()
+	} else {
+		a.restore(ctx)
+	}
 	now := a.clock.Now()
 	a.syncDue, a.syncReason = true, "start"
 	a.nextPoll = now.Add(a.cfg.Interval)
@@ -178,6 +211,8 @@ func (a *Agent) loop(ctx context.Context) {
 		case t := <-a.triggers:
 			a.requestSync(t.Reason)
 			a.drainTriggers()
+		case <-changes:
+			a.clusterDue = true
 		case <-a.events:
 			if soon := a.clock.Now().Add(a.cfg.EventDelay); soon.Before(a.nextCheck) {
 				a.nextCheck = soon
@@ -209,7 +244,7 @@ func (a *Agent) drainTriggers() {
 // nextWake is the earliest time something is due.
 func (a *Agent) nextWake() time.Time {
 	wake := a.nextPoll
-	for _, t := range []time.Time{a.nextRetry, a.nextCheck} {
+	for _, t := range []time.Time{a.nextRetry, a.nextCheck, a.nextPlace} {
 		if !t.IsZero() && t.Before(wake) {
 			wake = t
 		}
@@ -232,7 +267,22 @@ func (a *Agent) step(ctx context.Context) {
 		reason := a.syncReason
 		a.syncDue, a.syncReason, a.nextRetry = false, "", time.Time{}
 		a.nextPoll = now.Add(a.cfg.Interval)
-		a.sync(ctx, reason)
+		if a.cluster != nil {
+			a.clusterSync(ctx, reason)
+		} else {
+			a.sync(ctx, reason)
+		}
+	case a.cluster != nil && (a.clusterDue || (!a.nextPlace.IsZero() && !now.Before(a.nextPlace))):
+		a.clusterDue = false
+		if _, err := a.clusterStep(ctx); err != nil {
+			a.state.LastError = err
+			if !err.Kind.refusal() {
+				a.retryLater()
+			}
+			a.logError(err)
+		}
+		a.save()
+		a.publish(nil)
 	case !now.Before(a.nextCheck):
 		a.repair(ctx)
 	}

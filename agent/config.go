@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kelpie-dev/kelpie/gossip"
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/scheduler"
 )
 
 // Defaults of a Config.
@@ -91,6 +93,20 @@ type Config struct {
 	// EventDelay is how long after a runtime event the host is checked, so
 	// one burst of events makes one check; 0 means DefaultEventDelay.
 	EventDelay time.Duration
+	// Cluster, when set, makes the agent a member of a cluster: Open
+	// starts a gossip node with it (--bind, --join, --gossip-key, …);
+	// Cluster.NodeName is Host.Name and Cluster.StateDir the state dir.
+	// Nil runs the agent on its own.
+	Cluster *gossip.Config
+	// LeaveOnStop makes a clustered agent leave the cluster when it stops
+	// (--leave-on-stop): the leader hands its replicas over at once.
+	// Without it a stopped agent looks dead to the others, and its
+	// replicas move after RescheduleAfter (a reboot keeps them).
+	LeaveOnStop bool
+	// RescheduleAfter is how long a dead host's replicas wait before the
+	// leader places them elsewhere (--reschedule-after); 0 means
+	// scheduler.DefaultRescheduleAfter. Only in a cluster (Deps.Cluster).
+	RescheduleAfter time.Duration
 	// Log receives one record per sync outcome and per action, each with
 	// the commit it came from. nil discards. The cli passes slog.Default(),
 	// which --log-format and --log-level set up.
@@ -146,6 +162,7 @@ func (c *Config) validate() error {
 		{"RetryMin", "", &c.RetryMin, DefaultRetryMin},
 		{"RetryMax", "", &c.RetryMax, DefaultRetryMax},
 		{"EventDelay", "", &c.EventDelay, DefaultEventDelay},
+		{"RescheduleAfter", "--reschedule-after", &c.RescheduleAfter, scheduler.DefaultRescheduleAfter},
 	}
 	for _, d := range durations {
 		switch {

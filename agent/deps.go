@@ -47,4 +47,9 @@ type Deps struct {
 	// checks the host for drift shortly after (Config.EventDelay), instead
 	// of at the next DriftInterval. See WatchContainerd.
 	Events <-chan struct{}
+	// Cluster, when set, makes the agent a member of a cluster
+	// (gossip.Node): the elected leader places the replicas across the
+	// members, and this host runs the ones placed on it, at the commit the
+	// placement names. Nil runs every replica here (one host).
+	Cluster Cluster
 }

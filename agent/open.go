@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/kelpie-dev/kelpie/gossip"
 	"github.com/kelpie-dev/kelpie/runtime"
 	"github.com/kelpie-dev/kelpie/source"
 )
@@ -40,13 +41,37 @@ func Open(ctx context.Context, cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	events := make(chan struct{}, 1)
-	a, err := New(cfg, Deps{Source: remote, Runtime: rt, Events: events})
+	deps := Deps{Source: remote, Runtime: rt, Events: events}
+	var node *gossip.Node
+	if cfg.Cluster != nil {
+		gc := *cfg.Cluster
+		gc.NodeName, gc.StateDir = cfg.Host.Name, cfg.StateDir
+		if gc.Labels == nil {
+			gc.Labels = cfg.Host.Labels
+		}
+		if gc.Logger == nil {
+			gc.Logger = cfg.Log
+		}
+		if node, err = gossip.New(gc); err != nil {
+			rt.Close()
+			remote.Close()
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		deps.Cluster = node
+	}
+	a, err := New(cfg, deps)
 	if err != nil {
+		if node != nil {
+			node.Shutdown()
+		}
 		rt.Close()
 		remote.Close()
 		return nil, err
 	}
 	a.closers = []func() error{rt.Close, remote.Close}
+	if node != nil {
+		a.closers = append([]func() error{node.Shutdown}, a.closers...)
+	}
 	if paths := remote.LocalPaths(); len(paths) > 0 {
 		a.background = append(a.background, func(ctx context.Context) {
 			if err := source.WatchRefs(ctx, paths, a.triggers); err != nil {

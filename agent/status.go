@@ -35,6 +35,8 @@ type Status struct {
 	// Notices are the planner's notes on the applied manifests: objects
 	// that run nothing on this host, and why.
 	Notices []string `json:"notices"`
+	// Cluster is the cluster view; nil for an agent on its own.
+	Cluster *ClusterStatus `json:"cluster,omitempty"`
 }
 
 // SyncInfo describes one sync.
@@ -124,4 +126,70 @@ func podPhase(p reconciler.ActualPod) string {
 		return "Failed"
 	}
 	return "Succeeded"
+}
+
+// ClusterStatus is the cluster as this node sees it (a clustered agent
+// only).
+type ClusterStatus struct {
+	// Self is this node's name.
+	Self string `json:"self"`
+	// Leader and Term are the leader this node follows and its term; Leader
+	// is "" while none is known.
+	Leader string `json:"leader"`
+	Term   uint64 `json:"term"`
+	// Election is the election's last reason.
+	Election string `json:"election,omitempty"`
+	// Quorum says whether placement changes may be made, and why.
+	Quorum QuorumStatus `json:"quorum"`
+	// Guarantee says plainly what holds at the moment about leadership.
+	Guarantee string `json:"guarantee"`
+	// Placement is the placement in force; nil before any.
+	Placement *PlacementStatus `json:"placement"`
+	// Note says why the leader did not publish a placement, when it did not.
+	Note string `json:"note,omitempty"`
+	// Members are the nodes of the view, sorted by name.
+	Members []MemberStatus `json:"members"`
+}
+
+// QuorumStatus is gossip's quorum rule applied to the view.
+type QuorumStatus struct {
+	OK     bool   `json:"ok"`
+	Expect int    `json:"expect,omitempty"`
+	Alive  int    `json:"alive"`
+	Needed int    `json:"needed,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// PlacementStatus is the placement in force.
+type PlacementStatus struct {
+	Term   uint64 `json:"term"`
+	Seq    uint64 `json:"seq"`
+	Leader string `json:"leader"`
+	Commit string `json:"commit"`
+	// Replicas counts the placed replicas.
+	Replicas int `json:"replicas"`
+	// Unplaceable lists "REPLICA: REASON" for replicas no node took.
+	Unplaceable []string `json:"unplaceable,omitempty"`
+	// Waiting lists "REPLICA on NODE" for replicas waiting on a dead node.
+	Waiting []string `json:"waiting,omitempty"`
+}
+
+// MemberStatus is one node of the cluster.
+type MemberStatus struct {
+	Name  string `json:"name"`
+	Addr  string `json:"addr"`
+	State string `json:"state"`
+	// Since is when the state last changed (zero when unknown).
+	Since    time.Time         `json:"since,omitzero"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Version  string            `json:"version,omitempty"`
+	Eligible bool              `json:"eligible"`
+	Leader   bool              `json:"leader"`
+	// Commit, PodsRunning, PodsReady and Ready are the node's last status.
+	Commit      string `json:"commit,omitempty"`
+	PodsRunning int    `json:"podsRunning"`
+	PodsReady   int    `json:"podsReady"`
+	Ready       bool   `json:"ready"`
+	// Pods are the replicas the placement gives the node.
+	Pods []string `json:"pods"`
 }

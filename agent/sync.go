@@ -43,7 +43,7 @@ func (a *Agent) load(f source.Fetched) (*target, error) {
 		return nil, err
 	}
 	desired, notices := reconciler.Expand(state, a.cfg.Host)
-	t := &target{commit: commitInfo(f.Commit), desired: desired, notices: make([]string, len(notices))}
+	t := &target{commit: commitInfo(f.Commit), desired: desired, notices: make([]string, len(notices)), state: state, full: desired}
 	for i, n := range notices {
 		t.notices[i] = n.String()
 	}
@@ -204,6 +204,9 @@ func (a *Agent) repair(ctx context.Context) {
 			}
 		}
 	}
+	if a.cluster != nil {
+		a.reportNode()
+	}
 	if n > 0 || cerr != nil {
 		a.log.Info("drift repaired", "commit", a.targetShort(), "actions", n, "ok", cerr == nil)
 		a.save()
@@ -226,7 +229,7 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 		return 0, a.newError(KindObserve, &t.commit, fmt.Errorf("observe the host: %w", err))
 	}
 	a.setPods(actual)
-	res, err := reconciler.Plan(t.desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty})
+	res, err := reconciler.Plan(t.desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty || t.allowEmpty})
 	if err != nil {
 		if errors.Is(err, reconciler.ErrEmptyDesired) {
 			return 0, a.newError(KindEmpty, &t.commit, fmt.Errorf("commit %s refused: %w (start the agent with --allow-empty to let a commit remove every pod)", t.commit.Short(), err))
@@ -385,6 +388,9 @@ func (a *Agent) save() {
 // setPods records observed pods for status and metrics.
 func (a *Agent) setPods(actual reconciler.Actual) {
 	a.pods = podStatuses(actual.Pods)
+	if a.cluster != nil {
+		a.clusterActual(actual)
+	}
 	a.metrics.setPods(a.pods)
 }
 
@@ -411,4 +417,7 @@ func (a *Agent) publish(info *SyncInfo) {
 	s.Pods = append([]PodStatus{}, a.pods...)
 	s.Waiting = append([]string{}, a.waiting...)
 	s.Notices = append([]string{}, a.notices...)
+	if a.cluster != nil {
+		s.Cluster = a.clusterStatus()
+	}
 }

@@ -38,7 +38,7 @@ func agentCommand() *cli.Command {
 			&cli.BoolFlag{Name: "allow-rewrite", Usage: "apply a head that does not descend from the applied commit", EnvVars: envVars("allow-rewrite")},
 			&cli.BoolFlag{Name: "prune", Usage: "delete pods and networks the manifests no longer name (--prune=false keeps them)", Value: true, EnvVars: envVars("prune")},
 			&cli.BoolFlag{Name: "allow-empty", Usage: "let a commit with no pods for this host remove every pod", EnvVars: envVars("allow-empty")},
-		}, hostFlags(), runtimeFlags()),
+		}, hostFlags(), clusterFlags(), runtimeFlags()),
 		Action: runAgent,
 	}
 }
@@ -61,7 +61,14 @@ func runAgent(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	gc, err := clusterConfig(c)
+	if err != nil {
+		return err
+	}
 	cfg := agent.DefaultConfig()
+	cfg.Cluster = gc
+	cfg.LeaveOnStop = c.Bool("leave-on-stop")
+	cfg.RescheduleAfter = c.Duration("reschedule-after")
 	cfg.Repos = repos
 	cfg.Ref = c.String("ref")
 	cfg.Path = c.String("path")

@@ -47,6 +47,7 @@ func commands() []*cli.Command {
 		imageCommand(),
 		mirrorCommand(),
 		volumeCommand(),
+		keygenCommand(),
 		versionCommand(),
 		completionCommand(),
 		helpCommand(),

@@ -19,8 +19,11 @@ func planCommand() *cli.Command {
 		Description: "Loads the manifests (-f, default .), reads what kelpie runs on this host from\n" +
 			"containerd, and prints the actions that would converge the two: networks and\n" +
 			"volumes first, then pods, terraform style, or -o json. Changes nothing.\n\n" +
+			"With --cluster [REV], asks the cluster through --agent instead: where the\n" +
+			"candidate (REV of --repo, or its working tree) would run, and what every host\n" +
+			"would do, before pushing. Nothing is published.\n\n" +
 			"Exit status: 0 nothing to do, 2 changes pending, 1 error.",
-		Flags:  concatFlags(manifestFlags(), hostFlags(), runtimeFlags(), []cli.Flag{outputFlag()}),
+		Flags:  concatFlags(manifestFlags(), hostFlags(), runtimeFlags(), planClusterFlags(), []cli.Flag{outputFlag()}),
 		Action: runPlan,
 	}
 }
@@ -55,6 +58,9 @@ type subjectJSON struct {
 
 // runPlan plans and prints.
 func runPlan(c *cli.Context) error {
+	if c.Bool("cluster") {
+		return runPlanCluster(c)
+	}
 	format, err := outputFormat(c)
 	if err != nil {
 		return err

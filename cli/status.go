@@ -140,6 +140,9 @@ func printStatus(w io.Writer, z colorizer, s agent.Status, now time.Time) {
 	for _, wt := range s.Waiting {
 		fmt.Fprintf(w, "  %s %s\n", z.yellow("…"), wt)
 	}
+	if s.Cluster != nil {
+		printCluster(w, z, s.Cluster, now)
+	}
 	fmt.Fprintln(w)
 	if len(s.Pods) == 0 {
 		fmt.Fprintln(w, "No pods.")
@@ -182,4 +185,69 @@ func ago(now, t time.Time) string {
 		return fmt.Sprintf("%dh%02dm ago", int(d.Hours()), int(d.Minutes())%60)
 	}
 	return t.Local().Format("2006-01-02 15:04")
+}
+
+// printCluster prints the cluster part of a status: leader, quorum, the
+// placement in force and each member with its pods.
+func printCluster(w io.Writer, z colorizer, cs *agent.ClusterStatus, now time.Time) {
+	fmt.Fprintln(w)
+	leader := z.yellow("none yet")
+	if cs.Leader != "" {
+		leader = z.bold(cs.Leader)
+		if cs.Leader == cs.Self {
+			leader += " (this node)"
+		}
+	}
+	fmt.Fprintf(w, "Cluster:   leader %s, term %d\n", leader, cs.Term)
+	quorum := z.green(cs.Quorum.Reason)
+	if !cs.Quorum.OK {
+		quorum = z.red(cs.Quorum.Reason)
+	}
+	fmt.Fprintf(w, "Quorum:    %s\n", quorum)
+	fmt.Fprintf(w, "Guarantee: %s\n", cs.Guarantee)
+	if p := cs.Placement; p != nil {
+		fmt.Fprintf(w, "Placement: %d.%d by %s, commit %.12s, %d %s\n", p.Term, p.Seq, p.Leader, p.Commit, p.Replicas, plural(p.Replicas, "replica", "replicas"))
+		for _, u := range p.Unplaceable {
+			fmt.Fprintf(w, "  %s %s\n", z.red("unplaceable:"), u)
+		}
+		for _, wt := range p.Waiting {
+			fmt.Fprintf(w, "  %s %s\n", z.yellow("waiting:"), wt)
+		}
+	} else {
+		fmt.Fprintf(w, "Placement: %s\n", z.yellow("none yet"))
+	}
+	if cs.Note != "" {
+		fmt.Fprintf(w, "%s %s\n", z.yellow("note:"), cs.Note)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEMBER\tADDRESS\tSTATE\tCOMMIT\tRUNNING\tPLACED")
+	for _, m := range cs.Members {
+		name := m.Name
+		if m.Leader {
+			name += "*"
+		}
+		state := m.State
+		switch {
+		case state == "alive":
+			state = z.green(state)
+		case !m.Since.IsZero():
+			state = z.red(state) + " " + ago(now, m.Since)
+		default:
+			state = z.red(state)
+		}
+		commit := m.Commit
+		if len(commit) > 12 {
+			commit = commit[:12]
+		}
+		if commit == "" {
+			commit = "-"
+		}
+		placed := strings.Join(m.Pods, ",")
+		if placed == "" {
+			placed = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", name, m.Addr, state, commit, m.PodsRunning, placed)
+	}
+	tw.Flush()
 }

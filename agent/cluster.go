@@ -1,0 +1,474 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/kelpie-dev/kelpie/gossip"
+	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/scheduler"
+)
+
+// Cluster is the membership an agent in a cluster takes part in:
+// gossip.Node implements it. The agent reads the view, the leader and the
+// placement in force from it, publishes placements through it when it
+// leads, and reports its own status through it.
+type Cluster interface {
+	// Name is this node's name in the cluster.
+	Name() string
+	// Members is the view, this node included.
+	Members() []gossip.Member
+	// Leader is the leader this node follows.
+	Leader() gossip.Leadership
+	// Quorum says whether placement changes may be made.
+	Quorum() gossip.Quorum
+	// Placement is the placement in force; ok is false before any.
+	Placement() (p gossip.Placement, ok bool)
+	// PublishPlacement publishes a new placement (leader only, with quorum).
+	PublishPlacement(commit string, data []byte) (gossip.Placement, error)
+	// SetStatus publishes this node's status.
+	SetStatus(s gossip.NodeStatus) error
+	// Changes delivers a value whenever the view, the leader, the placement
+	// or a status changed.
+	Changes() <-chan struct{}
+	// Leave tells the others this node leaves, waiting up to timeout.
+	Leave(timeout time.Duration) error
+}
+
+// leaveTimeout bounds how long a leaving agent waits for its leave to
+// reach the others; drainTimeout how long it then takes to stop its pods.
+const (
+	leaveTimeout = 5 * time.Second
+	drainTimeout = 2 * time.Minute
+)
+
+// leave is the end of an agent that stops with LeaveOnStop: it tells the
+// cluster it leaves (the leader hands its replicas to the others at once)
+// and then removes its pods, which now run elsewhere. Claims stay: their
+// data is the host's.
+func (a *Agent) leave() {
+	if err := a.cluster.Leave(leaveTimeout); err != nil {
+		a.log.Warn("leaving the cluster", "err", err)
+	} else {
+		a.log.Info("left the cluster; the leader hands this host's replicas over")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	actual, err := a.rt.Observe(ctx)
+	if err != nil {
+		a.log.Warn("drain: observe the host", "err", err)
+		return
+	}
+	res, err := reconciler.Plan(reconciler.Desired{}, actual, reconciler.PlanOptions{Now: a.clock.Now(), Prune: true, AllowEmpty: true})
+	if err != nil {
+		a.log.Warn("drain: plan", "err", err)
+		return
+	}
+	report := reconciler.Execute(ctx, a.rt, res.Actions, reconciler.ExecOptions{Parallelism: a.cfg.Parallelism})
+	if !report.OK() {
+		a.log.Warn("drain: some pods could not be removed", "err", report.Err())
+		return
+	}
+	a.log.Info("drained: this host's pods are removed", "actions", len(res.Actions))
+}
+
+// nodeDetail is the detail of a node's gossip status (NodeStatus.Data):
+// what the leader's scheduler needs to know about the host beyond its
+// metadata. It is kept small: it travels in every status.
+type nodeDetail struct {
+	// Claims are the claims whose data this host holds ("ns/name").
+	Claims []string `json:"claims,omitempty"`
+	// Head is the newest valid head this host fetched: a push or webhook
+	// any member notices reaches the leader this way, which then fetches.
+	Head string `json:"head,omitempty"`
+}
+
+// clusterSync is sync for an agent in a cluster: it fetches and validates
+// the head like sync, but the host converges to the placement in force,
+// not to the head. The leader places the newest valid head; the others
+// keep it fetched, so that they have it when the placement names it.
+func (a *Agent) clusterSync(ctx context.Context, reason string) {
+	start := a.clock.Now()
+	a.syncs++
+	info := SyncInfo{Seq: a.syncs, Reason: reason}
+	var head *CommitInfo
+	var refusal, transient *SyncError
+
+	f, err := a.src.Fetch(ctx, a.appliedHash())
+	if ctx.Err() != nil {
+		return
+	}
+	switch {
+	case err != nil:
+		if f.Commit.Hash != "" {
+			c := commitInfo(f.Commit)
+			head = &c
+		}
+		e := a.newError(fetchKind(err), head, err)
+		if e.Kind.refusal() {
+			refusal = e
+		} else {
+			transient = e
+		}
+	default:
+		c := commitInfo(f.Commit)
+		head = &c
+		a.reportSkipped(f)
+		if p := a.state.Pending; p != nil && p.Hash == head.Hash && p.Error != nil && p.Error.Kind.refusal() {
+			refusal = p.Error
+			break
+		}
+		if a.head != nil && a.head.commit.Hash == head.Hash {
+			break
+		}
+		t, err := a.load(f)
+		if err != nil {
+			refusal = a.newError(KindInvalid, head, fmt.Errorf("commit %s refused: %w", head.Short(), err))
+			break
+		}
+		a.head = t
+	}
+	if refusal != nil && head != nil {
+		a.setPending(*head, refusal)
+	}
+
+	n, cerr := a.clusterStep(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	info.Actions = n
+	if cerr != nil && transient == nil {
+		transient = cerr
+	}
+	if refusal == nil && cerr != nil && cerr.Kind.refusal() {
+		refusal, transient = cerr, nil
+	}
+	info.Result = resultOK
+	switch {
+	case transient != nil:
+		info.Result = resultFailed
+		a.state.LastError = transient
+		a.retryLater()
+	case refusal != nil:
+		info.Result = resultRefused
+		a.state.LastError = refusal
+		a.failures = 0
+	default:
+		a.state.LastError = nil
+		a.failures = 0
+	}
+	if head != nil {
+		info.Commit = head.Hash
+	}
+	end := a.clock.Now()
+	info.Time, info.Seconds = end, end.Sub(start).Seconds()
+	a.metrics.sync(info.Result, end)
+	a.report(info, head)
+	a.save()
+	a.publish(&info)
+}
+
+// clusterStep is what an agent in a cluster does when the view, the
+// placement or its head changed: the leader places (publishing when the
+// placement changes), and every node converges to the placement in force.
+// It returns the actions executed and the failure, if any.
+func (a *Agent) clusterStep(ctx context.Context) (int, *SyncError) {
+	a.nextPlace = a.clock.Now().Add(a.cfg.RescheduleAfter)
+	var perr *SyncError
+	if a.cluster.Leader().Self {
+		a.headsSeen()
+		perr = a.place()
+	}
+	n, err := a.adopt(ctx)
+	if err == nil {
+		err = perr
+	}
+	a.reportNode()
+	a.publish(nil)
+	return n, err
+}
+
+// place computes the placement of the newest valid commit on the current
+// view and publishes it when it differs from the one in force. Only the
+// leader calls it.
+func (a *Agent) place() *SyncError {
+	lead := a.cluster.Leader()
+	cur, hasCur := a.cluster.Placement()
+	var prev *scheduler.Placement
+	if hasCur {
+		pub, err := scheduler.Decode(cur.Data)
+		if err == nil {
+			p := pub.Placement
+			p.Term, p.Seq = cur.Term, cur.Seq
+			prev = &p
+		}
+	}
+	t := a.head
+	if t == nil && hasCur {
+		t, _ = a.commitTarget(cur.Commit)
+	}
+	if t == nil {
+		a.placeNote = "no valid commit to place yet"
+		return nil
+	}
+	if len(t.full.Pods) == 0 && !a.cfg.AllowEmpty && prev != nil && len(prev.Assignments) > 0 && prev.Commit != t.commit.Hash {
+		a.placeNote = "commit " + t.commit.Short() + " has no pods; not placed"
+		return a.newError(KindEmpty, &t.commit, fmt.Errorf("commit %s refused: it gives the cluster no pods while %d run (start the agents with --allow-empty to allow it)", t.commit.Short(), len(prev.Assignments)))
+	}
+	now := a.clock.Now()
+	sp, rep, err := scheduler.Place(t.state, a.schedulerNodes(), prev, scheduler.Options{
+		Term: lead.Term, Commit: t.commit.Hash, Now: now, RescheduleAfter: a.cfg.RescheduleAfter,
+	})
+	if err != nil {
+		if errors.Is(err, scheduler.ErrStaleTerm) {
+			return nil // a newer leader's placement is in force: this node no longer leads
+		}
+		return a.newError(KindPlan, &t.commit, fmt.Errorf("place commit %s: %w", t.commit.Short(), err))
+	}
+	if !rep.RecheckAt.IsZero() && rep.RecheckAt.Before(a.nextPlace) {
+		a.nextPlace = rep.RecheckAt
+	}
+	if prev != nil && sp.Equal(prev) && prev.Term == lead.Term {
+		a.placeNote = ""
+		return nil
+	}
+	data, err := scheduler.Encode(sp, rep)
+	if err != nil {
+		return a.newError(KindPlan, &t.commit, err)
+	}
+	p, err := a.cluster.PublishPlacement(t.commit.Hash, data)
+	switch {
+	case errors.Is(err, gossip.ErrNoQuorum):
+		a.placeNote = "placement not changed: " + a.cluster.Quorum().Reason
+		return nil
+	case errors.Is(err, gossip.ErrNotLeader):
+		return nil
+	case err != nil:
+		return a.newError(KindPlan, &t.commit, fmt.Errorf("publish placement: %w", err))
+	}
+	a.placeNote = ""
+	for _, m := range scheduler.Diff(prev, &sp) {
+		a.log.Info("placement", "commit", t.commit.Short(), "term", p.Term, "seq", p.Seq, "move", m.String())
+	}
+	for _, u := range rep.Unplaceable {
+		a.log.Warn("replica not placed", "commit", t.commit.Short(), "replica", u.Replica, "reason", u.Reason)
+	}
+	a.log.Info("placement published", "commit", t.commit.Short(), "term", p.Term, "seq", p.Seq, "replicas", len(sp.Assignments), "unplaceable", len(rep.Unplaceable))
+	return nil
+}
+
+// adopt converges the host to the placement in force: the pods placed on
+// this node, at the commit the placement names. Before any placement the
+// host is left as it is.
+func (a *Agent) adopt(ctx context.Context) (int, *SyncError) {
+	p, ok := a.cluster.Placement()
+	if !ok {
+		return 0, nil
+	}
+	if p.Term != a.adopted.Term || p.Seq != a.adopted.Seq || a.target == nil {
+		pub, err := scheduler.Decode(p.Data)
+		if err != nil {
+			return 0, a.newError(KindPlan, nil, fmt.Errorf("placement %d.%d from %s: %w", p.Term, p.Seq, p.Leader, err))
+		}
+		t, serr := a.commitTarget(p.Commit)
+		if serr == nil && t == nil {
+			// Not in the cache yet: the leader fetched it first.
+			if f, err := a.src.Fetch(ctx, a.appliedHash()); err == nil && f.Commit.Hash != "" {
+				t, serr = a.commitTarget(p.Commit)
+			} else if err != nil {
+				serr = a.newError(fetchKind(err), nil, fmt.Errorf("fetch commit %.12s of placement %d.%d: %w", p.Commit, p.Term, p.Seq, err))
+			}
+		}
+		if serr != nil {
+			return 0, serr
+		}
+		if t == nil {
+			return 0, a.newError(KindFetch, nil, fmt.Errorf("commit %.12s of placement %d.%d is not in the repository yet", p.Commit, p.Term, p.Seq))
+		}
+		mine := *t
+		mine.desired = t.full.Assigned(a.cluster.Name(), pub.Assignments, pub.Volumes)
+		// The leader refuses a commit with no pods at all; a host that the
+		// placement leaves empty is emptied.
+		mine.allowEmpty = len(t.full.Pods) > 0
+		a.target = &mine
+		a.adopted = p
+		a.placed = pub
+		if a.cluster.Leader().Self {
+			a.log.Debug("placement adopted", "term", p.Term, "seq", p.Seq, "pods", len(mine.desired.Pods))
+		} else {
+			a.log.Info("placement adopted", "leader", p.Leader, "term", p.Term, "seq", p.Seq, "commit", t.commit.Short(), "pods", len(mine.desired.Pods))
+		}
+	}
+	n, cerr := a.converge(ctx, a.target)
+	if cerr == nil {
+		a.converged(a.target.commit)
+	}
+	return n, cerr
+}
+
+// commitTarget loads commit hash for the cluster: from the validated head
+// when it is that commit, else from the cache. A nil target and no error
+// means the cache does not have the commit.
+func (a *Agent) commitTarget(hash string) (*target, *SyncError) {
+	if a.head != nil && a.head.commit.Hash == hash {
+		return a.head, nil
+	}
+	if a.target != nil && a.target.commit.Hash == hash && a.target.state != nil {
+		return a.target, nil
+	}
+	f, err := a.src.Commit(hash)
+	if err != nil {
+		return nil, nil
+	}
+	t, err := a.load(f)
+	if err != nil {
+		c := commitInfo(f.Commit)
+		return nil, a.newError(KindInvalid, &c, fmt.Errorf("commit %s of the placement does not validate here: %w", c.Short(), err))
+	}
+	return t, nil
+}
+
+// schedulerNodes converts the view for the scheduler.
+func (a *Agent) schedulerNodes() []scheduler.Node {
+	members := a.cluster.Members()
+	out := make([]scheduler.Node, 0, len(members))
+	for _, m := range members {
+		if m.MetaErr != nil {
+			continue
+		}
+		n := scheduler.Node{
+			Name:     m.Name,
+			Labels:   m.Meta.Labels,
+			Capacity: scheduler.Capacity{CPUMilli: int64(m.Meta.Capacity.CPU), MemoryBytes: int64(m.Meta.Capacity.Memory)},
+		}
+		switch m.State {
+		case gossip.StateDead:
+			n.State, n.DownSince = scheduler.NodeDead, m.Since
+		case gossip.StateLeft:
+			n.State, n.DownSince = scheduler.NodeLeft, m.Since
+		}
+		if m.HasStatus {
+			var d nodeDetail
+			if json.Unmarshal(m.Status.Data, &d) == nil {
+				n.Volumes = d.Claims
+			}
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// reportNode publishes this host's status to the cluster when it changed.
+func (a *Agent) reportNode() {
+	st := gossip.NodeStatus{Commit: a.appliedHash(), Ready: a.state.LastError == nil || a.state.LastError.Kind.refusal()}
+	for _, p := range a.pods {
+		if p.State == "Running" {
+			st.PodsRunning++
+			if readyAll(p.Ready) {
+				st.PodsReady++
+			}
+		}
+	}
+	var d nodeDetail
+	d.Claims = slices.Sorted(slices.Values(a.claims))
+	if a.head != nil {
+		d.Head = a.head.commit.Hash
+	}
+	st.Data, _ = json.Marshal(d)
+	key := fmt.Sprintf("%s/%v/%d/%d/%s", st.Commit, st.Ready, st.PodsRunning, st.PodsReady, st.Data)
+	if key == a.lastReported {
+		return
+	}
+	if err := a.cluster.SetStatus(st); err != nil {
+		a.log.Debug("publish node status", "err", err)
+		return
+	}
+	a.lastReported = key
+}
+
+// readyAll reports whether a "running/total" ready string has all running.
+func readyAll(r string) bool {
+	var x, y int
+	if _, err := fmt.Sscanf(r, "%d/%d", &x, &y); err != nil {
+		return false
+	}
+	return x == y && y > 0
+}
+
+// clusterActual records the claims the host holds, for the node status.
+func (a *Agent) clusterActual(actual reconciler.Actual) {
+	a.claims = a.claims[:0]
+	for _, c := range actual.Claims {
+		a.claims = append(a.claims, reconciler.JoinName(c.Namespace, c.Name))
+	}
+}
+
+// clusterStatus builds the cluster part of the status from the view.
+func (a *Agent) clusterStatus() *ClusterStatus {
+	lead := a.cluster.Leader()
+	q := a.cluster.Quorum()
+	cs := &ClusterStatus{
+		Self: a.cluster.Name(), Leader: lead.Leader, Term: lead.Term, Election: lead.Reason,
+		Quorum: QuorumStatus{OK: q.OK, Expect: q.Expect, Alive: q.Alive, Needed: q.Needed, Reason: q.Reason},
+		Note:   a.placeNote,
+	}
+	switch {
+	case lead.Leader == "":
+		cs.Guarantee = "no leader yet: the placement in force stays; nothing is moved"
+	case q.Expect > 0 && q.OK:
+		cs.Guarantee = fmt.Sprintf("one leader: placement changes need %d of %d members, so a minority side of a partition changes nothing; placements are fenced by term", q.Needed, q.Expect)
+	case q.Expect > 0:
+		cs.Guarantee = "no quorum: the last placement stays in force and nothing is moved until enough members are back"
+	default:
+		cs.Guarantee = "without --expect the cluster favours availability: during a partition each side may place; placements are fenced by term and the cluster converges to one placement when it heals"
+	}
+	pub := a.placed
+	if p, ok := a.cluster.Placement(); ok {
+		if p.Term != a.adopted.Term || p.Seq != a.adopted.Seq {
+			pub, _ = scheduler.Decode(p.Data)
+		}
+		cs.Placement = &PlacementStatus{Term: p.Term, Seq: p.Seq, Leader: p.Leader, Commit: p.Commit,
+			Replicas: len(pub.Assignments), Unplaceable: pub.Unplaceable, Waiting: pub.Waiting}
+	}
+	for _, m := range a.cluster.Members() {
+		ms := MemberStatus{Name: m.Name, Addr: m.Addr, State: string(m.State), Since: m.Since,
+			Labels: m.Meta.Labels, Version: m.Meta.Version, Eligible: m.Meta.Eligible, Leader: m.Name == lead.Leader,
+			Pods: pub.OnNode(m.Name)}
+		if m.HasStatus {
+			ms.Commit, ms.PodsRunning, ms.PodsReady, ms.Ready = m.Status.Commit, m.Status.PodsRunning, m.Status.PodsReady, m.Status.Ready
+		}
+		if ms.Pods == nil {
+			ms.Pods = []string{}
+		}
+		cs.Members = append(cs.Members, ms)
+	}
+	return cs
+}
+
+// headsSeen makes the leader fetch when another member reports a head it
+// does not have: a push or webhook noticed anywhere reaches the leader.
+// Each reported head asks once.
+func (a *Agent) headsSeen() {
+	for _, m := range a.cluster.Members() {
+		if m.Self || !m.HasStatus {
+			continue
+		}
+		var d nodeDetail
+		if json.Unmarshal(m.Status.Data, &d) != nil || d.Head == "" {
+			continue
+		}
+		if (a.head != nil && a.head.commit.Hash == d.Head) || a.headsAsked[d.Head] {
+			continue
+		}
+		if a.headsAsked == nil {
+			a.headsAsked = map[string]bool{}
+		}
+		a.headsAsked[d.Head] = true
+		a.log.Debug("a member saw a head the leader has not fetched", "member", m.Name, "head", d.Head)
+		a.requestSync("member " + m.Name + " saw " + d.Head[:min(12, len(d.Head))])
+	}
+}

@@ -1,0 +1,198 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path"
+	"slices"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/kelpie-dev/kelpie/agent"
+	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/scheduler"
+	"github.com/kelpie-dev/kelpie/source"
+	"github.com/kelpie-dev/kelpie/specs"
+)
+
+// planClusterFlags are the flags `kelpie plan --cluster` adds to plan.
+func planClusterFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "cluster", Usage: "ask the cluster (through --agent) what a candidate revision, or the working tree of --repo, would do on every host", EnvVars: envVars("cluster")},
+		agentFlag(),
+		&cli.StringFlag{Name: "repo", Usage: "with --cluster: the git repository holding the candidate (or a directory inside it)", Value: ".", EnvVars: envVars("repo")},
+		&cli.StringFlag{Name: "path", Usage: "with --cluster: the manifests' directory inside the repository", Value: ".", EnvVars: envVars("path")},
+	}
+}
+
+// clusterPlanJSON is the -o json output of plan --cluster.
+type clusterPlanJSON struct {
+	// From is the commit of the placement in force ("" before any); To the
+	// candidate's commit, or "working tree".
+	From        string            `json:"from"`
+	To          string            `json:"to"`
+	Hosts       []planJSON        `json:"hosts"`
+	Moves       []string          `json:"moves"`
+	Unplaceable []string          `json:"unplaceable"`
+	Waiting     []string          `json:"waiting"`
+	Replicas    map[string]string `json:"replicas"`
+}
+
+// runPlanCluster previews a candidate on the cluster: it asks the agent for
+// the view and the placement in force, places the candidate the way the
+// leader would (without publishing anything) and plans every host against
+// what it runs under the placement in force.
+func runPlanCluster(c *cli.Context) error {
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	if c.NArg() > 1 {
+		return usageErrorf(c, "plan --cluster takes at most one revision, got %d", c.NArg())
+	}
+	if c.IsSet("filename") {
+		return usageErrorf(c, "flag -f does not go with --cluster: the candidate is a revision of --repo, or its working tree")
+	}
+	sub, err := cleanSubdir(c.String("path"))
+	if err != nil {
+		return usageErrorf(c, "invalid value %q for flag --path: %v", c.String("path"), err)
+	}
+	repo, err := source.OpenLocal(c.String("repo"))
+	if err != nil {
+		return err
+	}
+	sub = path.Join(repoSubdir(repo, c.String("repo")), sub)
+
+	body, err := agentRequest(c.Context, c, http.MethodGet, "/api/v1/cluster", http.StatusOK)
+	if err != nil {
+		return err
+	}
+	var view agent.ClusterView
+	if err := json.Unmarshal(body, &view); err != nil {
+		return fmt.Errorf("read the agent's cluster view: %w", err)
+	}
+
+	var cand *specs.DesiredState
+	candName := worktreeSide
+	if rev := c.Args().First(); rev != "" {
+		cand, candName, _, err = loadRevision(repo, rev, sub)
+	} else {
+		cand, _, err = loadWorktree(repo, sub)
+	}
+	if err != nil {
+		return manifestFailure(c, err)
+	}
+	cur := &specs.DesiredState{}
+	from := ""
+	if p := view.Placement; p != nil {
+		from = p.Commit
+		if cur, _, _, err = loadRevision(repo, p.Commit, sub); err != nil {
+			return fmt.Errorf("the cluster runs commit %.12s, which --repo cannot read (fetch it first): %w", p.Commit, err)
+		}
+	}
+
+	next, rep, err := scheduler.Place(cand, view.Nodes, view.Placement, scheduler.Options{
+		Commit: candName, Now: view.Now, RescheduleAfter: view.RescheduleAfter,
+	})
+	if err != nil {
+		return fmt.Errorf("place the candidate: %w", err)
+	}
+	out := clusterPlanJSON{From: from, To: candName, Hosts: []planJSON{}, Moves: []string{}, Unplaceable: []string{}, Waiting: []string{}, Replicas: next.Assignments}
+	for _, m := range scheduler.Diff(view.Placement, &next) {
+		out.Moves = append(out.Moves, m.String())
+	}
+	for _, u := range rep.Unplaceable {
+		out.Unplaceable = append(out.Unplaceable, u.String())
+	}
+	for _, w := range rep.Waiting {
+		out.Waiting = append(out.Waiting, w.Replica+" on "+w.Node)
+	}
+	changed := false
+	var hosts []hostPlan
+	for _, n := range view.Nodes {
+		host := reconciler.Host{Name: n.Name, Labels: n.Labels}
+		var was reconciler.Desired
+		if p := view.Placement; p != nil {
+			all, _ := reconciler.Expand(cur, host)
+			was = all.Assigned(n.Name, p.Assignments, p.Volumes)
+		}
+		all, _ := reconciler.Expand(cand, host)
+		will := all.Assigned(n.Name, next.Assignments, next.Volumes)
+		res, err := reconciler.Plan(will, reconciler.Converged(was), reconciler.PlanOptions{Now: view.Now, Prune: true, AllowEmpty: true})
+		if err != nil {
+			return fmt.Errorf("plan host %s: %w", n.Name, err)
+		}
+		hp := hostPlan{Node: n.Name + " (" + n.State.String() + ")", Result: res}
+		if n.State == scheduler.NodeAlive {
+			hp.Node = n.Name
+		}
+		changed = changed || !res.Empty()
+		hosts = append(hosts, hp)
+		out.Hosts = append(out.Hosts, planToJSON(hp))
+	}
+	if len(out.Moves) > 0 {
+		changed = true
+	}
+	if format == formatJSON {
+		if err := writeJSON(c.App.Writer, out); err != nil {
+			return err
+		}
+	} else {
+		printClusterPlan(c.App.Writer, newColorizer(c, c.App.Writer), view, out, hosts)
+	}
+	if changed {
+		return ExitCode(2)
+	}
+	return nil
+}
+
+// printClusterPlan writes the cluster preview: the placement's changes,
+// then every host's plan.
+func printClusterPlan(w io.Writer, z colorizer, view agent.ClusterView, out clusterPlanJSON, hosts []hostPlan) {
+	leader := view.Leader
+	if leader == "" {
+		leader = "none yet"
+	}
+	from := "no placement yet"
+	if out.From != "" {
+		from = fmt.Sprintf("commit %.12s", out.From)
+	}
+	to := out.To
+	if len(to) == 40 {
+		to = to[:12]
+	}
+	fmt.Fprintf(w, "Cluster of %d %s (leader %s, term %d): %s → %s\n\n", len(view.Nodes), plural(len(view.Nodes), "node", "nodes"), leader, view.Term, from, to)
+	if len(out.Moves) == 0 {
+		fmt.Fprintln(w, "Placement: no replica moves.")
+	} else {
+		fmt.Fprintln(w, "Placement:")
+		for _, m := range out.Moves {
+			fmt.Fprintf(w, "  %s\n", m)
+		}
+	}
+	for _, u := range out.Unplaceable {
+		fmt.Fprintf(w, "  %s %s\n", z.red("unplaceable:"), u)
+	}
+	for _, wt := range out.Waiting {
+		fmt.Fprintf(w, "  %s %s\n", z.yellow("waiting:"), wt)
+	}
+	total := map[reconciler.ActionKind]int{}
+	for _, hp := range hosts {
+		fmt.Fprintln(w)
+		printPlan(w, z, hp)
+		for _, a := range hp.Result.Actions {
+			total[a.Kind]++
+		}
+	}
+	names := slices.Collect(func(yield func(string) bool) {
+		for _, hp := range hosts {
+			if !hp.Result.Empty() && !yield(hp.Node) {
+				return
+			}
+		}
+	})
+	fmt.Fprintf(w, "\nCluster: %d to create, %d to update, %d to replace, %d to delete on %d %s.\n",
+		total[reconciler.Create], total[reconciler.Update], total[reconciler.Replace], total[reconciler.Delete], len(names), plural(len(names), "host", "hosts"))
+}
