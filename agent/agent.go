@@ -53,6 +53,7 @@ type Agent struct {
 	pods        []PodStatus // as last observed
 	waiting     []string    // the last plan's waits
 	notices     []string    // the target's notices and the last plan's kept subjects
+	phases      SyncPhases  // the current sync's phases so far
 
 	// Owned by the loop, in a cluster (Deps.Cluster) only.
 	cluster      Cluster

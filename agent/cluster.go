@@ -98,7 +98,9 @@ func (a *Agent) clusterSync(ctx context.Context, reason string) {
 	var head *CommitInfo
 	var refusal, transient *SyncError
 
+	a.phases = SyncPhases{}
 	f, err := a.src.Fetch(ctx, a.appliedHash())
+	a.phases.Fetch = a.clock.Now().Sub(start).Seconds()
 	if ctx.Err() != nil {
 		return
 	}
@@ -125,7 +127,9 @@ func (a *Agent) clusterSync(ctx context.Context, reason string) {
 		if a.head != nil && a.head.commit.Hash == head.Hash {
 			break
 		}
+		vstart := a.clock.Now()
 		t, err := a.load(f)
+		a.phases.Validate = a.clock.Now().Sub(vstart).Seconds()
 		if err != nil {
 			refusal = a.newError(KindInvalid, head, fmt.Errorf("commit %s refused: %w", head.Short(), err))
 			break
@@ -165,8 +169,9 @@ func (a *Agent) clusterSync(ctx context.Context, reason string) {
 		info.Commit = head.Hash
 	}
 	end := a.clock.Now()
-	info.Time, info.Seconds = end, end.Sub(start).Seconds()
+	info.Time, info.Seconds, info.Phases = end, end.Sub(start).Seconds(), a.phases
 	a.metrics.sync(info.Result, end)
+	a.metrics.observePhases(a.phases)
 	a.report(info, head)
 	a.save()
 	a.publish(&info)

@@ -68,7 +68,7 @@ func TestHTTPEndpoints(t *testing.T) {
 	}
 	for _, name := range []string{
 		`kelpie_sync_total{result="ok"} 1`, `kelpie_last_sync_timestamp_seconds`,
-		`kelpie_applied_commit_info{commit="` + v1.Hash + `"} 1`, `kelpie_reconcile_duration_seconds_bucket`,
+		`kelpie_applied_commit_info{commit="` + v1.Hash + `"} 1`, `kelpie_reconcile_duration_seconds_bucket`, `kelpie_sync_phase_duration_seconds_count{phase="fetch"} 1`, `kelpie_sync_phase_duration_seconds_count{phase="apply"} 1`,
 		`kelpie_pods{phase="Running"} 1`, `kelpie_errors_total`, `go_goroutines`,
 	} {
 		if !strings.Contains(body, name) {

@@ -22,6 +22,7 @@ type metrics struct {
 	lastSync   prometheus.Gauge
 	applied    *prometheus.GaugeVec
 	reconcile  prometheus.Histogram
+	phases     *prometheus.HistogramVec
 	pods       *prometheus.GaugeVec
 	errors     *prometheus.CounterVec
 	lastCommit string
@@ -49,6 +50,11 @@ func newMetrics() *metrics {
 			Help:    "Time to observe, plan and apply, per sync and per drift repair.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
 		}),
+		phases: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kelpie_sync_phase_duration_seconds",
+			Help:    "Time of each phase of a sync: fetch, validate, plan (observe and plan), apply.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
+		}, []string{"phase"}),
 		pods: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kelpie_pods",
 			Help: "Pods kelpie runs on this host by phase: Running, Pending, Succeeded, Failed.",
@@ -58,7 +64,7 @@ func newMetrics() *metrics {
 			Help: "Failures by kind: invalid, not_fast_forward, untrusted, empty, plan, fetch, observe, apply.",
 		}, []string{"kind"}),
 	}
-	m.reg.MustRegister(m.syncs, m.lastSync, m.applied, m.reconcile, m.pods, m.errors,
+	m.reg.MustRegister(m.syncs, m.lastSync, m.applied, m.reconcile, m.phases, m.pods, m.errors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{resultOK, resultRefused, resultFailed} {
 		m.syncs.WithLabelValues(r) // present at 0, so rate() works from the start
@@ -100,5 +106,12 @@ func (m *metrics) setPods(pods []PodStatus) {
 	}
 	for _, p := range podPhases {
 		m.pods.WithLabelValues(p).Set(float64(counts[p]))
+	}
+}
+
+// observePhases records the phases of a sync.
+func (m *metrics) observePhases(p SyncPhases) {
+	for name, secs := range map[string]float64{"fetch": p.Fetch, "validate": p.Validate, "plan": p.Plan, "apply": p.Apply} {
+		m.phases.WithLabelValues(name).Observe(secs)
 	}
 }

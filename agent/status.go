@@ -56,6 +56,19 @@ type SyncInfo struct {
 	Actions int `json:"actions"`
 	// Seconds is how long it took.
 	Seconds float64 `json:"seconds"`
+	// Phases split Seconds.
+	Phases SyncPhases `json:"phases"`
+}
+
+// SyncPhases is how long each phase of a sync took, in seconds: the fetch
+// (the ref check, and the new objects when there are any), validating the
+// manifests of a new head, observing the host and planning, and executing
+// the plan. A phase that did not run is 0.
+type SyncPhases struct {
+	Fetch    float64 `json:"fetch"`
+	Validate float64 `json:"validate"`
+	Plan     float64 `json:"plan"`
+	Apply    float64 `json:"apply"`
 }
 
 // PodStatus is one pod on the host.

@@ -62,7 +62,9 @@ func (a *Agent) sync(ctx context.Context, reason string) {
 	var head *CommitInfo
 	var refusal, transient *SyncError
 
+	a.phases = SyncPhases{}
 	f, err := a.src.Fetch(ctx, a.appliedHash())
+	a.phases.Fetch = a.clock.Now().Sub(start).Seconds()
 	if ctx.Err() != nil {
 		return
 	}
@@ -94,7 +96,9 @@ func (a *Agent) sync(ctx context.Context, reason string) {
 		if cand != nil && cand.commit.Hash == head.Hash {
 			break
 		}
+		vstart := a.clock.Now()
 		t, err := a.load(f)
+		a.phases.Validate = a.clock.Now().Sub(vstart).Seconds()
 		if err != nil {
 			refusal = a.newError(KindInvalid, head, fmt.Errorf("commit %s refused: %w", head.Short(), err))
 			break
@@ -152,8 +156,9 @@ func (a *Agent) sync(ctx context.Context, reason string) {
 		info.Commit = head.Hash
 	}
 	end := a.clock.Now()
-	info.Time, info.Seconds = end, end.Sub(start).Seconds()
+	info.Time, info.Seconds, info.Phases = end, end.Sub(start).Seconds(), a.phases
 	a.metrics.sync(info.Result, end)
+	a.metrics.observePhases(a.phases)
 	a.report(info, head)
 	a.save()
 	a.publish(&info)
@@ -236,6 +241,7 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 		}
 		return 0, a.newError(KindPlan, &t.commit, fmt.Errorf("commit %s refused: %w", t.commit.Short(), err))
 	}
+	a.phases.Plan += a.clock.Now().Sub(now).Seconds()
 	if !res.NextCheck.IsZero() && res.NextCheck.Before(a.nextCheck) {
 		a.nextCheck = res.NextCheck
 	}
@@ -248,6 +254,8 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 		return 0, nil
 	}
 	commit := t.commit.Short()
+	estart := a.clock.Now()
+	defer func() { a.phases.Apply += a.clock.Now().Sub(estart).Seconds() }()
 	report := reconciler.Execute(ctx, a.rt, res.Actions, reconciler.ExecOptions{
 		Parallelism: a.cfg.Parallelism,
 		OnDone: func(act reconciler.Action, err error, took time.Duration) {
@@ -327,7 +335,9 @@ func fetchKind(err error) ErrorKind {
 // report logs a sync's outcome: errors at warn (a repeat of the same error
 // at debug), a sync that changed something at info, the rest at debug.
 func (a *Agent) report(info SyncInfo, head *CommitInfo) {
-	attrs := []any{"reason", info.Reason, "result", info.Result, "actions", info.Actions, "seconds", info.Seconds}
+	ph := info.Phases
+	attrs := []any{"reason", info.Reason, "result", info.Result, "actions", info.Actions, "seconds", info.Seconds,
+		slog.Group("phases", "fetch", ph.Fetch, "validate", ph.Validate, "plan", ph.Plan, "apply", ph.Apply)}
 	if head != nil {
 		attrs = append(attrs, "commit", head.Short(), "subject", head.Subject)
 	}
