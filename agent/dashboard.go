@@ -62,6 +62,21 @@ pre{background:#f5f5f5;padding:.5em;white-space:pre-wrap}
 <pre>{{.Message}}</pre>
 {{if .Errors}}<ul>{{range .Errors}}<li><code>{{.String}}</code></li>{{end}}</ul>{{end}}
 {{end}}
+{{with .S.Cluster}}
+<h2>Cluster</h2>
+<table>
+<tr><th>Leader</th><td>{{if .Leader}}<code>{{.Leader}}</code>{{if eq .Leader .Self}} (this node){{end}}, term {{.Term}}{{else}}<span class="warn">none yet</span>{{end}}</td></tr>
+<tr><th>Quorum</th><td class="{{if .Quorum.OK}}ok{{else}}bad{{end}}">{{.Quorum.Reason}}</td></tr>
+<tr><th>Guarantee</th><td>{{.Guarantee}}</td></tr>
+<tr><th>Placement</th><td>{{with .Placement}}{{.Term}}.{{.Seq}} by <code>{{.Leader}}</code>, commit <code title="{{.Commit}}">{{shortHash .Commit}}</code>, {{.Replicas}} {{plural .Replicas "replica" "replicas"}}{{else}}<span class="warn">none yet</span>{{end}}</td></tr>
+{{if .Note}}<tr><th>Note</th><td class="warn">{{.Note}}</td></tr>{{end}}
+</table>
+{{with .Placement}}{{if .Unplaceable}}<ul>{{range .Unplaceable}}<li class="bad">unplaceable: {{.}}</li>{{end}}</ul>{{end}}{{if .Waiting}}<ul>{{range .Waiting}}<li class="warn">waiting: {{.}}</li>{{end}}</ul>{{end}}{{end}}
+<table>
+<tr><th>Member</th><th>Address</th><th>State</th><th>Commit</th><th>Running</th><th>Placed</th></tr>
+{{range .Members}}<tr><td>{{.Name}}{{if .Leader}} ★{{end}}</td><td><code>{{.Addr}}</code></td><td class="{{if eq .State "alive"}}ok{{else}}bad{{end}}">{{.State}}</td><td><code>{{shortHash .Commit}}</code></td><td>{{.PodsRunning}}</td><td>{{range $i, $p := .Pods}}{{if $i}}, {{end}}{{$p}}{{end}}</td></tr>
+{{end}}</table>
+{{end}}
 <h2>Pods ({{len .S.Pods}})</h2>
 {{if .S.Pods}}<table>
 <tr><th>Namespace</th><th>Pod</th><th>Phase</th><th>Ready</th><th>Restarts</th><th>IP</th><th>Containers</th></tr>

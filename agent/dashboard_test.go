@@ -115,3 +115,37 @@ func TestDashboardRoute(t *testing.T) {
 		t.Errorf("POST /: %d, want 405", code)
 	}
 }
+
+// TestDashboardCluster: a clustered agent's page shows the leader, the
+// quorum, the placement and each member, escaped.
+func TestDashboardCluster(t *testing.T) {
+	h := dashboardHandler(func() Status {
+		return Status{Node: "a", Pods: []PodStatus{}, Cluster: &ClusterStatus{
+			Self: "a", Leader: "a", Term: 3,
+			Quorum:    QuorumStatus{OK: true, Reason: "quorum: 3 of 3 expected members alive, 2 needed"},
+			Guarantee: "one leader",
+			Placement: &PlacementStatus{Term: 3, Seq: 9, Leader: "a", Commit: strings.Repeat("c", 40), Replicas: 6,
+				Unplaceable: []string{"default/db-0: volume claim <b>x</b> is on node c, which is dead"}},
+			Members: []MemberStatus{
+				{Name: "a", Addr: "10.0.0.1:7946", State: "alive", Leader: true, Pods: []string{"default/web-0", "default/web-3"}},
+				{Name: "c", Addr: "10.0.0.3:7946", State: "dead", Pods: []string{}},
+			},
+		}}
+	}, time.Now)
+	code, body := get(t, h, "GET", "/")
+	if code != http.StatusOK {
+		t.Fatalf("GET /: %d\n%s", code, body)
+	}
+	for _, want := range []string{
+		"<code>a</code> (this node), term 3", "quorum: 3 of 3 expected members alive",
+		"3.9 by <code>a</code>", "cccccccccccc", "6 replicas",
+		"unplaceable: default/db-0: volume claim &lt;b&gt;x&lt;/b&gt;", "default/web-0, default/web-3", "10.0.0.3:7946",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "<b>x</b>") {
+		t.Error("an unplaceable reason was not escaped")
+	}
+}

@@ -15,10 +15,10 @@
 #     start   → the new one started (CNI DEL, netns, new sandbox, CNI ADD,
 #             create and start the container)
 #
-# where "sync started" is the sync record's time minus its seconds, "reconcile
-# started" is the sync's end minus the growth of kelpie_reconcile_duration_seconds_sum
-# across it (n/a when a drift check slipped in: its _count grew by more than 1),
-# and the action and container records give the rest. Median and max of each.
+# where "sync started" is the sync record's time minus its seconds, fetch and
+# plan are the sync record's phases (phases.fetch + phases.validate, and
+# phases.plan), and the action and container records give the rest. Median
+# and max of each.
 #
 # Baseline, in the same run, for the same pod and value after each push: a
 # shell doing what the agent does by hand: `git fetch` into a clone and
@@ -207,15 +207,11 @@ for i in $(seq 1 "$PUSHES"); do
   g add -A && g commit -q -m "push $i: p$k VERSION=r$i"
   sha=$(g rev-parse HEAD)
   sleep 1 # the previous push's drift check (its containers' exit events) is over
-  count0=$(metric kelpie_reconcile_duration_seconds_count)
-  sum0=$(metric kelpie_reconcile_duration_seconds_sum)
   lines0=$(wc -l <"$work/agent.log")
 
   g push -q "$work/site.git" main
   t_push=$(now)
   rec=$(wait_synced "$sha")
-  count1=$(metric kelpie_reconcile_duration_seconds_count)
-  sum1=$(metric kelpie_reconcile_duration_seconds_sum)
 
   sync_end=$(epoch "$(field time <<<"$rec")")
   sync_start=$(calc "$sync_end - $(field seconds <<<"$rec")")
@@ -226,12 +222,8 @@ for i in $(seq 1 "$PUSHES"); do
   act_start=$(calc "$(epoch "$(field time <<<"$act")") - $(field seconds <<<"$act")")
   t_run=$(epoch "$(field time <<<"$crec")")
   t_removed=$(epoch "$(field time <<<"$rrec")")
-  if [ "$(calc "$count1 - $count0")" = "1.000000" ]; then
-    rec_start=$(calc "$sync_end - ($sum1 - $sum0)")
-    fetch=$(calc "$rec_start - $sync_start"); plan=$(calc "$act_start - $rec_start")
-  else
-    fetch=NA; plan=NA
-  fi
+  fetch=$(calc "$(field fetch <<<"$rec") + $(field validate <<<"$rec")")
+  plan=$(field plan <<<"$rec")
   detect=$(calc "$sync_start - $t_push")
   apply=$(calc "$t_run - $act_start")
   total=$(calc "$t_run - $t_push")

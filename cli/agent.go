@@ -23,7 +23,9 @@ func agentCommand() *cli.Command {
 			"on `kelpie sync`. A commit that does not validate, is not a fast-forward of the\n" +
 			"applied one, or is not signed by --verify-keys is refused as a whole and the host\n" +
 			"keeps running the last good commit. Containers that stop are restarted.\n\n" +
-			"Serves /healthz, /metrics, /api/v1/status and POST /api/v1/sync on --listen.\n" +
+			"Serves the / dashboard, /healthz, /metrics, /api/v1/status, /api/v1/cluster and\n" +
+			"POST /api/v1/sync on --listen. With --bind, --join or --gossip-key it joins a\n" +
+			"cluster: the elected leader places replicas across the members (docs/cluster.md).\n" +
 			"SIGTERM or SIGINT stop the agent; the containers keep running. See docs/agent.md.",
 		Flags: concatFlags([]cli.Flag{
 			&cli.StringSliceFlag{Name: "repo", Usage: "repository URL or path to follow (repeatable: the origin, then mirrors)", EnvVars: envVars("repo")},

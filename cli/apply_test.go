@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,6 +51,11 @@ func newHostEnv(t *testing.T, subnet string) *hostEnv {
 		res := runMain(t, append([]string{"apply", "-f", empty, "--prune", "--allow-empty", "--node-name", "test-host"}, h.flags...)...)
 		if res.code != 0 {
 			t.Errorf("cleanup apply: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+		}
+		// The host's pod bridge outlives its pods by design; this host is
+		// the test's, so its bridge goes too.
+		if out, err := exec.Command("ip", "link", "delete", "kcli"+id).CombinedOutput(); err != nil && !strings.Contains(string(out), "Cannot find device") {
+			t.Errorf("cleanup: delete bridge kcli%s: %v: %s", id, err, out)
 		}
 	})
 	return h
