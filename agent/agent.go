@@ -66,6 +66,7 @@ type Agent struct {
 	claims       []string            // the claims the host holds, as last observed
 	lastReported string              // the node status last published
 	headsAsked   map[string]bool     // heads other members reported, fetched for once
+	seenHead     string              // the newest valid head this node fetched, reported to the leader
 
 	mu     sync.RWMutex // guards status
 	status Status

@@ -136,6 +136,9 @@ func (a *Agent) clusterSync(ctx context.Context, reason string) {
 		}
 		a.head = t
 	}
+	if a.head != nil && head != nil && a.head.commit.Hash == head.Hash {
+		a.seenHead = head.Hash
+	}
 	if refusal != nil && head != nil {
 		a.setPending(*head, refusal)
 	}
@@ -302,6 +305,14 @@ func (a *Agent) adopt(ctx context.Context) (int, *SyncError) {
 		a.target = &mine
 		a.adopted = p
 		a.placed = pub
+		if a.head != nil && a.head.commit.Hash != p.Commit {
+			// The head this node validated may be older than the commit
+			// the leader placed: were this node to lead next, it must not
+			// place it and roll the cluster back. Its next fetch, which
+			// refuses anything that does not descend from the placed
+			// commit, validates the head again.
+			a.head = nil
+		}
 		if a.cluster.Leader().Self {
 			a.log.Debug("placement adopted", "term", p.Term, "seq", p.Seq, "pods", len(mine.desired.Pods))
 		} else {
@@ -380,9 +391,7 @@ func (a *Agent) reportNode() {
 	}
 	var d nodeDetail
 	d.Claims = slices.Sorted(slices.Values(a.claims))
-	if a.head != nil {
-		d.Head = a.head.commit.Hash
-	}
+	d.Head = a.seenHead
 	st.Data, _ = json.Marshal(d)
 	key := fmt.Sprintf("%s/%v/%d/%d/%s", st.Commit, st.Ready, st.PodsRunning, st.PodsReady, st.Data)
 	if key == a.lastReported {
