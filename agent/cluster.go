@@ -227,6 +227,20 @@ func (a *Agent) place() *SyncError {
 		a.placeNote = "commit " + t.commit.Short() + " has no pods; not placed"
 		return a.newError(KindEmpty, &t.commit, fmt.Errorf("commit %s refused: it gives the cluster no pods while %d run (start the agents with --allow-empty to allow it)", t.commit.Short(), len(prev.Assignments)))
 	}
+	if hasCur && cur.Commit != t.commit.Hash && !a.cfg.AllowRewrite {
+		if d, ok := a.src.(descender); ok {
+			fwd, err := d.Descends(cur.Commit, t.commit.Hash)
+			if err != nil || !fwd {
+				// A new leader whose source lags (a stale mirror, a fetch
+				// not yet done) must not roll the cluster back.
+				a.placeNote = fmt.Sprintf("commit %s does not descend from the cluster's commit %.12s; not placed", t.commit.Short(), cur.Commit)
+				if a.head == t {
+					a.head = nil
+				}
+				return nil
+			}
+		}
+	}
 	now := a.clock.Now()
 	sp, rep, err := scheduler.Place(t.state, a.schedulerNodes(), prev, scheduler.Options{
 		Term: lead.Term, Commit: t.commit.Hash, Now: now, RescheduleAfter: a.cfg.RescheduleAfter,

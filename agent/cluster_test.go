@@ -44,6 +44,11 @@ func newTestCluster(t *testing.T, src *fakeSource) *testCluster {
 
 // start starts agent name, joining the first member when there is one.
 func (tc *testCluster) start(name string, expect int, adjust func(*Config)) *clusterMember {
+	return tc.startWith(name, expect, tc.src, adjust)
+}
+
+// startWith starts agent name over its own source.
+func (tc *testCluster) startWith(name string, expect int, src *fakeSource, adjust func(*Config)) *clusterMember {
 	t := tc.t
 	t.Helper()
 	gc := gossip.DefaultConfig()
@@ -83,7 +88,7 @@ func (tc *testCluster) start(name string, expect int, adjust func(*Config)) *clu
 		adjust(&cfg)
 	}
 	m := &clusterMember{name: name, node: node, rt: reconciler.NewFake(reconciler.Actual{})}
-	a, err := New(cfg, Deps{Source: tc.src, Runtime: m.rt, Cluster: node})
+	a, err := New(cfg, Deps{Source: src, Runtime: m.rt, Cluster: node})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,5 +312,39 @@ func TestClusterFollowerTriggerReachesLeader(t *testing.T) {
 	tc.waitPods("4 replicas after a follower's trigger", replicaNames("web", 4))
 	if p := lead.agent.Status().Cluster.Placement; p == nil || p.Commit != v2.Hash {
 		t.Errorf("leader's placement %+v, want commit %s", p, v2.Hash)
+	}
+}
+
+// TestClusterStaleLeaderDoesNotRollBack: a host whose repository lags
+// (a stale mirror) joins and, sorting first, becomes leader; it must not
+// place its older head over the cluster's commit.
+func TestClusterStaleLeaderDoesNotRollBack(t *testing.T) {
+	src := newFakeSource()
+	src.push("v1", map[string]string{"web.yaml": deployment("web", 2, "busybox")})
+	v2 := src.push("v2", map[string]string{"web.yaml": deployment("web", 4, "busybox")})
+	stale := newFakeSource()
+	if v1 := stale.push("v1", map[string]string{"web.yaml": deployment("web", 2, "busybox")}); v1.Hash == v2.Hash {
+		t.Fatal("fake hashes collide")
+	}
+	tc := newTestCluster(t, src)
+	b := tc.start("b", 0, nil)
+	tc.waitPods("4 replicas on b", replicaNames("web", 4))
+	a := tc.startWith("a", 0, stale, nil)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := a.agent.Status()
+		if st.Cluster != nil && st.Cluster.Leader == "a" && strings.Contains(st.Cluster.Note, "does not descend") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a did not lead and refuse its stale head; status %+v", st.Cluster)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if p, ok := b.node.Placement(); !ok || p.Commit != v2.Hash {
+		t.Errorf("b's placement %v, want commit %s still", p, v2.Hash)
+	}
+	if got := tc.pods()["b"]; len(got) != 4 {
+		t.Errorf("b runs %v after the stale leader took over", got)
 	}
 }

@@ -33,6 +33,12 @@ type maintainer interface {
 	Maintain(ctx context.Context) error
 }
 
+// descender is a Source that knows commit ancestry (source.Remote): a
+// leader places only commits that descend from the cluster's.
+type descender interface {
+	Descends(ancestor, descendant string) (bool, error)
+}
+
 // Deps are the parts an agent drives: Open builds the real ones, tests pass
 // fakes to New. Source and Runtime are required.
 type Deps struct {

@@ -100,6 +100,7 @@ type fakeSource struct {
 	err     error    // Fetch fails with it when set
 	applied []string // the applied argument of every Fetch
 	asked   []string // the hashes Commit was asked for
+	order   map[string]int
 	n       int
 }
 
@@ -118,8 +119,22 @@ func (s *fakeSource) push(subject string, files map[string]string) source.Commit
 	}
 	c := source.Commit{Hash: h, Short: h[:12], Subject: subject, Author: "Test <t@example.com>", When: time.Unix(1700000000+int64(s.n), 0).UTC()}
 	s.commits[h] = source.Fetched{Commit: c, FS: fsys, Source: "fake"}
+	if s.order == nil {
+		s.order = map[string]int{}
+	}
+	s.order[h] = s.n
 	s.head = h
 	return c
+}
+
+// Descends says whether ancestor was pushed before descendant (the fake's
+// history is a line); a commit it does not hold is no ancestor.
+func (s *fakeSource) Descends(ancestor, descendant string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, okA := s.order[ancestor]
+	d, okD := s.order[descendant]
+	return okA && okD && a <= d, nil
 }
 
 func (s *fakeSource) setErr(err error) {

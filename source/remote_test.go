@@ -349,3 +349,25 @@ func countPackObjects(t *testing.T, pack string) int {
 	}
 	return n
 }
+
+func TestDescends(t *testing.T) {
+	u := newUpstream(t)
+	c1 := u.commitPush("a.yaml", "v1\n")
+	c2 := u.commitPush("a.yaml", "v2\n")
+	r := newTestRemote(t, RemoteConfig{URLs: []string{u.bare}})
+	mustFetch(t, r, "", c2)
+	for _, tc := range []struct {
+		anc, desc string
+		want      bool
+	}{
+		{c1, c2, true}, {c2, c2, true}, {c2, c1, false}, {strings.Repeat("a", 40), c2, false},
+	} {
+		got, err := r.Descends(tc.anc, tc.desc)
+		if err != nil || got != tc.want {
+			t.Errorf("Descends(%.7s, %.7s) = %v, %v; want %v", tc.anc, tc.desc, got, err, tc.want)
+		}
+	}
+	if _, err := r.Descends(c1[:12], c2); err == nil {
+		t.Error("Descends of an abbreviated hash succeeded")
+	}
+}
