@@ -67,6 +67,7 @@ type Agent struct {
 	lastReported string              // the node status last published
 	headsAsked   map[string]bool     // heads other members reported, fetched for once
 	seenHead     string              // the newest valid head this node fetched, reported to the leader
+	leadSince    time.Time           // when this node, leading, first wanted to make the cluster's first placement
 
 	mu     sync.RWMutex // guards status
 	status Status

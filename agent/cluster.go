@@ -187,7 +187,9 @@ func (a *Agent) clusterSync(ctx context.Context, reason string) {
 func (a *Agent) clusterStep(ctx context.Context) (int, *SyncError) {
 	a.nextPlace = a.clock.Now().Add(a.cfg.RescheduleAfter)
 	var perr *SyncError
-	if a.cluster.Leader().Self {
+	if !a.cluster.Leader().Self {
+		a.leadSince = time.Time{}
+	} else {
 		a.headsSeen()
 		perr = a.place()
 	}
@@ -242,6 +244,23 @@ func (a *Agent) place() *SyncError {
 		}
 	}
 	now := a.clock.Now()
+	if !hasCur {
+		// The cluster's first placement waits for the members --expect
+		// names (up to RescheduleAfter after this node began to lead), so
+		// that a cluster starting up is not packed onto its first hosts:
+		// placement is sticky and never rebalances on its own.
+		if a.leadSince.IsZero() {
+			a.leadSince = now
+		}
+		q := a.cluster.Quorum()
+		if until := a.leadSince.Add(a.cfg.RescheduleAfter); q.Expect > 0 && q.Alive < q.Expect && now.Before(until) {
+			a.placeNote = fmt.Sprintf("first placement waits for %d of %d expected members (until %s)", q.Alive, q.Expect, until.Format(time.TimeOnly))
+			if until.Before(a.nextPlace) {
+				a.nextPlace = until
+			}
+			return nil
+		}
+	}
 	sp, rep, err := scheduler.Place(t.state, a.schedulerNodes(), prev, scheduler.Options{
 		Term: lead.Term, Commit: t.commit.Hash, Now: now, RescheduleAfter: a.cfg.RescheduleAfter,
 	})
