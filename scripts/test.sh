@@ -36,5 +36,7 @@ export KELPIE_CONTAINERD_ADDRESS
 
 "$GO" version
 containerd --version
-"$GO" test -count=1 ./...
+# The cli package runs the end-to-end tests (crash loop, agents, clusters):
+# more than go test's default 10 minutes per package on a slow machine.
+"$GO" test -count=1 -timeout 40m ./...
 "$GO" test ./specs -run '^$' -fuzz '^FuzzLoad$' -fuzztime "$FUZZTIME" -fuzzminimizetime 3s
