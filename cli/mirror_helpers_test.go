@@ -1,0 +1,224 @@
+package cli
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kelpie-dev/kelpie/internal/testenv"
+	"github.com/kelpie-dev/kelpie/internal/testimage"
+)
+
+// mirrorDeployment is a one-container Deployment in namespace ns; command,
+// when set, replaces the image's.
+func mirrorDeployment(ns, name, image string, replicas int) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: %s
+  namespace: %s
+spec:
+  replicas: %d
+  selector:
+    matchLabels:
+      app: %s
+  template:
+    metadata:
+      labels:
+        app: %s
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: main
+        image: %s
+`, name, ns, replicas, name, name, image)
+}
+
+// pageImage is a test image that no standard image dir holds: busybox
+// httpd serving page at / on port 80, named name.
+func pageImage(name, page string) testimage.Spec {
+	return testimage.Spec{
+		Name:         name,
+		Cmd:          []string{"httpd", "-f", "-p", "80", "-h", "/www"},
+		ExposedPorts: []string{"80/tcp"},
+		Files:        map[string]string{"/www/index.html": page},
+	}
+}
+
+// bundleParts returns the offset and size of every entry of a bundle file
+// (a tar), by name.
+func bundleParts(t *testing.T, file string) map[string][2]int64 {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return tarParts(t, f)
+}
+
+// tarParts returns the offset and size of every entry of the tar r, by name.
+func tarParts(t *testing.T, r io.ReadSeeker) map[string][2]int64 {
+	t.Helper()
+	out := map[string][2]int64{}
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		off, err := r.Seek(0, io.SeekCurrent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[h.Name] = [2]int64{off, h.Size}
+	}
+}
+
+// largestBlob returns the offset in the bundle file of the largest image
+// blob of its images part, and the blob's size.
+func largestBlob(t *testing.T, file string, images [2]int64) (int64, int64) {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var off, size int64
+	for name, e := range tarParts(t, io.NewSectionReader(f, images[0], images[1])) {
+		if strings.HasPrefix(name, "blobs/") && e[1] > size {
+			off, size = images[0]+e[0], e[1]
+		}
+	}
+	if size == 0 {
+		t.Fatalf("bundle %s carries no image blob", file)
+	}
+	return off, size
+}
+
+// writeVariant writes a copy of file changed by edit into a new file and
+// returns its path.
+func writeVariant(t *testing.T, file, name string, edit func([]byte) []byte) string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(out, edit(slices.Clone(data)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// treeDigest hashes the names, modes and contents of everything under dir:
+// equal digests mean nothing in it changed (mtimes aside).
+func treeDigest(t *testing.T, dir string) string {
+	t.Helper()
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %v\n", rel, info.Mode())
+		if d.Type().IsRegular() {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if _, err := io.Copy(h, f); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// imageDigest returns the digest of the image ref in the host's containerd
+// namespace, "" when it holds none.
+func (hc *hostCheck) imageDigest(ref string) string {
+	hc.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	img, err := hc.cd.GetImage(ctx, ref)
+	if err != nil {
+		return ""
+	}
+	return img.Target().Digest.String()
+}
+
+// setFlag replaces the value of flag in flags (name, value pairs), or
+// drops the pair when value is "".
+func setFlag(flags []string, flag, value string) []string {
+	var out []string
+	for i := 0; i+1 < len(flags); i += 2 {
+		if flags[i] != flag {
+			out = append(out, flags[i], flags[i+1])
+		}
+	}
+	if value != "" {
+		out = append(out, flag, value)
+	}
+	return out
+}
+
+// newMirrorAgentHost is newAgentHost, plus the removal of the host's
+// containerd namespace (its images, their snapshots, then the namespace)
+// once the host has been emptied and checked: newPrivateHost leaves the
+// namespace and the images in it behind.
+func newMirrorAgentHost(t *testing.T, addr string) (*agentE2E, *hostCheck) {
+	t.Helper()
+	ctr := testenv.Binary(t, "ctr", "containerd")
+	var ns string
+	// Registered first, so it runs after newPrivateHost's cleanup.
+	t.Cleanup(func() {
+		if ns == "" {
+			return
+		}
+		run := func(args ...string) (string, error) {
+			out, err := exec.Command(ctr, append([]string{"--address", addr, "-n", ns}, args...)...).CombinedOutput()
+			return string(out), err
+		}
+		out, err := run("images", "ls", "-q")
+		if err != nil {
+			t.Logf("cleanup: ctr images ls in %s: %v: %s", ns, err, out)
+			return
+		}
+		for _, ref := range strings.Fields(out) {
+			if out, err := run("images", "rm", "--sync", ref); err != nil {
+				t.Logf("cleanup: ctr images rm %s in %s: %v: %s", ref, ns, err, out)
+			}
+		}
+		if out, err := run("namespaces", "rm", ns); err != nil {
+			t.Logf("cleanup: ctr namespaces rm %s: %v: %s", ns, err, out)
+		}
+	})
+	e, hc := newAgentHost(t, addr, "site")
+	ns = hc.namespace
+	return e, hc
+}
