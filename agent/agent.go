@@ -37,6 +37,7 @@ type Agent struct {
 	triggers   chan source.Trigger
 	background []func(ctx context.Context) // inputs Run starts and stops with the loop (Open's watchers)
 	closers    []func() error              // what Close releases (Open's runtime and cache)
+	mirror     http.Handler                // /mirror/ with ServeMirror (Open's mirrorServer), else nil
 
 	// Owned by the loop (Run's goroutine).
 	state       State

@@ -24,7 +24,7 @@ func TestNewCommitApplies(t *testing.T) {
 	if got, want := h.podNames(), []string{"agenttest/web-0", "agenttest/web-1"}; !slices.Equal(got, want) {
 		t.Fatalf("pods after v1: %v, want %v", got, want)
 	}
-	if s.Pending != nil || s.LastError != nil || s.LastSync.Result != resultOK || s.LastSync.Reason != "start" || s.LastSync.Actions != 2 {
+	if s.Pending != nil || s.LastError != nil || s.LastSync.Result != resultOK || s.LastSync.Reason != "start" || s.LastSync.Actions != 2 || s.LastSync.Source != "fake" {
 		t.Fatalf("status after v1: pending %+v, lastError %+v, lastSync %+v", s.Pending, s.LastError, s.LastSync)
 	}
 	if len(s.Pods) != 2 || s.Pods[0].State != "Running" || s.Pods[0].Ready != "1/1" {

@@ -120,6 +120,10 @@ func (a *Agent) clusterSync(ctx context.Context, reason string) {
 		c := commitInfo(f.Commit)
 		head = &c
 		a.reportSkipped(f)
+		info.Source = f.Source
+		for _, e := range f.Skipped {
+			info.Skipped = append(info.Skipped, e.Error())
+		}
 		if p := a.state.Pending; p != nil && p.Hash == head.Hash && p.Error != nil && p.Error.Kind.refusal() {
 			refusal = p.Error
 			break

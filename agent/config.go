@@ -107,6 +107,19 @@ type Config struct {
 	// leader places them elsewhere (--reschedule-after); 0 means
 	// scheduler.DefaultRescheduleAfter. Only in a cluster (Deps.Cluster).
 	RescheduleAfter time.Duration
+	// ServeMirror serves this host's applied commit and images to its peers
+	// on Listen, read-only, under /mirror/ (--serve-mirror): a peer follows
+	// it with --repo http://kelpie:TOKEN@HOST:PORT/mirror/git/repo.git and
+	// --registry-mirror docker.io=http://kelpie:TOKEN@HOST:PORT/mirror, so
+	// one host with an uplink or a USB stick feeds a whole site. Listen
+	// must then be an address the peers reach.
+	ServeMirror bool
+	// MirrorToken is the secret every /mirror/ request must carry, as the
+	// basic-auth password or a bearer token (--mirror-token,
+	// KELPIE_MIRROR_TOKEN); at least 16 characters. "" in a cluster with a
+	// gossip key accepts MirrorTokenFromKey of each of its keys; "" outside
+	// one is an error with ServeMirror.
+	MirrorToken string
 	// Log receives one record per sync outcome and per action, each with
 	// the commit it came from. nil discards. The cli passes slog.Default(),
 	// which --log-format and --log-level set up.
@@ -199,6 +212,14 @@ func (c *Config) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("agent config: Listen %q (--listen): want HOST:PORT: %w", c.Listen, err)
+	}
+	switch {
+	case c.MirrorToken != "" && !c.ServeMirror:
+		return errors.New("agent config: MirrorToken (--mirror-token) is set but ServeMirror (--serve-mirror) is not")
+	case c.MirrorToken != "" && len(c.MirrorToken) < minMirrorTokenLen:
+		return fmt.Errorf("agent config: MirrorToken (--mirror-token) has %d characters: want at least %d of a random secret", len(c.MirrorToken), minMirrorTokenLen)
+	case c.ServeMirror && c.MirrorToken == "" && (c.Cluster == nil || c.Cluster.Key == "" && c.Cluster.KeyFile == ""):
+		return errors.New("agent config: ServeMirror (--serve-mirror) needs MirrorToken (--mirror-token) or a cluster gossip key (--gossip-key) to derive it from")
 	}
 	if c.Host.Name == "" {
 		return errors.New("agent config: Host.Name (--node-name) is empty")

@@ -26,6 +26,9 @@ func (a *Agent) handler() http.Handler {
 		a.Trigger("api")
 		writeJSON(w, http.StatusAccepted, map[string]string{"status": "sync requested"})
 	})
+	if a.mirror != nil {
+		mux.Handle("/mirror/", a.mirror) // checks the mirror token itself
+	}
 	if a.cfg.WebhookSecret != "" {
 		mux.Handle("/hooks/git", source.WebhookHandler(a.cfg.WebhookSecret, a.triggers))
 	}

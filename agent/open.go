@@ -72,6 +72,15 @@ func Open(ctx context.Context, cfg Config) (*Agent, error) {
 	if node != nil {
 		a.closers = append([]func() error{node.Shutdown}, a.closers...)
 	}
+	if cfg.ServeMirror {
+		m, err := newMirrorServer(&a.cfg, rt.Client().RegistryHandler, a.publishedApplied)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		m.logMirror(a.cfg.Listen)
+		a.mirror = m
+	}
 	if paths := remote.LocalPaths(); len(paths) > 0 {
 		a.background = append(a.background, func(ctx context.Context) {
 			if err := source.WatchRefs(ctx, paths, a.triggers); err != nil {

@@ -58,6 +58,10 @@ type SyncInfo struct {
 	Seconds float64 `json:"seconds"`
 	// Phases split Seconds.
 	Phases SyncPhases `json:"phases"`
+	// Source is the repository URL the fetch used ("cache" when none was
+	// needed); Skipped says why the URLs before it were passed over.
+	Source  string   `json:"source,omitempty"`
+	Skipped []string `json:"skipped,omitempty"`
 }
 
 // SyncPhases is how long each phase of a sync took, in seconds: the fetch

@@ -123,6 +123,12 @@ func printStatus(w io.Writer, z colorizer, s agent.Status, now time.Time) {
 			result = z.red(result)
 		}
 		fmt.Fprintf(w, "Last sync: %s (%s, %s), %d %s in %.1fs\n", ago(now, ls.Time), ls.Reason, result, ls.Actions, plural(ls.Actions, "action", "actions"), ls.Seconds)
+		if len(ls.Skipped) > 0 {
+			fmt.Fprintf(w, "Fetched:   from %s; passed over:\n", ls.Source)
+			for _, sk := range ls.Skipped {
+				fmt.Fprintf(w, "  %s %s\n", z.yellow("!"), firstLine(sk))
+			}
+		}
 	}
 	if e := s.LastError; e != nil {
 		msg := e.Message

@@ -24,6 +24,8 @@ func TestStatusCluster(t *testing.T) {
 			{Name: "h3", Addr: "10.0.0.3:7946", State: "dead", Since: time.Now().Add(-90 * time.Second), Pods: []string{}},
 		},
 	}
+	s.LastSync = &agent.SyncInfo{Seq: 4, Time: time.Now(), Reason: "poll", Result: "ok", Source: "/srv/mirror/site.git",
+		Skipped: []string{"https://git.example.com/site.git: dial tcp: connection refused"}}
 	srv := httptest.NewServer(&fakeAgent{status: s})
 	defer srv.Close()
 	res := runMain(t, "status", "--agent", srv.URL)
@@ -31,6 +33,7 @@ func TestStatusCluster(t *testing.T) {
 		t.Fatalf("status: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 	for _, want := range []string{
+		"Fetched:   from /srv/mirror/site.git; passed over:\n  ! https://git.example.com/site.git: dial tcp: connection refused",
 		"Cluster:   leader h1 (this node), term 4",
 		"Quorum:    no quorum: 1 of 3 expected members alive, 2 needed",
 		"Placement: 4.2 by h1, commit aaaaaaaaaaaa, 3 replicas",

@@ -450,7 +450,7 @@ func (c *Containerd) ensureContainer(ctx context.Context, p *reconciler.Pod, ctr
 		}
 		return nil, fmt.Errorf("create container: %w", err)
 	}
-	c.log.Info("container created", "pod", key, "container", ctr.Name, "id", id, "image", img.Ref)
+	c.log.Info("container created", "pod", key, "container", ctr.Name, "id", id, "image", img.Ref, "image-source", string(img.Source), "image-from", img.From)
 	return cont, nil
 }
 

@@ -28,7 +28,7 @@ type Fetched struct {
 var (
 	// ErrNotFastForward: the new head does not descend from the commit
 	// already applied (a history rewrite, a stale or forked mirror).
-	ErrNotFastForward = errors.New("not a fast-forward of the applied commit")
+	ErrNotFastForward = errors.New("not a fast-forward")
 	// ErrUntrusted: the head commit is unsigned, or signed by a key that is
 	// not among the trusted keys.
 	ErrUntrusted = errors.New("commit signature not trusted")
