@@ -47,6 +47,10 @@ type ActualContainer struct {
 	// FinishedAt is when an Exited container stopped; zero when unknown,
 	// which Plan treats as long ago.
 	FinishedAt time.Time
+	// StartedAt is when a Running container's task started; zero when
+	// unknown, which Plan treats as long ago. A rolling update counts a pod
+	// available only minReadySeconds after its containers started.
+	StartedAt time.Time
 }
 
 // ContainerState is the state of an actual container.

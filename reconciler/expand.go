@@ -15,7 +15,8 @@ import (
 
 // Expand turns a validated desired state into what host should run:
 //
-//   - a Deployment becomes spec.replicas pods named NAME-0 … NAME-(n-1);
+//   - a Deployment becomes spec.replicas pods named NAME-0 … NAME-(n-1),
+//     each carrying the Deployment's update strategy (Pod.Rollout);
 //   - a DaemonSet becomes one pod named NAME-<host name>;
 //   - a Pod stays as it is;
 //   - every Network and PersistentVolumeClaim is listed as it is.
@@ -59,11 +60,11 @@ func (e *expander) object(obj *specs.Object) {
 		if o.Spec.Replicas != nil {
 			replicas = int(*o.Spec.Replicas)
 		}
-		e.workload(obj, &o.Spec.Template, replicas)
+		e.workload(obj, &o.Spec.Template, replicas, rolloutOf(o, replicas))
 	case *appsv1.DaemonSet:
-		e.workload(obj, &o.Spec.Template, 1)
+		e.workload(obj, &o.Spec.Template, 1, Rollout{})
 	case *corev1.Pod:
-		e.workload(obj, specs.PodTemplate(o), 1)
+		e.workload(obj, specs.PodTemplate(o), 1, Rollout{})
 	case *batchv1.Job, *batchv1.CronJob:
 		e.notice(obj, "not yet supported by the host runtime; not run")
 	case *corev1.Service:
@@ -80,7 +81,7 @@ func (e *expander) object(obj *specs.Object) {
 }
 
 // workload expands a Deployment (replicas pods), a DaemonSet or a Pod.
-func (e *expander) workload(obj *specs.Object, tmpl *corev1.PodTemplateSpec, replicas int) {
+func (e *expander) workload(obj *specs.Object, tmpl *corev1.PodTemplateSpec, replicas int, rollout Rollout) {
 	if replicas <= 0 {
 		return
 	}
@@ -114,6 +115,7 @@ func (e *expander) workload(obj *specs.Object, tmpl *corev1.PodTemplateSpec, rep
 			e.notice(obj, fmt.Sprintf("pod %s: %v; not run", name, err))
 			return
 		}
+		p.Rollout = rollout
 		pods = append(pods, p)
 	}
 	e.notices = append(e.notices, b.notices...)

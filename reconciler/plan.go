@@ -24,6 +24,15 @@ type PlanOptions struct {
 	// AllowEmpty plans for a desired state without pods even when the host
 	// runs pods (kelpie apply --allow-empty).
 	AllowEmpty bool
+	// RollingUpdates honours the RollingUpdate strategy of Deployments:
+	// of the pods of one Deployment whose spec changed, only as many are
+	// replaced as its maxUnavailable allows (see Rollout); the others get a
+	// Wait, due at once when this plan replaces some of their siblings, and
+	// a later plan goes on once the replaced pods run. A loop that plans
+	// again after every execution (the agent, Converge) wants it. Without
+	// it every changed pod is replaced in one plan, as with strategy
+	// Recreate: one plan and one execution converge.
+	RollingUpdates bool
 }
 
 // PlanResult is a plan: the actions that converge the host, and what the
@@ -33,8 +42,10 @@ type PlanResult struct {
 	// container).
 	Actions []Action
 	// Waiting lists what needs an action later: containers whose restart
-	// back-off has not elapsed (Until says when), and failed pods that
-	// their restart policy does not retry (zero Until).
+	// back-off has not elapsed (Until says when), failed pods that their
+	// restart policy does not retry (zero Until), and changed pods a
+	// rolling update holds back (Until is PlanOptions.Now when the plan
+	// replaces their siblings: plan again once it is executed).
 	Waiting []Wait
 	// Kept lists what is no longer desired but stays: pods and networks
 	// while pruning is off or still in use, and every claim (their data is
@@ -43,6 +54,11 @@ type PlanResult struct {
 	// NextCheck is the earliest Until of Waiting; zero when nothing waits
 	// for a time. A loop that wants back-off honoured plans again then.
 	NextCheck time.Time
+	// Continue reports that the plan replaces some pods of a rolling update
+	// and holds others back: plan again as soon as it is executed (the
+	// replaced pods run by then) to go on with the next ones. NextCheck is
+	// PlanOptions.Now then.
+	Continue bool
 }
 
 // Empty reports whether the plan has no actions.
@@ -79,6 +95,8 @@ func (k Kept) String() string { return k.Subject.String() + ": " + k.Reason }
 //  2. StageRemovePods: pods no longer desired deleted (only with opts.Prune);
 //  3. StagePods: pods created, replaced (spec hash changed, sandbox gone,
 //     unexpected containers) or updated (missing containers recreated);
+//     with opts.RollingUpdates, a Deployment's changed pods are replaced a
+//     few at a time (Rollout) and the others wait;
 //  4. StageContainers: exited containers restarted as their pod's restart
 //     policy says (Always: any exit; OnFailure: non-zero exit; Never: none),
 //     each after its back-off (Backoff) since it exited, created ones started;
@@ -86,8 +104,10 @@ func (k Kept) String() string { return k.Subject.String() + ": " + k.Reason }
 //     opts.Prune, and only when no pod that stays uses them).
 //
 // Claims are never deleted. A container whose back-off has not elapsed
-// gets no action but a Wait. Executing the actions and planning again
-// against the new actual state gives a plan without actions.
+// gets no action but a Wait. Without opts.RollingUpdates, executing the
+// actions and planning again against the new actual state gives a plan
+// without actions; with it, repeating that converges in at most
+// replicas/maxUnavailable rounds per Deployment.
 //
 // Plan returns ErrEmptyDesired when desired has no pods while actual has
 // some, unless opts.AllowEmpty. It returns an error for an inconsistent

@@ -12,6 +12,7 @@ import (
 func (p *planner) pods(desired []Pod, actual map[string]*ActualPod) map[string]string {
 	used := map[string]string{}
 	want := make(map[string]bool, len(desired))
+	held := p.rollouts(desired, actual)
 	for i := range desired {
 		d := &desired[i]
 		key := JoinName(d.Namespace, d.Name)
@@ -26,8 +27,12 @@ func (p *planner) pods(desired []Pod, actual map[string]*ActualPod) map[string]s
 			p.act(Action{Kind: Create, Subject: podSubject(d.Namespace, d.Name), Reason: "not running", Stage: StagePods, Pod: d})
 			continue
 		}
+		if _, ok := held[key]; ok {
+			continue // an available pod: nothing to do but wait
+		}
 		p.pod(d, a)
 	}
+	p.rolloutWaits(desired, held)
 	obsolete := make([]string, 0, len(actual))
 	for key := range actual {
 		if !want[key] {
@@ -50,6 +55,40 @@ func (p *planner) pods(desired []Pod, actual map[string]*ActualPod) map[string]s
 		}
 	}
 	return used
+}
+
+// rolloutWaits adds a wait for each changed pod a rolling update holds
+// back. It is due at once (opts.Now) when the plan acts on a pod of its
+// Deployment, so a loop that plans again after executing the plan goes on
+// with the next pods once those run; else when the first running pod of
+// the Deployment has run for minReadySeconds; otherwise (the rollout is
+// stuck on pods that do not come up) only a change on the host moves it on.
+func (p *planner) rolloutWaits(desired []Pod, held map[string]rolloutWait) {
+	if len(held) == 0 {
+		return
+	}
+	acted := map[string]bool{}
+	for _, a := range p.res.Actions {
+		if a.Subject.Type == SubjectPod || a.Subject.Type == SubjectContainer {
+			acted[JoinName(a.Subject.Namespace, a.Subject.Name)] = true
+		}
+	}
+	for i := range desired {
+		d := &desired[i]
+		w, ok := held[JoinName(d.Namespace, d.Name)]
+		if !ok {
+			continue
+		}
+		until := w.until
+		for _, key := range w.group {
+			if acted[key] {
+				until = p.opts.Now
+				p.res.Continue = true
+				break
+			}
+		}
+		p.wait(podSubject(d.Namespace, d.Name), until, "%s", w.reason)
+	}
 }
 
 // pod plans one desired pod that exists on the host.

@@ -20,6 +20,10 @@ type Pod struct {
 	// Ordinal is the replica index of a Deployment's pod (NAME-ORDINAL); 0
 	// for the pods of other kinds.
 	Ordinal int
+	// Rollout is how the pod is replaced when its spec changes: the
+	// Deployment's update strategy; zero for other kinds. It is not part of
+	// Hash: changing the strategy replaces no pod.
+	Rollout Rollout
 	// Hash is the spec hash ("sha256:<hex>"): it covers the pod template,
 	// the content of every ConfigMap and Secret the pod uses and the spec of
 	// every Network it joins, but not the replica count. The runtime labels

@@ -106,6 +106,9 @@ func TestSiteScenario(t *testing.T) {
 		if !res.NextCheck.IsZero() {
 			out.WriteString("next check " + res.NextCheck.Format(time.TimeOnly) + "\n")
 		}
+		if res.Continue {
+			out.WriteString("continue: plan again once applied\n")
+		}
 		if text := strings.Join(noticeStrings(notices), "\n"); text != lastNotices {
 			for _, n := range notices {
 				out.WriteString("notice " + n.String() + "\n")
@@ -135,7 +138,12 @@ func TestSiteScenario(t *testing.T) {
 	step("after the apply", site, PlanOptions{}, false)
 
 	greeting := edit(site, "config/web.yaml", "greeting: hello", "greeting: bonjour")
-	step("a ConfigMap changes: only the pods that use it are replaced", greeting, PlanOptions{}, true)
+	rolling := PlanOptions{RollingUpdates: true}
+	step("a ConfigMap changes: only the pods that use it are replaced, one at a time (web has 2 replicas: maxUnavailable 25% is 0, so 1)", greeting, rolling, true)
+	step("web-0 runs the new spec: the rolling update goes on", greeting, rolling, true)
+	step("after the rolling update", greeting, rolling, false)
+	hello := edit(greeting, "config/web.yaml", "greeting: bonjour", "greeting: hello")
+	step("without RollingUpdates (kelpie apply), every changed pod is replaced at once", hello, PlanOptions{}, false)
 
 	scaled := edit(greeting, "apps/web.yaml", "replicas: 2", "replicas: 1")
 	step("web scaled to 1 without prune", scaled, PlanOptions{}, false)

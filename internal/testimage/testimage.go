@@ -101,14 +101,39 @@ const NginxIndex = `<!DOCTYPE html>
 `
 
 // Nginx is the spec of docker.io/library/nginx:1.7.9: busybox httpd in the
-// foreground serving /www (holding NginxIndex as index.html) on port 80.
+// foreground serving /www (holding NginxIndex as index.html) on port 80,
+// under ExitOnTerm so that, like nginx, it stops at once on SIGTERM.
 func Nginx() Spec {
 	return Spec{
 		Name:         NginxRef,
-		Cmd:          []string{"httpd", "-f", "-p", "80", "-h", "/www"},
+		Cmd:          ExitOnTerm("httpd", "-f", "-p", "80", "-h", "/www"),
 		ExposedPorts: []string{"80/tcp"},
 		Files:        map[string]string{"/www/index.html": NginxIndex},
 	}
+}
+
+// exitOnTermScript runs its arguments as a child and waits for it. On
+// SIGTERM or SIGINT it passes SIGTERM on to the child, waits for it and
+// exits 0. A trapped signal interrupts `wait`, so the trap runs at once.
+const exitOnTermScript = `trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 0' TERM INT
+"$@" &
+child=$!
+wait "$child"`
+
+// ExitOnTerm wraps a command so that, run as a container's PID 1, it exits
+// promptly on SIGTERM, as real server images do (nginx shuts down at once
+// on SIGTERM). Busybox applets run as PID 1 do not: the kernel drops
+// signals PID 1 has no handler for, so busybox httpd or sleep there ignores
+// SIGTERM and every stop waits for the whole grace period, then SIGKILL.
+// The wrapper is a busybox sh that runs the command as its child (which,
+// not being PID 1, dies of SIGTERM), passes SIGTERM on and exits 0, or
+// exits with the command's status when the command ends by itself.
+//
+// A container whose command the manifest sets (command:) replaces the
+// image's entrypoint and cmd, wrapper included: `sleep 1000` given so still
+// ignores SIGTERM, as it does with real images.
+func ExitOnTerm(argv ...string) []string {
+	return append([]string{"sh", "-c", exitOnTermScript, argv[0]}, argv...)
 }
 
 // Standard returns the specs of the standard test images: busybox and nginx.

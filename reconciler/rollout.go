@@ -1,0 +1,182 @@
+package reconciler
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// Rollout is how the pods of a workload are replaced when their spec hash
+// changes. The zero value, for Pods, DaemonSets and Deployments with
+// strategy Recreate, replaces every changed pod in one plan.
+//
+// A Deployment with strategy RollingUpdate replaces at most MaxUnavailable
+// of its pods at a time (PlanOptions.RollingUpdates). Kelpie's pods have
+// fixed names (NAME-ORDINAL) and a replacement is a delete and a create of
+// the same name, so a new pod can never run next to the old pod it
+// replaces: maxSurge has no use and only maxUnavailable bounds a rollout.
+// With maxUnavailable resolving to 0 (the default 25% of fewer than 4
+// replicas), the planner still replaces one pod at a time, the closest it
+// can come to a surge of one.
+type Rollout struct {
+	// Rolling is set for a Deployment whose strategy is RollingUpdate.
+	Rolling bool `json:",omitempty"`
+	// MaxUnavailable is spec.strategy.rollingUpdate.maxUnavailable resolved
+	// against Replicas as Kubernetes does (a percentage rounds down), and at
+	// least 1 (see above).
+	MaxUnavailable int `json:",omitempty"`
+	// Replicas is the Deployment's replica count across the cluster.
+	Replicas int `json:",omitempty"`
+	// MinReady is spec.minReadySeconds: a pod counts as available once its
+	// app containers have run for that long (ActualContainer.StartedAt; a
+	// runtime that reports no start time makes a running pod available at
+	// once). Readiness probes are not taken into account: the planner has
+	// no readiness, so a running container is a ready one.
+	MinReady time.Duration `json:",omitempty"`
+}
+
+// rolloutOf resolves the update strategy of a defaulted Deployment with
+// replicas replicas.
+func rolloutOf(d *appsv1.Deployment, replicas int) Rollout {
+	s := d.Spec.Strategy
+	if s.Type == appsv1.RecreateDeploymentStrategyType {
+		return Rollout{}
+	}
+	r := Rollout{Rolling: true, Replicas: replicas, MinReady: time.Duration(d.Spec.MinReadySeconds) * time.Second}
+	unavailable, surge := intstr.FromString("25%"), intstr.FromString("25%")
+	if ru := s.RollingUpdate; ru != nil {
+		if ru.MaxUnavailable != nil {
+			unavailable = *ru.MaxUnavailable
+		}
+		if ru.MaxSurge != nil {
+			surge = *ru.MaxSurge
+		}
+	}
+	// Kubernetes (deploymentutil.ResolveFenceposts): maxSurge rounds up,
+	// maxUnavailable down, and both 0 means maxUnavailable 1. maxSurge is
+	// resolved only to tell that case apart; it is not used otherwise.
+	u, uerr := intstr.GetScaledValueFromIntOrPercent(&unavailable, replicas, false)
+	_, serr := intstr.GetScaledValueFromIntOrPercent(&surge, replicas, true)
+	if uerr != nil || serr != nil || u < 1 {
+		u = 1
+	}
+	r.MaxUnavailable = u
+	return r
+}
+
+// rollouts decides, when opts.RollingUpdates, which changed pods of each
+// rolling Deployment wait for a later plan. A pod of the Deployment is
+// unavailable when it is not on the host, its sandbox is not ready, its
+// hash is unknown or one of its app containers does not run. Changed pods
+// that are unavailable are replaced anyway (that costs no availability)
+// and, with every other unavailable pod of the Deployment, use up the
+// budget of MaxUnavailable; available changed pods are replaced, in
+// ordinal order, only within what is left. The others are returned, by pod
+// key, with the reason they wait.
+//
+// The budget is per host: each host plans only its own pods, so a
+// Deployment spread over several hosts may have up to MaxUnavailable pods
+// down on each.
+func (p *planner) rollouts(desired []Pod, actual map[string]*ActualPod) map[string]rolloutWait {
+	if !p.opts.RollingUpdates {
+		return nil
+	}
+	groups := map[string][]*Pod{}
+	var order []string
+	for i := range desired {
+		d := &desired[i]
+		if d.Owner.Kind != "Deployment" || !d.Rollout.Rolling {
+			continue
+		}
+		g := JoinName(d.Namespace, d.Owner.Name)
+		if _, ok := groups[g]; !ok {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], d)
+	}
+	held := map[string]rolloutWait{}
+	for _, g := range order {
+		pods := groups[g]
+		var busy []string
+		var changed []*Pod
+		var soonest time.Time // when the first pod that runs becomes available
+		for _, d := range pods {
+			key := JoinName(d.Namespace, d.Name)
+			a := actual[key]
+			ok, readyAt := available(d, a, p.opts.Now)
+			switch {
+			case !ok:
+				busy = append(busy, key)
+				if !readyAt.IsZero() && (soonest.IsZero() || readyAt.Before(soonest)) {
+					soonest = readyAt
+				}
+			case a.Hash != d.Hash:
+				changed = append(changed, d)
+			}
+		}
+		r := pods[0].Rollout
+		n := min(max(r.MaxUnavailable-len(busy), 0), len(changed))
+		for _, d := range changed[:n] {
+			busy = append(busy, JoinName(d.Namespace, d.Name))
+		}
+		if n == len(changed) {
+			continue
+		}
+		reason := fmt.Sprintf("rolling update: %d of %d replaced at a time; waiting for %s",
+			r.MaxUnavailable, r.Replicas, listNames(busy, 4))
+		for _, d := range changed[n:] {
+			held[JoinName(d.Namespace, d.Name)] = rolloutWait{group: busy, reason: reason, until: soonest}
+		}
+	}
+	return held
+}
+
+// rolloutWait is why a changed pod waits for a later plan: the pods of its
+// Deployment that are being replaced or are unavailable (group), and when
+// the first of those that runs has run for minReadySeconds (until; zero
+// when none waits for that).
+type rolloutWait struct {
+	group  []string
+	reason string
+	until  time.Time
+}
+
+// available reports whether pod a, desired as d, serves at now: its
+// sandbox is ready, its spec hash known and every app container of d has
+// run for d.Rollout.MinReady. A pod whose containers all run but not yet
+// for that long is unavailable until readyAt.
+func available(d *Pod, a *ActualPod, now time.Time) (ok bool, readyAt time.Time) {
+	if a == nil || !a.SandboxReady || a.Hash == "" || len(unexpected(d, a)) > 0 {
+		return false, time.Time{}
+	}
+	started := map[string]time.Time{}
+	for _, c := range a.Containers {
+		if c.State == Running {
+			started[c.Name] = c.StartedAt
+		}
+	}
+	for _, c := range d.Containers {
+		at, running := started[c.Name]
+		if !running {
+			return false, time.Time{}
+		}
+		if r := at.Add(d.Rollout.MinReady); !at.IsZero() && r.After(readyAt) {
+			readyAt = r
+		}
+	}
+	if now.Before(readyAt) {
+		return false, readyAt
+	}
+	return true, time.Time{}
+}
+
+// listNames joins names: the first limit of them and a count of the rest.
+func listNames(names []string, limit int) string {
+	if len(names) <= limit {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:limit], ", ") + fmt.Sprintf(" and %d more", len(names)-limit)
+}

@@ -1,0 +1,419 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+)
+
+// strategyDeployment is a Deployment of one busybox container with the
+// given strategy block (YAML under spec, indented by 2) and a VERSION
+// environment variable, so that changing version changes the spec hash.
+func strategyDeployment(name string, replicas int, strategy, version string) string {
+	return `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ` + name + `
+spec:
+  replicas: ` + itoa(replicas) + `
+` + strategy + `  selector:
+    matchLabels: {app: ` + name + `}
+  template:
+    metadata:
+      labels: {app: ` + name + `}
+    spec:
+      containers:
+        - name: main
+          image: busybox:1.36
+          env:
+            - {name: VERSION, value: "` + version + `"}
+`
+}
+
+// TestRolloutOf checks how a Deployment's strategy resolves: percentages
+// against replicas (maxUnavailable down, maxSurge up), defaults of 25%, and
+// at least one pod at a time.
+func TestRolloutOf(t *testing.T) {
+	tests := []struct {
+		name     string
+		replicas int
+		strategy string
+		want     Rollout
+	}{
+		{"default 25% of 6 rounds down", 6, "", Rollout{Rolling: true, MaxUnavailable: 1, Replicas: 6}},
+		{"default 25% of 10", 10, "", Rollout{Rolling: true, MaxUnavailable: 2, Replicas: 10}},
+		{"default of 2 replicas: maxUnavailable 0, one at a time", 2, "", Rollout{Rolling: true, MaxUnavailable: 1, Replicas: 2}},
+		{"absolute", 6, "  strategy:\n    rollingUpdate: {maxUnavailable: 2}\n", Rollout{Rolling: true, MaxUnavailable: 2, Replicas: 6}},
+		{"percent", 6, "  strategy:\n    rollingUpdate: {maxUnavailable: 50%}\n", Rollout{Rolling: true, MaxUnavailable: 3, Replicas: 6}},
+		{"100%", 3, "  strategy:\n    rollingUpdate: {maxUnavailable: 100%}\n", Rollout{Rolling: true, MaxUnavailable: 3, Replicas: 3}},
+		{"surge only", 6, "  strategy:\n    rollingUpdate: {maxUnavailable: 0, maxSurge: 3}\n", Rollout{Rolling: true, MaxUnavailable: 1, Replicas: 6}},
+		{"minReadySeconds", 4, "  minReadySeconds: 5\n", Rollout{Rolling: true, MaxUnavailable: 1, Replicas: 4, MinReady: 5 * time.Second}},
+		{"recreate", 6, "  strategy:\n    type: Recreate\n", Rollout{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, notices := expandText(t, strategyDeployment("web", tt.replicas, tt.strategy, "1"))
+			if len(notices) != 0 {
+				t.Fatalf("notices: %v", notices)
+			}
+			for _, p := range d.Pods {
+				if p.Rollout != tt.want {
+					t.Fatalf("pod %s: Rollout = %+v, want %+v", p.Name, p.Rollout, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// TestRollingUpdatePlan checks single plans of a rolling update: how many
+// pods are replaced, which first, and what the others wait for.
+func TestRollingUpdatePlan(t *testing.T) {
+	const strategy = "  strategy:\n    rollingUpdate: {maxUnavailable: 2}\n"
+	old, _ := expandText(t, strategyDeployment("web", 6, strategy, "1"))
+	desired, _ := expandText(t, strategyDeployment("web", 6, strategy, "2"))
+	short := func(h string) string { return shortHash(h) }
+	replace := func(name string) string {
+		return "-/+ replace pod default/" + name + " (spec changed: " + short(old.Pods[0].Hash) + " → " + short(desired.Pods[0].Hash) + ")\n"
+	}
+	tests := []struct {
+		name         string
+		rolling      bool
+		tweak        func(a *Actual)
+		want         string
+		wantContinue bool
+	}{
+		{
+			name: "two of six at a time", rolling: true, wantContinue: true,
+			want: replace("web-0") + replace("web-1") +
+				"wait pod default/web-2: rolling update: 2 of 6 replaced at a time; waiting for default/web-0, default/web-1 until 12:00:00\n" +
+				"wait pod default/web-3: rolling update: 2 of 6 replaced at a time; waiting for default/web-0, default/web-1 until 12:00:00\n" +
+				"wait pod default/web-4: rolling update: 2 of 6 replaced at a time; waiting for default/web-0, default/web-1 until 12:00:00\n" +
+				"wait pod default/web-5: rolling update: 2 of 6 replaced at a time; waiting for default/web-0, default/web-1 until 12:00:00\n",
+		},
+		{
+			name: "without RollingUpdates all at once",
+			want: replace("web-0") + replace("web-1") + replace("web-2") + replace("web-3") + replace("web-4") + replace("web-5"),
+		},
+		{
+			name: "an unavailable changed pod goes first and uses the budget", rolling: true, wantContinue: true,
+			tweak: func(a *Actual) { a.Pods[4].Containers[0] = ActualContainer{Name: "main", State: Exited, ExitCode: 1} },
+			want: replace("web-0") + replace("web-4") +
+				"wait pod default/web-1: rolling update: 2 of 6 replaced at a time; waiting for default/web-4, default/web-0 until 12:00:00\n" +
+				"wait pod default/web-2: rolling update: 2 of 6 replaced at a time; waiting for default/web-4, default/web-0 until 12:00:00\n" +
+				"wait pod default/web-3: rolling update: 2 of 6 replaced at a time; waiting for default/web-4, default/web-0 until 12:00:00\n" +
+				"wait pod default/web-5: rolling update: 2 of 6 replaced at a time; waiting for default/web-4, default/web-0 until 12:00:00\n",
+		},
+		{
+			name: "three unavailable changed pods are all replaced, nothing else", rolling: true, wantContinue: true,
+			tweak: func(a *Actual) {
+				for _, i := range []int{1, 3, 5} {
+					a.Pods[i].SandboxReady = false
+				}
+			},
+			want: replace("web-1") + replace("web-3") + replace("web-5") +
+				"wait pod default/web-0: rolling update: 2 of 6 replaced at a time; waiting for default/web-1, default/web-3, default/web-5 until 12:00:00\n" +
+				"wait pod default/web-2: rolling update: 2 of 6 replaced at a time; waiting for default/web-1, default/web-3, default/web-5 until 12:00:00\n" +
+				"wait pod default/web-4: rolling update: 2 of 6 replaced at a time; waiting for default/web-1, default/web-3, default/web-5 until 12:00:00\n",
+		},
+		{
+			name: "new pods that do not run stop the rollout", rolling: true,
+			tweak: func(a *Actual) {
+				for _, i := range []int{0, 1} {
+					a.Pods[i].Hash = desired.Pods[i].Hash
+					a.Pods[i].Containers[0] = ActualContainer{Name: "main", State: Exited, ExitCode: 1, Restarts: 3, FinishedAt: now}
+				}
+			},
+			want: "wait pod default/web-2: rolling update: 2 of 6 replaced at a time; waiting for default/web-0, default/web-1\n" +
+				"wait pod default/web-3: rolling update: 2 of 6 replaced at a time; waiting for default/web-0, default/web-1\n" +
+				"wait pod default/web-4: rolling update: 2 of 6 replaced at a time; waiting for default/web-0, default/web-1\n" +
+				"wait pod default/web-5: rolling update: 2 of 6 replaced at a time; waiting for default/web-0, default/web-1\n" +
+				"wait container default/web-0/main: container main exited 1, restart 4 waits for back-off 1m20s until 12:01:20\n" +
+				"wait container default/web-1/main: container main exited 1, restart 4 waits for back-off 1m20s until 12:01:20\n",
+		},
+		{
+			name: "a missing new pod is created and counts as unavailable", rolling: true, wantContinue: true,
+			tweak: func(a *Actual) { a.Pods = a.Pods[1:] },
+			want: "+ create pod default/web-0 (not running)\n" + replace("web-1") +
+				"wait pod default/web-2: rolling update: 2 of 6 replaced at a time; waiting for default/web-0, default/web-1 until 12:00:00\n" +
+				"wait pod default/web-3: rolling update: 2 of 6 replaced at a time; waiting for default/web-0, default/web-1 until 12:00:00\n" +
+				"wait pod default/web-4: rolling update: 2 of 6 replaced at a time; waiting for default/web-0, default/web-1 until 12:00:00\n" +
+				"wait pod default/web-5: rolling update: 2 of 6 replaced at a time; waiting for default/web-0, default/web-1 until 12:00:00\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			actual := Converged(old)
+			if tt.tweak != nil {
+				tt.tweak(&actual)
+			}
+			res, err := Plan(desired, actual, PlanOptions{Now: now, RollingUpdates: tt.rolling})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := planText(res); got != tt.want {
+				t.Errorf("plan:\n--- got\n%s--- want\n%s", got, tt.want)
+			}
+			if res.Continue != tt.wantContinue {
+				t.Errorf("Continue = %v, want %v", res.Continue, tt.wantContinue)
+			}
+			if tt.wantContinue && !res.NextCheck.Equal(now) {
+				t.Errorf("NextCheck = %v, want now", res.NextCheck)
+			}
+		})
+	}
+}
+
+// TestRollingUpdateRecreate checks that strategy Recreate replaces every
+// changed pod in one plan even with RollingUpdates.
+func TestRollingUpdateRecreate(t *testing.T) {
+	const strategy = "  strategy:\n    type: Recreate\n"
+	old, _ := expandText(t, strategyDeployment("web", 4, strategy, "1"))
+	desired, _ := expandText(t, strategyDeployment("web", 4, strategy, "2"))
+	res, err := Plan(desired, Converged(old), PlanOptions{Now: now, RollingUpdates: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Actions) != 4 || len(res.Waiting) != 0 || res.Continue {
+		t.Errorf("plan:\n%s", planText(res))
+	}
+}
+
+// TestExecuteRollout checks that ExecuteRollout carries a rolling update
+// to its end in one call, never replacing more than maxUnavailable pods in
+// one round, and stops on a rollout whose new pods do not come up.
+func TestExecuteRollout(t *testing.T) {
+	const strategy = "  strategy:\n    rollingUpdate: {maxUnavailable: 2}\n"
+	old, _ := expandText(t, strategyDeployment("web", 5, strategy, "1"))
+	desired, _ := expandText(t, strategyDeployment("web", 5, strategy, "2"))
+	fake := NewFake(Converged(old))
+	opts := PlanOptions{Now: now, RollingUpdates: true}
+	res, err := Plan(desired, Converged(old), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rounds []int
+	inRound := 0
+	clock := func() time.Time {
+		rounds = append(rounds, inRound)
+		inRound = 0
+		return now
+	}
+	last, rep, err := ExecuteRollout(context.Background(), fake, desired, res, opts, ExecOptions{
+		OnDone: func(a Action, err error, took time.Duration) { inRound++ },
+	}, clock)
+	if err != nil || !rep.OK() {
+		t.Fatalf("ExecuteRollout: %v, %v", err, rep.Err())
+	}
+	rounds = append(rounds, inRound)
+	if fmt.Sprint(rounds) != "[2 2 1]" || rep.Succeeded != 5 || last.Continue || len(last.Waiting) != 0 {
+		t.Errorf("rounds of actions %v, %d succeeded, last plan:\n%s", rounds, rep.Succeeded, planText(last))
+	}
+	after, _ := fake.Observe(context.Background())
+	if again, _ := Plan(desired, after, opts); !again.Empty() || len(again.Waiting) != 0 {
+		t.Errorf("after ExecuteRollout:\n%s", planText(again))
+	}
+
+	// A third version whose new pods crash: ExecuteRollout stops with the
+	// rollout waiting instead of taking every pod down.
+	broken, _ := expandText(t, strategyDeployment("web", 5, strategy, "3"))
+	res, err = Plan(broken, after, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crash := &crashingRuntime{Fake: fake}
+	last, rep, err = ExecuteRollout(context.Background(), crash, broken, res, opts, ExecOptions{}, func() time.Time { return now })
+	if err != nil || !rep.OK() {
+		t.Fatalf("ExecuteRollout: %v, %v", err, rep.Err())
+	}
+	if rep.Succeeded != 2 || last.Continue || !strings.Contains(planText(last), "waiting for default/web-0, default/web-1") {
+		t.Errorf("%d succeeded; last plan:\n%s", rep.Succeeded, planText(last))
+	}
+}
+
+// crashingRuntime is a Fake whose pods' containers exit at once.
+type crashingRuntime struct{ *Fake }
+
+// CreatePod creates the pod, then marks its containers exited.
+func (c *crashingRuntime) CreatePod(ctx context.Context, p Pod) error {
+	if err := c.Fake.CreatePod(ctx, p); err != nil {
+		return err
+	}
+	for _, ct := range p.Containers {
+		if err := c.SetContainer(p.Namespace, p.Name, ActualContainer{Name: ct.Name, State: Exited, ExitCode: 1, FinishedAt: now}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestRollingUpdateProperties plans and executes random rolling updates
+// over random hosts until they converge, checking in every round that a
+// plan takes down no more available pods of a Deployment than its
+// maxUnavailable leaves (and so at most maxUnavailable when all were
+// available), and that rounds converge to the desired state.
+func TestRollingUpdateProperties(t *testing.T) {
+	const runs = 300
+	for seed := range uint64(runs) {
+		r := rand.New(rand.NewPCG(seed, 0x726f6c6c))
+		desired, actual := genRollout(r)
+		fake := NewFake(actual)
+		opts := PlanOptions{Now: now, RollingUpdates: true, Prune: true, AllowEmpty: true}
+		for round := 0; ; round++ {
+			if round > 20 {
+				t.Fatalf("seed %d: no convergence after %d rounds", seed, round)
+			}
+			actual, err := fake.Observe(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Plan(desired, actual, opts)
+			if err != nil {
+				t.Fatalf("seed %d: Plan: %v", seed, err)
+			}
+			checkInvariants(t, seed, res, opts)
+			checkRolloutBudget(t, seed, desired, actual, res)
+			if res.Empty() {
+				if len(res.Waiting) != 0 {
+					t.Fatalf("seed %d round %d: no actions but waits:\n%s", seed, round, planText(res))
+				}
+				break
+			}
+			if rep := Execute(context.Background(), fake, res.Actions, ExecOptions{}); !rep.OK() {
+				t.Fatalf("seed %d: execute: %v", seed, rep.Err())
+			}
+		}
+		after, _ := fake.Observe(context.Background())
+		pods := map[string]ActualPod{}
+		for _, p := range after.Pods {
+			pods[JoinName(p.Namespace, p.Name)] = p
+		}
+		for i := range desired.Pods {
+			d := &desired.Pods[i]
+			if a, ok := pods[JoinName(d.Namespace, d.Name)]; !ok || a.Hash != d.Hash || !isAvailable(d, &a) {
+				t.Fatalf("seed %d: after convergence pod %s is %+v", seed, d.Name, a)
+			}
+		}
+		if len(after.Pods) != len(desired.Pods) {
+			t.Fatalf("seed %d: the host runs %d pods, want %d", seed, len(after.Pods), len(desired.Pods))
+		}
+	}
+}
+
+// checkRolloutBudget checks that res replaces, of each rolling
+// Deployment, at most as many available pods as maxUnavailable leaves
+// once the unavailable ones are counted.
+func checkRolloutBudget(t *testing.T, seed uint64, desired Desired, actual Actual, res PlanResult) {
+	t.Helper()
+	have := map[string]*ActualPod{}
+	for i := range actual.Pods {
+		have[JoinName(actual.Pods[i].Namespace, actual.Pods[i].Name)] = &actual.Pods[i]
+	}
+	replaced := map[string]bool{}
+	for _, a := range res.Actions {
+		if a.Kind == Replace {
+			replaced[JoinName(a.Subject.Namespace, a.Subject.Name)] = true
+		}
+	}
+	down, takenDown, budget := map[string]int{}, map[string]int{}, map[string]int{}
+	for i := range desired.Pods {
+		d := &desired.Pods[i]
+		if !d.Rollout.Rolling {
+			continue
+		}
+		key := JoinName(d.Namespace, d.Name)
+		budget[d.Owner.Name] = d.Rollout.MaxUnavailable
+		switch {
+		case !isAvailable(d, have[key]):
+			down[d.Owner.Name]++
+		case replaced[key]:
+			takenDown[d.Owner.Name]++
+		}
+	}
+	for owner, n := range takenDown {
+		if n > max(budget[owner]-down[owner], 0) {
+			t.Fatalf("seed %d: %s: the plan takes down %d available pods with %d already down and maxUnavailable %d:\n%s",
+				seed, owner, n, down[owner], budget[owner], planText(res))
+		}
+	}
+}
+
+// genRollout generates Deployments (rolling or Recreate) whose pods run an
+// older spec, the current one, or are broken or missing.
+func genRollout(r *rand.Rand) (Desired, Actual) {
+	var d Desired
+	var a Actual
+	for i := range 1 + r.IntN(3) {
+		owner := Owner{Kind: "Deployment", Name: fmt.Sprintf("d%d", i)}
+		replicas := 1 + r.IntN(8)
+		ro := Rollout{Rolling: r.IntN(4) > 0, Replicas: replicas, MaxUnavailable: 1 + r.IntN(3)}
+		if !ro.Rolling {
+			ro = Rollout{}
+		}
+		for j := range replicas {
+			p := Pod{Namespace: "default", Name: fmt.Sprintf("%s-%d", owner.Name, j), Owner: owner, Ordinal: j,
+				Hash: "spec-new", RestartPolicy: RestartAlways, Rollout: ro,
+				Containers: []Container{{Name: "c0"}, {Name: "c1"}}}
+			d.Pods = append(d.Pods, p)
+			ap := ActualPod{Namespace: p.Namespace, Name: p.Name, Hash: []string{"spec-old", "spec-new"}[r.IntN(2)], SandboxReady: r.IntN(8) > 0}
+			for _, c := range p.Containers {
+				st := ActualContainer{Name: c.Name, State: Running}
+				switch r.IntN(10) {
+				case 0:
+					st = ActualContainer{Name: c.Name, State: Missing}
+				case 1:
+					st = ActualContainer{Name: c.Name, State: Exited, ExitCode: 1, FinishedAt: now.Add(-time.Hour)}
+				}
+				ap.Containers = append(ap.Containers, st)
+			}
+			switch r.IntN(10) {
+			case 0: // not on the host
+				continue
+			case 1:
+				ap.Hash = ""
+			}
+			a.Pods = append(a.Pods, ap)
+		}
+	}
+	sortDesired(&d)
+	r.Shuffle(len(a.Pods), func(i, j int) { a.Pods[i], a.Pods[j] = a.Pods[j], a.Pods[i] })
+	return d, a
+}
+
+// isAvailable is available at now, without the time it becomes so.
+func isAvailable(d *Pod, a *ActualPod) bool {
+	ok, _ := available(d, a, now)
+	return ok
+}
+
+// TestRollingUpdateMinReady checks that a pod counts as available only
+// minReadySeconds after its containers started, and that the held pods'
+// wait says when that is.
+func TestRollingUpdateMinReady(t *testing.T) {
+	const strategy = "  minReadySeconds: 10\n  strategy:\n    rollingUpdate: {maxUnavailable: 2}\n"
+	old, _ := expandText(t, strategyDeployment("web", 4, strategy, "1"))
+	desired, _ := expandText(t, strategyDeployment("web", 4, strategy, "2"))
+	actual := Converged(old)
+	for i, age := range []time.Duration{4 * time.Second, 8 * time.Second} {
+		actual.Pods[i].Hash = desired.Pods[i].Hash
+		actual.Pods[i].Containers[0].StartedAt = now.Add(-age)
+	}
+	res, err := Plan(desired, actual, PlanOptions{Now: now, RollingUpdates: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "wait pod default/web-2: rolling update: 2 of 4 replaced at a time; waiting for default/web-0, default/web-1 until 12:00:02\n" +
+		"wait pod default/web-3: rolling update: 2 of 4 replaced at a time; waiting for default/web-0, default/web-1 until 12:00:02\n"
+	if got := planText(res); got != want || res.Continue || !res.NextCheck.Equal(now.Add(2*time.Second)) {
+		t.Errorf("plan (continue %v, next check %v):\n--- got\n%s--- want\n%s", res.Continue, res.NextCheck, got, want)
+	}
+	res, err = Plan(desired, actual, PlanOptions{Now: now.Add(2 * time.Second), RollingUpdates: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := planText(res); !strings.HasPrefix(got, "-/+ replace pod default/web-2") || !strings.Contains(got, "wait pod default/web-3") || !res.Continue {
+		t.Errorf("2s later:\n%s", got)
+	}
+}
