@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -221,7 +222,9 @@ func (m *mirrorServer) publish() error {
 func (m *mirrorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !runtime.TokenAuthorized(r, m.tokens...) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="kelpie mirror"`)
-		http.Error(w, "a valid mirror token is required", http.StatusUnauthorized)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, "a valid mirror token is required") // git clients quote it: no newline
 		return
 	}
 	p := r.URL.Path

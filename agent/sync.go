@@ -238,7 +238,7 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 		return 0, a.newError(KindObserve, &t.commit, fmt.Errorf("observe the host: %w", err))
 	}
 	a.setPods(actual)
-	res, err := reconciler.Plan(t.desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty || t.allowEmpty})
+	res, err := reconciler.Plan(t.desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty || t.allowEmpty, RollingUpdates: true})
 	if err != nil {
 		if errors.Is(err, reconciler.ErrEmptyDesired) {
 			return 0, a.newError(KindEmpty, &t.commit, fmt.Errorf("commit %s refused: %w (start the agent with --allow-empty to let a commit remove every pod)", t.commit.Short(), err))
@@ -274,6 +274,14 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 		a.setPods(after)
 	}
 	a.nextCheck = a.clock.Now().Add(a.cfg.DriftInterval)
+	if !res.NextCheck.IsZero() && res.NextCheck.Before(a.nextCheck) {
+		a.nextCheck = res.NextCheck // a restart back-off or minReadySeconds ends
+	}
+	if res.Continue {
+		// A rolling update goes on once the pods just replaced run; the
+		// event delay lets one that fails at once show it first.
+		a.nextCheck = a.clock.Now().Add(a.cfg.EventDelay)
+	}
 	if !report.OK() {
 		return len(res.Actions), a.newError(KindApply, &t.commit, fmt.Errorf("apply commit %s: %w", commit, report.Err()))
 	}

@@ -26,6 +26,7 @@ func agentCommand() *cli.Command {
 			"Serves the / dashboard, /healthz, /metrics, /api/v1/status, /api/v1/cluster and\n" +
 			"POST /api/v1/sync on --listen. With --bind, --join or --gossip-key it joins a\n" +
 			"cluster: the elected leader places replicas across the members (docs/cluster.md).\n" +
+			"With --serve-mirror it serves its applied commit and images to peers under /mirror/.\n" +
 			"SIGTERM or SIGINT stop the agent; the containers keep running. See docs/agent.md.",
 		Flags: concatFlags([]cli.Flag{
 			&cli.StringSliceFlag{Name: "repo", Usage: "repository URL or path to follow (repeatable: the origin, then mirrors)", EnvVars: envVars("repo")},
@@ -40,7 +41,7 @@ func agentCommand() *cli.Command {
 			&cli.BoolFlag{Name: "allow-rewrite", Usage: "apply a head that does not descend from the applied commit", EnvVars: envVars("allow-rewrite")},
 			&cli.BoolFlag{Name: "prune", Usage: "delete pods and networks the manifests no longer name (--prune=false keeps them)", Value: true, EnvVars: envVars("prune")},
 			&cli.BoolFlag{Name: "allow-empty", Usage: "let a commit with no pods for this host remove every pod", EnvVars: envVars("allow-empty")},
-		}, hostFlags(), clusterFlags(), runtimeFlags()),
+		}, hostFlags(), clusterFlags(), serveMirrorFlags(), runtimeFlags()),
 		Action: runAgent,
 	}
 }
@@ -86,6 +87,7 @@ func runAgent(c *cli.Context) error {
 	cfg.Host = reconciler.Host{Name: node, Labels: labels}
 	cfg.Runtime = rcfg
 	cfg.StateDir = rcfg.StateDir
+	serveMirrorConfig(c, &cfg)
 	cfg.Log = slog.Default()
 
 	a, err := agent.Open(c.Context, cfg)

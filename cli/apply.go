@@ -69,7 +69,9 @@ func runApply(c *cli.Context) error {
 		}
 	}
 	start := time.Now()
-	report := reconciler.Execute(c.Context, rt, hp.Result.Actions, reconciler.ExecOptions{
+	// A rolling update is carried to its end: after each batch the host is
+	// observed and planned again until nothing is held back.
+	last, report, err := reconciler.ExecuteRollout(c.Context, rt, hp.Desired, hp.Result, hp.Options, reconciler.ExecOptions{
 		Parallelism: c.Int("parallel"),
 		OnDone: func(a reconciler.Action, err error, took time.Duration) {
 			if format != formatText {
@@ -82,7 +84,11 @@ func runApply(c *cli.Context) error {
 				fmt.Fprintf(w, "  %s %s: %v\n", z.red("✗"), a, err)
 			}
 		},
-	})
+	}, time.Now)
+	if err != nil {
+		return err
+	}
+	hp.Result.Waiting = last.Waiting // what a stuck rollout waits for
 	if format == formatJSON {
 		out := applyJSON{Node: hp.Node, Results: []applyResultJSON{}, Succeeded: report.Succeeded, Failed: report.Failed, Skipped: report.Skipped,
 			Waiting: planToJSON(hp).Waiting, Notices: planToJSON(hp).Notices}

@@ -26,6 +26,10 @@ type hostPlan struct {
 	Node    string
 	Result  reconciler.PlanResult
 	Notices []reconciler.Notice
+	// Desired and Options are what Result was planned from: apply plans
+	// again with them while a rolling update goes on.
+	Desired reconciler.Desired
+	Options reconciler.PlanOptions
 }
 
 // planHost loads the manifests, connects to the runtime and plans this host.
@@ -61,11 +65,13 @@ func planHost(ctx context.Context, c *cli.Context) (*runtime.Containerd, hostPla
 		rt.Close()
 		return nil, hostPlan{}, err
 	}
-	res, err := reconciler.Plan(desired, actual, reconciler.PlanOptions{
-		Now:        time.Now(),
-		Prune:      c.Bool("prune"),
-		AllowEmpty: c.Bool("allow-empty"),
-	})
+	opts := reconciler.PlanOptions{
+		Now:            time.Now(),
+		Prune:          c.Bool("prune"),
+		AllowEmpty:     c.Bool("allow-empty"),
+		RollingUpdates: true,
+	}
+	res, err := reconciler.Plan(desired, actual, opts)
 	if err != nil {
 		rt.Close()
 		if errors.Is(err, reconciler.ErrEmptyDesired) {
@@ -73,5 +79,5 @@ func planHost(ctx context.Context, c *cli.Context) (*runtime.Containerd, hostPla
 		}
 		return nil, hostPlan{}, err
 	}
-	return rt, hostPlan{Node: node, Result: res, Notices: notices}, nil
+	return rt, hostPlan{Node: node, Result: res, Notices: notices, Desired: desired, Options: opts}, nil
 }

@@ -22,6 +22,7 @@ func runtimeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "bridge", Usage: "the Linux bridge of the default pod network", Value: runtime.DefaultBridgeName, EnvVars: envVars("bridge")},
 		&cli.StringSliceFlag{Name: "image-dir", Usage: "directory of OCI image layouts or archives used before any registry (repeatable)", EnvVars: envVars("image-dir")},
 		&cli.StringSliceFlag{Name: "registry-mirror", Usage: "HOST=URL: pull HOST's images from URL instead (repeatable)", EnvVars: envVars("registry-mirror")},
+		&cli.StringSliceFlag{Name: "insecure-registry", Usage: "HOST:PORT of a registry or mirror reachable over plain HTTP although not on loopback (repeatable)", EnvVars: envVars("insecure-registry")},
 		&cli.StringSliceFlag{Name: "allow-host-path", Usage: "host path prefix hostPath volumes may use (repeatable)", EnvVars: envVars("allow-host-path")},
 		&cli.BoolFlag{Name: "allow-privileged", Usage: "let privileged containers run", EnvVars: envVars("allow-privileged")},
 	}
@@ -37,7 +38,7 @@ func runtimeConfig(c *cli.Context) (runtime.Config, error) {
 	if isTerminal(c.App.ErrWriter) {
 		progress = (&imageProgress{w: c.App.ErrWriter}).report
 	}
-	return runtime.Config{
+	cfg := runtime.Config{
 		Progress:        progress,
 		Address:         c.String("containerd-address"),
 		Namespace:       c.String("containerd-namespace"),
@@ -49,7 +50,9 @@ func runtimeConfig(c *cli.Context) (runtime.Config, error) {
 		RegistryMirrors: mirrors,
 		AllowHostPaths:  c.StringSlice("allow-host-path"),
 		AllowPrivileged: c.Bool("allow-privileged"),
-	}, nil
+	}
+	cfg.InsecureRegistries = c.StringSlice("insecure-registry")
+	return cfg, nil
 }
 
 // openRuntime connects to this host's runtime as the flags say. The caller

@@ -163,7 +163,9 @@ func available(d *Pod, a *ActualPod, now time.Time) (ok bool, readyAt time.Time)
 		if !running {
 			return false, time.Time{}
 		}
-		if r := at.Add(d.Rollout.MinReady); !at.IsZero() && r.After(readyAt) {
+		// Without minReadySeconds a running container is ready: a start
+		// time ahead of now (another clock) must not hold it back.
+		if r := at.Add(d.Rollout.MinReady); d.Rollout.MinReady > 0 && !at.IsZero() && r.After(readyAt) {
 			readyAt = r
 		}
 	}
