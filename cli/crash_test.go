@@ -26,6 +26,8 @@ import (
 	"github.com/containerd/containerd"
 	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
 	tasktypes "github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/containerd/images"
+	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/snapshots"
 	"github.com/moby/sys/mountinfo"
@@ -569,6 +571,7 @@ func newPrivateHost(t *testing.T, addr, tag string) (*hostEnv, *hostCheck) {
 			hc.destroy()
 		}
 		hc.reap()
+		hc.removeNamespace()
 		if out, err := exec.Command("ip", "link", "del", bridge).CombinedOutput(); err != nil && !strings.Contains(string(out), "Cannot find device") {
 			t.Logf("ip link del %s: %v: %s", bridge, err, out)
 		}
@@ -1180,4 +1183,26 @@ func crashDiffSets(have, want []string) (extra, missing []string) {
 	sort.Strings(extra)
 	sort.Strings(missing)
 	return extra, missing
+}
+
+// removeNamespace removes the host's images and then its containerd
+// namespace, once nothing else of kelpie's is left in it: the images'
+// content and snapshots would otherwise stay behind on the test machine.
+func (hc *hostCheck) removeNamespace() {
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), hc.namespace), 60*time.Second)
+	defer cancel()
+	is := hc.cd.ImageService()
+	imgs, err := is.List(ctx)
+	if err != nil {
+		hc.t.Logf("cleanup: list images of %s: %v", hc.namespace, err)
+		return
+	}
+	for _, img := range imgs {
+		if err := is.Delete(ctx, img.Name, images.SynchronousDelete()); err != nil {
+			hc.t.Logf("cleanup: delete image %s of %s: %v", img.Name, hc.namespace, err)
+		}
+	}
+	if err := hc.cd.NamespaceService().Delete(ctx, hc.namespace); err != nil {
+		hc.t.Logf("cleanup: delete containerd namespace %s: %v", hc.namespace, err)
+	}
 }
