@@ -5,7 +5,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/kelpie-dev/kelpie/cli.Version=$(VERSION) -X github.com/kelpie-dev/kelpie/cli.Commit=$(COMMIT)
 FUZZTIME ?= 15s
 
-.PHONY: help build test unit fuzz lint bench demo demo-check demo-clean clean
+.PHONY: help build test unit fuzz lint bench bench-host demo demo-check demo-clean clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -27,8 +27,15 @@ lint: ## gofmt and go vet
 	if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-bench: ## benchmarks beside their baselines (bench/*.sh)
+bench: ## benchmarks beside their baselines: manifest loading, placement, fetch (no root needed)
 	bash bench/load.sh
+	go test -run '^$$' -bench 'BenchmarkPlace' -benchmem ./scheduler
+	go test -run '^$$' -bench . -benchmem ./source
+
+bench-host: ## (root) benchmarks on a private containerd: apply, push to running, mirror bundles
+	bash bench/apply.sh
+	bash bench/push.sh
+	bash bench/mirror.sh
 
 demo: ## (root) run `kelpie agent` on a git repo of examples/site with a private containerd; Ctrl-C stops it
 	bash scripts/demo.sh
