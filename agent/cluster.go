@@ -193,6 +193,7 @@ func (a *Agent) clusterStep(ctx context.Context) (int, *SyncError) {
 	var perr *SyncError
 	if !a.cluster.Leader().Self {
 		a.leadSince = time.Time{}
+		a.placeNote = "" // a note of this node's own time as leader
 	} else {
 		a.headsSeen()
 		perr = a.place()

@@ -45,9 +45,9 @@ func (n *Node) electionLoop() {
 
 // view builds the election's input from the member table; n.mu is held.
 // It also tracks when the view last changed.
-func (n *Node) viewLocked(now time.Time) ElectionView {
+func (n *Node) viewLocked(now time.Time, alive int) ElectionView {
 	v := ElectionView{Self: n.cfg.NodeName, HighestTerm: n.highest, Now: now, Settle: n.cfg.SettlePeriod,
-		QuorumLost: !CheckQuorum(n.cfg.Expect, int(max(n.alive.Load(), 1))).OK}
+		QuorumLost: !CheckQuorum(n.cfg.Expect, alive).OK}
 	v.Members = append(v.Members, ElectionMember{Name: n.cfg.NodeName, Alive: true, Eligible: n.meta.Eligible,
 		Term: n.meta.Term, SteppedDownFor: n.meta.SteppedDownFor})
 	for _, m := range n.members {
@@ -85,12 +85,13 @@ func (n *Node) viewLocked(now time.Time) ElectionView {
 // metadata.
 func (n *Node) step() {
 	now := n.clock.Now()
+	alive := n.quorumAlive() // before n.mu: see quorumAlive
 	n.mu.Lock()
 	if n.stopped {
 		n.mu.Unlock()
 		return
 	}
-	d := Decide(n.viewLocked(now))
+	d := Decide(n.viewLocked(now, alive))
 	old := n.meta
 	switch d.Action {
 	case Claim:

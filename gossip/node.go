@@ -324,7 +324,28 @@ func (n *Node) HighestTerm() uint64 {
 
 // Quorum returns whether placement changes may be made, and why.
 func (n *Node) Quorum() Quorum {
-	return CheckQuorum(n.cfg.Expect, int(max(n.alive.Load(), 1)))
+	return CheckQuorum(n.cfg.Expect, n.quorumAlive())
+}
+
+// quorumAlive counts the members that count for quorum: those memberlist
+// holds alive, this node included, but not its suspects. A suspect still
+// counts as a member for everything else (memberlist reports no event until
+// it is declared dead, seconds later), but a partitioned minority suspects
+// its peers long before it declares them dead, and must not take them for
+// a majority in between. It must not be called with n.mu held: memberlist
+// calls observe, which takes n.mu, under its own lock.
+func (n *Node) quorumAlive() int {
+	ml := n.ml.Load()
+	if ml == nil {
+		return int(max(n.alive.Load(), 1))
+	}
+	count := 0
+	for _, m := range ml.Members() {
+		if m.State == memberlist.StateAlive {
+			count++
+		}
+	}
+	return max(count, 1)
 }
 
 // HasQuorum reports whether placement changes may be made (Quorum().OK).
