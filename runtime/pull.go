@@ -42,7 +42,7 @@ func ParseRegistryMirrors(values []string) (map[string]string, error) {
 		}
 		host = canonicalRegistryHost(host)
 		if prev, dup := out[host]; dup {
-			return nil, fmt.Errorf("registry mirror %q: %s already mirrored by %s: %w", v, host, prev, ErrInvalidArgument)
+			return nil, fmt.Errorf("registry mirror %s=%s: %s already mirrored by %s: %w", host, redactMirror(u), host, redactMirror(prev), ErrInvalidArgument)
 		}
 		out[host] = u
 	}
@@ -63,7 +63,7 @@ func canonicalRegistryHost(host string) string {
 // or on a host listed as insecure.
 func parseMirror(host, raw string, insecure []string) (*url.URL, error) {
 	bad := func(why string) error {
-		return fmt.Errorf("registry mirror %s=%s: %s: %w", host, raw, why, ErrInvalidArgument)
+		return fmt.Errorf("registry mirror %s=%s: %s: %w", host, redactMirror(raw), why, ErrInvalidArgument)
 	}
 	if host == "" || strings.ContainsAny(host, "/ ") {
 		return nil, bad("the registry must be a host name such as docker.io or registry.local:5000")
@@ -72,13 +72,37 @@ func parseMirror(host, raw string, insecure []string) (*url.URL, error) {
 	if err != nil || !strings.Contains(raw, "://") || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, bad("the mirror must be an http:// or https:// URL with a host")
 	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, bad("the mirror URL may not carry a query, fragment or user")
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, bad("the mirror URL may not carry a query or fragment")
+	}
+	if pass, _ := u.User.Password(); u.User != nil && (u.User.Username() == "" || pass == "") {
+		return nil, bad("the mirror URL's userinfo must be USER:PASSWORD (a kelpie peer takes any user and its mirror token)")
 	}
 	if u.Scheme == "http" && !isLoopbackHost(u.Host) && !contains(insecure, u.Host) {
 		return nil, bad(fmt.Sprintf("plain HTTP is allowed only on loopback; to accept it on %s, name it as an insecure registry", u.Host))
 	}
 	return u, nil
+}
+
+// redactMirror returns a mirror URL without its password, for messages.
+func redactMirror(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return raw
+}
+
+// mirrorCredentials answers the Basic challenge of mirror u's host, and of
+// no other, with the user and password of u's userinfo.
+func mirrorCredentials(u *url.URL) func(host string) (string, string, error) {
+	user := u.User.Username()
+	pass, _ := u.User.Password()
+	return func(host string) (string, string, error) {
+		if host != u.Host {
+			return "", "", nil
+		}
+		return user, pass, nil
+	}
 }
 
 func contains(list []string, s string) bool {
@@ -96,6 +120,9 @@ func contains(list []string, s string) bool {
 func (c *Client) registryHosts(host string) ([]docker.RegistryHost, error) {
 	auth := docker.NewDockerAuthorizer(docker.WithAuthClient(registryHTTPClient)) // anonymous bearer tokens
 	if u, ok := c.opts.mirrorURLs[canonicalRegistryHost(host)]; ok {
+		if u.User != nil { // a peer's mirror token: the answer to its Basic challenge
+			auth = docker.NewDockerAuthorizer(docker.WithAuthClient(registryHTTPClient), docker.WithAuthCreds(mirrorCredentials(u)))
+		}
 		p := strings.TrimSuffix(u.Path, "/")
 		if !strings.HasSuffix(p, "/v2") {
 			p += "/v2"
