@@ -179,7 +179,7 @@ func TestPlaceRules(t *testing.T) {
 		{
 			name:    "dead node keeps its replicas during the grace period",
 			desired: state(deploy("web", 2)),
-			nodes:   []Node{mkNode("n1"), mkNode("n2", dead(10*time.Second))},
+			nodes:   []Node{mkNode("n1"), mkNode("n2", dead(2*time.Second))},
 			prev:    assignments("default/web-0", "n1", "default/web-1", "n2"),
 			want:    assignments("default/web-0", "n1", "default/web-1", "n2"),
 			waiting: []string{"default/web-1@n2"},
@@ -187,7 +187,7 @@ func TestPlaceRules(t *testing.T) {
 		{
 			name:    "dead node's replicas move after the grace period",
 			desired: state(deploy("web", 2)),
-			nodes:   []Node{mkNode("n1"), mkNode("n2", dead(30*time.Second)), mkNode("n3")},
+			nodes:   []Node{mkNode("n1"), mkNode("n2", dead(DefaultRescheduleAfter)), mkNode("n3")},
 			prev:    assignments("default/web-0", "n1", "default/web-1", "n2"),
 			want:    assignments("default/web-0", "n1", "default/web-1", "n3"),
 		},
