@@ -1,39 +1,14 @@
 package agent
 
-import "time"
+import "github.com/kelpie-dev/kelpie/internal/clock"
 
 // Clock is the agent's source of time: the poll interval, back-off, drift
 // checks and every timestamp in state and status come from it, so tests
-// advance time by hand (STYLE.md: inject time).
-//
-// Implementations must be safe for concurrent use.
-type Clock interface {
-	// Now returns the current time.
-	Now() time.Time
-	// NewTimer returns a timer that fires once, d from now (at once when
-	// d <= 0).
-	NewTimer(d time.Duration) Timer
-}
+// advance time by hand. It is the same interface the gossip node takes.
+type Clock = clock.Clock
 
 // Timer is a one-shot timer made by a Clock.
-type Timer interface {
-	// C delivers the time once the timer fires.
-	C() <-chan time.Time
-	// Stop prevents the timer from firing; it reports whether it did.
-	Stop() bool
-}
+type Timer = clock.Timer
 
 // SystemClock is the wall clock.
-type SystemClock struct{}
-
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }
-
-// NewTimer returns a time.Timer.
-func (SystemClock) NewTimer(d time.Duration) Timer { return systemTimer{time.NewTimer(d)} }
-
-// systemTimer adapts time.Timer to Timer.
-type systemTimer struct{ t *time.Timer }
-
-func (s systemTimer) C() <-chan time.Time { return s.t.C }
-func (s systemTimer) Stop() bool          { return s.t.Stop() }
+type SystemClock = clock.System

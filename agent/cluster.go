@@ -92,96 +92,34 @@ type nodeDetail struct {
 // not to the head. The leader places the newest valid head; the others
 // keep it fetched, so that they have it when the placement names it.
 func (a *Agent) clusterSync(ctx context.Context, reason string) {
-	start := a.clock.Now()
-	a.syncs++
-	info := SyncInfo{Seq: a.syncs, Reason: reason}
-	var head *CommitInfo
-	var refusal, transient *SyncError
-
-	a.phases = SyncPhases{}
-	f, err := a.src.Fetch(ctx, a.appliedHash())
-	a.phases.Fetch = a.clock.Now().Sub(start).Seconds()
-	if ctx.Err() != nil {
+	r := a.beginSync(ctx, reason)
+	if r == nil {
 		return
 	}
-	switch {
-	case err != nil:
-		if f.Commit.Hash != "" {
-			c := commitInfo(f.Commit)
-			head = &c
+	if r.fetched && !r.stalled && (a.head == nil || a.head.commit.Hash != r.head.Hash) {
+		if t := a.validate(r); t != nil {
+			a.head = t
 		}
-		e := a.newError(fetchKind(err), head, err)
-		if e.Kind.refusal() {
-			refusal = e
-		} else {
-			transient = e
-		}
-	default:
-		c := commitInfo(f.Commit)
-		head = &c
-		a.reportSkipped(f)
-		info.Source = f.Source
-		for _, e := range f.Skipped {
-			info.Skipped = append(info.Skipped, e.Error())
-		}
-		if p := a.state.Pending; p != nil && p.Hash == head.Hash && p.Error != nil && p.Error.Kind.refusal() {
-			refusal = p.Error
-			break
-		}
-		if a.head != nil && a.head.commit.Hash == head.Hash {
-			break
-		}
-		vstart := a.clock.Now()
-		t, err := a.load(f)
-		a.phases.Validate = a.clock.Now().Sub(vstart).Seconds()
-		if err != nil {
-			refusal = a.newError(KindInvalid, head, fmt.Errorf("commit %s refused: %w", head.Short(), err))
-			break
-		}
-		a.head = t
 	}
-	if a.head != nil && head != nil && a.head.commit.Hash == head.Hash {
-		a.seenHead = head.Hash
+	if a.head != nil && r.head != nil && a.head.commit.Hash == r.head.Hash {
+		a.seenHead = r.head.Hash
 	}
-	if refusal != nil && head != nil {
-		a.setPending(*head, refusal)
+	if r.refusal != nil && r.head != nil {
+		a.setPending(*r.head, r.refusal)
 	}
 
 	n, cerr := a.clusterStep(ctx)
 	if ctx.Err() != nil {
 		return
 	}
-	info.Actions = n
-	if cerr != nil && transient == nil {
-		transient = cerr
+	r.info.Actions = n
+	if cerr != nil && r.transient == nil {
+		r.transient = cerr
 	}
-	if refusal == nil && cerr != nil && cerr.Kind.refusal() {
-		refusal, transient = cerr, nil
+	if r.refusal == nil && cerr != nil && cerr.Kind.refusal() {
+		r.refusal, r.transient = cerr, nil
 	}
-	info.Result = resultOK
-	switch {
-	case transient != nil:
-		info.Result = resultFailed
-		a.state.LastError = transient
-		a.retryLater()
-	case refusal != nil:
-		info.Result = resultRefused
-		a.state.LastError = refusal
-		a.failures = 0
-	default:
-		a.state.LastError = nil
-		a.failures = 0
-	}
-	if head != nil {
-		info.Commit = head.Hash
-	}
-	end := a.clock.Now()
-	info.Time, info.Seconds, info.Phases = end, end.Sub(start).Seconds(), a.phases
-	a.metrics.sync(info.Result, end)
-	a.metrics.observePhases(a.phases)
-	a.report(info, head)
-	a.save()
-	a.publish(&info)
+	a.endSync(r)
 }
 
 // clusterStep is what an agent in a cluster does when the view, the

@@ -56,16 +56,8 @@ func (a *Agent) load(f source.Fetched) (*target, error) {
 // has not changed stalls (no retry storm) until a newer commit arrives,
 // which supersedes it at once.
 func (a *Agent) sync(ctx context.Context, reason string) {
-	start := a.clock.Now()
-	a.syncs++
-	info := SyncInfo{Seq: a.syncs, Reason: reason}
-	var head *CommitInfo
-	var refusal, transient *SyncError
-
-	a.phases = SyncPhases{}
-	f, err := a.src.Fetch(ctx, a.appliedHash())
-	a.phases.Fetch = a.clock.Now().Sub(start).Seconds()
-	if ctx.Err() != nil {
+	r := a.beginSync(ctx, reason)
+	if r == nil {
 		return
 	}
 	cand := a.target
@@ -73,41 +65,10 @@ func (a *Agent) sync(ctx context.Context, reason string) {
 	if cand != nil {
 		before = cand.commit.Hash
 	}
-	switch {
-	case err != nil:
-		if f.Commit.Hash != "" {
-			c := commitInfo(f.Commit)
-			head = &c
+	if r.fetched && !r.stalled && (cand == nil || cand.commit.Hash != r.head.Hash) {
+		if t := a.validate(r); t != nil {
+			cand = t
 		}
-		e := a.newError(fetchKind(err), head, err)
-		if e.Kind.refusal() {
-			refusal = e
-		} else {
-			transient = e
-		}
-	default:
-		c := commitInfo(f.Commit)
-		head = &c
-		a.reportSkipped(f)
-		info.Source = f.Source
-		for _, e := range f.Skipped {
-			info.Skipped = append(info.Skipped, e.Error())
-		}
-		if p := a.state.Pending; p != nil && p.Hash == head.Hash && p.Error != nil && p.Error.Kind.refusal() {
-			refusal = p.Error // refused before, unchanged since: stall
-			break
-		}
-		if cand != nil && cand.commit.Hash == head.Hash {
-			break
-		}
-		vstart := a.clock.Now()
-		t, err := a.load(f)
-		a.phases.Validate = a.clock.Now().Sub(vstart).Seconds()
-		if err != nil {
-			refusal = a.newError(KindInvalid, head, fmt.Errorf("commit %s refused: %w", head.Short(), err))
-			break
-		}
-		cand = t
 	}
 
 	n, cerr := a.converge(ctx, cand)
@@ -117,16 +78,16 @@ func (a *Agent) sync(ctx context.Context, reason string) {
 	if cerr != nil && cerr.Kind.refusal() && cand != a.target {
 		// The new commit planned to something refused (no pods left):
 		// refuse it and keep the host on the commit it runs.
-		refusal, cand = cerr, a.target
+		r.refusal, cand = cerr, a.target
 		n, cerr = a.converge(ctx, cand)
 		if ctx.Err() != nil {
 			return
 		}
 	}
 	a.target = cand
-	info.Actions = n
-	if cerr != nil && transient == nil {
-		transient = cerr
+	r.info.Actions = n
+	if cerr != nil && r.transient == nil {
+		r.transient = cerr
 	}
 
 	switch {
@@ -136,36 +97,12 @@ func (a *Agent) sync(ctx context.Context, reason string) {
 		a.setPending(cand.commit, cerr)
 	}
 	switch {
-	case refusal != nil && head != nil:
-		a.setPending(*head, refusal)
-	case err == nil && cerr == nil:
+	case r.refusal != nil && r.head != nil:
+		a.setPending(*r.head, r.refusal)
+	case r.fetched && cerr == nil:
 		a.state.Pending = nil
 	}
-
-	info.Result = resultOK
-	switch {
-	case transient != nil:
-		info.Result = resultFailed
-		a.state.LastError = transient
-		a.retryLater()
-	case refusal != nil:
-		info.Result = resultRefused
-		a.state.LastError = refusal
-		a.failures = 0
-	default:
-		a.state.LastError = nil
-		a.failures = 0
-	}
-	if head != nil {
-		info.Commit = head.Hash
-	}
-	end := a.clock.Now()
-	info.Time, info.Seconds, info.Phases = end, end.Sub(start).Seconds(), a.phases
-	a.metrics.sync(info.Result, end)
-	a.metrics.observePhases(a.phases)
-	a.report(info, head)
-	a.save()
-	a.publish(&info)
+	a.endSync(r)
 	if m, ok := a.src.(maintainer); ok && cand != nil && cand.commit.Hash != before {
 		// A new head was fetched: compact the cache if packs piled up,
 		// after the apply rather than before it.

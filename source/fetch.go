@@ -209,26 +209,7 @@ func (r *Remote) verify(hash string) error {
 func (r *Repo) isAncestor(anc, desc plumbing.Hash) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	seen := map[plumbing.Hash]bool{desc: true}
-	queue := []plumbing.Hash{desc}
-	for len(queue) > 0 {
-		h := queue[0]
-		queue = queue[1:]
-		if h == anc {
-			return true, nil
-		}
-		c, err := object.GetCommit(r.repo.Storer, h)
-		if err != nil {
-			return false, fmt.Errorf("read commit %s: %w", h, err)
-		}
-		for _, p := range c.ParentHashes {
-			if !seen[p] {
-				seen[p] = true
-				queue = append(queue, p)
-			}
-		}
-	}
-	return false, nil
+	return isAncestorIn(r.repo.Storer, anc, desc)
 }
 
 // fetchError is the error of a Fetch that no URL satisfied: one error per
