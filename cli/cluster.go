@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/kelpie-dev/kelpie/agent"
 	"github.com/kelpie-dev/kelpie/gossip"
 	"github.com/kelpie-dev/kelpie/scheduler"
 )
@@ -126,13 +127,41 @@ func hostCapacity() gossip.Capacity {
 func keygenCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "keygen",
-		Usage: "print a new gossip encryption key for --gossip-key",
+		Usage: "print a new gossip encryption key for --gossip-key (or, with --mirror, a cluster's peer-sync token)",
 		Description: "Prints a random 32-byte key, base64-encoded. Give the same key to every agent of\n" +
 			"a cluster (--gossip-key or KELPIE_GOSSIP_KEY, or a file with --gossip-key-file).\n" +
-			"To rotate: add the new key second on every agent, then first, then drop the old one.",
+			"To rotate: add the new key second on every agent, then first, then drop the old one.\n\n" +
+			"With --mirror, prints instead the token agents of the cluster whose key is\n" +
+			"--gossip-key (or --gossip-key-file) accept on /mirror/ (--serve-mirror without\n" +
+			"--mirror-token): what a host outside the cluster puts in its --repo and\n" +
+			"--registry-mirror URLs.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "mirror", Usage: "print the peer-sync (/mirror/) token derived from the primary gossip key", EnvVars: envVars("mirror")},
+			&cli.StringFlag{Name: "gossip-key", Usage: "with --mirror: the cluster's gossip keyring", EnvVars: envVars("gossip-key")},
+			&cli.StringFlag{Name: "gossip-key-file", Usage: "with --mirror: a file holding the cluster's gossip keyring", EnvVars: envVars("gossip-key-file")},
+		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return usageErrorf(c, "unexpected argument %q", c.Args().First())
+			}
+			if c.Bool("mirror") {
+				var keys [][]byte
+				var err error
+				switch {
+				case c.String("gossip-key") != "" && c.String("gossip-key-file") != "":
+					return usageErrorf(c, "flags --gossip-key and --gossip-key-file are both set: use one")
+				case c.String("gossip-key") != "":
+					keys, err = gossip.ParseKeys(c.String("gossip-key"))
+				case c.String("gossip-key-file") != "":
+					keys, err = gossip.ReadKeyFile(c.String("gossip-key-file"))
+				default:
+					return usageErrorf(c, "flag --mirror needs the cluster's key: set --gossip-key or --gossip-key-file")
+				}
+				if err != nil {
+					return usageErrorf(c, "invalid gossip key: %v", err)
+				}
+				_, err = fmt.Fprintln(c.App.Writer, agent.MirrorTokenFromKey(keys[0]))
+				return err
 			}
 			key, err := gossip.GenerateKey()
 			if err != nil {

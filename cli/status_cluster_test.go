@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/base64"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -44,5 +45,26 @@ func TestStatusCluster(t *testing.T) {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("status lacks %q:\n%s", want, res.stdout)
 		}
+	}
+}
+
+// TestKeygen: keygen makes distinct 32-byte keys; --mirror derives the
+// peer-sync token the agents of that cluster accept.
+func TestKeygen(t *testing.T) {
+	clearEnv(t)
+	a, b := runMain(t, "keygen"), runMain(t, "keygen")
+	if a.code != 0 || b.code != 0 || a.stdout == b.stdout {
+		t.Fatalf("keygen: %d %q, %d %q", a.code, a.stdout, b.code, b.stdout)
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(a.stdout))
+	if err != nil || len(raw) != 32 {
+		t.Fatalf("keygen printed %q: %d bytes, %v", a.stdout, len(raw), err)
+	}
+	res := runMain(t, "keygen", "--mirror", "--gossip-key", strings.TrimSpace(a.stdout))
+	if want := agent.MirrorTokenFromKey(raw) + "\n"; res.code != 0 || res.stdout != want {
+		t.Errorf("keygen --mirror: exit %d %q, want %q", res.code, res.stdout, want)
+	}
+	if res := runMain(t, "keygen", "--mirror"); res.code != 1 || !strings.Contains(res.stderr, "--gossip-key") {
+		t.Errorf("keygen --mirror without a key: exit %d %s", res.code, res.stderr)
 	}
 }
