@@ -210,6 +210,7 @@ func containerState(name string, restarts int, t *tasktypes.Process) reconciler.
 	switch t.Status {
 	case tasktypes.Status_RUNNING, tasktypes.Status_PAUSED, tasktypes.Status_PAUSING:
 		ac.State = reconciler.Running
+		ac.StartedAt = processStartTime(int(t.Pid)) // for minReadySeconds
 	case tasktypes.Status_CREATED:
 		ac.State = reconciler.Created
 	default: // STOPPED, or UNKNOWN when its shim is gone: either way it does not run

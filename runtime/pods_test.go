@@ -77,6 +77,8 @@ func TestPodLifecycle(t *testing.T) {
 	for _, name := range []string{"nginx", "fetcher"} {
 		if c, ok := containerOf(a, name); !ok || c.State != reconciler.Running || c.Restarts != 0 {
 			t.Errorf("container %s: %+v (found %v), want Running", name, c, ok)
+		} else if c.StartedAt.Before(start.Add(-2*time.Second)) || c.StartedAt.After(time.Now().Add(2*time.Second)) {
+			t.Errorf("container %s started at %v, want during CreatePod (from %v)", name, c.StartedAt, start)
 		}
 	}
 
