@@ -117,14 +117,14 @@ func TestAgentOnMirror(t *testing.T) {
 		b[blobOff+blobSize/2] ^= 0x01
 		return b
 	})
-	mirrorBefore := treeDigest(t, dir)
+	mirrorBefore := testenv.TreeDigest(t, dir)
 	seq := s.LastSync.Seq
 	if res := runMain(t, "mirror", "import", badImage, "--dir", dir); res.code != 1 || !strings.Contains(res.stderr, "corrupt") {
 		t.Fatalf("mirror import of v2 with a flipped image byte: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	} else {
 		t.Logf("v2 with a flipped image byte refused: %s", strings.TrimSpace(res.stderr))
 	}
-	if treeDigest(t, dir) != mirrorBefore {
+	if testenv.TreeDigest(t, dir) != mirrorBefore {
 		t.Fatal("the refused bundle changed the mirror directory")
 	}
 	e.quiet(2*time.Second, seq, v1)
@@ -176,7 +176,7 @@ func TestAgentOnMirror(t *testing.T) {
 	create(fork.dir, forkBundle)
 
 	before := e.pods()
-	mirrorBefore = treeDigest(t, dir)
+	mirrorBefore = testenv.TreeDigest(t, dir)
 	seq = s.LastSync.Seq
 	for _, c := range []struct {
 		name, file, want string
@@ -190,7 +190,7 @@ func TestAgentOnMirror(t *testing.T) {
 			t.Errorf("mirror import of the %s bundle: exit %d, want 1 and %q\n%s%s", c.name, res.code, c.want, res.stdout, res.stderr)
 		}
 		t.Logf("%s bundle refused: %s", c.name, strings.TrimSpace(res.stderr))
-		if got := treeDigest(t, dir); got != mirrorBefore {
+		if got := testenv.TreeDigest(t, dir); got != mirrorBefore {
 			t.Fatalf("the refused %s bundle changed the mirror directory", c.name)
 		}
 	}

@@ -344,7 +344,7 @@ func writePart(file, name string, write func(io.Writer) error) (Part, error) {
 		return Part{}, err
 	}
 	h := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(f, h)}
+	cw := &runtime.ProgressWriter{W: io.MultiWriter(f, h)}
 	if err := write(cw); err != nil {
 		f.Close()
 		return Part{}, err
@@ -352,7 +352,7 @@ func writePart(file, name string, write func(io.Writer) error) (Part, error) {
 	if err := f.Close(); err != nil {
 		return Part{}, err
 	}
-	return Part{Name: name, SHA256: hex.EncodeToString(h.Sum(nil)), Size: cw.n}, nil
+	return Part{Name: name, SHA256: hex.EncodeToString(h.Sum(nil)), Size: cw.Written()}, nil
 }
 
 // writeBundle writes the bundle tar at out (through a temporary file and a
@@ -410,27 +410,9 @@ func copyPart(tw *tar.Writer, file string, hdr func(string, int64) *tar.Header, 
 	if err := tw.WriteHeader(hdr(filepath.Base(file), fi.Size())); err != nil {
 		return err
 	}
-	cw := &countWriter{w: tw, report: progress}
+	cw := &runtime.ProgressWriter{W: tw, Report: progress}
 	_, err = io.Copy(cw, f)
 	return err
-}
-
-// countWriter counts bytes written through it, reporting every 1 MiB.
-type countWriter struct {
-	w      io.Writer
-	n      int64
-	last   int64
-	report func(int64)
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	if c.report != nil && c.n-c.last >= 1<<20 {
-		c.last = c.n
-		c.report(c.n)
-	}
-	return n, err
 }
 
 // hashReader hashes and counts what is read through it. The hashing runs

@@ -3,12 +3,9 @@ package mirror
 import (
 	"archive/tar"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +21,7 @@ import (
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/internal/testimage"
 	"github.com/kelpie-dev/kelpie/runtime"
 	"github.com/kelpie-dev/kelpie/source"
@@ -184,39 +182,6 @@ func importOK(t *testing.T, cfg ImportConfig) *ImportResult {
 	return res
 }
 
-// treeHash hashes every name, mode and content under dir: equal hashes mean
-// a byte-for-byte identical tree.
-func treeHash(t *testing.T, dir string) string {
-	t.Helper()
-	h := sha256.New()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "%s %v\n", rel, fi.Mode())
-		if fi.Mode().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if _, err := io.Copy(h, f); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 // layoutNames lists the image names of the mirror's layout.
 func layoutNames(t *testing.T, dir string) []string {
 	t.Helper()
@@ -327,9 +292,9 @@ func TestCreateImport(t *testing.T) {
 	}
 
 	// Importing the same bundle again changes nothing.
-	before := treeHash(t, dir)
+	before := testenv.TreeDigest(t, dir)
 	importOK(t, ImportConfig{File: out, Dir: dir})
-	if treeHash(t, dir) != before {
+	if testenv.TreeDigest(t, dir) != before {
 		t.Fatal("importing the same bundle again changed the mirror")
 	}
 }
@@ -447,7 +412,7 @@ func TestRefused(t *testing.T) {
 		{"truncated in the index", data[:600], "", ErrCorrupt},
 		{"not descending", nil, fork, source.ErrNotFastForward},
 	}
-	before := treeHash(t, dir)
+	before := testenv.TreeDigest(t, dir)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			file := tc.file
@@ -462,7 +427,7 @@ func TestRefused(t *testing.T) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
 			t.Logf("refused: %v", err)
-			if treeHash(t, dir) != before {
+			if testenv.TreeDigest(t, dir) != before {
 				t.Fatal("refused import changed the mirror")
 			}
 		})
@@ -566,12 +531,12 @@ func TestVerifyKeys(t *testing.T) {
 	site.commitSigned("unsigned", nil)
 	inc := filepath.Join(t.TempDir(), "inc.kbundle")
 	mustCreate(t, CreateConfig{Repo: site.dir, Out: inc, Since: full})
-	before := treeHash(t, dir)
+	before := testenv.TreeDigest(t, dir)
 	_, err := Import(context.Background(), ImportConfig{File: inc, Dir: dir, VerifyKeysFile: keys})
 	if !errors.Is(err, source.ErrUntrusted) {
 		t.Fatalf("unsigned head: err = %v, want ErrUntrusted", err)
 	}
-	if treeHash(t, dir) != before {
+	if testenv.TreeDigest(t, dir) != before {
 		t.Fatal("refused import changed the mirror")
 	}
 	// Without --verify-keys the same bundle is taken.
@@ -690,7 +655,7 @@ func TestInterrupted(t *testing.T) {
 	next := filepath.Join(t.TempDir(), "next.kbundle")
 	mustCreate(t, CreateConfig{Repo: site.dir, Out: next}) // full again: megabytes to read
 
-	before := treeHash(t, dir)
+	before := testenv.TreeDigest(t, dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, err := Import(ctx, ImportConfig{File: next, Dir: dir, Progress: func(p Progress) {
@@ -701,7 +666,7 @@ func TestInterrupted(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled import: err = %v", err)
 	}
-	if treeHash(t, dir) != before {
+	if testenv.TreeDigest(t, dir) != before {
 		t.Fatal("cancelled import changed the mirror")
 	}
 

@@ -285,7 +285,7 @@ func writeBlob(ctx context.Context, tw *tar.Writer, open blobOpener, d ocispec.D
 		return err
 	}
 	v := d.Digest.Verifier()
-	pw := &progressWriter{w: io.MultiWriter(tw, v), report: progress}
+	pw := &ProgressWriter{W: io.MultiWriter(tw, v), Report: progress}
 	n, err := io.Copy(pw, io.LimitReader(rc, d.Size))
 	if err != nil {
 		return err
@@ -299,23 +299,28 @@ func writeBlob(ctx context.Context, tw *tar.Writer, open blobOpener, d ocispec.D
 	return nil
 }
 
-// progressWriter reports the bytes written through it every 1 MiB.
-type progressWriter struct {
-	w      io.Writer
+// ProgressWriter counts the bytes written through it to W and, when Report
+// is set, reports the count every MiB: for the progress of long writes.
+type ProgressWriter struct {
+	W      io.Writer
+	Report func(written int64)
 	n      int64
 	last   int64
-	report func(int64)
 }
 
-func (p *progressWriter) Write(b []byte) (int, error) {
-	n, err := p.w.Write(b)
+// Write writes p to W and counts it.
+func (p *ProgressWriter) Write(b []byte) (int, error) {
+	n, err := p.W.Write(b)
 	p.n += int64(n)
-	if p.report != nil && p.n-p.last >= 1<<20 {
+	if p.Report != nil && p.n-p.last >= 1<<20 {
 		p.last = p.n
-		p.report(p.n)
+		p.Report(p.n)
 	}
 	return n, err
 }
+
+// Written is the number of bytes written so far.
+func (p *ProgressWriter) Written() int64 { return p.n }
 
 // containerdExport reads images from the client's containerd.
 type containerdExport struct {
