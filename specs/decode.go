@@ -214,7 +214,7 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string, depth in
 			d.errorf(k, fieldPath, "%s", msg)
 			continue
 		}
-		if ti.supported != nil && !ti.supported[name] {
+		if !ti.supported[name] {
 			d.errorf(k, fieldPath, "not supported by kelpie")
 			continue
 		}

@@ -9,10 +9,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// supportedFields lists, per Kubernetes type, the fields kelpie implements.
-// A field the Go type has but this list omits is reported as "not supported
-// by kelpie" instead of being silently ignored; a type missing from this map
-// accepts all of its fields. The top-level "status" of every kind is ignored.
+// supportedFields lists, per struct type, the fields kelpie implements. It
+// is deny-by-default: a field the Go type has but this list omits is
+// reported as "not supported by kelpie" instead of being silently ignored,
+// and a struct type missing from this map has no supported field at all.
+// Every struct type reachable from a supported kind through supported fields
+// must be listed (TestSupportedFieldsCoverReachableTypes walks them), so a
+// new k8s.io/api release cannot add a field that loads and is then dropped.
+// The top-level "status" of every kind is ignored.
 var supportedFields = map[reflect.Type][]string{
 	typeOf[metav1.ObjectMeta](): {"name", "namespace", "labels", "annotations", "creationTimestamp"},
 
@@ -30,7 +34,11 @@ var supportedFields = map[reflect.Type][]string{
 	typeOf[corev1.EnvVar]():               {"name", "value", "valueFrom"},
 	typeOf[corev1.EnvVarSource]():         {"fieldRef", "configMapKeyRef", "secretKeyRef"},
 	typeOf[corev1.ObjectFieldSelector]():  {"apiVersion", "fieldPath"},
+	typeOf[corev1.ConfigMapKeySelector](): {"name", "key", "optional"},
+	typeOf[corev1.SecretKeySelector]():    {"name", "key", "optional"},
 	typeOf[corev1.EnvFromSource]():        {"prefix", "configMapRef", "secretRef"},
+	typeOf[corev1.ConfigMapEnvSource]():   {"name", "optional"},
+	typeOf[corev1.SecretEnvSource]():      {"name", "optional"},
 	typeOf[corev1.ContainerPort]():        {"name", "containerPort", "hostPort", "protocol"},
 	typeOf[corev1.VolumeMount]():          {"name", "mountPath", "readOnly", "subPath"},
 	typeOf[corev1.ResourceRequirements](): {"limits", "requests"},
@@ -38,31 +46,52 @@ var supportedFields = map[reflect.Type][]string{
 		"exec", "httpGet", "tcpSocket", "initialDelaySeconds", "timeoutSeconds",
 		"periodSeconds", "successThreshold", "failureThreshold",
 	},
+	typeOf[corev1.ExecAction]():      {"command"},
 	typeOf[corev1.HTTPGetAction]():   {"path", "port", "host", "scheme", "httpHeaders"},
+	typeOf[corev1.HTTPHeader]():      {"name", "value"},
 	typeOf[corev1.TCPSocketAction](): {"port", "host"},
 	typeOf[corev1.SecurityContext](): {
 		"runAsUser", "runAsGroup", "runAsNonRoot", "readOnlyRootFilesystem",
-		"privileged", "allowPrivilegeEscalation", "capabilities",
+		"privileged", "allowPrivilegeEscalation", "capabilities", "seccompProfile",
 	},
-	typeOf[corev1.PodSecurityContext](): {"runAsUser", "runAsGroup", "runAsNonRoot", "fsGroup", "supplementalGroups"},
+	typeOf[corev1.Capabilities](): {"add", "drop"},
+	// localhostProfile is left out: Localhost profiles are not supported.
+	typeOf[corev1.SeccompProfile](): {"type"},
+	typeOf[corev1.PodSecurityContext](): {
+		"runAsUser", "runAsGroup", "runAsNonRoot", "fsGroup", "supplementalGroups", "seccompProfile",
+	},
 	typeOf[corev1.Volume](): {
 		"name", "emptyDir", "hostPath", "configMap", "secret", "persistentVolumeClaim",
 	},
 	typeOf[corev1.EmptyDirVolumeSource](): {"medium", "sizeLimit"},
+	typeOf[corev1.HostPathVolumeSource](): {"path", "type"},
+	// defaultUser and items[].user (alpha in k8s.io/api) are left out.
+	typeOf[corev1.ConfigMapVolumeSource]():             {"name", "items", "defaultMode", "optional"},
+	typeOf[corev1.SecretVolumeSource]():                {"secretName", "items", "defaultMode", "optional"},
+	typeOf[corev1.KeyToPath]():                         {"key", "path", "mode"},
+	typeOf[corev1.PersistentVolumeClaimVolumeSource](): {"claimName", "readOnly"},
+
+	typeOf[metav1.LabelSelector]():            {"matchLabels", "matchExpressions"},
+	typeOf[metav1.LabelSelectorRequirement](): {"key", "operator", "values"},
 
 	typeOf[appsv1.Deployment](): {"apiVersion", "kind", "metadata", "spec"},
 	typeOf[appsv1.DeploymentSpec](): {
 		"replicas", "selector", "template", "strategy", "minReadySeconds", "revisionHistoryLimit",
 	},
-	typeOf[appsv1.DaemonSet]():     {"apiVersion", "kind", "metadata", "spec"},
-	typeOf[appsv1.DaemonSetSpec](): {"selector", "template", "updateStrategy", "minReadySeconds", "revisionHistoryLimit"},
+	typeOf[appsv1.DeploymentStrategy]():      {"type", "rollingUpdate"},
+	typeOf[appsv1.RollingUpdateDeployment](): {"maxSurge", "maxUnavailable"},
+	typeOf[appsv1.DaemonSet]():               {"apiVersion", "kind", "metadata", "spec"},
+	typeOf[appsv1.DaemonSetSpec]():           {"selector", "template", "updateStrategy", "minReadySeconds", "revisionHistoryLimit"},
+	typeOf[appsv1.DaemonSetUpdateStrategy](): {"type", "rollingUpdate"},
+	typeOf[appsv1.RollingUpdateDaemonSet]():  {"maxUnavailable", "maxSurge"},
 
 	typeOf[batchv1.Job](): {"apiVersion", "kind", "metadata", "spec"},
 	typeOf[batchv1.JobSpec](): {
 		"parallelism", "completions", "activeDeadlineSeconds", "backoffLimit",
 		"ttlSecondsAfterFinished", "template",
 	},
-	typeOf[batchv1.CronJob](): {"apiVersion", "kind", "metadata", "spec"},
+	typeOf[batchv1.CronJob]():         {"apiVersion", "kind", "metadata", "spec"},
+	typeOf[batchv1.JobTemplateSpec](): {"metadata", "spec"},
 	typeOf[batchv1.CronJobSpec](): {
 		"schedule", "timeZone", "startingDeadlineSeconds", "concurrencyPolicy", "suspend",
 		"jobTemplate", "successfulJobsHistoryLimit", "failedJobsHistoryLimit",
@@ -80,6 +109,9 @@ var supportedFields = map[reflect.Type][]string{
 	typeOf[corev1.VolumeResourceRequirements](): {"limits", "requests"},
 
 	typeOf[corev1.Namespace](): {"apiVersion", "kind", "metadata"},
+
+	typeOf[Network]():     {"apiVersion", "kind", "metadata", "spec"},
+	typeOf[NetworkSpec](): {"type", "subnet", "gateway", "master", "isolated"},
 }
 
 // typeOf returns the reflect.Type of T.

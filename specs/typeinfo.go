@@ -20,7 +20,8 @@ type fieldInfo struct {
 type typeInfo struct {
 	fields map[string]fieldInfo
 	names  []string // sorted, for suggestions
-	// supported lists the fields kelpie implements; nil means all of them.
+	// supported lists the fields kelpie implements (deny-by-default: a type
+	// missing from supportedFields has none).
 	supported map[string]bool
 }
 
@@ -37,14 +38,12 @@ func typeInfoOf(t reflect.Type) *typeInfo {
 		ti.names = append(ti.names, name)
 	}
 	sort.Strings(ti.names)
-	if s, ok := supportedFields[t]; ok {
-		ti.supported = map[string]bool{}
-		for _, name := range s {
-			if _, ok := ti.fields[name]; !ok {
-				panic("specs: supported field " + name + " is not a field of " + t.String())
-			}
-			ti.supported[name] = true
+	ti.supported = map[string]bool{}
+	for _, name := range supportedFields[t] {
+		if _, ok := ti.fields[name]; !ok {
+			panic("specs: supported field " + name + " is not a field of " + t.String())
 		}
+		ti.supported[name] = true
 	}
 	actual, _ := typeInfos.LoadOrStore(t, ti)
 	return actual.(*typeInfo)
@@ -82,7 +81,7 @@ func collectFields(t reflect.Type, index []int, out map[string]fieldInfo) {
 func (ti *typeInfo) suggest(name string) string {
 	var cands []string
 	for _, cand := range ti.names {
-		if ti.supported == nil || ti.supported[cand] {
+		if ti.supported[cand] {
 			cands = append(cands, cand)
 		}
 	}
