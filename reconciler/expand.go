@@ -40,6 +40,10 @@ func Expand(state *specs.DesiredState, host Host) (Desired, []Notice) {
 	return e.desired, e.notices
 }
 
+// maxPrealloc caps the capacity hints taken from counts in manifests, so a
+// count that validation did not see cannot allocate in advance.
+const maxPrealloc = 1024
+
 // expander holds the state of one Expand.
 type expander struct {
 	state *specs.DesiredState
@@ -85,6 +89,10 @@ func (e *expander) workload(obj *specs.Object, tmpl *corev1.PodTemplateSpec, rep
 	if replicas <= 0 {
 		return
 	}
+	if replicas > specs.MaxReplicas { // only an unvalidated state gets here
+		e.notice(obj, fmt.Sprintf("%d replicas is more than the limit of %d; not run", replicas, specs.MaxReplicas))
+		return
+	}
 	if sel := tmpl.Spec.NodeSelector; !selectorMatches(sel, e.labels) {
 		what := "not run"
 		switch obj.Kind {
@@ -101,7 +109,7 @@ func (e *expander) workload(obj *specs.Object, tmpl *corev1.PodTemplateSpec, rep
 		e.notice(obj, err.Error()+"; not run")
 		return
 	}
-	pods := make([]Pod, 0, replicas)
+	pods := make([]Pod, 0, min(replicas, maxPrealloc)) // never preallocate from a manifest's count
 	for i := range replicas {
 		name := obj.Name
 		switch obj.Kind {

@@ -39,6 +39,10 @@ type replica struct {
 	node int
 }
 
+// maxPrealloc caps the capacity hints taken from counts in manifests, so a
+// count that validation did not see cannot allocate in advance.
+const maxPrealloc = 1024
+
 // workloads turns the desired state into the workloads to place, sorted by
 // key, with their replicas named as reconciler.Expand names pods. Jobs and
 // CronJobs, and pods whose name another workload took first, are returned
@@ -80,8 +84,12 @@ func workloads(desired *specs.DesiredState) ([]*workload, []Skipped) {
 		if replicas <= 0 {
 			continue
 		}
+		if replicas > specs.MaxReplicas { // only an unvalidated state gets here
+			skipped = append(skipped, Skipped{Workload: obj.Key(), Reason: fmt.Sprintf("%d replicas is more than the limit of %d; not placed", replicas, specs.MaxReplicas)})
+			continue
+		}
 		w := newWorkload(obj.Key(), spec)
-		w.replicas = make([]*replica, 0, replicas)
+		w.replicas = make([]*replica, 0, min(replicas, maxPrealloc)) // never preallocate from a manifest's count
 		for i := range replicas {
 			name := obj.Name
 			if ordinals {

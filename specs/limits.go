@@ -42,3 +42,32 @@ func (l Limits) withDefaults() Limits {
 	}
 	return l
 }
+
+// Limits on what the manifests may ask for. They keep a hostile or mistaken
+// commit (`replicas: 2147483647`) from making every agent and the scheduler
+// allocate without bound: validation refuses more, with the field's
+// position, before anything is expanded or placed. docs/manifests.md lists
+// them for operators.
+const (
+	// MaxReplicas is the largest spec.replicas of a Deployment, and the
+	// largest spec.parallelism and spec.completions of a Job (or of a
+	// CronJob's job template). 10,000 is the size the scheduler is built
+	// and tested for in one whole cluster.
+	MaxReplicas = 10_000
+	// MaxPods is the most pods one desired state may ask for in all:
+	// Deployment replicas, one per Pod and per DaemonSet (on each host), and
+	// the parallelism of each Job and CronJob.
+	MaxPods = 50_000
+	// MaxContainersPerPod bounds the containers of one pod, init
+	// containers included.
+	MaxContainersPerPod = 100
+	// MaxPortsPerContainer bounds the ports of one container.
+	MaxPortsPerContainer = 100
+	// MaxEnvPerContainer bounds the env and envFrom entries of one
+	// container, together.
+	MaxEnvPerContainer = 1_000
+	// MaxDataBytes bounds the data of one ConfigMap (data and binaryData
+	// values) or Secret (data and stringData values), as Kubernetes does:
+	// 1 MiB.
+	MaxDataBytes = 1 << 20
+)

@@ -59,6 +59,7 @@ func (l *loader) finish() {
 		l.checkReference(r, index)
 	}
 	l.serviceAllocations()
+	l.podBudget()
 	if len(l.errs) > 0 {
 		return
 	}

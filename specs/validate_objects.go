@@ -83,6 +83,11 @@ func (c *check) secret(s *corev1.Secret) {
 	for _, k := range sortedKeys(s.Data) {
 		c.dataKey(keyPath("data", k), k)
 	}
+	size := 0
+	for _, v := range s.Data {
+		size += len(v)
+	}
+	c.dataSize("data", size)
 	for _, k := range secretRequiredKeys[s.Type] {
 		if _, ok := s.Data[k]; !ok {
 			c.errorf("data", "a Secret of type %s must hold the key %q", s.Type, k)
@@ -100,6 +105,21 @@ func (c *check) configMap(cm *corev1.ConfigMap) {
 		if _, dup := cm.Data[k]; dup {
 			c.errorf(keyPath("binaryData", k), "key %q is in both data and binaryData", k)
 		}
+	}
+	size := 0
+	for _, v := range cm.Data {
+		size += len(v)
+	}
+	for _, v := range cm.BinaryData {
+		size += len(v)
+	}
+	c.dataSize("data", size)
+}
+
+// dataSize checks the total size of a ConfigMap's or Secret's values.
+func (c *check) dataSize(p string, size int) {
+	if size > MaxDataBytes {
+		c.errorf(p, "%s holds %d bytes of data, more than the limit of %d (1 MiB)", c.it.obj.Kind, size, MaxDataBytes)
 	}
 }
 

@@ -53,6 +53,9 @@ func (c *check) podSpec(p string, s *corev1.PodSpec, wk workloadKind) {
 	if len(s.Containers) == 0 {
 		c.errorf(joinPath(p, "containers"), "required: at least one container")
 	}
+	if n := len(s.Containers) + len(s.InitContainers); n > MaxContainersPerPod {
+		c.errorf(joinPath(p, "containers"), "a pod may have at most %d containers (init containers included), got %d", MaxContainersPerPod, n)
+	}
 	names := map[string]string{}
 	hostPorts := map[string]string{}
 	for i := range s.InitContainers {
@@ -233,6 +236,16 @@ func (c *check) container(p string, ct *corev1.Container, init, hostNetwork bool
 	}
 	if ct.WorkingDir != "" && !strings.HasPrefix(ct.WorkingDir, "/") {
 		c.errorf(joinPath(p, "workingDir"), "must be an absolute path, got %q", ct.WorkingDir)
+	}
+	if n := len(ct.Ports); n > MaxPortsPerContainer {
+		c.errorf(joinPath(p, "ports"), "a container may have at most %d ports, got %d", MaxPortsPerContainer, n)
+	}
+	if n := len(ct.Env) + len(ct.EnvFrom); n > MaxEnvPerContainer {
+		at := "env"
+		if len(ct.Env) == 0 {
+			at = "envFrom"
+		}
+		c.errorf(joinPath(p, at), "a container may have at most %d env and envFrom entries, got %d", MaxEnvPerContainer, n)
 	}
 	portNames := c.ports(joinPath(p, "ports"), ct.Ports, hostNetwork, hostPorts)
 	c.env(joinPath(p, "env"), ct.Env)

@@ -18,9 +18,7 @@ func (c *check) workload(obj any) {
 	switch o := obj.(type) {
 	case *appsv1.Deployment:
 		s := &o.Spec
-		if s.Replicas != nil && *s.Replicas < 0 {
-			c.errorf("spec.replicas", "must be 0 or more, got %d", *s.Replicas)
-		}
+		c.count("spec.replicas", s.Replicas, MaxReplicas)
 		c.selector("spec.selector", s.Selector, s.Template.Labels, "spec.template.metadata.labels")
 		switch s.Strategy.Type {
 		case appsv1.RecreateDeploymentStrategyType:
@@ -95,8 +93,8 @@ func (c *check) workload(obj any) {
 
 // jobSpec validates a Job spec (also inside a CronJob).
 func (c *check) jobSpec(p string, s *batchv1.JobSpec) {
-	c.nonNegativePtr(joinPath(p, "parallelism"), s.Parallelism)
-	c.nonNegativePtr(joinPath(p, "completions"), s.Completions)
+	c.count(joinPath(p, "parallelism"), s.Parallelism, MaxReplicas)
+	c.count(joinPath(p, "completions"), s.Completions, MaxReplicas)
 	c.nonNegativePtr(joinPath(p, "backoffLimit"), s.BackoffLimit)
 	c.nonNegativePtr(joinPath(p, "ttlSecondsAfterFinished"), s.TTLSecondsAfterFinished)
 	if d := s.ActiveDeadlineSeconds; d != nil && *d <= 0 {
@@ -146,6 +144,17 @@ func isZero(v *intstr.IntOrString) bool {
 		return v.IntVal == 0
 	}
 	return v.StrVal == "0%"
+}
+
+// count checks a replica count, when set: 0 ≤ *v ≤ max.
+func (c *check) count(p string, v *int32, max int) {
+	switch {
+	case v == nil:
+	case *v < 0:
+		c.errorf(p, "must be 0 or more, got %d", *v)
+	case int(*v) > max:
+		c.errorf(p, "must be at most %d, got %d", max, *v)
+	}
 }
 
 // nonNegative checks v ≥ 0.
