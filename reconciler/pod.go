@@ -2,6 +2,8 @@ package reconciler
 
 import (
 	"time"
+
+	"github.com/kelpie-dev/kelpie/specs"
 )
 
 // Pod is one pod this host should run, fully resolved from its manifest:
@@ -54,6 +56,11 @@ type Pod struct {
 	InitContainers []Container
 	// Containers run together in the pod's sandbox.
 	Containers []Container
+	// Privileges lists what the pod asks that weakens its isolation from the
+	// host (host namespaces, privileged containers, added capabilities,
+	// Unconfined seccomp), with manifest field paths. The runtime refuses
+	// the pod unless the host grants every one.
+	Privileges []specs.PrivilegeNeed `json:",omitempty"`
 }
 
 // Owner is the workload a pod comes from.
@@ -190,4 +197,9 @@ type Security struct {
 	// CapAdd and CapDrop are capability names as written ("NET_ADMIN", "ALL").
 	CapAdd  []string
 	CapDrop []string
+	// SeccompUnconfined is set when the manifest's seccompProfile (the
+	// container's, else the pod's) is Unconfined: the runtime applies no
+	// seccomp filter. Otherwise it applies its default profile
+	// (RuntimeDefault).
+	SeccompUnconfined bool `json:",omitempty"`
 }

@@ -23,6 +23,8 @@ type podBuilder struct {
 	hash  string
 	// networks are the extra Networks of the kelpie.dev/networks annotation.
 	networks []string
+	// privileges are what the pod template asks of the host.
+	privileges []specs.PrivilegeNeed
 	// notices about parts of the workload that were left out (once each).
 	notices []Notice
 	noted   map[string]bool
@@ -41,6 +43,13 @@ func newPodBuilder(state *specs.DesiredState, obj *specs.Object, tmpl *corev1.Po
 		return nil, err
 	}
 	b.hash = h
+	prefix := specs.PodSpecPath(obj.Kind)
+	for _, n := range specs.PrivilegeNeeds(&tmpl.Spec) {
+		if prefix != "" {
+			n.Field = prefix + "." + n.Field
+		}
+		b.privileges = append(b.privileges, n)
+	}
 	return b, nil
 }
 
@@ -67,6 +76,7 @@ func (b *podBuilder) pod(name string, ordinal int) (Pod, error) {
 		RestartPolicy: RestartPolicy(s.RestartPolicy),
 		Hostname:      hostname(name),
 		Labels:        maps.Clone(b.tmpl.Labels),
+		Privileges:    slices.Clone(b.privileges),
 	}
 	if b.obj.Kind == specs.KindDeployment {
 		p.Ordinal = ordinal
@@ -157,6 +167,7 @@ func resources(r corev1.ResourceRequirements) Resources {
 func security(pod *corev1.PodSecurityContext, c *corev1.SecurityContext) Security {
 	var s Security
 	if pod != nil {
+		s.SeccompUnconfined = pod.SeccompProfile != nil && pod.SeccompProfile.Type == corev1.SeccompProfileTypeUnconfined
 		s.RunAsUser = clonePtr(pod.RunAsUser)
 		s.RunAsGroup = clonePtr(pod.RunAsGroup)
 		s.RunAsNonRoot = pod.RunAsNonRoot != nil && *pod.RunAsNonRoot
@@ -180,6 +191,9 @@ func security(pod *corev1.PodSecurityContext, c *corev1.SecurityContext) Securit
 	s.ReadOnlyRootFilesystem = c.ReadOnlyRootFilesystem != nil && *c.ReadOnlyRootFilesystem
 	s.Privileged = c.Privileged != nil && *c.Privileged
 	s.AllowPrivilegeEscalation = clonePtr(c.AllowPrivilegeEscalation)
+	if sp := c.SeccompProfile; sp != nil {
+		s.SeccompUnconfined = sp.Type == corev1.SeccompProfileTypeUnconfined
+	}
 	if caps := c.Capabilities; caps != nil {
 		for _, cp := range caps.Add {
 			s.CapAdd = append(s.CapAdd, string(cp))

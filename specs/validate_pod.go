@@ -48,6 +48,7 @@ func (c *check) podSpec(p string, s *corev1.PodSpec, wk workloadKind) {
 		if sc.FSGroup != nil && *sc.FSGroup < 0 {
 			c.errorf(joinPath(p, "securityContext.fsGroup"), "must be 0 or more")
 		}
+		c.seccomp(joinPath(p, "securityContext.seccompProfile"), sc.SeccompProfile)
 	}
 	volumes := c.volumes(joinPath(p, "volumes"), s.Volumes)
 	if len(s.Containers) == 0 {
@@ -260,6 +261,8 @@ func (c *check) container(p string, ct *corev1.Container, init, hostNetwork bool
 	c.probe(joinPath(p, "startupProbe"), ct.StartupProbe, portNames, true)
 	if sc := ct.SecurityContext; sc != nil {
 		c.ids(joinPath(p, "securityContext"), sc.RunAsUser, sc.RunAsGroup)
+		c.capabilities(joinPath(p, "securityContext.capabilities"), sc.Capabilities)
+		c.seccomp(joinPath(p, "securityContext.seccompProfile"), sc.SeccompProfile)
 	}
 }
 
