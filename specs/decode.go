@@ -2,6 +2,7 @@ package specs
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"math"
 	"reflect"
@@ -290,9 +291,11 @@ func (d *decoder) mergeSources(v *yaml.Node, path string, depth int, isMap bool)
 	case yaml.MappingNode:
 		return d.pairs(v, path, depth+1, isMap)
 	case yaml.SequenceNode:
+		// Earlier mappings of the list win over later ones (YAML merge key
+		// spec, and yaml.v3): they go last, where dedupeMerged keeps them.
 		var out []*yaml.Node
-		for _, m := range v.Content {
-			out = append(out, d.mergeSources(m, path, depth+1, isMap)...)
+		for i := len(v.Content) - 1; i >= 0; i-- {
+			out = append(out, d.mergeSources(v.Content[i], path, depth+1, isMap)...)
 		}
 		return out
 	default:
@@ -334,8 +337,14 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string, depth int)
 			d.errorf(k, path, "an alias (*%s) cannot be used as a key; write the key out", k.Value)
 			continue
 		}
-		if k.Kind != yaml.ScalarNode {
-			d.errorf(k, path, "keys must be scalars, got %s", d.show(k, path))
+		if k.Kind != yaml.ScalarNode || k.ShortTag() != "!!str" {
+			// As JSON, whose keys are strings: `1: x` would be "1" to one
+			// reader and an error to another, and 0x10 would be "16".
+			msg := fmt.Sprintf("keys must be strings, got %s", d.show(k, path))
+			if k.Kind == yaml.ScalarNode {
+				msg += " (quote it to make it a string)"
+			}
+			d.errorf(k, keyPath(path, k.Value), "%s", msg)
 			continue
 		}
 		elem := reflect.New(t.Elem()).Elem()
@@ -431,7 +440,29 @@ func (d *decoder) quantity(n *yaml.Node, v reflect.Value, path string) {
 		d.errorf(n, path, "expected quantity (like 500m or 1Gi), got %s", d.show(n, path))
 		return
 	}
-	q, err := resource.ParseQuantity(n.Value)
+	// A number means what it means in JSON, as the API server reads it:
+	// 0777 is 511, 0x10 is 16, and a float is a float64.
+	text := n.Value
+	switch n.ShortTag() {
+	case "!!int":
+		if i, err := strconv.ParseInt(n.Value, 0, 64); err == nil {
+			text = strconv.FormatInt(i, 10)
+		} else if u, err := strconv.ParseUint(n.Value, 0, 64); err == nil {
+			text = strconv.FormatUint(u, 10)
+		} else {
+			d.errorf(n, path, "%s out of range", d.show(n, path))
+			return
+		}
+	case "!!float":
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			d.errorf(n, path, "expected a finite number, got %s", d.show(n, path))
+			return
+		}
+		b, _ := json.Marshal(f)
+		text = string(b)
+	}
+	q, err := resource.ParseQuantity(text)
 	if err != nil {
 		d.errorf(n, path, "invalid quantity %q: want a number with an optional suffix like 500m, 1.5, 128Mi or 2G", n.Value)
 		return

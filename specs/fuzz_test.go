@@ -12,16 +12,7 @@ import (
 // Properties: Load never panics, returns either a state or an ErrorList whose
 // entries name the file, and is deterministic.
 func FuzzLoad(f *testing.F) {
-	for _, pattern := range []string{"testdata/invalid/*.yaml", "testdata/valid/*.yaml", "testdata/diff/*/*.yaml", "../examples/*/*.yaml", "../examples/*/*/*.yaml"} {
-		files, _ := filepath.Glob(pattern)
-		for _, file := range files {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add(data)
-		}
-	}
+	addSeeds(f)
 	limits := Limits{MaxFileBytes: 1 << 20, MaxNodes: 20_000, MaxDepth: 32}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fsys := fstest.MapFS{"f.yaml": {Data: data}}
@@ -54,4 +45,19 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+// addSeeds adds every valid and invalid manifest under testdata and the
+// bundled examples to a fuzz corpus.
+func addSeeds(f *testing.F) {
+	for _, pattern := range []string{"testdata/invalid/*.yaml", "testdata/valid/*.yaml", "testdata/diff/*/*.yaml", "../examples/*/*.yaml", "../examples/*/*/*.yaml"} {
+		files, _ := filepath.Glob(pattern)
+		for _, file := range files {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(data)
+		}
+	}
 }
