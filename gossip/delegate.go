@@ -162,9 +162,15 @@ func (n *Node) observe(m *memberlist.Node, st MemberState) {
 			ms.meta, ms.metaErr = prev.meta, prev.metaErr
 		}
 	}
+	if ms.metaErr == nil {
+		if err := metaTermsPlausible(ms.meta, n.highest); err != nil {
+			ms.meta, ms.metaErr = Meta{}, err
+		}
+	}
 	n.members[m.Name] = ms
 	if ms.metaErr == nil {
 		n.highest = max(n.highest, ms.meta.Term, ms.meta.Seen)
+		n.noteClaimLocked(ms.meta.Term, m.Name)
 	}
 	if m.Name != n.cfg.NodeName {
 		if st == StateAlive {

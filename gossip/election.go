@@ -164,6 +164,9 @@ func Decide(v ElectionView) Decision {
 		case cand != "" && cand < v.Self:
 			return Decision{Action: StepDown, Leader: win.Name, Term: 0,
 				Reason: fmt.Sprintf("eligible member %s sorts first", cand)}
+		case highest > self.Term && highest >= MaxTerm:
+			return Decision{Action: StepDown, Leader: "", Term: 0,
+				Reason: fmt.Sprintf("term %d was seen, at the limit %d: no term above it can be claimed", highest, uint64(MaxTerm))}
 		case highest > self.Term:
 			return Decision{Action: Claim, Term: highest + 1, Leader: v.Self,
 				Reason: fmt.Sprintf("term %d was seen above our term %d: leading on above it, or its placements would fence ours", highest, self.Term)}
@@ -186,6 +189,8 @@ func Decide(v ElectionView) Decision {
 		follow.Reason = fmt.Sprintf("candidate; view changed %s ago, settling for %s", v.Now.Sub(v.Changed), v.Settle)
 	case v.QuorumLost:
 		follow.Reason = "candidate, but without quorum: not claiming"
+	case highest >= MaxTerm:
+		follow.Reason = fmt.Sprintf("candidate, but term %d is at the limit %d: not claiming", highest, uint64(MaxTerm))
 	default:
 		return Decision{Action: Claim, Term: highest + 1, Leader: v.Self,
 			Reason: fmt.Sprintf("first eligible member; view stable for %s", v.Settle)}

@@ -98,6 +98,7 @@ func (n *Node) step() {
 		n.meta.Term = d.Term
 		n.meta.SteppedDownFor = 0
 		n.highest = max(n.highest, d.Term)
+		n.noteClaimLocked(d.Term, n.cfg.NodeName)
 	case StepDown:
 		n.meta.Term = 0
 		if d.Term > 0 {

@@ -109,6 +109,7 @@ type Node struct {
 	viewChanged  time.Time
 	lead         Leadership
 	wants        map[[2]uint64]time.Time
+	claims       map[uint64]string // term → the member seen claiming it (noteClaimLocked)
 	dirtyPeers   bool
 	dirtyPlace   bool
 	savedTerm    uint64
@@ -141,6 +142,7 @@ func New(cfg Config) (*Node, error) {
 		peers:     map[string]peer{},
 		statuses:  map[string]NodeStatus{},
 		wants:     map[[2]uint64]time.Time{},
+		claims:    map[uint64]string{},
 		changes:   make(chan struct{}, 1),
 		persistCh: make(chan struct{}, 1),
 		kick:      make(chan struct{}, 1),
@@ -227,11 +229,17 @@ func (n *Node) restore() error {
 		}
 	}
 	n.highest = pf.HighestTerm
+	if n.highest > MaxTerm {
+		n.log.Warn("ignoring the highest term kept in the state dir: above the limit", "term", n.highest, "limit", uint64(MaxTerm))
+		n.highest = 0
+	}
 	p, err := readPlacementFile(n.placementPath())
 	if err != nil {
 		// A torn or foreign file must not keep the node down: the
 		// cluster has the placement.
 		n.log.Warn("ignoring the placement kept in the state dir", "err", err)
+	} else if !p.IsZero() && (p.Term > MaxTerm || p.Seq > MaxSeq) {
+		n.log.Warn("ignoring the placement kept in the state dir: term or seq above the limit", "term", p.Term, "seq", p.Seq)
 	} else if !p.IsZero() {
 		n.setPlacementLocked(p)
 		n.dirtyPlace = false

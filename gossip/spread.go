@@ -24,7 +24,8 @@ func (n *Node) queueNotice(p Placement) {
 // would adopt.
 func (n *Node) onNotice(nt notice) {
 	n.mu.Lock()
-	want := nt.Node != n.cfg.NodeName && Adoptable(n.placement, n.highest, Placement{Term: nt.Term, Seq: nt.Seq})
+	want := nt.Node != n.cfg.NodeName && Adoptable(n.placement, n.highest, Placement{Term: nt.Term, Seq: nt.Seq}) &&
+		termPlausible(nt.Term, n.highest) && nt.Seq <= MaxSeq
 	key := [2]uint64{nt.Term, nt.Seq}
 	now := n.clock.Now()
 	if want {
@@ -86,6 +87,11 @@ func (n *Node) offerPlacement(p Placement, via string) {
 	n.mu.Lock()
 	if n.stopped || !Adoptable(n.placement, n.highest, p) {
 		n.mu.Unlock()
+		return
+	}
+	if why := n.placementRefusalLocked(p); why != "" {
+		n.mu.Unlock()
+		n.log.Warn("refusing a placement from a peer", "term", p.Term, "seq", p.Seq, "leader", p.Leader, "via", via, "reason", why)
 		return
 	}
 	n.setPlacementLocked(p)
