@@ -166,7 +166,7 @@ func runPlanCluster(c *cli.Context) error {
 		changed = true
 	}
 	if q := view.Quorum; changed && q.Expect > 0 && !q.OK {
-		out.Note = "placement not changed while the cluster has no quorum: " + q.Reason
+		out.Note = "placement not changed: " + q.Reason // as the leader says it
 	}
 	if format == formatJSON {
 		if err := writeJSON(c.App.Writer, out); err != nil {
