@@ -205,7 +205,7 @@ func (a *Agent) place() *SyncError {
 		return a.newError(KindEmpty, commit, errors.New(d.Reason))
 	case scheduler.RefusedRollback:
 		if a.head == t {
-			a.head = nil // validated again by the next fetch, which refuses a rollback
+			a.head = nil // the next fetch validates the head again
 		}
 		return nil
 	case scheduler.Placed:
