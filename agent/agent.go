@@ -61,14 +61,12 @@ type Agent struct {
 	head         *target             // the newest valid head: what the leader places
 	adopted      gossip.Placement    // the placement the target comes from
 	placed       scheduler.Published // its content
-	placeNote    string              // why the leader did not publish, for status
 	clusterDue   bool                // the view, leader or placement changed
-	nextPlace    time.Time           // when the leader places again (a dead host's grace period ends)
 	claims       []string            // the claims the host holds, as last observed
 	lastReported string              // the node status last published
 	headsAsked   map[string]bool     // heads other members reported, fetched for once
 	seenHead     string              // the newest valid head this node fetched, reported to the leader
-	leadSince    time.Time           // when this node, leading, first wanted to make the cluster's first placement
+	placing      placing             // the leader's placement bookkeeping
 
 	mu     sync.RWMutex // guards status
 	status Status
@@ -248,7 +246,7 @@ func (a *Agent) drainTriggers() {
 // nextWake is the earliest time something is due.
 func (a *Agent) nextWake() time.Time {
 	wake := a.nextPoll
-	for _, t := range []time.Time{a.nextRetry, a.nextCheck, a.nextPlace} {
+	for _, t := range []time.Time{a.nextRetry, a.nextCheck, a.placing.next} {
 		if !t.IsZero() && t.Before(wake) {
 			wake = t
 		}
@@ -276,7 +274,7 @@ func (a *Agent) step(ctx context.Context) {
 		} else {
 			a.sync(ctx, reason)
 		}
-	case a.cluster != nil && (a.clusterDue || (!a.nextPlace.IsZero() && !now.Before(a.nextPlace))):
+	case a.cluster != nil && (a.clusterDue || (!a.placing.next.IsZero() && !now.Before(a.placing.next))):
 		a.clusterDue = false
 		if _, err := a.clusterStep(ctx); err != nil {
 			a.state.LastError = err

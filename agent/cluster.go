@@ -127,11 +127,11 @@ func (a *Agent) clusterSync(ctx context.Context, reason string) {
 // placement changes), and every node converges to the placement in force.
 // It returns the actions executed and the failure, if any.
 func (a *Agent) clusterStep(ctx context.Context) (int, *SyncError) {
-	a.nextPlace = a.clock.Now().Add(a.cfg.RescheduleAfter)
+	a.placing.next = a.clock.Now().Add(a.cfg.RescheduleAfter)
 	var perr *SyncError
 	if !a.cluster.Leader().Self {
-		a.leadSince = time.Time{}
-		a.placeNote = "" // a note of this node's own time as leader
+		a.placing.waitSince = time.Time{}
+		a.placing.note = "" // a note of this node's own time as leader
 	} else {
 		a.headsSeen()
 		perr = a.place()
@@ -145,96 +145,91 @@ func (a *Agent) clusterStep(ctx context.Context) (int, *SyncError) {
 	return n, err
 }
 
-// place computes the placement of the newest valid commit on the current
-// view and publishes it when it differs from the one in force. Only the
-// leader calls it.
+// placing is the leader's placement bookkeeping between steps: what the
+// policy (scheduler.Decide) needs again and what status shows of it.
+type placing struct {
+	note      string    // why the leader did not publish, for status
+	next      time.Time // when the cluster is stepped again (a wait or a dead host's grace period ends)
+	waitSince time.Time // when this node, leading, began waiting to make the cluster's first placement
+}
+
+// place decides the placement of the newest valid commit on the current
+// view with the cluster's policy (scheduler.Decide) and publishes it when
+// it differs from the one in force. Only the leader calls it.
 func (a *Agent) place() *SyncError {
 	lead := a.cluster.Leader()
 	cur, hasCur := a.cluster.Placement()
 	var prev *scheduler.Placement
 	if hasCur {
-		pub, err := scheduler.Decode(cur.Data)
-		if err == nil {
-			p := pub.Placement
-			p.Term, p.Seq = cur.Term, cur.Seq
-			prev = &p
+		p := scheduler.Placement{Commit: cur.Commit} // an undecodable placement places nothing
+		if pub, err := scheduler.Decode(cur.Data); err == nil {
+			p = pub.Placement
 		}
+		p.Term, p.Seq = cur.Term, cur.Seq
+		prev = &p
 	}
 	t := a.head
 	if t == nil && hasCur {
 		t, _ = a.commitTarget(cur.Commit)
 	}
-	if t == nil {
-		a.placeNote = "no valid commit to place yet"
-		return nil
+	in := scheduler.PolicyInput{
+		Nodes: a.schedulerNodes(), Previous: prev, Term: lead.Term, Now: a.clock.Now(),
+		RescheduleAfter: a.cfg.RescheduleAfter, WaitSince: a.placing.waitSince,
+		AllowEmpty: a.cfg.AllowEmpty, AllowRewrite: a.cfg.AllowRewrite,
 	}
-	if len(t.full.Pods) == 0 && !a.cfg.AllowEmpty && prev != nil && len(prev.Assignments) > 0 && prev.Commit != t.commit.Hash {
-		a.placeNote = "commit " + t.commit.Short() + " has no pods; not placed"
-		return a.newError(KindEmpty, &t.commit, fmt.Errorf("commit %s refused: it gives the cluster no pods while %d run (start the agents with --allow-empty to allow it)", t.commit.Short(), len(prev.Assignments)))
+	q := a.cluster.Quorum()
+	in.Expect, in.Alive = q.Expect, q.Alive
+	if d, ok := a.src.(descender); ok {
+		in.Ancestry = d
 	}
-	if hasCur && cur.Commit != t.commit.Hash && !a.cfg.AllowRewrite {
-		if d, ok := a.src.(descender); ok {
-			fwd, err := d.Descends(cur.Commit, t.commit.Hash)
-			if err != nil || !fwd {
-				// A new leader whose source lags (a stale mirror, a fetch
-				// not yet done) must not roll the cluster back.
-				a.placeNote = fmt.Sprintf("commit %s does not descend from the cluster's commit %.12s; not placed", t.commit.Short(), cur.Commit)
-				if a.head == t {
-					a.head = nil
-				}
-				return nil
-			}
-		}
+	var commit *CommitInfo
+	if t != nil {
+		in.Candidate, in.Commit, commit = t.state, t.commit.Hash, &t.commit
 	}
-	now := a.clock.Now()
-	if !hasCur {
-		// The cluster's first placement waits for the members --expect
-		// names (up to RescheduleAfter after this node began to lead), so
-		// that a cluster starting up is not packed onto its first hosts:
-		// placement is sticky and never rebalances on its own.
-		if a.leadSince.IsZero() {
-			a.leadSince = now
-		}
-		q := a.cluster.Quorum()
-		if until := a.leadSince.Add(a.cfg.RescheduleAfter); q.Expect > 0 && q.Alive < q.Expect && now.Before(until) {
-			a.placeNote = fmt.Sprintf("first placement waits for %d of %d expected members (until %s)", q.Alive, q.Expect, until.Format(time.TimeOnly))
-			if until.Before(a.nextPlace) {
-				a.nextPlace = until
-			}
-			return nil
-		}
-	}
-	sp, rep, err := scheduler.Place(t.state, a.schedulerNodes(), prev, scheduler.Options{
-		Term: lead.Term, Commit: t.commit.Hash, Now: now, RescheduleAfter: a.cfg.RescheduleAfter,
-	})
+	d, err := scheduler.Decide(in)
 	if err != nil {
 		if errors.Is(err, scheduler.ErrStaleTerm) {
 			return nil // a newer leader's placement is in force: this node no longer leads
 		}
-		return a.newError(KindPlan, &t.commit, fmt.Errorf("place commit %s: %w", t.commit.Short(), err))
+		return a.newError(KindPlan, commit, err)
 	}
-	if !rep.RecheckAt.IsZero() && rep.RecheckAt.Before(a.nextPlace) {
-		a.nextPlace = rep.RecheckAt
+	if !d.WaitSince.IsZero() {
+		a.placing.waitSince = d.WaitSince
 	}
-	if prev != nil && sp.Equal(prev) && prev.Term == lead.Term {
-		a.placeNote = ""
+	if !d.RecheckAt.IsZero() && d.RecheckAt.Before(a.placing.next) {
+		a.placing.next = d.RecheckAt
+	}
+	a.placing.note = d.Note
+	switch d.Verdict {
+	case scheduler.RefusedEmpty:
+		return a.newError(KindEmpty, commit, errors.New(d.Reason))
+	case scheduler.RefusedRollback:
+		if a.head == t {
+			a.head = nil // the next fetch validates the head again
+		}
+		return nil
+	case scheduler.Placed:
+	default:
 		return nil
 	}
+	if !d.Changed {
+		return nil
+	}
+	sp, rep := d.Placement, d.Report
 	data, err := scheduler.Encode(sp, rep)
 	if err != nil {
-		return a.newError(KindPlan, &t.commit, err)
+		return a.newError(KindPlan, commit, err)
 	}
 	p, err := a.cluster.PublishPlacement(t.commit.Hash, data)
 	switch {
 	case errors.Is(err, gossip.ErrNoQuorum):
-		a.placeNote = "placement not changed: " + a.cluster.Quorum().Reason
+		a.placing.note = "placement not changed: " + a.cluster.Quorum().Reason
 		return nil
 	case errors.Is(err, gossip.ErrNotLeader):
 		return nil
 	case err != nil:
-		return a.newError(KindPlan, &t.commit, fmt.Errorf("publish placement: %w", err))
+		return a.newError(KindPlan, commit, fmt.Errorf("publish placement: %w", err))
 	}
-	a.placeNote = ""
 	for _, m := range scheduler.Diff(prev, &sp) {
 		a.log.Info("placement", "commit", t.commit.Short(), "term", p.Term, "seq", p.Seq, "move", m.String())
 	}
@@ -275,9 +270,9 @@ func (a *Agent) adopt(ctx context.Context) (int, *SyncError) {
 		}
 		mine := *t
 		mine.desired = t.full.Assigned(a.cluster.Name(), pub.Assignments, pub.Volumes)
-		// The leader refuses a commit with no pods at all; a host that the
-		// placement leaves empty is emptied.
-		mine.allowEmpty = len(t.full.Pods) > 0
+		// The leader refuses a commit that gives the cluster no pods; a
+		// host that the placement leaves empty is emptied.
+		mine.allowEmpty = scheduler.PodCount(t.state, a.schedulerNodes()) > 0
 		a.target = &mine
 		a.adopted = p
 		a.placed = pub
@@ -403,8 +398,8 @@ func (a *Agent) clusterStatus() *ClusterStatus {
 	q := a.cluster.Quorum()
 	cs := &ClusterStatus{
 		Self: a.cluster.Name(), Leader: lead.Leader, Term: lead.Term, Election: lead.Reason,
-		Quorum: QuorumStatus{OK: q.OK, Expect: q.Expect, Alive: q.Alive, Needed: q.Needed, Reason: q.Reason},
-		Note:   a.placeNote,
+		Quorum: quorumStatus(q),
+		Note:   a.placing.note,
 	}
 	switch {
 	case lead.Leader == "":

@@ -4,13 +4,15 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/kelpie-dev/kelpie/gossip"
 	"github.com/kelpie-dev/kelpie/scheduler"
 )
 
-// ClusterView is what GET /api/v1/cluster returns: the view a scheduler
-// needs to preview where a candidate commit would run (`kelpie plan
-// --cluster`): the nodes as the scheduler sees them and the placement in
-// force.
+// ClusterView is what GET /api/v1/cluster returns: what the placement
+// policy (scheduler.Decide) needs to preview what the leader would do with
+// a candidate commit (`kelpie plan --cluster`): the nodes as the scheduler
+// sees them, the placement in force, the quorum and the agents' policy
+// flags.
 type ClusterView struct {
 	// Self is the answering node; Leader and Term the leader it follows.
 	Self   string `json:"self"`
@@ -26,6 +28,15 @@ type ClusterView struct {
 	// Placement is the placement in force (Term and Seq set); nil before
 	// any.
 	Placement *scheduler.Placement `json:"placement"`
+	// Quorum is the answering node's quorum: Expect (--expect) and Alive
+	// decide whether the first placement waits, OK whether the leader may
+	// publish a change.
+	Quorum QuorumStatus `json:"quorum"`
+	// AllowEmpty and AllowRewrite are the answering agent's --allow-empty
+	// and --allow-rewrite; a cluster's agents are started alike, so the
+	// leader's policy takes the same.
+	AllowEmpty   bool `json:"allowEmpty"`
+	AllowRewrite bool `json:"allowRewrite"`
 }
 
 // clusterView answers GET /api/v1/cluster; 404 for an agent on its own.
@@ -36,7 +47,9 @@ func (a *Agent) clusterView(w http.ResponseWriter, _ *http.Request) {
 	}
 	lead := a.cluster.Leader()
 	v := ClusterView{Self: a.cluster.Name(), Leader: lead.Leader, Term: lead.Term, Now: a.clock.Now(),
-		RescheduleAfter: a.cfg.RescheduleAfter, Nodes: a.schedulerNodes()}
+		RescheduleAfter: a.cfg.RescheduleAfter, Nodes: a.schedulerNodes(),
+		AllowEmpty: a.cfg.AllowEmpty, AllowRewrite: a.cfg.AllowRewrite}
+	v.Quorum = quorumStatus(a.cluster.Quorum())
 	if p, ok := a.cluster.Placement(); ok {
 		if pub, err := scheduler.Decode(p.Data); err == nil {
 			sp := pub.Placement
@@ -45,4 +58,9 @@ func (a *Agent) clusterView(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, v)
+}
+
+// quorumStatus converts gossip's quorum for status and the view.
+func quorumStatus(q gossip.Quorum) QuorumStatus {
+	return QuorumStatus{OK: q.OK, Expect: q.Expect, Alive: q.Alive, Needed: q.Needed, Reason: q.Reason}
 }

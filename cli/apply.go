@@ -59,14 +59,9 @@ func runApply(c *cli.Context) error {
 	}
 	defer rt.Close()
 	w := c.App.Writer
-	z := newColorizer(c, w)
+	pr := applyPrinter{w: w, z: newColorizer(c, w)}
 	if format == formatText {
-		for _, n := range hp.Notices {
-			fmt.Fprintf(w, "%s %s\n", z.yellow("note:"), n)
-		}
-		if hp.Result.Empty() {
-			fmt.Fprintf(w, "No changes: host %s runs what the manifests describe.\n", hp.Node)
-		}
+		pr.begin(hp)
 	}
 	start := time.Now()
 	// A rolling update is carried to its end: after each batch the host is
@@ -74,14 +69,8 @@ func runApply(c *cli.Context) error {
 	last, report, err := reconciler.ExecuteRollout(c.Context, rt, hp.Desired, hp.Result, hp.Options, reconciler.ExecOptions{
 		Parallelism: c.Int("parallel"),
 		OnDone: func(a reconciler.Action, err error, took time.Duration) {
-			if format != formatText {
-				return
-			}
-			switch {
-			case err == nil:
-				fmt.Fprintf(w, "  %s %s\n", paintAction(z, a), z.bold(fmt.Sprintf("[%.1fs]", took.Seconds())))
-			default:
-				fmt.Fprintf(w, "  %s %s: %v\n", z.red("✗"), a, err)
+			if format == formatText {
+				pr.done(a, err, took)
 			}
 		},
 	}, time.Now)
@@ -104,15 +93,7 @@ func runApply(c *cli.Context) error {
 			return err
 		}
 	} else {
-		for _, wt := range hp.Result.Waiting {
-			fmt.Fprintf(w, "  %s %s\n", z.yellow("…"), wt)
-		}
-		for _, k := range hp.Result.Kept {
-			fmt.Fprintf(w, "  %s %s\n", z.bold("="), k)
-		}
-		if len(hp.Result.Actions) > 0 {
-			fmt.Fprintf(w, "\nApply: %d done, %d failed, %d skipped in %.1fs.\n", report.Succeeded, report.Failed, report.Skipped, time.Since(start).Seconds())
-		}
+		pr.end(hp, report, time.Since(start))
 	}
 	if !report.OK() {
 		return fmt.Errorf("apply did not converge: %w", report.Err())

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -38,12 +39,18 @@ type clusterPlanJSON struct {
 	Unplaceable []string          `json:"unplaceable"`
 	Waiting     []string          `json:"waiting"`
 	Replicas    map[string]string `json:"replicas"`
+	// Wait says why the leader does not place the candidate yet (the
+	// cluster's first placement waits for the --expect members); Note why
+	// it would not publish it now (no quorum).
+	Wait string `json:"wait,omitempty"`
+	Note string `json:"note,omitempty"`
 }
 
 // runPlanCluster previews a candidate on the cluster: it asks the agent for
-// the view and the placement in force, places the candidate the way the
-// leader would (without publishing anything) and plans every host against
-// what it runs under the placement in force.
+// the view and the placement in force, decides on the candidate with the
+// leader's own policy (scheduler.Decide: the same refusals, with the same
+// messages, and the same wait for --expect members; nothing is published)
+// and plans every host against what it runs under the placement in force.
 func runPlanCluster(c *cli.Context) error {
 	format, err := outputFormat(c)
 	if err != nil {
@@ -75,11 +82,15 @@ func runPlanCluster(c *cli.Context) error {
 	}
 
 	var cand *specs.DesiredState
-	candName := worktreeSide
+	candName, label, base := worktreeSide, "the working tree", ""
 	if rev := c.Args().First(); rev != "" {
 		cand, candName, _, err = loadRevision(repo, rev, sub)
+		label = "" // "commit SHORT", as the leader names it
 	} else {
 		cand, _, err = loadWorktree(repo, sub)
+		if head, herr := repo.Resolve("HEAD"); herr == nil {
+			base = head.Hash // a commit of the working tree would descend from HEAD
+		}
 	}
 	if err != nil {
 		return manifestFailure(c, err)
@@ -93,12 +104,31 @@ func runPlanCluster(c *cli.Context) error {
 		}
 	}
 
-	next, rep, err := scheduler.Place(cand, view.Nodes, view.Placement, scheduler.Options{
-		Commit: candName, Now: view.Now, RescheduleAfter: view.RescheduleAfter,
+	// The leader's own policy: what it refuses, this refuses with its words.
+	d, err := scheduler.Decide(scheduler.PolicyInput{
+		Candidate: cand, Commit: candName, Name: label, Base: base,
+		Nodes: view.Nodes, Previous: view.Placement, Now: view.Now, RescheduleAfter: view.RescheduleAfter,
+		Expect: view.Quorum.Expect, Alive: view.Quorum.Alive,
+		AllowEmpty: view.AllowEmpty, AllowRewrite: view.AllowRewrite, Ancestry: repo,
 	})
 	if err != nil {
-		return fmt.Errorf("place the candidate: %w", err)
+		return err
 	}
+	if d.Refused() {
+		return errors.New(d.Reason)
+	}
+	if d.Verdict == scheduler.WaitForMembers {
+		out := clusterPlanJSON{From: from, To: candName, Wait: d.Note, Hosts: []planJSON{}, Moves: []string{}, Unplaceable: []string{}, Waiting: []string{}, Replicas: map[string]string{}}
+		if format == formatJSON {
+			if err := writeJSON(c.App.Writer, out); err != nil {
+				return err
+			}
+		} else {
+			printClusterPlan(c.App.Writer, newColorizer(c, c.App.Writer), view, out, nil)
+		}
+		return ExitCode(2) // the leader places the candidate once the wait ends
+	}
+	next, rep := d.Placement, d.Report
 	out := clusterPlanJSON{From: from, To: candName, Hosts: []planJSON{}, Moves: []string{}, Unplaceable: []string{}, Waiting: []string{}, Replicas: next.Assignments}
 	for _, m := range scheduler.Diff(view.Placement, &next) {
 		out.Moves = append(out.Moves, m.String())
@@ -135,6 +165,9 @@ func runPlanCluster(c *cli.Context) error {
 	if len(out.Moves) > 0 {
 		changed = true
 	}
+	if q := view.Quorum; changed && q.Expect > 0 && !q.OK {
+		out.Note = "placement not changed: " + q.Reason // as the leader says it
+	}
 	if format == formatJSON {
 		if err := writeJSON(c.App.Writer, out); err != nil {
 			return err
@@ -164,6 +197,10 @@ func printClusterPlan(w io.Writer, z colorizer, view agent.ClusterView, out clus
 		to = to[:12]
 	}
 	fmt.Fprintf(w, "Cluster of %d %s (leader %s, term %d): %s → %s\n\n", len(view.Nodes), plural(len(view.Nodes), "node", "nodes"), leader, view.Term, from, to)
+	if out.Wait != "" {
+		fmt.Fprintf(w, "Placement: %s %s.\n", z.yellow("waiting:"), out.Wait)
+		return
+	}
 	if len(out.Moves) == 0 {
 		fmt.Fprintln(w, "Placement: no replica moves.")
 	} else {
@@ -193,6 +230,9 @@ func printClusterPlan(w io.Writer, z colorizer, view agent.ClusterView, out clus
 			}
 		}
 	})
+	if out.Note != "" {
+		fmt.Fprintf(w, "\n%s %s.\n", z.yellow("Note:"), out.Note)
+	}
 	fmt.Fprintf(w, "\nCluster: %d to create, %d to update, %d to replace, %d to delete on %d %s.\n",
 		total[reconciler.Create], total[reconciler.Update], total[reconciler.Replace], total[reconciler.Delete], len(names), plural(len(names), "host", "hosts"))
 }

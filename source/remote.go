@@ -238,16 +238,7 @@ const cacheSource = "cache"
 // the cache does not hold is no ancestor. The agent's leader checks with it
 // that a commit it is about to place does not roll the cluster back.
 func (r *Remote) Descends(ancestor, descendant string) (bool, error) {
-	for _, h := range []string{ancestor, descendant} {
-		if len(h) != 2*len(plumbing.ZeroHash) || !isHex(h) {
-			return false, fmt.Errorf("descends: %q is not a full commit hash", h)
-		}
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ok, err := r.cache.isAncestor(plumbing.NewHash(strings.ToLower(ancestor)), plumbing.NewHash(strings.ToLower(descendant)))
-	if err != nil {
-		return false, fmt.Errorf("descends: %w", err)
-	}
-	return ok, nil
+	return r.cache.Descends(ancestor, descendant)
 }

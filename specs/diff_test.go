@@ -34,7 +34,7 @@ func TestDiffGolden(t *testing.T) {
 // TestDiffProperties checks diffing a state with itself is empty, with nil
 // is all adds or all removes, and that the diff is symmetric in its actions.
 func TestDiffProperties(t *testing.T) {
-	state, err := Load(os.DirFS("testdata/valid"), ".", Options{})
+	state, err := Load(os.DirFS(corpusValid), ".", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

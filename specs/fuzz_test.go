@@ -8,7 +8,7 @@ import (
 )
 
 // FuzzLoad feeds arbitrary bytes to the decoder. Seeds are every valid and
-// invalid manifest under testdata; crashers go to testdata/fuzz/FuzzLoad.
+// invalid manifest of the shared corpus and testdata; crashers go to testdata/fuzz/FuzzLoad.
 // Properties: Load never panics, returns either a state or an ErrorList whose
 // entries name the file, and is deterministic.
 func FuzzLoad(f *testing.F) {
@@ -50,7 +50,7 @@ func FuzzLoad(f *testing.F) {
 // addSeeds adds every valid and invalid manifest under testdata and the
 // bundled examples to a fuzz corpus.
 func addSeeds(f *testing.F) {
-	for _, pattern := range []string{"testdata/invalid/*.yaml", "testdata/valid/*.yaml", "testdata/diff/*/*.yaml", "../examples/*/*.yaml", "../examples/*/*/*.yaml"} {
+	for _, pattern := range []string{corpusInvalid + "/*.yaml", corpusValid + "/*.yaml", "testdata/diff/*/*.yaml", "../examples/*/*.yaml", "../examples/*/*/*.yaml"} {
 		files, _ := filepath.Glob(pattern)
 		for _, file := range files {
 			data, err := os.ReadFile(file)

@@ -1,8 +1,6 @@
 package specs
 
 import (
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/kelpie-dev/kelpie/internal/golden"
@@ -10,8 +8,3 @@ import (
 
 // goldenCheck compares got with a golden file (go test -update rewrites it).
 func goldenCheck(t *testing.T, path, got string) { t.Helper(); golden.Check(t, path, got) }
-
-// goldenName maps testdata/x/name.yaml to testdata/x/name.golden.
-func goldenName(yamlPath string) string {
-	return strings.TrimSuffix(yamlPath, filepath.Ext(yamlPath)) + ".golden"
-}

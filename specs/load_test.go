@@ -3,7 +3,6 @@ package specs
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -12,34 +11,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// TestInvalidManifests loads every file under testdata/invalid and compares
-// the full error list (positions, field paths, messages) with its golden file.
-func TestInvalidManifests(t *testing.T) {
-	files, err := filepath.Glob("testdata/invalid/*.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no invalid cases: %v", err)
-	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			state, err := Load(os.DirFS("testdata/invalid"), filepath.Base(file), Options{})
-			if err == nil {
-				t.Fatalf("loaded %d objects; want errors", state.Len())
-			}
-			var list ErrorList
-			if !errors.As(err, &list) {
-				t.Fatalf("error is %T, want ErrorList: %v", err, err)
-			}
-			for _, e := range list {
-				if e.Pos.File != filepath.Base(file) {
-					t.Errorf("error names file %q, want %q", e.Pos.File, filepath.Base(file))
-				}
-			}
-			goldenCheck(t, goldenName(file), err.Error()+"\n")
-		})
-	}
-}
-
-// TestValidManifests loads the bundled examples and testdata/valid.
+// TestValidManifests loads the bundled examples and the shared corpus of
+// valid manifests (testdata/manifests/valid at the top level) as one
+// repository each.
 func TestValidManifests(t *testing.T) {
 	for _, tc := range []struct {
 		dir   string
@@ -47,7 +21,7 @@ func TestValidManifests(t *testing.T) {
 	}{
 		{"../examples/seed", 1},
 		{"../examples/site", 9},
-		{"testdata/valid", 12},
+		{corpusValid, 28},
 	} {
 		t.Run(tc.dir, func(t *testing.T) {
 			state, err := Load(os.DirFS(tc.dir), ".", Options{})
@@ -192,7 +166,7 @@ func TestSourcesShareReferences(t *testing.T) {
 // TestWorkersDeterministic checks the result does not depend on how many
 // files are decoded at once: same objects, hashes and errors in the same order.
 func TestWorkersDeterministic(t *testing.T) {
-	for _, dir := range []string{"testdata/invalid", "testdata/valid", "../examples/site"} {
+	for _, dir := range []string{corpusInvalid, corpusValid, "../examples/site"} {
 		var outcomes []string
 		for _, workers := range []int{1, 2, 8} {
 			state, err := Load(os.DirFS(dir), ".", Options{Workers: workers})
