@@ -268,6 +268,9 @@ func (a *Agent) adopt(ctx context.Context) (int, *SyncError) {
 		if t == nil {
 			return 0, a.newError(KindFetch, nil, fmt.Errorf("commit %.12s of placement %d.%d is not in the repository yet", p.Commit, p.Term, p.Seq))
 		}
+		if err := a.checkForward(p); err != nil {
+			return 0, a.newError(KindNotFastForward, &t.commit, err)
+		}
 		mine := *t
 		mine.desired = t.full.Assigned(a.cluster.Name(), pub.Assignments, pub.Volumes)
 		// The leader refuses a commit that gives the cluster no pods; a
@@ -295,6 +298,28 @@ func (a *Agent) adopt(ctx context.Context) (int, *SyncError) {
 		a.converged(a.target.commit)
 	}
 	return n, cerr
+}
+
+// checkForward refuses a placement whose commit does not descend from the
+// commit this host applied (unless AllowRewrite): a leader's policy never
+// places one, so it is stale or forged, and must not roll the host back.
+func (a *Agent) checkForward(p gossip.Placement) error {
+	applied := a.appliedHash()
+	if applied == "" || applied == p.Commit || a.cfg.AllowRewrite {
+		return nil
+	}
+	d, ok := a.src.(descender)
+	if !ok {
+		return nil
+	}
+	fwd, err := d.Descends(applied, p.Commit)
+	if err != nil {
+		return fmt.Errorf("placement %d.%d from %s: check that commit %.12s descends from the applied %.12s: %w", p.Term, p.Seq, p.Leader, p.Commit, applied, err)
+	}
+	if !fwd {
+		return fmt.Errorf("placement %d.%d from %s names commit %.12s, which does not descend from the applied commit %.12s: refused, the host keeps running it (start the agents with --allow-rewrite to allow it)", p.Term, p.Seq, p.Leader, p.Commit, applied)
+	}
+	return nil
 }
 
 // commitTarget loads commit hash for the cluster: from the validated head
