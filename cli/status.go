@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,14 +14,34 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kelpie-dev/kelpie/agent"
+	"github.com/kelpie-dev/kelpie/runtime"
 )
 
 // agentTimeout bounds one request to the local agent.
 const agentTimeout = 10 * time.Second
 
 // agentFlag is the --agent flag of the commands that talk to a running agent.
-func agentFlag() cli.Flag {
-	return &cli.StringFlag{Name: "agent", Usage: "the agent's HTTP address (its --listen), HOST:PORT or a URL", Value: agent.DefaultListen, EnvVars: envVars("agent")}
+func agentFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "agent", Usage: "the agent's HTTP address (its --listen), HOST:PORT or a URL", Value: agent.DefaultListen, EnvVars: envVars("agent")},
+		&cli.StringFlag{Name: "api-token", Usage: "the agent's API token (its --api-token); prefer the env var", EnvVars: envVars("api-token")},
+		&cli.StringFlag{Name: "api-token-file", Usage: "where a local agent keeps its API token, read when --api-token is not given",
+			Value: filepath.Join(runtime.DefaultStateDir, "agent", "api-token"), EnvVars: envVars("api-token-file")},
+	}
+}
+
+// apiToken is the token requests to the agent carry: --api-token, else the
+// local agent's token file when it can be read, else none (reads from a
+// loopback agent need none).
+func apiToken(c *cli.Context) string {
+	if t := c.String("api-token"); t != "" {
+		return t
+	}
+	t, err := agent.ReadAPIToken(c.String("api-token-file"))
+	if err != nil {
+		return ""
+	}
+	return t
 }
 
 // agentURL is the URL of path on the agent --agent names.
@@ -42,6 +63,9 @@ func agentRequest(ctx context.Context, c *cli.Context, method, path string, want
 	if err != nil {
 		return nil, usageErrorf(c, "invalid value %q for flag --agent: %v", c.String("agent"), err)
 	}
+	if tok := apiToken(c); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("talk to the agent: %w (is `kelpie agent` running with --listen %s?)", err, c.String("agent"))
@@ -50,6 +74,9 @@ func agentRequest(ctx context.Context, c *cli.Context, method, path string, want
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return nil, fmt.Errorf("read the agent's answer to %s %s: %w", method, url, err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		return nil, fmt.Errorf("%s %s: %s: pass the agent's API token with --api-token (KELPIE_API_TOKEN), or run as a user who can read %s", method, url, resp.Status, c.String("api-token-file"))
 	}
 	if resp.StatusCode != want {
 		return nil, fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, strings.TrimSpace(string(body)))
@@ -79,7 +106,7 @@ func statusCommand() *cli.Command {
 			"the host runs, a pending commit it refused or could not apply yet, the last error\n" +
 			"(manifest problems as file:line), and the pods with their state. -o json prints\n" +
 			"the agent's /api/v1/status document as it is.",
-		Flags:  []cli.Flag{agentFlag(), outputFlag()},
+		Flags:  append(agentFlags(), outputFlag()),
 		Action: runStatus,
 	}
 }
