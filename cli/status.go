@@ -131,15 +131,15 @@ func runStatus(c *cli.Context) error {
 
 // printStatus writes the status for people.
 func printStatus(w io.Writer, z colorizer, s agent.Status, now time.Time) {
-	fmt.Fprintf(w, "Node:      %s\n", s.Node)
-	fmt.Fprintf(w, "Repo:      %s (ref %s, path %s)\n", strings.Join(s.Repo, ", "), s.Ref, s.Path)
+	fmt.Fprintf(w, "Node:      %s\n", termSafe(s.Node))
+	fmt.Fprintf(w, "Repo:      %s (ref %s, path %s)\n", termSafe(strings.Join(s.Repo, ", ")), termSafe(s.Ref), termSafe(s.Path))
 	if a := s.Applied; a != nil {
-		fmt.Fprintf(w, "Applied:   %s %s (%s, applied %s)\n", z.bold(a.Short()), a.Subject, a.Author, ago(now, a.AppliedAt))
+		fmt.Fprintf(w, "Applied:   %s %s (%s, applied %s)\n", z.bold(a.Short()), termSafe(a.Subject), termSafe(a.Author), ago(now, a.AppliedAt))
 	} else {
 		fmt.Fprintf(w, "Applied:   %s\n", z.yellow("nothing yet"))
 	}
 	if p := s.Pending; p != nil {
-		fmt.Fprintf(w, "Pending:   %s %s (%s since %s)\n", z.yellow(p.Short()), p.Subject, p.Reason, ago(now, p.Since))
+		fmt.Fprintf(w, "Pending:   %s %s (%s since %s)\n", z.yellow(p.Short()), termSafe(p.Subject), p.Reason, ago(now, p.Since))
 	}
 	if ls := s.LastSync; ls != nil {
 		result := ls.Result
@@ -149,11 +149,11 @@ func printStatus(w io.Writer, z colorizer, s agent.Status, now time.Time) {
 		default:
 			result = z.red(result)
 		}
-		fmt.Fprintf(w, "Last sync: %s (%s, %s), %d %s in %.1fs\n", ago(now, ls.Time), ls.Reason, result, ls.Actions, plural(ls.Actions, "action", "actions"), ls.Seconds)
+		fmt.Fprintf(w, "Last sync: %s (%s, %s), %d %s in %.1fs\n", ago(now, ls.Time), termSafe(ls.Reason), result, ls.Actions, plural(ls.Actions, "action", "actions"), ls.Seconds)
 		if len(ls.Skipped) > 0 {
-			fmt.Fprintf(w, "Fetched:   from %s; passed over:\n", ls.Source)
+			fmt.Fprintf(w, "Fetched:   from %s; passed over:\n", termSafe(ls.Source))
 			for _, sk := range ls.Skipped {
-				fmt.Fprintf(w, "  %s %s\n", z.yellow("!"), firstLine(sk))
+				fmt.Fprintf(w, "  %s %s\n", z.yellow("!"), termSafe(firstLine(sk)))
 			}
 		}
 	}
@@ -162,16 +162,16 @@ func printStatus(w io.Writer, z colorizer, s agent.Status, now time.Time) {
 		if len(e.Errors) > 0 {
 			msg = fmt.Sprintf("commit %.12s does not validate: %d %s in the manifests", e.Commit, len(e.Errors), plural(len(e.Errors), "problem", "problems"))
 		}
-		fmt.Fprintf(w, "%s %s (%s)\n", z.red("Error:    "), firstLine(msg), e.Kind)
+		fmt.Fprintf(w, "%s %s (%s)\n", z.red("Error:    "), termSafe(firstLine(msg)), e.Kind)
 		for _, m := range e.Errors {
-			fmt.Fprintf(w, "  %s\n", m)
+			fmt.Fprintf(w, "  %s\n", termSafe(fmt.Sprint(m)))
 		}
 	}
 	for _, n := range s.Notices {
-		fmt.Fprintf(w, "%s %s\n", z.yellow("note:"), n)
+		fmt.Fprintf(w, "%s %s\n", z.yellow("note:"), termSafe(n))
 	}
 	for _, wt := range s.Waiting {
-		fmt.Fprintf(w, "  %s %s\n", z.yellow("…"), wt)
+		fmt.Fprintf(w, "  %s %s\n", z.yellow("…"), termSafe(wt))
 	}
 	if s.Cluster != nil {
 		printCluster(w, z, s.Cluster, now)
@@ -250,7 +250,7 @@ func printCluster(w io.Writer, z colorizer, cs *agent.ClusterStatus, now time.Ti
 		fmt.Fprintf(w, "Placement: %s\n", z.yellow("none yet"))
 	}
 	if cs.Note != "" {
-		fmt.Fprintf(w, "%s %s\n", z.yellow("note:"), cs.Note)
+		fmt.Fprintf(w, "%s %s\n", z.yellow("note:"), termSafe(cs.Note))
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
