@@ -58,7 +58,7 @@ func (e *agentE2E) start(extra ...string) {
 	e.t.Helper()
 	args := append([]string{"agent", "--repo", e.bare, "--ref", "main", "--path", "apps", "--listen", e.listen,
 		"--interval", "1h", // pushes must be seen by the ref watch, not a poll
-		"--webhook-secret", "s3cret"}, e.flags...)
+		"--webhook-secret", "s3cret", "--api-token", e2eAPIToken}, e.flags...)
 	e.cmd = exec.Command(e.bin, append(args, extra...)...)
 	if e.log == nil {
 		e.log = &bytes.Buffer{}
@@ -261,7 +261,6 @@ func TestAgentEndToEnd(t *testing.T) {
 		"--bridge", agentBridge,
 		"--image-dir", images,
 		"--node-name", "test-host",
-		"--api-token", e2eAPIToken,
 	}
 	t.Cleanup(func() {
 		res := runMain(t, append([]string{"apply", "-f", t.TempDir(), "--prune", "--allow-empty"}, e.flags...)...)
