@@ -38,6 +38,7 @@ type Agent struct {
 	background []func(ctx context.Context) // inputs Run starts and stops with the loop (Open's watchers)
 	closers    []func() error              // what Close releases (Open's runtime and cache)
 	mirror     http.Handler                // /mirror/ with ServeMirror (Open's mirrorServer), else nil
+	guard      *httpGuard                  // Host, Origin, token and rate checks of every HTTP request
 
 	// Owned by the loop (Run's goroutine).
 	state       State
@@ -86,7 +87,8 @@ type target struct {
 }
 
 // New validates cfg, reads the agent's state from cfg.StatePath and
-// returns an agent over deps. It changes nothing on the host.
+// returns an agent over deps. It changes nothing on the host but its API
+// token file (Config.APITokenPath), made when there is none.
 func New(cfg Config, deps Deps) (*Agent, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -98,11 +100,18 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	token := cfg.APIToken
+	if token == "" {
+		if token, err = loadOrCreateAPIToken(cfg.APITokenPath()); err != nil {
+			return nil, fmt.Errorf("new agent: %w", err)
+		}
+	}
 	a := &Agent{
 		cfg: cfg, src: deps.Source, rt: deps.Runtime, events: deps.Events,
 		log: cfg.Log, clock: cfg.Clock, metrics: newMetrics(),
 		triggers: make(chan source.Trigger, triggerBuffer),
 		state:    st, cluster: deps.Cluster,
+		guard: newHTTPGuard(cfg.Listen, token),
 	}
 	if st.Applied != nil {
 		a.metrics.setApplied(st.Applied.Hash)
@@ -159,7 +168,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("agent: listen on %s (--listen): %w", a.cfg.Listen, err)
 	}
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 10 * time.Second, // a client that never finishes its headers
+		ReadTimeout:       time.Minute,      // request bodies are small: a webhook's payload at most
+		WriteTimeout:      30 * time.Minute, // /mirror/ streams packs and image blobs to peers over a LAN
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	a.log.Info("agent started", "listen", ln.Addr().String(), "repo", displayRepos(a.cfg.Repos), "ref", a.cfg.Ref, "path", a.cfg.Path, "node", a.cfg.Host.Name, "prune", a.cfg.Prune)

@@ -231,7 +231,7 @@ func TestClusterPlacesAndFailsOver(t *testing.T) {
 	}
 	term := st.Cluster.Term
 	rec := httptest.NewRecorder()
-	lead.agent.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/cluster", nil))
+	lead.agent.Handler().ServeHTTP(rec, newLocalRequest(http.MethodGet, "/api/v1/cluster", nil))
 	var view ClusterView
 	if err := json.Unmarshal(rec.Body.Bytes(), &view); err != nil || rec.Code != http.StatusOK {
 		t.Fatalf("GET /api/v1/cluster: %d %v\n%s", rec.Code, err, rec.Body)

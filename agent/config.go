@@ -21,7 +21,7 @@ import (
 const (
 	DefaultInterval      = 30 * time.Second       // a poll finds pushes no webhook or ref watch reported; a ref check costs a round trip, no more
 	DefaultDriftInterval = 10 * time.Second       // fallback when runtime events are missed; Observe of 50 pods takes milliseconds
-	DefaultListen        = "127.0.0.1:7070"       // loopback: status and sync are unauthenticated; 7946 is memberlist's
+	DefaultListen        = "127.0.0.1:7070"       // loopback: reads need no token (Host and Origin are checked); 7946 is memberlist's
 	DefaultRetryMin      = 2 * time.Second        // first retry of a transient failure: long enough for a restarting containerd
 	DefaultRetryMax      = 5 * time.Minute        // as the kubelet's restart back-off cap
 	DefaultEventDelay    = 250 * time.Millisecond // gathers the events of one burst (a pod's containers exiting together) into one check
@@ -120,6 +120,13 @@ type Config struct {
 	// gossip key accepts MirrorTokenFromKey of each of its keys; "" outside
 	// one is an error with ServeMirror.
 	MirrorToken string
+	// APIToken is the secret that mutating API requests (POST
+	// /api/v1/sync), and every request but /healthz, /metrics, the
+	// webhook and /mirror/ when Listen is not a loopback address, must
+	// carry as a bearer token or basic-auth password (--api-token,
+	// KELPIE_API_TOKEN); at least 16 characters. "" means the token kept in
+	// APITokenPath, made at the first start (0600, readable by root only).
+	APIToken string
 	// Log receives one record per sync outcome and per action, each with
 	// the commit it came from. nil discards. The cli passes slog.Default(),
 	// which --log-format and --log-level set up.
@@ -141,6 +148,10 @@ func DefaultConfig() Config {
 
 // StatePath is where the agent keeps its state: StateDir/agent/state.json.
 func (c *Config) StatePath() string { return filepath.Join(c.StateDir, "agent", "state.json") }
+
+// APITokenPath is where the agent keeps its API token when APIToken is
+// empty: StateDir/agent/api-token.
+func (c *Config) APITokenPath() string { return filepath.Join(c.StateDir, "agent", "api-token") }
 
 // CacheDir is where the agent keeps its git cache: StateDir/agent/git.
 func (c *Config) CacheDir() string { return filepath.Join(c.StateDir, "agent", "git") }
@@ -212,6 +223,9 @@ func (c *Config) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("agent config: Listen %q (--listen): want HOST:PORT: %w", c.Listen, err)
+	}
+	if c.APIToken != "" && len(c.APIToken) < minAPITokenLen {
+		return fmt.Errorf("agent config: APIToken (--api-token) has %d characters: want at least %d of a random secret", len(c.APIToken), minAPITokenLen)
 	}
 	switch {
 	case c.MirrorToken != "" && !c.ServeMirror:

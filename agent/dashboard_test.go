@@ -102,7 +102,7 @@ func TestDashboardRoute(t *testing.T) {
 		t.Fatalf("GET /: %d\n%s", code, body)
 	}
 	rec := httptest.NewRecorder()
-	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	srv.ServeHTTP(rec, newLocalRequest("GET", "/", nil))
 	if ct := rec.Header().Get("Content-Type"); ct != "text/html; charset=utf-8" {
 		t.Errorf("GET / Content-Type %q", ct)
 	}

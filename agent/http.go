@@ -32,7 +32,7 @@ func (a *Agent) handler() http.Handler {
 	if a.cfg.WebhookSecret != "" {
 		mux.Handle("/hooks/git", source.WebhookHandler(a.cfg.WebhookSecret, a.triggers))
 	}
-	return mux
+	return a.guard.wrap(mux)
 }
 
 // writeJSON writes v as indented JSON with status code.

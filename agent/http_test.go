@@ -12,11 +12,25 @@ import (
 	"testing"
 )
 
+// newLocalRequest is httptest.NewRequest as a local client sends it: to
+// the agent's default loopback address (httptest's own default Host,
+// example.com, is refused on a loopback listener).
+func newLocalRequest(method, target string, body io.Reader) *http.Request {
+	r := httptest.NewRequest(method, target, body)
+	r.Host = DefaultListen
+	return r
+}
+
 // get performs a request against h and returns the status code and body.
 func get(t *testing.T, h http.Handler, method, path string) (int, string) {
 	t.Helper()
+	return do(h, newLocalRequest(method, path, nil))
+}
+
+// do serves r and returns the status code and body.
+func do(h http.Handler, r *http.Request) (int, string) {
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+	h.ServeHTTP(rec, r)
 	body, _ := io.ReadAll(rec.Result().Body)
 	return rec.Code, string(body)
 }
@@ -80,7 +94,12 @@ func TestHTTPEndpoints(t *testing.T) {
 		t.Errorf("GET /api/v1/sync: %d, want 405", code)
 	}
 	seq := h.seq()
-	if code, body := get(t, srv, "POST", "/api/v1/sync"); code != http.StatusAccepted {
+	if code, body := get(t, srv, "POST", "/api/v1/sync"); code != http.StatusUnauthorized {
+		t.Errorf("POST /api/v1/sync without the API token: %d %s, want 401", code, body)
+	}
+	req := newLocalRequest("POST", "/api/v1/sync", nil)
+	req.Header.Set("Authorization", "Bearer "+h.agent.guard.token)
+	if code, body := do(srv, req); code != http.StatusAccepted {
 		t.Errorf("POST /api/v1/sync: %d %s", code, body)
 	}
 	if s := h.waitSync(seq); s.LastSync.Reason != "api" {
@@ -107,7 +126,7 @@ func TestHTTPWebhook(t *testing.T) {
 	post := func(secret string) int {
 		mac := hmac.New(sha256.New, []byte(secret))
 		mac.Write([]byte(body))
-		req := httptest.NewRequest("POST", "/hooks/git", strings.NewReader(body))
+		req := newLocalRequest("POST", "/hooks/git", strings.NewReader(body))
 		req.Header.Set("X-GitHub-Event", "push")
 		req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
 		rec := httptest.NewRecorder()

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cgi"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,12 +228,20 @@ func (m *mirrorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "a valid mirror token is required") // git clients quote it: no newline
 		return
 	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil || repeated(q) {
+		// Go reads the first of a repeated parameter, git http-backend the
+		// last: ?service=git-upload-pack&service=git-receive-pack passed
+		// the check below and reached receive-pack.
+		http.Error(w, "malformed or repeated query parameters", http.StatusBadRequest)
+		return
+	}
 	p := r.URL.Path
 	switch {
 	case strings.HasPrefix(p, "/mirror/v2/"):
 		m.registry.ServeHTTP(w, r)
 	case p == MirrorRepoPath+"/info/refs" && r.Method == http.MethodGet &&
-		r.URL.Query().Get("service") == "git-upload-pack":
+		len(q) == 1 && q.Get("service") == "git-upload-pack":
 		if err := m.publish(); err != nil {
 			m.log.Warn("peer mirror: cannot publish the applied commit", "err", err)
 			http.Error(w, "the mirror cannot publish its commit", http.StatusInternalServerError)
@@ -248,6 +257,16 @@ func (m *mirrorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// repeated reports whether a query names a parameter more than once.
+func repeated(q url.Values) bool {
+	for _, vs := range q {
+		if len(vs) > 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // logMirror says, once at start, where peers find this host's mirror.

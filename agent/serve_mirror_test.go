@@ -201,6 +201,10 @@ func TestMirrorServesAppliedCommit(t *testing.T) {
 		{"GET", MirrorRepoPath + "/info/refs?service=git-receive-pack", true, 403, ""},
 		{"POST", MirrorRepoPath + "/git-receive-pack", true, 403, ""},
 		{"GET", MirrorRepoPath + "/info/refs?service=git-upload-pack", false, 401, ""},
+		// Go reads the first value, git http-backend the last: refused.
+		{"GET", MirrorRepoPath + "/info/refs?service=git-upload-pack&service=git-receive-pack", true, 400, ""},
+		{"GET", MirrorRepoPath + "/info/refs?service=git-upload-pack&x=1", true, 403, ""},
+		{"POST", MirrorRepoPath + "/git-upload-pack?a=1&a=2", true, 400, ""},
 		{"GET", "/mirror/elsewhere", true, 404, ""},
 	} {
 		req, _ := http.NewRequestWithContext(ctx, tc.method, srv.URL+tc.path, nil)

@@ -34,6 +34,7 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "path", Usage: "directory of the manifests inside the repository", Value: ".", EnvVars: envVars("path")},
 			&cli.DurationFlag{Name: "interval", Usage: "how often to poll the repository", Value: agent.DefaultInterval, EnvVars: envVars("interval")},
 			&cli.StringFlag{Name: "listen", Usage: "address of the HTTP endpoints (status, metrics, sync, webhook)", Value: agent.DefaultListen, EnvVars: envVars("listen")},
+			&cli.StringFlag{Name: "api-token", Usage: "the token POST /api/v1/sync (and, beyond loopback, every API read) needs; prefer the env var. Default: a random one kept in STATE-DIR/agent/api-token", EnvVars: envVars("api-token")},
 			&cli.StringFlag{Name: "webhook-secret", Usage: "HMAC key or token of /hooks/git (prefer the env var); without it /hooks/git is off", EnvVars: envVars("webhook-secret")},
 			&cli.StringFlag{Name: "verify-keys", Usage: "armored OpenPGP public keys: apply only commits signed by one of them", EnvVars: envVars("verify-keys")},
 			&cli.StringFlag{Name: "ssh-key", Usage: "private key file for ssh repositories", EnvVars: envVars("ssh-key")},
@@ -78,6 +79,7 @@ func runAgent(c *cli.Context) error {
 	cfg.Interval = c.Duration("interval")
 	cfg.Listen = c.String("listen")
 	cfg.WebhookSecret = c.String("webhook-secret")
+	cfg.APIToken = c.String("api-token")
 	cfg.VerifyKeysFile = c.String("verify-keys")
 	cfg.SSHKeyFile = c.String("ssh-key")
 	cfg.KnownHostsFile = c.String("known-hosts")

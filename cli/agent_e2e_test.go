@@ -39,6 +39,9 @@ type agentE2E struct {
 	done   chan error
 }
 
+// e2eAPIToken is the API token of the end-to-end tests' agents.
+const e2eAPIToken = "e2e-api-token-0123456789"
+
 // freeAddr returns a loopback address with a port nothing listens on.
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -55,7 +58,7 @@ func (e *agentE2E) start(extra ...string) {
 	e.t.Helper()
 	args := append([]string{"agent", "--repo", e.bare, "--ref", "main", "--path", "apps", "--listen", e.listen,
 		"--interval", "1h", // pushes must be seen by the ref watch, not a poll
-		"--webhook-secret", "s3cret"}, e.flags...)
+		"--webhook-secret", "s3cret", "--api-token", e2eAPIToken}, e.flags...)
 	e.cmd = exec.Command(e.bin, append(args, extra...)...)
 	if e.log == nil {
 		e.log = &bytes.Buffer{}
@@ -356,7 +359,10 @@ func TestAgentEndToEnd(t *testing.T) {
 		return s.LastSync != nil && s.LastSync.Seq > seq && strings.HasPrefix(s.LastSync.Reason, "webhook")
 	})
 	// kelpie sync talks to the agent too.
-	if res := runMain(t, "sync", "--agent", e.listen, "--wait", "30s"); res.code != 0 || !strings.Contains(res.stdout, "Sync ok") {
+	if res := runMain(t, "sync", "--agent", e.listen, "--api-token-file", "/nonexistent", "--wait", "30s"); res.code != 1 || !strings.Contains(res.stderr, "--api-token") {
+		t.Fatalf("kelpie sync without the API token: exit %d, want 1 and a hint\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if res := runMain(t, "sync", "--agent", e.listen, "--api-token", e2eAPIToken, "--wait", "30s"); res.code != 0 || !strings.Contains(res.stdout, "Sync ok") {
 		t.Fatalf("kelpie sync --wait: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 

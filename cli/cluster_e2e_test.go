@@ -211,6 +211,7 @@ func (h *clusterHost) start() {
 		"--bind", fmt.Sprintf("%s:%d", h.ip, clusterE2EPort),
 		"--join", strings.Join(join, ","),
 		"--expect", "3",
+		"--api-token", e2eAPIToken, // the listen address is not loopback: reads need it too
 	}
 	if !c.defaults {
 		args = append(args, "--reschedule-after", "5s", "--interval", "5s")
@@ -306,7 +307,12 @@ func (h *clusterHost) status() (agent.Status, bool) {
 	if h.cmd == nil {
 		return s, false
 	}
-	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(fmt.Sprintf("http://%s:%d/api/v1/status", h.ip, clusterE2EListen))
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s:%d/api/v1/status", h.ip, clusterE2EListen), nil)
+	if err != nil {
+		return s, false
+	}
+	req.Header.Set("Authorization", "Bearer "+e2eAPIToken)
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Do(req)
 	if err != nil {
 		return s, false
 	}

@@ -12,23 +12,23 @@ import (
 // +, - or ~, the changed fields of modified objects below it, and a summary.
 func printDiff(w io.Writer, z colorizer, from, to string, changes []specs.Change) {
 	if len(changes) == 0 {
-		fmt.Fprintf(w, "No changes: %s and %s hold the same desired state.\n", from, to)
+		fmt.Fprintf(w, "No changes: %s and %s hold the same desired state.\n", termSafe(from), termSafe(to))
 		return
 	}
-	fmt.Fprintf(w, "Changes from %s to %s:\n\n", z.bold(from), z.bold(to))
+	fmt.Fprintf(w, "Changes from %s to %s:\n\n", z.bold(termSafe(from)), z.bold(termSafe(to)))
 	var add, mod, del int
 	for _, ch := range changes {
 		key := specs.Key{Kind: ch.Kind, Namespace: ch.Namespace, Name: ch.Name}.String()
 		switch ch.Action {
 		case specs.ChangeAdd:
 			add++
-			fmt.Fprintf(w, "  %s %s\n", z.green("+"), z.bold(key))
+			fmt.Fprintf(w, "  %s %s\n", z.green("+"), z.bold(termSafe(key)))
 		case specs.ChangeRemove:
 			del++
-			fmt.Fprintf(w, "  %s %s\n", z.red("-"), z.bold(key))
+			fmt.Fprintf(w, "  %s %s\n", z.red("-"), z.bold(termSafe(key)))
 		default:
 			mod++
-			fmt.Fprintf(w, "  %s %s\n", z.yellow("~"), z.bold(key))
+			fmt.Fprintf(w, "  %s %s\n", z.yellow("~"), z.bold(termSafe(key)))
 			for _, f := range ch.Fields {
 				fmt.Fprintf(w, "      %s\n", fieldLine(z, f))
 			}
@@ -39,6 +39,7 @@ func printDiff(w io.Writer, z colorizer, from, to string, changes []specs.Change
 
 // fieldLine formats one field change.
 func fieldLine(z colorizer, f specs.FieldChange) string {
+	f.Path = termSafe(f.Path)
 	if f.Sensitive {
 		switch f.Op {
 		case specs.ChangeAdd:

@@ -133,7 +133,7 @@ func runMirrorCreate(c *cli.Context) error {
 	fmt.Fprintf(w, "wrote %s (%s, id %.12s)\n", cfg.Out, humanBytes(size), id)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, r := range x.Refs {
-		fmt.Fprintf(tw, "  %s\t%.12s\n", r.Name, r.Commit)
+		fmt.Fprintf(tw, "  %s\t%.12s\n", termSafe(r.Name), r.Commit)
 	}
 	tw.Flush()
 	carried, bytes := 0, int64(0)
@@ -182,13 +182,13 @@ func runMirrorImport(c *cli.Context) error {
 	for _, u := range res.Refs {
 		switch {
 		case u.Old == "":
-			fmt.Fprintf(tw, "  %s\tnew at %.12s\n", u.Name, u.New)
+			fmt.Fprintf(tw, "  %s\tnew at %.12s\n", termSafe(u.Name), u.New)
 		case u.Old == u.New:
-			fmt.Fprintf(tw, "  %s\tunchanged at %.12s\n", u.Name, u.New)
+			fmt.Fprintf(tw, "  %s\tunchanged at %.12s\n", termSafe(u.Name), u.New)
 		case u.Forced:
-			fmt.Fprintf(tw, "  %s\t%.12s → %.12s (forced)\n", u.Name, u.Old, u.New)
+			fmt.Fprintf(tw, "  %s\t%.12s → %.12s (forced)\n", termSafe(u.Name), u.Old, u.New)
 		default:
-			fmt.Fprintf(tw, "  %s\t%.12s → %.12s\n", u.Name, u.Old, u.New)
+			fmt.Fprintf(tw, "  %s\t%.12s → %.12s\n", termSafe(u.Name), u.Old, u.New)
 		}
 	}
 	tw.Flush()
@@ -215,7 +215,7 @@ func runMirrorLs(c *cli.Context) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "REF\tCOMMIT\tCOMMITS\tSUBJECT")
 	for _, r := range l.Refs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.Name, r.Short, r.Commits, r.Subject)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", termSafe(r.Name), r.Short, r.Commits, termSafe(r.Subject))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -226,7 +226,7 @@ func runMirrorLs(c *cli.Context) error {
 		if img.Missing > 0 {
 			size += fmt.Sprintf(" (%d blobs missing)", img.Missing)
 		}
-		fmt.Fprintf(tw, "%s\t%.19s\t%s\n", img.Name, img.Digest, size)
+		fmt.Fprintf(tw, "%s\t%.19s\t%s\n", termSafe(img.Name), img.Digest, size)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\ntotal %s (repository %s, images %s) in %s\n",

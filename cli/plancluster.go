@@ -20,12 +20,11 @@ import (
 
 // planClusterFlags are the flags `kelpie plan --cluster` adds to plan.
 func planClusterFlags() []cli.Flag {
-	return []cli.Flag{
+	return append(agentFlags(),
 		&cli.BoolFlag{Name: "cluster", Usage: "ask the cluster (through --agent) what a candidate revision, or the working tree of --repo, would do on every host", EnvVars: envVars("cluster")},
-		agentFlag(),
 		&cli.StringFlag{Name: "repo", Usage: "with --cluster: the git repository holding the candidate (or a directory inside it)", Value: ".", EnvVars: envVars("repo")},
 		&cli.StringFlag{Name: "path", Usage: "with --cluster: the manifests' directory inside the repository", Value: ".", EnvVars: envVars("path")},
-	}
+	)
 }
 
 // clusterPlanJSON is the -o json output of plan --cluster.

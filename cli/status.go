@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,14 +14,34 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kelpie-dev/kelpie/agent"
+	"github.com/kelpie-dev/kelpie/runtime"
 )
 
 // agentTimeout bounds one request to the local agent.
 const agentTimeout = 10 * time.Second
 
 // agentFlag is the --agent flag of the commands that talk to a running agent.
-func agentFlag() cli.Flag {
-	return &cli.StringFlag{Name: "agent", Usage: "the agent's HTTP address (its --listen), HOST:PORT or a URL", Value: agent.DefaultListen, EnvVars: envVars("agent")}
+func agentFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "agent", Usage: "the agent's HTTP address (its --listen), HOST:PORT or a URL", Value: agent.DefaultListen, EnvVars: envVars("agent")},
+		&cli.StringFlag{Name: "api-token", Usage: "the agent's API token (its --api-token); prefer the env var", EnvVars: envVars("api-token")},
+		&cli.StringFlag{Name: "api-token-file", Usage: "where a local agent keeps its API token, read when --api-token is not given",
+			Value: filepath.Join(runtime.DefaultStateDir, "agent", "api-token"), EnvVars: envVars("api-token-file")},
+	}
+}
+
+// apiToken is the token requests to the agent carry: --api-token, else the
+// local agent's token file when it can be read, else none (reads from a
+// loopback agent need none).
+func apiToken(c *cli.Context) string {
+	if t := c.String("api-token"); t != "" {
+		return t
+	}
+	t, err := agent.ReadAPIToken(c.String("api-token-file"))
+	if err != nil {
+		return ""
+	}
+	return t
 }
 
 // agentURL is the URL of path on the agent --agent names.
@@ -42,6 +63,9 @@ func agentRequest(ctx context.Context, c *cli.Context, method, path string, want
 	if err != nil {
 		return nil, usageErrorf(c, "invalid value %q for flag --agent: %v", c.String("agent"), err)
 	}
+	if tok := apiToken(c); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("talk to the agent: %w (is `kelpie agent` running with --listen %s?)", err, c.String("agent"))
@@ -50,6 +74,9 @@ func agentRequest(ctx context.Context, c *cli.Context, method, path string, want
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return nil, fmt.Errorf("read the agent's answer to %s %s: %w", method, url, err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		return nil, fmt.Errorf("%s %s: %s: pass the agent's API token with --api-token (KELPIE_API_TOKEN), or run as a user who can read %s", method, url, resp.Status, c.String("api-token-file"))
 	}
 	if resp.StatusCode != want {
 		return nil, fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, strings.TrimSpace(string(body)))
@@ -79,7 +106,7 @@ func statusCommand() *cli.Command {
 			"the host runs, a pending commit it refused or could not apply yet, the last error\n" +
 			"(manifest problems as file:line), and the pods with their state. -o json prints\n" +
 			"the agent's /api/v1/status document as it is.",
-		Flags:  []cli.Flag{agentFlag(), outputFlag()},
+		Flags:  append(agentFlags(), outputFlag()),
 		Action: runStatus,
 	}
 }
@@ -104,15 +131,15 @@ func runStatus(c *cli.Context) error {
 
 // printStatus writes the status for people.
 func printStatus(w io.Writer, z colorizer, s agent.Status, now time.Time) {
-	fmt.Fprintf(w, "Node:      %s\n", s.Node)
-	fmt.Fprintf(w, "Repo:      %s (ref %s, path %s)\n", strings.Join(s.Repo, ", "), s.Ref, s.Path)
+	fmt.Fprintf(w, "Node:      %s\n", termSafe(s.Node))
+	fmt.Fprintf(w, "Repo:      %s (ref %s, path %s)\n", termSafe(strings.Join(s.Repo, ", ")), termSafe(s.Ref), termSafe(s.Path))
 	if a := s.Applied; a != nil {
-		fmt.Fprintf(w, "Applied:   %s %s (%s, applied %s)\n", z.bold(a.Short()), a.Subject, a.Author, ago(now, a.AppliedAt))
+		fmt.Fprintf(w, "Applied:   %s %s (%s, applied %s)\n", z.bold(a.Short()), termSafe(a.Subject), termSafe(a.Author), ago(now, a.AppliedAt))
 	} else {
 		fmt.Fprintf(w, "Applied:   %s\n", z.yellow("nothing yet"))
 	}
 	if p := s.Pending; p != nil {
-		fmt.Fprintf(w, "Pending:   %s %s (%s since %s)\n", z.yellow(p.Short()), p.Subject, p.Reason, ago(now, p.Since))
+		fmt.Fprintf(w, "Pending:   %s %s (%s since %s)\n", z.yellow(p.Short()), termSafe(p.Subject), p.Reason, ago(now, p.Since))
 	}
 	if ls := s.LastSync; ls != nil {
 		result := ls.Result
@@ -122,11 +149,11 @@ func printStatus(w io.Writer, z colorizer, s agent.Status, now time.Time) {
 		default:
 			result = z.red(result)
 		}
-		fmt.Fprintf(w, "Last sync: %s (%s, %s), %d %s in %.1fs\n", ago(now, ls.Time), ls.Reason, result, ls.Actions, plural(ls.Actions, "action", "actions"), ls.Seconds)
+		fmt.Fprintf(w, "Last sync: %s (%s, %s), %d %s in %.1fs\n", ago(now, ls.Time), termSafe(ls.Reason), result, ls.Actions, plural(ls.Actions, "action", "actions"), ls.Seconds)
 		if len(ls.Skipped) > 0 {
-			fmt.Fprintf(w, "Fetched:   from %s; passed over:\n", ls.Source)
+			fmt.Fprintf(w, "Fetched:   from %s; passed over:\n", termSafe(ls.Source))
 			for _, sk := range ls.Skipped {
-				fmt.Fprintf(w, "  %s %s\n", z.yellow("!"), firstLine(sk))
+				fmt.Fprintf(w, "  %s %s\n", z.yellow("!"), termSafe(firstLine(sk)))
 			}
 		}
 	}
@@ -135,16 +162,16 @@ func printStatus(w io.Writer, z colorizer, s agent.Status, now time.Time) {
 		if len(e.Errors) > 0 {
 			msg = fmt.Sprintf("commit %.12s does not validate: %d %s in the manifests", e.Commit, len(e.Errors), plural(len(e.Errors), "problem", "problems"))
 		}
-		fmt.Fprintf(w, "%s %s (%s)\n", z.red("Error:    "), firstLine(msg), e.Kind)
+		fmt.Fprintf(w, "%s %s (%s)\n", z.red("Error:    "), termSafe(firstLine(msg)), e.Kind)
 		for _, m := range e.Errors {
-			fmt.Fprintf(w, "  %s\n", m)
+			fmt.Fprintf(w, "  %s\n", termSafe(fmt.Sprint(m)))
 		}
 	}
 	for _, n := range s.Notices {
-		fmt.Fprintf(w, "%s %s\n", z.yellow("note:"), n)
+		fmt.Fprintf(w, "%s %s\n", z.yellow("note:"), termSafe(n))
 	}
 	for _, wt := range s.Waiting {
-		fmt.Fprintf(w, "  %s %s\n", z.yellow("…"), wt)
+		fmt.Fprintf(w, "  %s %s\n", z.yellow("…"), termSafe(wt))
 	}
 	if s.Cluster != nil {
 		printCluster(w, z, s.Cluster, now)
@@ -223,7 +250,7 @@ func printCluster(w io.Writer, z colorizer, cs *agent.ClusterStatus, now time.Ti
 		fmt.Fprintf(w, "Placement: %s\n", z.yellow("none yet"))
 	}
 	if cs.Note != "" {
-		fmt.Fprintf(w, "%s %s\n", z.yellow("note:"), cs.Note)
+		fmt.Fprintf(w, "%s %s\n", z.yellow("note:"), termSafe(cs.Note))
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

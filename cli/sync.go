@@ -19,10 +19,9 @@ func syncCommand() *cli.Command {
 		Description: "Asks the agent at --agent to sync now instead of at its next poll, as SIGHUP\n" +
 			"and a webhook do. With --wait, waits for that sync to end and prints its result\n" +
 			"(exit 1 unless it ended ok).",
-		Flags: []cli.Flag{
-			agentFlag(),
+		Flags: append(agentFlags(),
 			&cli.DurationFlag{Name: "wait", Usage: "wait up to this long for the sync to end (0: do not wait)", EnvVars: envVars("wait")},
-		},
+		),
 		Action: runSync,
 	}
 }

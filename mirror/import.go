@@ -131,6 +131,9 @@ func importBundle(ctx context.Context, cfg ImportConfig) (res *ImportResult, err
 	if err := removeStale(cfg.Dir); err != nil {
 		return nil, err
 	}
+	if err := checkImagesDir(filepath.Join(cfg.Dir, ImagesDir)); err != nil {
+		return nil, err
+	}
 
 	staging, err := os.MkdirTemp(cfg.Dir, stagingPrefix)
 	if err != nil {
@@ -304,6 +307,23 @@ func checkImages(x *Index, archive *ocispec.Index, staged, mirror string) error 
 func hasBlob(layout string, d ocispec.Descriptor) bool {
 	fi, err := os.Stat(blobPath(layout, d.Digest))
 	return err == nil && fi.Mode().IsRegular() && fi.Size() == d.Size
+}
+
+// checkImagesDir refuses a DIR/images that holds files but is not an OCI
+// image layout: a first import renames its staged layout into place, and
+// must not replace someone's directory to do it.
+func checkImagesDir(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, ocispec.ImageLayoutFile)); err == nil {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) || err == nil && len(entries) == 0 {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check %s: %w", dir, err)
+	}
+	return fmt.Errorf("%s holds %d entries but is not an OCI image layout (no %s): refusing to replace it; move it away or import into another --dir", dir, len(entries), ocispec.ImageLayoutFile)
 }
 
 // commitImages moves the staged blobs into the mirror's layout and names

@@ -690,3 +690,28 @@ func TestInterrupted(t *testing.T) {
 		t.Fatalf("import while locked: err = %v", err)
 	}
 }
+
+// TestFirstImportKeepsForeignImagesDir: the audit's reproduction: a first
+// import into a DIR whose images/ holds someone's files (not an OCI layout)
+// wiped them. It is refused now, and the files stay.
+func TestFirstImportKeepsForeignImagesDir(t *testing.T) {
+	site, _ := newSite(t)
+	out := filepath.Join(t.TempDir(), "site.kbundle")
+	mustCreate(t, CreateConfig{Repo: site.dir, Out: out})
+	dir := filepath.Join(t.TempDir(), "mirror")
+	keep := filepath.Join(dir, ImagesDir, "precious.txt")
+	if err := os.MkdirAll(filepath.Dir(keep), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keep, []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := testenv.TreeDigest(t, dir)
+	_, err := Import(context.Background(), ImportConfig{File: out, Dir: dir})
+	if err == nil || !strings.Contains(err.Error(), "not an OCI image layout") {
+		t.Fatalf("import over a foreign images dir: %v, want a refusal", err)
+	}
+	if got := testenv.TreeDigest(t, dir); got != before {
+		t.Fatal("the refused import changed the directory")
+	}
+}
