@@ -20,6 +20,7 @@ import (
 	"sync"
 
 	"github.com/kelpie-dev/kelpie/gossip"
+	"github.com/kelpie-dev/kelpie/internal/atomicfile"
 	"github.com/kelpie-dev/kelpie/runtime"
 )
 
@@ -160,6 +161,9 @@ func newMirrorServer(cfg *Config, registry func(tokens ...string) http.Handler, 
 
 // initView (re)writes the view repository: config, HEAD, alternates. It
 // returns the served ref's name, "" when HEAD itself is (a commit Ref).
+// The view's files are written with atomicfile, not go-git: go-git rewrites
+// a ref file in place (truncate, then write), which git http-backend,
+// reading concurrently, could see empty.
 func (m *mirrorServer) initView(cache, ref string) (string, error) {
 	for _, d := range []string{"refs/heads", "refs/tags", "objects/info"} {
 		if err := os.MkdirAll(filepath.Join(m.view, d), 0o700); err != nil {
@@ -188,7 +192,7 @@ func (m *mirrorServer) initView(cache, ref string) (string, error) {
 		}
 	}
 	for f, text := range files {
-		if err := writeFileAtomic(filepath.Join(m.view, f), text); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(m.view, f), []byte(text), 0o600); err != nil {
 			return "", err
 		}
 	}
@@ -210,7 +214,7 @@ func (m *mirrorServer) publish() error {
 			err = nil
 		}
 	} else {
-		err = writeFileAtomic(m.refFile, commit+"\n")
+		err = atomicfile.WriteFile(m.refFile, []byte(commit+"\n"), 0o600)
 	}
 	if err != nil {
 		return fmt.Errorf("publish commit %q to %s: %w", commit, m.view, err)
@@ -282,28 +286,6 @@ func (m *mirrorServer) logMirror(listen string) {
 	if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
 		m.log.Warn("--serve-mirror on a loopback --listen: only this host can reach the mirror", "listen", listen)
 	}
-}
-
-// writeFileAtomic replaces path with text: a reader sees the old file or
-// the new one, never a part.
-func writeFileAtomic(path, text string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after the rename: nothing to remove
-	if _, err := tmp.WriteString(text); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // isHexString reports whether s is made of hex digits only.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kelpie-dev/kelpie/internal/atomicfile"
 	"github.com/kelpie-dev/kelpie/source"
 	"github.com/kelpie-dev/kelpie/specs"
 )
@@ -183,9 +184,8 @@ func LoadState(path string) (State, error) {
 	return s, nil
 }
 
-// SaveState writes s to path atomically: a temporary file in the same
-// directory, synced, renamed over path, and the directory synced, so a
-// crash leaves the old state or the new one, never a torn file.
+// SaveState writes s to path with atomicfile.WriteFile, so a crash leaves
+// the old state or the new one, never a torn file.
 func SaveState(path string, s State) error {
 	s.Version = stateVersion
 	data, err := json.MarshalIndent(s, "", "  ")
@@ -197,32 +197,8 @@ func SaveState(path string, s State) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("save agent state: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".state-*.json")
-	if err != nil {
+	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
 		return fmt.Errorf("save agent state: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save agent state: write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save agent state: sync %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save agent state: close %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("save agent state: %w", err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("save agent state: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("save agent state: sync %s: %w", dir, err)
 	}
 	return nil
 }

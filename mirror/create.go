@@ -20,6 +20,7 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 
+	"github.com/kelpie-dev/kelpie/internal/atomicfile"
 	"github.com/kelpie-dev/kelpie/runtime"
 	"github.com/kelpie-dev/kelpie/source"
 )
@@ -355,46 +356,34 @@ func writePart(file, name string, write func(io.Writer) error) (Part, error) {
 	return Part{Name: name, SHA256: hex.EncodeToString(h.Sum(nil)), Size: cw.Written()}, nil
 }
 
-// writeBundle writes the bundle tar at out (through a temporary file and a
-// rename): the index, then each part file under its base name.
+// writeBundle writes the bundle tar at out (atomicfile.Write: through a
+// temporary file and a rename): the index, then each part file under its
+// base name.
 func writeBundle(out string, indexJSON []byte, parts []string, progress func(int64)) error {
-	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	tw := tar.NewWriter(f)
-	hdr := func(name string, size int64) *tar.Header {
-		return &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: size, ModTime: time.Unix(0, 0), Format: tar.FormatUSTAR}
-	}
-	err = tw.WriteHeader(hdr(IndexName, int64(len(indexJSON))))
-	if err == nil {
-		_, err = tw.Write(indexJSON)
-	}
-	var done int64
-	for _, p := range parts {
-		if err != nil {
-			break
+	return atomicfile.Write(out, 0o600, func(w io.Writer) error {
+		tw := tar.NewWriter(w)
+		hdr := func(name string, size int64) *tar.Header {
+			return &tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: size, ModTime: time.Unix(0, 0), Format: tar.FormatUSTAR}
 		}
-		err = copyPart(tw, p, hdr, func(n int64) { progress(done + n) })
-		if fi, serr := os.Stat(p); serr == nil {
-			done += fi.Size()
+		err := tw.WriteHeader(hdr(IndexName, int64(len(indexJSON))))
+		if err == nil {
+			_, err = tw.Write(indexJSON)
 		}
-	}
-	if err == nil {
-		err = tw.Close()
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+		var done int64
+		for _, p := range parts {
+			if err != nil {
+				break
+			}
+			err = copyPart(tw, p, hdr, func(n int64) { progress(done + n) })
+			if fi, serr := os.Stat(p); serr == nil {
+				done += fi.Size()
+			}
+		}
+		if err == nil {
+			err = tw.Close()
+		}
 		return err
-	}
-	return os.Rename(tmp, out)
+	})
 }
 
 func copyPart(tw *tar.Writer, file string, hdr func(string, int64) *tar.Header, progress func(int64)) error {

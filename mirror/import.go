@@ -14,6 +14,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
+	"github.com/kelpie-dev/kelpie/internal/atomicfile"
 	"github.com/kelpie-dev/kelpie/source"
 )
 
@@ -352,7 +353,7 @@ func commitImages(x *Index, staged, mirror string) (int, int64, error) {
 		if err := os.MkdirAll(filepath.Join(staged, "blobs", "sha256"), 0o755); err != nil {
 			return 0, 0, err
 		}
-		if err := os.WriteFile(filepath.Join(staged, ocispec.ImageLayoutFile), layoutFile, 0o644); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(staged, ocispec.ImageLayoutFile), layoutFile, 0o644); err != nil {
 			return 0, 0, err
 		}
 		idx := mergeIndex(&ocispec.Index{}, x.Images)
@@ -365,7 +366,7 @@ func commitImages(x *Index, staged, mirror string) (int, int64, error) {
 		if err := os.Rename(staged, mirror); err != nil {
 			return 0, 0, err
 		}
-		return added, bytes, syncDir(filepath.Dir(mirror))
+		return added, bytes, atomicfile.SyncDir(filepath.Dir(mirror))
 	}
 	dst := filepath.Join(mirror, "blobs", "sha256")
 	if err := os.MkdirAll(dst, 0o755); err != nil {
@@ -380,7 +381,7 @@ func commitImages(x *Index, staged, mirror string) (int, int64, error) {
 			return 0, 0, err
 		}
 	}
-	if err := syncDir(dst); err != nil {
+	if err := atomicfile.SyncDir(dst); err != nil {
 		return 0, 0, err
 	}
 	old, err := readLayoutIndex(mirror)

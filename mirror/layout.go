@@ -15,6 +15,8 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/kelpie-dev/kelpie/internal/atomicfile"
 )
 
 // annotationImageName names an image in an OCI index for containerd and for
@@ -183,43 +185,12 @@ func refTag(ref string) string {
 	return ""
 }
 
-// writeJSONAtomic writes v as JSON to file through a temporary file in the
-// same directory and a rename, so readers see the old file or the new one.
+// writeJSONAtomic writes v as JSON to file (atomicfile.WriteFile), so
+// readers see the old file or the new one.
 func writeJSONAtomic(file string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), file)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return syncDir(filepath.Dir(file))
-}
-
-// syncDir flushes a directory's entries to disk.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.WriteFile(file, b, 0o644)
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kelpie-dev/kelpie/internal/atomicfile"
 	"github.com/kelpie-dev/kelpie/reconciler"
 )
 
@@ -179,28 +180,12 @@ func readHostFile(path string) ([]byte, error) {
 	return b, nil
 }
 
-// writeEtcFile writes data to path through a temporary file and a
-// rename, so a reader never sees half a file, unless path holds data
+// writeEtcFile replaces path with data (atomicfile.WriteFile: a reader, or
+// a crash, sees the old content or the new one), unless path holds data
 // already.
 func writeEtcFile(path string, data []byte, mode os.FileMode) error {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
 		return nil
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.WriteFile(path, data, mode)
 }

@@ -167,7 +167,7 @@ func (h *hostNet) attach(ctx context.Context, list *libcni.NetworkConfigList, rt
 			return res, nil
 		}
 		// Maybe half added before a crash: undo it first.
-		if err := h.cni.DelNetworkList(ctx, list, rt); err != nil {
+		if err := h.delNetworkList(ctx, list, rt); err != nil {
 			return nil, fmt.Errorf("delete partial attachment: %w", err)
 		}
 	}
@@ -176,7 +176,7 @@ func (h *hostNet) attach(ctx context.Context, list *libcni.NetworkConfigList, rt
 		// A leftover the checks above could not see (say, a lease left by
 		// an ADD interrupted before libcni cached it, in a namespace
 		// deleted by hand): delete and try once more.
-		if derr := h.cni.DelNetworkList(ctx, list, rt); derr != nil {
+		if derr := h.delNetworkList(ctx, list, rt); derr != nil {
 			return nil, errors.Join(err, fmt.Errorf("delete after failed add: %w", derr))
 		}
 		res, err = h.cni.AddNetworkList(ctx, list, rt)

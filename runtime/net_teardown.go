@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"sort"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
 
@@ -126,7 +128,7 @@ func (h *hostNet) delAll(ctx context.Context, namespace, name string, networks [
 			masq = h.masqLeftovers(d.config, d.cniName, id, d.ifName)
 		}
 		rt := &libcni.RuntimeConf{ContainerID: id, NetNS: netns, IfName: d.ifName, Args: args, CapabilityArgs: d.caps}
-		if err := h.cni.DelNetworkList(ctx, list, rt); err != nil {
+		if err := h.delNetworkList(ctx, list, rt); err != nil {
 			errs = append(errs, fmt.Errorf("cni del %s from pod %s: %w", d.cniName, key, err))
 			continue
 		}
@@ -135,6 +137,39 @@ func (h *hostNet) delAll(ctx context.Context, namespace, name string, networks [
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// cniDelBackoff are the waits between the attempts of a CNI DEL that fails
+// (each drawn from [d/2, 3d/2) so that DELs failing together spread out):
+// the bridge plugin's DEL fails now and then when several run at once
+// (iptables-nft: "CHAIN_DEL failed (Device or resource busy)"), and DEL is
+// idempotent by contract. About 3 s in all; then the error stands and the
+// sandbox stays whole for the next removal.
+var cniDelBackoff = []time.Duration{
+	50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond,
+	400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond,
+}
+
+// delNetworkList runs CNI DEL of list, again after each wait of
+// cniDelBackoff while it fails, until ctx is done.
+func (h *hostNet) delNetworkList(ctx context.Context, list *libcni.NetworkConfigList, rt *libcni.RuntimeConf) error {
+	for i := 0; ; i++ {
+		err := h.cni.DelNetworkList(ctx, list, rt)
+		if err == nil || i == len(cniDelBackoff) || ctx.Err() != nil {
+			if err != nil && i > 0 {
+				err = fmt.Errorf("%w (%d attempts)", err, i+1)
+			}
+			return err
+		}
+		d := cniDelBackoff[i]
+		timer := time.NewTimer(d/2 + rand.N(d))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return err
+		case <-timer.C:
+		}
+	}
 }
 
 // dedupe returns ss without repeats, in first-seen order.

@@ -20,6 +20,7 @@ import (
 	"github.com/containerd/containerd/identifiers"
 	"github.com/containerd/containerd/leases"
 	"github.com/containerd/containerd/snapshots"
+	"github.com/kelpie-dev/kelpie/internal/atomicfile"
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/moby/sys/mountinfo"
 )
@@ -333,6 +334,9 @@ func (c *Containerd) writePodMarker(p *reconciler.Pod) (string, error) {
 		return "", err
 	}
 	if err := writeEtcFile(filepath.Join(dir, podMarkerFile), append(b, '\n'), 0o644); err != nil {
+		return "", fmt.Errorf("pod dir: %w", err)
+	}
+	if err := atomicfile.SyncDir(filepath.Dir(dir)); err != nil { // the pod dir's own entry, made by MkdirAll
 		return "", fmt.Errorf("pod dir: %w", err)
 	}
 	return dir, nil

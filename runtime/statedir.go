@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kelpie-dev/kelpie/internal/atomicfile"
 	"github.com/kelpie-dev/kelpie/reconciler"
 )
 
@@ -33,8 +34,8 @@ const (
 	stateDirSandboxes   = "sandboxes"
 	stateDirPods        = "pods"
 	stateDirClaims      = "volumes"
-	stateTmpPrefix      = ".tmp-"      // files and dirs being written; removed when found
-	stateRemovingPrefix = ".removing-" // dirs renamed away before their removal
+	stateTmpPrefix      = atomicfile.TempPrefix // files and dirs being written; removed when found
+	stateRemovingPrefix = ".removing-"          // dirs renamed away before their removal
 )
 
 // stateKey is the file name of a namespaced object in the state dir:
@@ -77,50 +78,14 @@ func stateRandom() string {
 	return hex.EncodeToString(b[:])
 }
 
-// stateWriteAtomic replaces path with data: it writes a temporary file in the
-// same directory, syncs it and renames it over path, so a reader (or a crash)
-// sees the old content or the new one, never a mix. The directory is created
-// when missing.
+// stateWriteAtomic replaces path with data (atomicfile.WriteFile: a reader,
+// or a crash, sees the old content or the new one, never a mix). The
+// directory is created when missing.
 func stateWriteAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, stateTmpPrefix+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return stateSyncDir(dir)
-}
-
-// stateSyncDir makes a rename or removal in dir durable.
-func stateSyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.WriteFile(path, data, perm)
 }
 
 // stateRemoveTemps removes what an interrupted stateWriteAtomic or removal

@@ -30,6 +30,8 @@ import (
 	"github.com/distribution/reference"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/kelpie-dev/kelpie/internal/atomicfile"
 )
 
 // Names of the standard test images. nginx:1.7.9 is the image of the seed
@@ -199,14 +201,14 @@ func WriteLayout(dir string, specs ...Spec) error {
 		if _, err := os.Stat(p); err == nil {
 			continue
 		}
-		if err := os.WriteFile(p, b.data, 0o644); err != nil {
+		if err := atomicfile.WriteFile(p, b.data, 0o644); err != nil {
 			return fmt.Errorf("write layout %s: %w", dir, err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, ocispec.ImageLayoutFile), layoutFile(), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, ocispec.ImageLayoutFile), layoutFile(), 0o644); err != nil {
 		return fmt.Errorf("write layout %s: %w", dir, err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "index.json"), indexFile(imgs), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "index.json"), indexFile(imgs), 0o644); err != nil {
 		return fmt.Errorf("write layout %s: %w", dir, err)
 	}
 	return nil
@@ -269,25 +271,8 @@ func writeOnce(path string, write func(io.Writer) error) (string, error) {
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := write(f); err != nil {
-		f.Close()
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return "", fmt.Errorf("write %s: %w", path, err)
+	if err := atomicfile.Write(path, 0o644, write); err != nil {
+		return "", err
 	}
 	return path, nil
 }
