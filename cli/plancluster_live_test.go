@@ -11,6 +11,7 @@ import (
 	"github.com/kelpie-dev/kelpie/agent"
 	"github.com/kelpie-dev/kelpie/gossip"
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/reconciler/reconcilertest"
 	"github.com/kelpie-dev/kelpie/source"
 )
 
@@ -51,7 +52,7 @@ func TestPlanClusterLive(t *testing.T) {
 		cfg := agent.DefaultConfig()
 		cfg.Repos, cfg.StateDir, cfg.Listen, cfg.Interval = []string{r.dir}, state, "127.0.0.1:0", time.Second
 		cfg.Host = reconciler.Host{Name: name}
-		a, err := agent.New(cfg, agent.Deps{Source: src, Runtime: reconciler.NewFake(reconciler.Actual{}), Cluster: node})
+		a, err := agent.New(cfg, agent.Deps{Source: src, Runtime: reconcilertest.NewFake(reconciler.Actual{}), Cluster: node})
 		if err != nil {
 			t.Fatal(err)
 		}
