@@ -32,8 +32,8 @@ type agentE2E struct {
 	bin    string   // the kelpie binary
 	flags  []string // the host's runtime and identity flags
 	listen string
-	repo   *gitRepo // the work tree commits are made in
-	bare   string   // the bare repository the agent follows
+	repo   *testenv.GitRepo // the work tree commits are made in
+	bare   string           // the bare repository the agent follows
 	cmd    *exec.Cmd
 	log    *bytes.Buffer
 	done   chan error
@@ -122,14 +122,14 @@ func (e *agentE2E) waitFor(what string, timeout time.Duration, cond func(agent.S
 // push commits the files (replacing apps/) and pushes to the bare repository.
 func (e *agentE2E) push(msg string, files map[string]string) string {
 	e.t.Helper()
-	if err := os.RemoveAll(filepath.Join(e.repo.dir, "apps")); err != nil {
+	if err := os.RemoveAll(filepath.Join(e.repo.Dir, "apps")); err != nil {
 		e.t.Fatal(err)
 	}
 	for name, text := range files {
-		e.repo.write("apps/"+name, text)
+		e.repo.Write("apps/"+name, text)
 	}
-	sha := e.repo.commit(msg)
-	e.repo.git("push", "-q", e.bare, "main")
+	sha := e.repo.Commit(msg)
+	e.repo.Git("push", "-q", e.bare, "main")
 	return sha
 }
 
@@ -249,7 +249,7 @@ func TestAgentEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := fmt.Sprintf("%d", os.Getpid()%100000)
-	e := &agentE2E{t: t, bin: buildKelpie(t), listen: freeAddr(t), repo: newGitRepo(t), bare: filepath.Join(t.TempDir(), "site.git")}
+	e := &agentE2E{t: t, bin: buildKelpie(t), listen: freeAddr(t), repo: testenv.NewGitRepo(t), bare: filepath.Join(t.TempDir(), "site.git")}
 	e.flags = []string{
 		"--containerd-address", addr,
 		"--containerd-namespace", "kelpie-agent-" + id,
@@ -276,7 +276,7 @@ func TestAgentEndToEnd(t *testing.T) {
 			<-e.done
 		}
 	})
-	(&gitRepo{t: t, dir: filepath.Dir(e.bare)}).git("init", "-q", "--bare", "-b", "main", e.bare)
+	testenv.Git(t, filepath.Dir(e.bare), "init", "-q", "--bare", e.bare)
 
 	// v1: web ×2 (nginx), worker ×1 (busybox sleep), extra pod.
 	v1 := e.push("v1", map[string]string{

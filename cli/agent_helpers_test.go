@@ -32,7 +32,7 @@ import (
 func newAgentHost(t *testing.T, addr, tag string) (*agentE2E, *hostCheck) {
 	t.Helper()
 	h, hc := newPrivateHost(t, addr, tag)
-	e := &agentE2E{t: t, bin: buildKelpie(t), listen: freeAddr(t), repo: newGitRepo(t),
+	e := &agentE2E{t: t, bin: buildKelpie(t), listen: freeAddr(t), repo: testenv.NewGitRepo(t),
 		bare: filepath.Join(t.TempDir(), "site.git")}
 	// newPrivateHost's cleanup empties the host as node "test-host".
 	e.flags = append(slices.Clone(h.flags), "--node-name", "test-host")
@@ -42,7 +42,7 @@ func newAgentHost(t *testing.T, addr, tag string) (*agentE2E, *hostCheck) {
 			<-e.done
 		}
 	})
-	e.repo.git("init", "-q", "--bare", "-b", "main", e.bare)
+	e.repo.Git("init", "-q", "--bare", "-b", "main", e.bare)
 	return e, hc
 }
 

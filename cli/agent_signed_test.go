@@ -105,24 +105,24 @@ func (g *gnupg) exportPublic(fpr string) string {
 // repository.
 func (e *agentE2E) pushSigned(msg, fpr string, files map[string]string) string {
 	e.t.Helper()
-	if err := os.RemoveAll(filepath.Join(e.repo.dir, "apps")); err != nil {
+	if err := os.RemoveAll(filepath.Join(e.repo.Dir, "apps")); err != nil {
 		e.t.Fatal(err)
 	}
 	for name, text := range files {
-		e.repo.write("apps/"+name, text)
+		e.repo.Write("apps/"+name, text)
 	}
-	e.repo.git("add", "-A")
+	e.repo.Git("add", "-A")
 	if fpr == "" {
-		e.repo.git("commit", "-q", "-m", msg)
+		e.repo.Git("commit", "-q", "-m", msg)
 	} else {
-		e.repo.git("commit", "-q", "-S"+fpr, "-m", msg)
+		e.repo.Git("commit", "-q", "-S"+fpr, "-m", msg)
 		// git itself checks what it signed, against the same keyring.
-		if out := e.repo.git("log", "-1", "--format=%G? %GF"); out != "G "+fpr {
+		if out := e.repo.Git("log", "-1", "--format=%G? %GF"); out != "G "+fpr {
 			e.t.Fatalf("commit %q: git log says %q, want a good signature by %s", msg, out, fpr)
 		}
 	}
-	sha := e.repo.git("rev-parse", "HEAD")
-	e.repo.git("push", "-q", e.bare, "main")
+	sha := e.repo.Git("rev-parse", "HEAD")
+	e.repo.Git("push", "-q", e.bare, "main")
 	return sha
 }
 

@@ -383,11 +383,11 @@ func (h *clusterHost) partition(on bool) {
 }
 
 // push commits apps/app.yaml and pushes it to the bare repository.
-func (c *clusterE2E) push(repo *gitRepo, msg, text string) string {
+func (c *clusterE2E) push(repo *testenv.GitRepo, msg, text string) string {
 	c.t.Helper()
-	repo.write("apps/app.yaml", text)
-	sha := repo.commit(msg)
-	repo.git("push", "-q", c.bare, "main")
+	repo.Write("apps/app.yaml", text)
+	sha := repo.Commit(msg)
+	repo.Git("push", "-q", c.bare, "main")
 	return sha
 }
 
@@ -687,8 +687,8 @@ func TestClusterEndToEnd(t *testing.T) {
 	c := newClusterE2E(t)
 	c.defaults = defaults
 	c.killLeader = os.Getenv(clusterE2EEnvVictim) == "leader"
-	repo := newGitRepo(t)
-	repo.git("init", "-q", "--bare", "-b", "main", c.bare)
+	repo := testenv.NewGitRepo(t)
+	repo.Git("init", "-q", "--bare", "-b", "main", c.bare)
 	v1 := c.push(repo, "v1: six sleepers", clusterE2EDeployment(6))
 
 	a, b, cc := c.addHost(0), c.addHost(1), c.addHost(2)

@@ -71,9 +71,9 @@ func TestAgentOnMirror(t *testing.T) {
 	commit := func(msg string, files map[string]string) string {
 		t.Helper()
 		for name, text := range files {
-			site.write("apps/"+name, text)
+			site.Write("apps/"+name, text)
 		}
-		return site.commit(msg)
+		return site.Commit(msg)
 	}
 
 	// v1: web (nginx) and worker (busybox), in a full bundle.
@@ -82,7 +82,7 @@ func TestAgentOnMirror(t *testing.T) {
 		"worker.yaml": envPod(ns, "worker", "v1"),
 	})
 	b1 := filepath.Join(bundles, "b1.kbundle")
-	create(site.dir, b1)
+	create(site.Dir, b1)
 	importBundle(b1)
 
 	e.startRepo(filepath.Join(dir, mirror.RepoDir), "--interval", "1h",
@@ -105,7 +105,7 @@ func TestAgentOnMirror(t *testing.T) {
 		"extra.yaml": mirrorDeployment(ns, "extra", extra.Name, 1),
 	})
 	b2 := filepath.Join(bundles, "b2.kbundle")
-	create(site.dir, b2, "--since", b1)
+	create(site.Dir, b2, "--since", b1)
 	// A copy with one byte of the new image's layer flipped is refused
 	// first, and leaves the mirror without the image.
 	imagesPart, ok := bundleParts(t, b2)[mirror.ImagesPart]
@@ -155,7 +155,7 @@ func TestAgentOnMirror(t *testing.T) {
 	// v3, bundled incrementally; its broken copies come first.
 	v3 := commit("v3: worker v3", map[string]string{"worker.yaml": envPod(ns, "worker", "v3")})
 	b3 := filepath.Join(bundles, "b3.kbundle")
-	create(site.dir, b3, "--since", b2)
+	create(site.Dir, b3, "--since", b2)
 	parts := bundleParts(t, b3)
 	git, ok := parts[mirror.GitPart]
 	if !ok || git[1] == 0 {
@@ -167,13 +167,13 @@ func TestAgentOnMirror(t *testing.T) {
 	})
 	truncated := writeVariant(t, b3, "truncated.kbundle", func(b []byte) []byte { return b[:len(b)/2] })
 	// A history forked at v1: a full bundle of a clone reset to v1.
-	fork := &gitRepo{t: t, dir: t.TempDir()}
-	fork.git("clone", "-q", site.dir, ".")
-	fork.git("reset", "-q", "--hard", v1)
-	fork.write("apps/worker.yaml", envPod(ns, "worker", "fork"))
-	forked := fork.commit("fork of v1")
+	fork := &testenv.GitRepo{TB: t, Dir: t.TempDir()}
+	fork.Git("clone", "-q", site.Dir, ".")
+	fork.Git("reset", "-q", "--hard", v1)
+	fork.Write("apps/worker.yaml", envPod(ns, "worker", "fork"))
+	forked := fork.Commit("fork of v1")
 	forkBundle := filepath.Join(bundles, "fork.kbundle")
-	create(fork.dir, forkBundle)
+	create(fork.Dir, forkBundle)
 
 	before := e.pods()
 	mirrorBefore = testenv.TreeDigest(t, dir)
@@ -194,7 +194,7 @@ func TestAgentOnMirror(t *testing.T) {
 			t.Fatalf("the refused %s bundle changed the mirror directory", c.name)
 		}
 	}
-	if got := (&gitRepo{t: t, dir: dir}).git("--git-dir", mirror.RepoDir, "rev-parse", "refs/heads/main"); got != v2 {
+	if got := testenv.Git(t, dir, "--git-dir", mirror.RepoDir, "rev-parse", "refs/heads/main"); got != v2 {
 		t.Fatalf("mirror main is %s after the refused imports, want %s (forked %s)", got, v2, forked)
 	}
 	// A ref change would have been seen within a second.
@@ -306,21 +306,21 @@ func TestAgentRepoFallback(t *testing.T) {
 	}
 
 	// A stale mirror: main back at v1.
-	e.repo.git("push", "-q", "-f", e.bare, v1+":refs/heads/main")
+	e.repo.Git("push", "-q", "-f", e.bare, v1+":refs/heads/main")
 	refused("the stale mirror", v1)
 
 	// A forked mirror: main on a commit made on top of v1.
-	e.repo.git("checkout", "-q", "-b", "fork", v1)
-	e.repo.write("apps/app.yaml", envPod(ns, "app", "fork"))
-	forked := e.repo.commit("fork of v1")
-	e.repo.git("push", "-q", "-f", e.bare, "fork:refs/heads/main")
+	e.repo.Git("checkout", "-q", "-b", "fork", v1)
+	e.repo.Write("apps/app.yaml", envPod(ns, "app", "fork"))
+	forked := e.repo.Commit("fork of v1")
+	e.repo.Git("push", "-q", "-f", e.bare, "fork:refs/heads/main")
 	refused("the forked mirror", forked)
 
 	// The mirror back on the line of v2: followed again.
-	e.repo.git("checkout", "-q", "main")
-	e.repo.write("apps/app.yaml", envPod(ns, "app", "v3"))
-	v3 := e.repo.commit("v3")
-	e.repo.git("push", "-q", "-f", e.bare, "main:refs/heads/main")
+	e.repo.Git("checkout", "-q", "main")
+	e.repo.Write("apps/app.yaml", envPod(ns, "app", "v3"))
+	v3 := e.repo.Commit("v3")
+	e.repo.Git("push", "-q", "-f", e.bare, "main:refs/heads/main")
 	s = e.waitFor("v3 running", time.Minute, func(s agent.Status) bool {
 		return s.Applied != nil && s.Applied.Hash == v3 && s.Pending == nil && s.LastError == nil && runningIn(s, prefix, "app")
 	})
@@ -397,10 +397,10 @@ func TestAgentMirrorArrivesLater(t *testing.T) {
 		}
 	}
 
-	e.repo.write("apps/app.yaml", envPod(ns, "app", "v1"))
-	v1 := e.repo.commit("v1")
+	e.repo.Write("apps/app.yaml", envPod(ns, "app", "v1"))
+	v1 := e.repo.Commit("v1")
 	bundle := filepath.Join(t.TempDir(), "site.kbundle")
-	if res := runMain(t, "mirror", "create", "--repo", e.repo.dir, "--path", "apps", "--out", bundle, "--image-dir", srcImages); res.code != 0 {
+	if res := runMain(t, "mirror", "create", "--repo", e.repo.Dir, "--path", "apps", "--out", bundle, "--image-dir", srcImages); res.code != 0 {
 		t.Fatalf("mirror create: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 

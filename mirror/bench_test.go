@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/internal/testimage"
 )
 
@@ -44,12 +45,12 @@ func TestWriteBenchFixture(t *testing.T) {
 	if err := os.MkdirAll(repo, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	r := &siteRepo{t: t, dir: repo}
-	r.git("init", "-q")
+	r := &testenv.GitRepo{TB: t, Dir: repo}
+	r.Git("init", "-q")
 	for i := 0; i < manifests; i++ {
-		r.write(fmt.Sprintf("deploy/app%03d.yaml", i), deployment(fmt.Sprintf("app%03d", i), specs[i%nImages].Name, 2))
+		r.Write(fmt.Sprintf("deploy/app%03d.yaml", i), deployment(fmt.Sprintf("app%03d", i), specs[i%nImages].Name, 2))
 	}
-	r.commit("200 apps")
+	r.Commit("200 apps")
 }
 
 func envInt(t *testing.T, name string, def int) int {
