@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kelpie-dev/kelpie/internal/clock/clocktest"
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/reconciler/reconcilertest"
 	"github.com/kelpie-dev/kelpie/source"
@@ -219,27 +220,10 @@ func (h *harness) podNames() []string {
 	return out
 }
 
-// deployment is a Deployment manifest of n replicas running image.
+// deployment is a Deployment manifest in namespace agenttest of replicas
+// running image.
 func deployment(name string, replicas int, image string) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %s
-  namespace: agenttest
-spec:
-  replicas: %d
-  selector:
-    matchLabels:
-      app: %s
-  template:
-    metadata:
-      labels:
-        app: %s
-    spec:
-      containers:
-      - name: main
-        image: %s
-`, name, replicas, name, name, image)
+	return testenv.Deployment{Name: name, Namespace: "agenttest", Replicas: replicas, Container: testenv.Container{Image: image}}.YAML()
 }
 
 // brokenManifest has an invalid field on line 7.

@@ -162,21 +162,7 @@ func (hc *hostCheck) containerEnv(namespace, pod, ctr, name string) string {
 // envPod is a one-container busybox Pod whose VERSION variable is version:
 // changing it replaces the pod.
 func envPod(namespace, name, version string) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  terminationGracePeriodSeconds: 0
-  containers:
-  - name: main
-    image: busybox:1.36
-    command: ["sleep", "3600"]
-    env:
-    - name: VERSION
-      value: %q
-`, name, namespace, version)
+	return testenv.Pod{Name: name, Namespace: namespace, Container: testenv.Container{Command: `"sleep", "3600"`, Version: version, Grace: new(0)}}.YAML()
 }
 
 // serveGitHTTP serves the bare repositories under root over git's smart

@@ -93,28 +93,8 @@ func (h *hostEnv) pods() []psPod {
 // nginxDeployment is the seed example with a namespace of its own and a
 // short grace period (busybox httpd as PID 1 ignores SIGTERM).
 func nginxDeployment(replicas int) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: nginx-deployment
-  namespace: clitest
-spec:
-  selector:
-    matchLabels:
-      app: nginx
-  replicas: %d
-  template:
-    metadata:
-      labels:
-        app: nginx
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: nginx
-        image: nginx:1.7.9
-        ports:
-        - containerPort: 80
-`, replicas)
+	return testenv.Deployment{Name: "nginx-deployment", Namespace: "clitest", Replicas: replicas,
+		Container: testenv.Container{ContainerName: "nginx", Image: "nginx:1.7.9", Ports: []int{80}, Grace: new(1)}}.YAML()
 }
 
 // TestApplyEndToEnd applies the seed Deployment to a real containerd with the

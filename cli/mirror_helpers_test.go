@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -18,29 +17,9 @@ import (
 	"github.com/kelpie-dev/kelpie/internal/testimage"
 )
 
-// mirrorDeployment is a one-container Deployment in namespace ns; command,
-// when set, replaces the image's.
+// mirrorDeployment is a one-container Deployment in namespace ns.
 func mirrorDeployment(ns, name, image string, replicas int) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  replicas: %d
-  selector:
-    matchLabels:
-      app: %s
-  template:
-    metadata:
-      labels:
-        app: %s
-    spec:
-      terminationGracePeriodSeconds: 0
-      containers:
-      - name: main
-        image: %s
-`, name, ns, replicas, name, name, image)
+	return testenv.Deployment{Name: name, Namespace: ns, Replicas: replicas, Container: testenv.Container{Image: image, Grace: new(0)}}.YAML()
 }
 
 // pageImage is a test image that no standard image dir holds: busybox

@@ -14,26 +14,8 @@ import (
 // peerPod is a Pod for the hosts labelled role=ROLE, whose VERSION
 // variable is version; command "" keeps the image's own.
 func peerPod(ns, name, role, image, command, version string) string {
-	cmd := ""
-	if command != "" {
-		cmd = fmt.Sprintf("    command: [%s]\n", command)
-	}
-	return fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  terminationGracePeriodSeconds: 0
-  nodeSelector:
-    role: %s
-  containers:
-  - name: main
-    image: %s
-%s    env:
-    - name: VERSION
-      value: %q
-`, name, ns, role, image, cmd, version)
+	return testenv.Pod{Name: name, Namespace: ns, Container: testenv.Container{Image: image, Command: command,
+		Version: version, Grace: new(0), NodeSelector: map[string]string{"role": role}}}.YAML()
 }
 
 // TestAgentPeerMirror runs two agents, each its own process on a private

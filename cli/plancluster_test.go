@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,22 +15,7 @@ import (
 
 // webDeployment is a Deployment of n replicas of image.
 func webDeployment(n int, image string) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: %d
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: main
-        image: %s
-`, n, image)
+	return testenv.Deployment{Name: "web", Replicas: n, Container: testenv.Container{Image: image}}.YAML()
 }
 
 // viewAgent serves a fixed cluster view, as GET /api/v1/cluster does.

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -28,24 +27,7 @@ import (
 
 // deployment is a manifest of a Deployment running image with replicas.
 func deployment(name, image string, replicas int) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %[1]s
-spec:
-  replicas: %[3]d
-  selector:
-    matchLabels:
-      app: %[1]s
-  template:
-    metadata:
-      labels:
-        app: %[1]s
-    spec:
-      containers:
-      - name: %[1]s
-        image: %[2]s
-`, name, image, replicas)
+	return testenv.Deployment{Name: name, Replicas: replicas, Container: testenv.Container{ContainerName: name, Image: image}}.YAML()
 }
 
 // imageDir builds the standard test images (busybox, nginx) as OCI

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/reconciler/reconcilertest"
 )
@@ -16,24 +17,7 @@ import (
 // given strategy block (YAML under spec, indented by 2) and a VERSION
 // environment variable, so that changing version changes the spec hash.
 func strategyDeployment(name string, replicas int, strategy, version string) string {
-	return `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ` + name + `
-spec:
-  replicas: ` + reconciler.Itoa(replicas) + `
-` + strategy + `  selector:
-    matchLabels: {app: ` + name + `}
-  template:
-    metadata:
-      labels: {app: ` + name + `}
-    spec:
-      containers:
-        - name: main
-          image: busybox:1.36
-          env:
-            - {name: VERSION, value: "` + version + `"}
-`
+	return testenv.Deployment{Name: name, Replicas: replicas, Strategy: strategy, Container: testenv.Container{Version: version}}.YAML()
 }
 
 // TestRolloutOf checks how a Deployment's strategy resolves: percentages
