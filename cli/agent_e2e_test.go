@@ -21,6 +21,7 @@ import (
 
 	"github.com/kelpie-dev/kelpie/agent"
 	"github.com/kelpie-dev/kelpie/internal/testenv"
+	"github.com/kelpie-dev/kelpie/internal/testenv/nethost"
 	"github.com/kelpie-dev/kelpie/internal/testimage"
 	"github.com/kelpie-dev/kelpie/reconciler"
 )
@@ -249,7 +250,7 @@ func TestAgentEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := fmt.Sprintf("%d", os.Getpid()%100000)
-	e := &agentE2E{t: t, bin: buildKelpie(t), listen: freeAddr(t), repo: testenv.NewGitRepo(t), bare: filepath.Join(t.TempDir(), "site.git")}
+	e := &agentE2E{t: t, bin: nethost.BuildKelpie(t), listen: freeAddr(t), repo: testenv.NewGitRepo(t), bare: filepath.Join(t.TempDir(), "site.git")}
 	e.flags = []string{
 		"--containerd-address", addr,
 		"--containerd-namespace", "kelpie-agent-" + id,

@@ -144,15 +144,15 @@ func TestAgentSignedCommits(t *testing.T) {
 	keys := g.exportPublic(trusted)
 
 	e, hc := newAgentHost(t, addr, "site")
-	ns := fmt.Sprintf("sign%d", hc.octet)
-	prefix := hc.subnetPrefix()
+	ns := fmt.Sprintf("sign%d", hc.Octet)
+	prefix := hc.SubnetPrefix()
 
 	v1 := e.pushSigned("v1, signed", trusted, map[string]string{"app.yaml": envPod(ns, "app", "v1")})
 	e.start("--verify-keys", keys)
 	e.waitFor("signed v1 running", 2*time.Minute, func(s agent.Status) bool {
 		return s.Applied != nil && s.Applied.Hash == v1 && runningIn(s, prefix, "app")
 	})
-	if got := hc.containerEnv(ns, "app", "main", "VERSION"); got != "v1" {
+	if got := hc.ContainerEnv(ns, "app", "main", "VERSION"); got != "v1" {
 		t.Fatalf("v1: container has VERSION=%q", got)
 	}
 	before := e.pods()
@@ -170,7 +170,7 @@ func TestAgentSignedCommits(t *testing.T) {
 		if after := e.pods(); !samePods(before, after) || !allRunning(after) {
 			t.Fatalf("%s changed the host:\nbefore %+v\nafter  %+v", what, before, after)
 		}
-		if got := hc.containerEnv(ns, "app", "main", "VERSION"); got != "v1" {
+		if got := hc.ContainerEnv(ns, "app", "main", "VERSION"); got != "v1" {
 			t.Fatalf("%s: container has VERSION=%q, want v1", what, got)
 		}
 		text := runMain(t, "status", "--agent", e.listen, "--no-color")
@@ -194,7 +194,7 @@ func TestAgentSignedCommits(t *testing.T) {
 	if s.LastSync.Result != "ok" || !strings.HasPrefix(s.LastSync.Reason, "fsnotify") {
 		t.Fatalf("fix: last sync %+v", s.LastSync)
 	}
-	if got := hc.containerEnv(ns, "app", "main", "VERSION"); got != "v2" {
+	if got := hc.ContainerEnv(ns, "app", "main", "VERSION"); got != "v2" {
 		t.Fatalf("fix: container has VERSION=%q, want v2", got)
 	}
 	e.stop()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kelpie-dev/kelpie/internal/testenv"
+	"github.com/kelpie-dev/kelpie/internal/testenv/nethost"
 	"github.com/kelpie-dev/kelpie/internal/testimage"
 )
 
@@ -59,6 +60,24 @@ func newHostEnv(t *testing.T, subnet string) *hostEnv {
 		}
 	})
 	return h
+}
+
+// newPrivateHost is newHostEnv for a test that needs hosts of its own,
+// several in one process (see nethost.New): the host's pods are removed
+// through `kelpie apply --prune --allow-empty` run in this process.
+func newPrivateHost(t *testing.T, addr, tag string) (*hostEnv, *nethost.Host) {
+	t.Helper()
+	hc := nethost.New(t, addr, tag)
+	clearEnv(t)
+	h := &hostEnv{t: t, manifest: t.TempDir(), flags: hc.Flags()}
+	hc.Empty = func() error {
+		res := runMain(t, append([]string{"apply", "-f", t.TempDir(), "--prune", "--allow-empty", "--node-name", "test-host"}, h.flags...)...)
+		if res.code != 0 {
+			return fmt.Errorf("exit %d\n%s%s", res.code, res.stdout, res.stderr)
+		}
+		return nil
+	}
+	return h, hc
 }
 
 // write replaces the host's manifests with text.

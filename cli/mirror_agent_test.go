@@ -34,9 +34,9 @@ import (
 func TestAgentOnMirror(t *testing.T) {
 	addr := testenv.ContainerdAddress(t)
 	testenv.Binary(t, "git", "git")
-	e, hc := newMirrorAgentHost(t, addr)
-	ns := fmt.Sprintf("mirror%d", hc.octet)
-	prefix := hc.subnetPrefix()
+	e, hc := newAgentHost(t, addr, "site")
+	ns := fmt.Sprintf("mirror%d", hc.Octet)
+	prefix := hc.SubnetPrefix()
 	site := e.repo
 	dir := filepath.Join(t.TempDir(), "mirror")
 	bundles := t.TempDir()
@@ -95,7 +95,7 @@ func TestAgentOnMirror(t *testing.T) {
 	if body, err := agentGet(podIP(s, "web-0")); err != nil || !strings.Contains(body, "Welcome to nginx!") {
 		t.Fatalf("GET web-0: %v %q", err, body)
 	}
-	if got := hc.imageDigest(extra.Name); got != "" {
+	if got := hc.ImageDigest(extra.Name); got != "" {
 		t.Fatalf("the new image %s is in containerd before v2: %s", extra.Name, got)
 	}
 
@@ -148,7 +148,7 @@ func TestAgentOnMirror(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := hc.imageDigest(extra.Name); got != want.Digest.String() {
+	if got := hc.ImageDigest(extra.Name); got != want.Digest.String() {
 		t.Fatalf("containerd holds %s at %q, want %s", extra.Name, got, want.Digest)
 	}
 
@@ -211,7 +211,7 @@ func TestAgentOnMirror(t *testing.T) {
 	})
 	t.Logf("NUMBER import→running (v3, no new image): %.2fs (sync %q, phases %+v)",
 		time.Since(start).Seconds(), s.LastSync.Reason, s.LastSync.Phases)
-	if got := hc.containerEnv(ns, "worker", "main", "VERSION"); got != "v3" {
+	if got := hc.ContainerEnv(ns, "worker", "main", "VERSION"); got != "v3" {
 		t.Fatalf("v3: worker has VERSION=%q", got)
 	}
 	if res := runMain(t, "mirror", "ls", dir); res.code == 0 {
@@ -250,9 +250,9 @@ func TestAgentOnMirror(t *testing.T) {
 func TestAgentRepoFallback(t *testing.T) {
 	addr := testenv.ContainerdAddress(t)
 	testenv.Binary(t, "git", "git")
-	e, hc := newMirrorAgentHost(t, addr)
-	ns := fmt.Sprintf("fallback%d", hc.octet)
-	prefix := hc.subnetPrefix()
+	e, hc := newAgentHost(t, addr, "site")
+	ns := fmt.Sprintf("fallback%d", hc.Octet)
+	prefix := hc.SubnetPrefix()
 	upstream := "git://" + freeAddr(t) + "/site.git" // nothing listens
 
 	v1 := e.push("v1", map[string]string{"app.yaml": envPod(ns, "app", "v1")})
@@ -300,7 +300,7 @@ func TestAgentRepoFallback(t *testing.T) {
 		if after := e.pods(); !samePods(before, after) || !allRunning(after) {
 			t.Fatalf("%s changed the host:\nbefore %+v\nafter  %+v", what, before, after)
 		}
-		if got := hc.containerEnv(ns, "app", "main", "VERSION"); got != "v2" {
+		if got := hc.ContainerEnv(ns, "app", "main", "VERSION"); got != "v2" {
 			t.Fatalf("%s: app has VERSION=%q", what, got)
 		}
 	}
@@ -324,7 +324,7 @@ func TestAgentRepoFallback(t *testing.T) {
 	s = e.waitFor("v3 running", time.Minute, func(s agent.Status) bool {
 		return s.Applied != nil && s.Applied.Hash == v3 && s.Pending == nil && s.LastError == nil && runningIn(s, prefix, "app")
 	})
-	if got := hc.containerEnv(ns, "app", "main", "VERSION"); got != "v3" {
+	if got := hc.ContainerEnv(ns, "app", "main", "VERSION"); got != "v3" {
 		t.Fatalf("v3: app has VERSION=%q", got)
 	}
 	e.stop()
@@ -340,9 +340,9 @@ func TestAgentRegistryMirror(t *testing.T) {
 	addr := testenv.ContainerdAddress(t)
 	testenv.Binary(t, "git", "git")
 	reg := testenv.Registry(t)
-	e, hc := newMirrorAgentHost(t, addr)
-	ns := fmt.Sprintf("registry%d", hc.octet)
-	prefix := hc.subnetPrefix()
+	e, hc := newAgentHost(t, addr, "site")
+	ns := fmt.Sprintf("registry%d", hc.Octet)
+	prefix := hc.SubnetPrefix()
 	e.flags = setFlag(e.flags, "--image-dir", "")
 
 	// Pushed as library/kelpie-site-registry:1; the manifest names it as
@@ -368,7 +368,7 @@ func TestAgentRegistryMirror(t *testing.T) {
 	if body, err := agentGet(podIP(s, "site-0")); err != nil || body != "served from the site registry\n" {
 		t.Fatalf("GET site-0: %v %q", err, body)
 	}
-	if got := hc.imageDigest(img.Name); got != want.Digest.String() {
+	if got := hc.ImageDigest(img.Name); got != want.Digest.String() {
 		t.Fatalf("containerd holds %s at %q, want %s", img.Name, got, want.Digest)
 	}
 	if testing.Verbose() {
@@ -385,9 +385,9 @@ func TestAgentRegistryMirror(t *testing.T) {
 func TestAgentMirrorArrivesLater(t *testing.T) {
 	addr := testenv.ContainerdAddress(t)
 	testenv.Binary(t, "git", "git")
-	e, hc := newMirrorAgentHost(t, addr)
-	ns := fmt.Sprintf("later%d", hc.octet)
-	prefix := hc.subnetPrefix()
+	e, hc := newAgentHost(t, addr, "site")
+	ns := fmt.Sprintf("later%d", hc.Octet)
+	prefix := hc.SubnetPrefix()
 	dir := filepath.Join(t.TempDir(), "mirror")
 	e.flags = setFlag(e.flags, "--image-dir", filepath.Join(dir, mirror.ImagesDir))
 	srcImages := t.TempDir()

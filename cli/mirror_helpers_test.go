@@ -2,16 +2,13 @@ package cli
 
 import (
 	"archive/tar"
-	"context"
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/internal/testimage"
@@ -102,19 +99,6 @@ func writeVariant(t *testing.T, file, name string, edit func([]byte) []byte) str
 	return out
 }
 
-// imageDigest returns the digest of the image ref in the host's containerd
-// namespace, "" when it holds none.
-func (hc *hostCheck) imageDigest(ref string) string {
-	hc.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	img, err := hc.cd.GetImage(ctx, ref)
-	if err != nil {
-		return ""
-	}
-	return img.Target().Digest.String()
-}
-
 // setFlag replaces the value of flag in flags (name, value pairs), or
 // drops the pair when value is "".
 func setFlag(flags []string, flag, value string) []string {
@@ -128,40 +112,4 @@ func setFlag(flags []string, flag, value string) []string {
 		out = append(out, flag, value)
 	}
 	return out
-}
-
-// newMirrorAgentHost is newAgentHost, plus the removal of the host's
-// containerd namespace (its images, their snapshots, then the namespace)
-// once the host has been emptied and checked: newPrivateHost leaves the
-// namespace and the images in it behind.
-func newMirrorAgentHost(t *testing.T, addr string) (*agentE2E, *hostCheck) {
-	t.Helper()
-	ctr := testenv.Binary(t, "ctr", "containerd")
-	var ns string
-	// Registered first, so it runs after newPrivateHost's cleanup.
-	t.Cleanup(func() {
-		if ns == "" {
-			return
-		}
-		run := func(args ...string) (string, error) {
-			out, err := exec.Command(ctr, append([]string{"--address", addr, "-n", ns}, args...)...).CombinedOutput()
-			return string(out), err
-		}
-		out, err := run("images", "ls", "-q")
-		if err != nil {
-			t.Logf("cleanup: ctr images ls in %s: %v: %s", ns, err, out)
-			return
-		}
-		for _, ref := range strings.Fields(out) {
-			if out, err := run("images", "rm", "--sync", ref); err != nil {
-				t.Logf("cleanup: ctr images rm %s in %s: %v: %s", ref, ns, err, out)
-			}
-		}
-		if out, err := run("namespaces", "rm", ns); err != nil {
-			t.Logf("cleanup: ctr namespaces rm %s: %v: %s", ns, err, out)
-		}
-	})
-	e, hc := newAgentHost(t, addr, "site")
-	ns = hc.namespace
-	return e, hc
 }
