@@ -363,6 +363,7 @@ func TestClusterStaleLeaderDoesNotRollBack(t *testing.T) {
 // failover took (numbers for the notes; nothing asserts on them).
 func TestCluster50(t *testing.T) {
 	if testing.Short() {
+		// Deliberate: a long run (50 agents), kept out of -short on purpose.
 		t.Skip("50 agents: skipped with -short")
 	}
 	const n, replicas = 50, 100

@@ -657,6 +657,7 @@ func TestClusterEndToEnd(t *testing.T) {
 	runs, _ := strconv.Atoi(os.Getenv(clusterE2EEnvRuns))
 	defaults := os.Getenv(clusterE2EEnvDef) == "1"
 	if testing.Short() {
+		// Deliberate: minutes long, kept out of -short on purpose.
 		t.Skip("end-to-end cluster test: not in -short")
 	}
 	c := newClusterE2E(t)
@@ -778,7 +779,8 @@ func TestClusterEndToEnd(t *testing.T) {
 	t.Logf("(4) the majority runs all six %.1fs after the partition (the minority runs %v, was %v; its placement was %d.%d)\n%s",
 		time.Since(start).Seconds(), v.running[minority.name], minPods, minPlacement.Term, minPlacement.Seq, v.describe())
 	// The minority must not publish a placement: hold on a few seconds
-	// more, then check it once again.
+	// more, then check it once again (a deliberate wait: nothing may
+	// happen in it).
 	time.Sleep(3 * time.Second)
 	v = c.snapshot(all...)
 	minorityChanged(v)

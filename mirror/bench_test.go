@@ -22,6 +22,7 @@ import (
 func TestWriteBenchFixture(t *testing.T) {
 	out := os.Getenv("KELPIE_MIRROR_BENCH_OUT")
 	if out == "" {
+		// Deliberate: a fixture writer for bench/mirror.sh, not a test.
 		t.Skip("KELPIE_MIRROR_BENCH_OUT not set (bench/mirror.sh sets it)")
 	}
 	manifests := envInt(t, "KELPIE_MIRROR_BENCH_MANIFESTS", 200)

@@ -55,7 +55,7 @@ func testImageDir(t testing.TB) string {
 		}
 	})
 	if imageDirOnce.err != nil {
-		t.Skipf("build test images: %v", imageDirOnce.err)
+		testenv.Missing(t, "build test images (they need %s: apt-get install busybox-static): %v", testimage.DefaultBusybox, imageDirOnce.err)
 	}
 	return imageDirOnce.dir
 }
@@ -495,7 +495,7 @@ func TestWatchRefsSeesImport(t *testing.T) {
 	triggers := make(chan source.Trigger, 8)
 	done := make(chan error, 1)
 	go func() { done <- source.WatchRefs(ctx, []string{filepath.Join(dir, RepoDir)}, triggers) }()
-	time.Sleep(200 * time.Millisecond) // let the watcher set up before the change it must see
+	testenv.WaitWatched(t, 5*time.Second, testenv.RefWatchDirs(filepath.Join(dir, RepoDir))...)
 
 	site.Write("deploy/web.yaml", deployment("web", "nginx:1.7.9", 3))
 	site.Commit("scale web")

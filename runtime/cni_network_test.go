@@ -164,7 +164,7 @@ func TestMacvlanAndIpvlanNetworks(t *testing.T) {
 			probe := master + "x"
 			if out, err := exec.Command("ip", "link", "add", probe, "link", master, "type", typ).CombinedOutput(); err != nil {
 				// A kernel feature, not a package: nothing to install.
-				t.Skipf("this kernel cannot make %s links (ip link add: %v: %s)", typ, err, strings.TrimSpace(string(out)))
+				testenv.Missing(t, "this kernel cannot make %s links (ip link add: %v: %s)", typ, err, strings.TrimSpace(string(out)))
 			}
 			_ = linkDelete(probe)
 			n := tn.network(t, typ, false)

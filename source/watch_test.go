@@ -34,7 +34,12 @@ func watch(t *testing.T, paths ...string) *watching {
 			t.Errorf("WatchRefs did not return after its context ended")
 		}
 	})
-	time.Sleep(20 * time.Millisecond) // let it set its watches up
+	// Wait for its watches on the repositories there are already.
+	var dirs []string
+	for _, p := range paths {
+		dirs = append(dirs, testenv.RefWatchDirs(p)...)
+	}
+	testenv.WaitWatched(t, 5*time.Second, dirs...)
 	return w
 }
 
@@ -67,7 +72,7 @@ func (w *watching) expectWithin(limit time.Duration, what, want string) time.Dur
 // quiet drains pending triggers and checks none comes for a while.
 func (w *watching) quiet(what string) {
 	w.t.Helper()
-	time.Sleep(2 * watchDebounce)
+	time.Sleep(2 * watchDebounce) // part of the check: time passes, then nothing may come
 	for {
 		select {
 		case <-w.out:
@@ -181,13 +186,13 @@ func TestWatchRefsDropsWhenFull(t *testing.T) {
 	out := make(chan Trigger) // nobody reads: every send must be dropped
 	done := make(chan error, 1)
 	go func() { done <- WatchRefs(ctx, []string{u.bare}, out) }()
-	time.Sleep(20 * time.Millisecond)
+	testenv.WaitWatched(t, 5*time.Second, testenv.RefWatchDirs(u.bare)...)
 	for i := range 3 {
 		u.Write("a.yaml", strings.Repeat("x", i))
 		u.Commit("x")
 		u.push()
 	}
-	time.Sleep(2 * watchDebounce)
+	time.Sleep(2 * watchDebounce) // part of the check: the watcher tries to send, and must not block
 	cancel()
 	select {
 	case err := <-done:

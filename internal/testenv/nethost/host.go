@@ -605,7 +605,11 @@ func (hc *Host) reap() {
 		_, _ = hc.CD.TaskService().Delete(ctx, &tasksapi.DeleteTaskRequest{ContainerID: s.id})
 		_ = c.Delete(ctx)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// The shims whose task was deleted exit; wait a little for them.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(orphans()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond) // poll interval
+	}
 	for _, s := range orphans() {
 		hc.T.Logf("cleanup: killing shim %d (%s), which containerd does not track", s.pid, s.id)
 		_ = syscall.Kill(s.pid, syscall.SIGKILL)
