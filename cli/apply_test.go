@@ -3,8 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,12 +133,11 @@ func TestApplyEndToEnd(t *testing.T) {
 	if len(pods) != 2 {
 		t.Fatalf("ps: %d pods, want 2: %+v", len(pods), pods)
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
 	for _, p := range pods {
 		if len(p.Containers) != 1 || p.Containers[0].State != "Running" || !strings.HasPrefix(p.IP, "10.248.0.") {
 			t.Fatalf("pod %s: %+v", p.Name, p)
 		}
-		page := fetch(t, client, "http://"+p.IP+"/")
+		page := fetch(t, "http://"+p.IP+"/")
 		if !strings.Contains(page, "Welcome to nginx!") {
 			t.Errorf("pod %s at %s served %q", p.Name, p.IP, page)
 		}
@@ -198,24 +195,13 @@ func TestApplyRefusesBadInput(t *testing.T) {
 }
 
 // fetch GETs url, retrying briefly while the server starts.
-func fetch(t *testing.T, client *http.Client, url string) string {
+func fetch(t *testing.T, url string) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := client.Get(url)
-		if err == nil {
-			body, rerr := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if rerr == nil {
-				return string(body)
-			}
-			err = rerr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: %v", url, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	body, err := nethost.Get(url, 10*time.Second)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
 	}
+	return body
 }
 
 // TestLogsImageAndVolumeCommands covers `kelpie logs`, `kelpie image import`

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"archive/tar"
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -39,28 +37,7 @@ func bundleParts(t *testing.T, file string) map[string][2]int64 {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	return tarParts(t, f)
-}
-
-// tarParts returns the offset and size of every entry of the tar r, by name.
-func tarParts(t *testing.T, r io.ReadSeeker) map[string][2]int64 {
-	t.Helper()
-	out := map[string][2]int64{}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		off, err := r.Seek(0, io.SeekCurrent)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[h.Name] = [2]int64{off, h.Size}
-	}
+	return testenv.TarEntries(t, f)
 }
 
 // largestBlob returns the offset in the bundle file of the largest image
@@ -73,7 +50,7 @@ func largestBlob(t *testing.T, file string, images [2]int64) (int64, int64) {
 	}
 	defer f.Close()
 	var off, size int64
-	for name, e := range tarParts(t, io.NewSectionReader(f, images[0], images[1])) {
+	for name, e := range testenv.TarEntries(t, io.NewSectionReader(f, images[0], images[1])) {
 		if strings.HasPrefix(name, "blobs/") && e[1] > size {
 			off, size = images[0]+e[0], e[1]
 		}

@@ -1,7 +1,6 @@
 package mirror
 
 import (
-	"archive/tar"
 	"context"
 	"errors"
 	"io"
@@ -117,28 +116,6 @@ func layoutNames(t *testing.T, dir string) []string {
 	return names
 }
 
-// tarEntries lists the entries of a tar read from r with their data
-// offsets (relative to r's start) and sizes.
-func tarEntries(t *testing.T, r io.ReadSeeker) map[string][2]int64 {
-	t.Helper()
-	out := map[string][2]int64{}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		off, err := r.Seek(0, io.SeekCurrent)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[h.Name] = [2]int64{off, h.Size}
-	}
-}
-
 // blobsInBundle counts the image blobs a bundle file carries.
 func blobsInBundle(t *testing.T, file string) int {
 	t.Helper()
@@ -147,9 +124,9 @@ func blobsInBundle(t *testing.T, file string) int {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	e := tarEntries(t, f)[ImagesPart]
+	e := testenv.TarEntries(t, f)[ImagesPart]
 	n := 0
-	for name := range tarEntries(t, io.NewSectionReader(f, e[0], e[1])) {
+	for name := range testenv.TarEntries(t, io.NewSectionReader(f, e[0], e[1])) {
 		if strings.HasPrefix(name, "blobs/") {
 			n++
 		}
@@ -292,10 +269,10 @@ func TestRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	f, _ := os.Open(next)
-	entries := tarEntries(t, f)
+	entries := testenv.TarEntries(t, f)
 	img := entries[ImagesPart]
 	var blobOff int64
-	for name, e := range tarEntries(t, io.NewSectionReader(f, img[0], img[1])) {
+	for name, e := range testenv.TarEntries(t, io.NewSectionReader(f, img[0], img[1])) {
 		if strings.HasPrefix(name, "blobs/") && e[1] > 1000 {
 			blobOff = img[0] + e[0] + e[1]/2
 		}
