@@ -9,7 +9,6 @@ var (
 	Available     = available
 	Deployment    = deployment
 	ExpandText    = expandText
-	Itoa          = itoa
 	Load          = load
 	LoadSite      = loadSite
 	NoticeStrings = noticeStrings
