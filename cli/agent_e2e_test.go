@@ -51,22 +51,11 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// start runs the agent process.
+// start runs the agent process following the bare repository; pushes
+// must be seen by the ref watch, not a poll.
 func (e *agentE2E) start(extra ...string) {
 	e.t.Helper()
-	args := append([]string{"agent", "--repo", e.bare, "--ref", "main", "--path", "apps", "--listen", e.listen,
-		"--interval", "1h", // pushes must be seen by the ref watch, not a poll
-		"--webhook-secret", "s3cret"}, e.flags...)
-	e.cmd = exec.Command(e.bin, append(args, extra...)...)
-	if e.log == nil {
-		e.log = &bytes.Buffer{}
-	}
-	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
-	if err := e.cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.done = make(chan error, 1)
-	go func() { e.done <- e.cmd.Wait() }()
+	e.startRepo(e.bare, append([]string{"--interval", "1h", "--webhook-secret", "s3cret"}, extra...)...)
 }
 
 // stop sends SIGTERM to the agent by its pid and waits for it to exit 0.
