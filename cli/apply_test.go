@@ -181,7 +181,7 @@ func TestApplyRefusesBadInput(t *testing.T) {
 	}
 	h.write(strings.Replace(nginxDeployment(1), "replicas: 1", "replicas: one", 1))
 	res := h.run("apply", "--prune")
-	if res.code != 1 || !strings.Contains(res.stderr, "app.yaml:10:13: spec.replicas: expected integer") {
+	if res.code != 1 || !strings.Contains(res.stderr, "app.yaml:7:13: spec.replicas: expected integer") {
 		t.Fatalf("invalid manifest: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 	h.write("")
