@@ -10,7 +10,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/kelpie-dev/kelpie/internal/clock/clocktest"
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/reconciler/reconcilertest"
 	"github.com/kelpie-dev/kelpie/source"
 )
 
@@ -310,9 +312,9 @@ func TestDriftRepairOnEvent(t *testing.T) {
 	if err := h.rt.SetContainer("agenttest", "web-0", reconciler.ActualContainer{Name: "main", State: reconciler.Exited, ExitCode: 137, FinishedAt: h.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	before := h.clock.created()
+	before := h.clock.Created()
 	h.events <- struct{}{}
-	waitCalls := func(what string, cond func([]reconciler.Call) bool) {
+	waitCalls := func(what string, cond func([]reconcilertest.Call) bool) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for !cond(h.rt.Calls()[calls:]) {
@@ -325,7 +327,7 @@ func TestDriftRepairOnEvent(t *testing.T) {
 	// The event makes the loop check EventDelay later.
 	waitTimer(t, h.clock, before)
 	h.clock.Advance(DefaultEventDelay)
-	waitCalls("a drift check", func(c []reconciler.Call) bool { return len(c) > 0 })
+	waitCalls("a drift check", func(c []reconcilertest.Call) bool { return len(c) > 0 })
 	s := h.waitFor("the wait in status", func(s Status) bool { return len(s.Waiting) == 1 })
 	if !strings.Contains(s.Waiting[0], "web-0/main") || len(h.mutations(calls)) != 0 {
 		t.Fatalf("waiting %v, mutations %v", s.Waiting, h.mutations(calls))
@@ -333,8 +335,8 @@ func TestDriftRepairOnEvent(t *testing.T) {
 	// Back-off (10 s after the exit) elapses: the container is restarted.
 	waitTimer(t, h.clock, before+1)
 	h.clock.Advance(reconciler.BackoffInitial)
-	waitCalls("a restart", func(c []reconciler.Call) bool {
-		return slices.ContainsFunc(c, func(c reconciler.Call) bool { return c.Method == "RestartContainer" })
+	waitCalls("a restart", func(c []reconcilertest.Call) bool {
+		return slices.ContainsFunc(c, func(c reconcilertest.Call) bool { return c.Method == "RestartContainer" })
 	})
 	h.waitFor("running again", func(s Status) bool {
 		return len(s.Pods) == 1 && s.Pods[0].State == "Running" && s.Pods[0].Restarts == 1 && len(s.Waiting) == 0
@@ -346,10 +348,10 @@ func TestDriftRepairOnEvent(t *testing.T) {
 
 // waitTimer waits until the loop made more than n timers: it handled
 // what came before and waits again.
-func waitTimer(t *testing.T, c *fakeClock, n int) {
+func waitTimer(t *testing.T, c *clocktest.Clock, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for c.created() <= n {
+	for c.Created() <= n {
 		if time.Now().After(deadline) {
 			t.Fatal("timed out waiting for the loop to wait again")
 		}

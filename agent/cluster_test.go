@@ -13,6 +13,7 @@ import (
 
 	"github.com/kelpie-dev/kelpie/gossip"
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/reconciler/reconcilertest"
 )
 
 // clusterMember is one agent of an in-process cluster: a real gossip node
@@ -20,7 +21,7 @@ import (
 type clusterMember struct {
 	name   string
 	node   *gossip.Node
-	rt     *reconciler.Fake
+	rt     *reconcilertest.Fake
 	agent  *Agent
 	cancel context.CancelFunc
 	done   chan error
@@ -87,7 +88,7 @@ func (tc *testCluster) startWith(name string, expect int, src *fakeSource, adjus
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	m := &clusterMember{name: name, node: node, rt: reconciler.NewFake(reconciler.Actual{})}
+	m := &clusterMember{name: name, node: node, rt: reconcilertest.NewFake(reconciler.Actual{})}
 	a, err := New(cfg, Deps{Source: src, Runtime: m.rt, Cluster: node})
 	if err != nil {
 		t.Fatal(err)
@@ -362,6 +363,7 @@ func TestClusterStaleLeaderDoesNotRollBack(t *testing.T) {
 // failover took (numbers for the notes; nothing asserts on them).
 func TestCluster50(t *testing.T) {
 	if testing.Short() {
+		// Deliberate: a long run (50 agents), kept out of -short on purpose.
 		t.Skip("50 agents: skipped with -short")
 	}
 	const n, replicas = 50, 100

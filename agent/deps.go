@@ -44,7 +44,7 @@ type descender interface {
 type Deps struct {
 	// Source yields the commits to apply.
 	Source Source
-	// Runtime is the host: reconciler.Fake in tests, runtime.Containerd for
+	// Runtime is the host: reconcilertest.Fake in tests, runtime.Containerd for
 	// real. The agent observes it, plans and executes through it; it never
 	// closes it.
 	Runtime reconciler.Runtime

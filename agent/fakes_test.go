@@ -14,83 +14,12 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/kelpie-dev/kelpie/internal/clock/clocktest"
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/reconciler/reconcilertest"
 	"github.com/kelpie-dev/kelpie/source"
 )
-
-// fakeClock is a Clock the test advances by hand.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-	made   int // timers made so far
-}
-
-// created is how many timers were made so far.
-func (c *fakeClock) created() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.made
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) NewTimer(d time.Duration) Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.made++
-	t := &fakeTimer{c: c, ch: make(chan time.Time, 1), at: c.now.Add(d)}
-	if d <= 0 {
-		t.ch <- c.now
-		return t
-	}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-// Advance moves time on by d and fires the timers that are due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	kept := c.timers[:0]
-	for _, t := range c.timers {
-		if t.at.After(c.now) {
-			kept = append(kept, t)
-			continue
-		}
-		t.ch <- c.now
-	}
-	c.timers = kept
-}
-
-type fakeTimer struct {
-	c  *fakeClock
-	ch chan time.Time
-	at time.Time
-}
-
-func (t *fakeTimer) C() <-chan time.Time { return t.ch }
-
-func (t *fakeTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	for i, o := range t.c.timers {
-		if o == t {
-			t.c.timers = append(t.c.timers[:i], t.c.timers[i+1:]...)
-			return true
-		}
-	}
-	return false
-}
 
 // fakeSource is an in-memory repository: a list of commits and a head.
 type fakeSource struct {
@@ -171,8 +100,8 @@ func (s *fakeSource) Commit(hash string) (source.Fetched, error) {
 type harness struct {
 	t      *testing.T
 	src    *fakeSource
-	rt     *reconciler.Fake
-	clock  *fakeClock
+	rt     *reconcilertest.Fake
+	clock  *clocktest.Clock
 	events chan struct{}
 	cfg    Config
 	agent  *Agent
@@ -183,7 +112,7 @@ type harness struct {
 // newHarness prepares an agent over fresh fakes (not started).
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{t: t, src: newFakeSource(), rt: reconciler.NewFake(reconciler.Actual{}), clock: newFakeClock(), events: make(chan struct{}, 1)}
+	h := &harness{t: t, src: newFakeSource(), rt: reconcilertest.NewFake(reconciler.Actual{}), clock: clocktest.New(), events: make(chan struct{}, 1)}
 	h.cfg = DefaultConfig()
 	h.cfg.Repos = []string{"file:///fake"}
 	h.cfg.Ref = "main"
@@ -265,8 +194,8 @@ func (h *harness) seq() int {
 }
 
 // mutations returns the runtime calls that change something, from index from.
-func (h *harness) mutations(from int) []reconciler.Call {
-	var out []reconciler.Call
+func (h *harness) mutations(from int) []reconcilertest.Call {
+	var out []reconcilertest.Call
 	calls := h.rt.Calls()
 	for _, c := range calls[min(from, len(calls)):] {
 		if c.Method != "Observe" {
@@ -291,27 +220,10 @@ func (h *harness) podNames() []string {
 	return out
 }
 
-// deployment is a Deployment manifest of n replicas running image.
+// deployment is a Deployment manifest in namespace agenttest of replicas
+// running image.
 func deployment(name string, replicas int, image string) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %s
-  namespace: agenttest
-spec:
-  replicas: %d
-  selector:
-    matchLabels:
-      app: %s
-  template:
-    metadata:
-      labels:
-        app: %s
-    spec:
-      containers:
-      - name: main
-        image: %s
-`, name, replicas, name, name, image)
+	return testenv.Deployment{Name: name, Namespace: "agenttest", Replicas: replicas, Container: testenv.Container{Image: image}}.YAML()
 }
 
 // brokenManifest has an invalid field on line 7.

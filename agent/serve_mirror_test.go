@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -91,31 +90,15 @@ func TestConfigServeMirror(t *testing.T) {
 // the peer gets the commit the serving host applied, and nothing before
 // the first; a wrong token, a push and git's dumb protocol are refused.
 func TestMirrorServesAppliedCommit(t *testing.T) {
-	testenv.Binary(t, "git", "git")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	work := t.TempDir()
-	git := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("git", append([]string{"-C", work}, args...)...)
-		cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+work,
-			"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
+	repo := testenv.NewGitRepo(t)
+	work := repo.Dir
 	commit := func(msg string) string {
 		t.Helper()
-		if err := os.WriteFile(filepath.Join(work, "a.yaml"), []byte(msg+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		git("add", "-A")
-		git("commit", "-q", "-m", msg)
-		return git("rev-parse", "HEAD")
+		repo.Write("a.yaml", msg+"\n")
+		return repo.Commit(msg)
 	}
-	git("init", "-q", "-b", "main")
 	c1, c2 := commit("one"), commit("two")
 
 	cfg := DefaultConfig()
@@ -179,7 +162,7 @@ func TestMirrorServesAppliedCommit(t *testing.T) {
 	}
 
 	// A push is refused, and the served ref stays.
-	git("commit", "-q", "--allow-empty", "-m", "three")
+	repo.Git("commit", "-q", "--allow-empty", "-m", "three")
 	cmd := exec.Command("git", "-C", work, "push", repoURL, "HEAD:refs/heads/main")
 	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+work, "GIT_TERMINAL_PROMPT=0")
 	if out, err := cmd.CombinedOutput(); err == nil {

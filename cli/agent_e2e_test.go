@@ -21,6 +21,7 @@ import (
 
 	"github.com/kelpie-dev/kelpie/agent"
 	"github.com/kelpie-dev/kelpie/internal/testenv"
+	"github.com/kelpie-dev/kelpie/internal/testenv/nethost"
 	"github.com/kelpie-dev/kelpie/internal/testimage"
 	"github.com/kelpie-dev/kelpie/reconciler"
 )
@@ -32,8 +33,8 @@ type agentE2E struct {
 	bin    string   // the kelpie binary
 	flags  []string // the host's runtime and identity flags
 	listen string
-	repo   *gitRepo // the work tree commits are made in
-	bare   string   // the bare repository the agent follows
+	repo   *testenv.GitRepo // the work tree commits are made in
+	bare   string           // the bare repository the agent follows
 	cmd    *exec.Cmd
 	log    *bytes.Buffer
 	done   chan error
@@ -53,22 +54,11 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// start runs the agent process.
+// start runs the agent process following the bare repository; pushes
+// must be seen by the ref watch, not a poll.
 func (e *agentE2E) start(extra ...string) {
 	e.t.Helper()
-	args := append([]string{"agent", "--repo", e.bare, "--ref", "main", "--path", "apps", "--listen", e.listen,
-		"--interval", "1h", // pushes must be seen by the ref watch, not a poll
-		"--webhook-secret", "s3cret", "--api-token", e2eAPIToken}, e.flags...)
-	e.cmd = exec.Command(e.bin, append(args, extra...)...)
-	if e.log == nil {
-		e.log = &bytes.Buffer{}
-	}
-	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
-	if err := e.cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	e.done = make(chan error, 1)
-	go func() { e.done <- e.cmd.Wait() }()
+	e.startRepo(e.bare, append([]string{"--interval", "1h", "--webhook-secret", "s3cret", "--api-token", e2eAPIToken}, extra...)...)
 }
 
 // stop sends SIGTERM to the agent by its pid and waits for it to exit 0.
@@ -125,14 +115,14 @@ func (e *agentE2E) waitFor(what string, timeout time.Duration, cond func(agent.S
 // push commits the files (replacing apps/) and pushes to the bare repository.
 func (e *agentE2E) push(msg string, files map[string]string) string {
 	e.t.Helper()
-	if err := os.RemoveAll(filepath.Join(e.repo.dir, "apps")); err != nil {
+	if err := os.RemoveAll(filepath.Join(e.repo.Dir, "apps")); err != nil {
 		e.t.Fatal(err)
 	}
 	for name, text := range files {
-		e.repo.write("apps/"+name, text)
+		e.repo.Write("apps/"+name, text)
 	}
-	sha := e.repo.commit(msg)
-	e.repo.git("push", "-q", e.bare, "main")
+	sha := e.repo.Commit(msg)
+	e.repo.Git("push", "-q", e.bare, "main")
 	return sha
 }
 
@@ -252,7 +242,7 @@ func TestAgentEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := fmt.Sprintf("%d", os.Getpid()%100000)
-	e := &agentE2E{t: t, bin: buildKelpie(t), listen: freeAddr(t), repo: newGitRepo(t), bare: filepath.Join(t.TempDir(), "site.git")}
+	e := &agentE2E{t: t, bin: nethost.BuildKelpie(t), listen: freeAddr(t), repo: testenv.NewGitRepo(t), bare: filepath.Join(t.TempDir(), "site.git")}
 	e.flags = []string{
 		"--containerd-address", addr,
 		"--containerd-namespace", "kelpie-agent-" + id,
@@ -279,7 +269,7 @@ func TestAgentEndToEnd(t *testing.T) {
 			<-e.done
 		}
 	})
-	(&gitRepo{t: t, dir: filepath.Dir(e.bare)}).git("init", "-q", "--bare", "-b", "main", e.bare)
+	testenv.Git(t, filepath.Dir(e.bare), "init", "-q", "--bare", e.bare)
 
 	// v1: web ×2 (nginx), worker ×1 (busybox sleep), extra pod.
 	v1 := e.push("v1", map[string]string{

@@ -3,9 +3,7 @@ package cli
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/cgi"
@@ -22,18 +20,19 @@ import (
 
 	"github.com/kelpie-dev/kelpie/agent"
 	"github.com/kelpie-dev/kelpie/internal/testenv"
+	"github.com/kelpie-dev/kelpie/internal/testenv/nethost"
 )
 
 // newAgentHost prepares an agentE2E on a private host of its own (a pod
 // subnet claimed from the shared range, its own bridge and containerd
-// namespace; see newPrivateHost) with an empty bare repository. The agent
+// namespace; see nethost.New) with an empty bare repository. The agent
 // it starts is killed, if still running, before the host is emptied and
 // checked when the test ends.
-func newAgentHost(t *testing.T, addr, tag string) (*agentE2E, *hostCheck) {
+func newAgentHost(t *testing.T, addr, tag string) (*agentE2E, *nethost.Host) {
 	t.Helper()
 	h, hc := newPrivateHost(t, addr, tag)
-	e := &agentE2E{t: t, bin: buildKelpie(t), listen: freeAddr(t), repo: newGitRepo(t),
-		bare: filepath.Join(t.TempDir(), "site.git")}
+	e := &agentE2E{t: t, bin: nethost.BuildKelpie(t), listen: freeAddr(t), repo: testenv.NewGitRepo(t),
+		bare: testenv.NewBareRepo(t)}
 	// newPrivateHost's cleanup empties the host as node "test-host".
 	e.flags = append(slices.Clone(h.flags), "--node-name", "test-host")
 	t.Cleanup(func() {
@@ -42,7 +41,6 @@ func newAgentHost(t *testing.T, addr, tag string) (*agentE2E, *hostCheck) {
 			<-e.done
 		}
 	})
-	e.repo.git("init", "-q", "--bare", "-b", "main", e.bare)
 	return e, hc
 }
 
@@ -132,51 +130,10 @@ func runningIn(s agent.Status, prefix string, names ...string) bool {
 	return slices.Equal(got, names)
 }
 
-// subnetPrefix is the address prefix of the private host's pods.
-func (hc *hostCheck) subnetPrefix() string { return fmt.Sprintf("10.248.%d.", hc.octet) }
-
-// containerEnv returns the value of the variable name in the OCI spec of
-// the container ctr of pod namespace/pod, as containerd holds it: what the
-// running container got, read without kelpie.
-func (hc *hostCheck) containerEnv(namespace, pod, ctr, name string) string {
-	hc.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	id := namespace + "_" + pod + "_" + ctr
-	c, err := hc.cd.LoadContainer(ctx, id)
-	if err != nil {
-		hc.t.Fatalf("load container %s: %v", id, err)
-	}
-	spec, err := c.Spec(ctx)
-	if err != nil {
-		hc.t.Fatalf("spec of container %s: %v", id, err)
-	}
-	for _, kv := range spec.Process.Env {
-		if v, ok := strings.CutPrefix(kv, name+"="); ok {
-			return v
-		}
-	}
-	return ""
-}
-
 // envPod is a one-container busybox Pod whose VERSION variable is version:
 // changing it replaces the pod.
 func envPod(namespace, name, version string) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  terminationGracePeriodSeconds: 0
-  containers:
-  - name: main
-    image: busybox:1.36
-    command: ["sleep", "3600"]
-    env:
-    - name: VERSION
-      value: %q
-`, name, namespace, version)
+	return testenv.Pod{Name: name, Namespace: namespace, Container: testenv.Container{Command: `"sleep", "3600"`, Version: version, Grace: new(0)}}.YAML()
 }
 
 // serveGitHTTP serves the bare repositories under root over git's smart

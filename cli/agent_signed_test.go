@@ -105,24 +105,24 @@ func (g *gnupg) exportPublic(fpr string) string {
 // repository.
 func (e *agentE2E) pushSigned(msg, fpr string, files map[string]string) string {
 	e.t.Helper()
-	if err := os.RemoveAll(filepath.Join(e.repo.dir, "apps")); err != nil {
+	if err := os.RemoveAll(filepath.Join(e.repo.Dir, "apps")); err != nil {
 		e.t.Fatal(err)
 	}
 	for name, text := range files {
-		e.repo.write("apps/"+name, text)
+		e.repo.Write("apps/"+name, text)
 	}
-	e.repo.git("add", "-A")
+	e.repo.Git("add", "-A")
 	if fpr == "" {
-		e.repo.git("commit", "-q", "-m", msg)
+		e.repo.Git("commit", "-q", "-m", msg)
 	} else {
-		e.repo.git("commit", "-q", "-S"+fpr, "-m", msg)
+		e.repo.Git("commit", "-q", "-S"+fpr, "-m", msg)
 		// git itself checks what it signed, against the same keyring.
-		if out := e.repo.git("log", "-1", "--format=%G? %GF"); out != "G "+fpr {
+		if out := e.repo.Git("log", "-1", "--format=%G? %GF"); out != "G "+fpr {
 			e.t.Fatalf("commit %q: git log says %q, want a good signature by %s", msg, out, fpr)
 		}
 	}
-	sha := e.repo.git("rev-parse", "HEAD")
-	e.repo.git("push", "-q", e.bare, "main")
+	sha := e.repo.Git("rev-parse", "HEAD")
+	e.repo.Git("push", "-q", e.bare, "main")
 	return sha
 }
 
@@ -144,15 +144,15 @@ func TestAgentSignedCommits(t *testing.T) {
 	keys := g.exportPublic(trusted)
 
 	e, hc := newAgentHost(t, addr, "site")
-	ns := fmt.Sprintf("sign%d", hc.octet)
-	prefix := hc.subnetPrefix()
+	ns := fmt.Sprintf("sign%d", hc.Octet)
+	prefix := hc.SubnetPrefix()
 
 	v1 := e.pushSigned("v1, signed", trusted, map[string]string{"app.yaml": envPod(ns, "app", "v1")})
 	e.start("--verify-keys", keys)
 	e.waitFor("signed v1 running", 2*time.Minute, func(s agent.Status) bool {
 		return s.Applied != nil && s.Applied.Hash == v1 && runningIn(s, prefix, "app")
 	})
-	if got := hc.containerEnv(ns, "app", "main", "VERSION"); got != "v1" {
+	if got := hc.ContainerEnv(ns, "app", "main", "VERSION"); got != "v1" {
 		t.Fatalf("v1: container has VERSION=%q", got)
 	}
 	before := e.pods()
@@ -170,7 +170,7 @@ func TestAgentSignedCommits(t *testing.T) {
 		if after := e.pods(); !samePods(before, after) || !allRunning(after) {
 			t.Fatalf("%s changed the host:\nbefore %+v\nafter  %+v", what, before, after)
 		}
-		if got := hc.containerEnv(ns, "app", "main", "VERSION"); got != "v1" {
+		if got := hc.ContainerEnv(ns, "app", "main", "VERSION"); got != "v1" {
 			t.Fatalf("%s: container has VERSION=%q, want v1", what, got)
 		}
 		text := runMain(t, "status", "--agent", e.listen, "--no-color")
@@ -194,7 +194,7 @@ func TestAgentSignedCommits(t *testing.T) {
 	if s.LastSync.Result != "ok" || !strings.HasPrefix(s.LastSync.Reason, "fsnotify") {
 		t.Fatalf("fix: last sync %+v", s.LastSync)
 	}
-	if got := hc.containerEnv(ns, "app", "main", "VERSION"); got != "v2" {
+	if got := hc.ContainerEnv(ns, "app", "main", "VERSION"); got != "v2" {
 		t.Fatalf("fix: container has VERSION=%q, want v2", got)
 	}
 	e.stop()

@@ -62,9 +62,9 @@ func TestAgentWebhook(t *testing.T) {
 	addr := testenv.ContainerdAddress(t)
 	testenv.Binary(t, "git", "git")
 	e, hc := newAgentHost(t, addr, "site")
-	ns := fmt.Sprintf("hook%d", hc.octet)
+	ns := fmt.Sprintf("hook%d", hc.Octet)
 	url := serveGitHTTP(t, filepath.Dir(e.bare)) + "/" + filepath.Base(e.bare)
-	prefix := hc.subnetPrefix()
+	prefix := hc.SubnetPrefix()
 
 	v1 := e.push("v1", map[string]string{"app.yaml": envPod(ns, "app", "v1")})
 	e.startRepo(url, "--interval", "1h", "--webhook-secret", hookSecret, "--log-format", "json")
@@ -74,7 +74,7 @@ func TestAgentWebhook(t *testing.T) {
 	if s.Repo[0] != url || s.LastSync.Reason != "start" {
 		t.Fatalf("agent follows %v, first sync by %q; want %s by start", s.Repo, s.LastSync.Reason, url)
 	}
-	if got := hc.containerEnv(ns, "app", "main", "VERSION"); got != "v1" {
+	if got := hc.ContainerEnv(ns, "app", "main", "VERSION"); got != "v1" {
 		t.Fatalf("v1: container has VERSION=%q", got)
 	}
 	seq := s.LastSync.Seq
@@ -138,7 +138,7 @@ func TestAgentWebhook(t *testing.T) {
 	if s.LastSync.Seq != seq+1 || s.LastSync.Reason != "webhook github push" || s.LastSync.Result != "ok" {
 		t.Fatalf("v2: last sync %+v, want sync %d by \"webhook github push\", ok", s.LastSync, seq+1)
 	}
-	if got := hc.containerEnv(ns, "app", "main", "VERSION"); got != "v2" {
+	if got := hc.ContainerEnv(ns, "app", "main", "VERSION"); got != "v2" {
 		t.Fatalf("v2: container has VERSION=%q", got)
 	}
 	if got := e.metricSum("kelpie_sync_total"); got != syncs+1 {
@@ -162,7 +162,7 @@ func TestAgentWebhook(t *testing.T) {
 	if s.LastSync.Seq != seq+1 || s.LastSync.Reason != "webhook gitlab push" {
 		t.Fatalf("v3: last sync %+v, want sync %d by \"webhook gitlab push\"", s.LastSync, seq+1)
 	}
-	if got := hc.containerEnv(ns, "app", "main", "VERSION"); got != "v3" {
+	if got := hc.ContainerEnv(ns, "app", "main", "VERSION"); got != "v3" {
 		t.Fatalf("v3: container has VERSION=%q", got)
 	}
 	e.stop()

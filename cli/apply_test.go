@@ -3,8 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kelpie-dev/kelpie/internal/testenv"
+	"github.com/kelpie-dev/kelpie/internal/testenv/nethost"
 	"github.com/kelpie-dev/kelpie/internal/testimage"
 )
 
@@ -61,6 +60,24 @@ func newHostEnv(t *testing.T, subnet string) *hostEnv {
 	return h
 }
 
+// newPrivateHost is newHostEnv for a test that needs hosts of its own,
+// several in one process (see nethost.New): the host's pods are removed
+// through `kelpie apply --prune --allow-empty` run in this process.
+func newPrivateHost(t *testing.T, addr, tag string) (*hostEnv, *nethost.Host) {
+	t.Helper()
+	hc := nethost.New(t, addr, tag)
+	clearEnv(t)
+	h := &hostEnv{t: t, manifest: t.TempDir(), flags: hc.Flags()}
+	hc.Empty = func() error {
+		res := runMain(t, append([]string{"apply", "-f", t.TempDir(), "--prune", "--allow-empty", "--node-name", "test-host"}, h.flags...)...)
+		if res.code != 0 {
+			return fmt.Errorf("exit %d\n%s%s", res.code, res.stdout, res.stderr)
+		}
+		return nil
+	}
+	return h, hc
+}
+
 // write replaces the host's manifests with text.
 func (h *hostEnv) write(text string) {
 	h.t.Helper()
@@ -93,28 +110,8 @@ func (h *hostEnv) pods() []psPod {
 // nginxDeployment is the seed example with a namespace of its own and a
 // short grace period (busybox httpd as PID 1 ignores SIGTERM).
 func nginxDeployment(replicas int) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: nginx-deployment
-  namespace: clitest
-spec:
-  selector:
-    matchLabels:
-      app: nginx
-  replicas: %d
-  template:
-    metadata:
-      labels:
-        app: nginx
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: nginx
-        image: nginx:1.7.9
-        ports:
-        - containerPort: 80
-`, replicas)
+	return testenv.Deployment{Name: "nginx-deployment", Namespace: "clitest", Replicas: replicas,
+		Container: testenv.Container{ContainerName: "nginx", Image: "nginx:1.7.9", Ports: []int{80}, Grace: new(1)}}.YAML()
 }
 
 // TestApplyEndToEnd applies the seed Deployment to a real containerd with the
@@ -136,12 +133,11 @@ func TestApplyEndToEnd(t *testing.T) {
 	if len(pods) != 2 {
 		t.Fatalf("ps: %d pods, want 2: %+v", len(pods), pods)
 	}
-	client := &http.Client{Timeout: 5 * time.Second}
 	for _, p := range pods {
 		if len(p.Containers) != 1 || p.Containers[0].State != "Running" || !strings.HasPrefix(p.IP, "10.248.0.") {
 			t.Fatalf("pod %s: %+v", p.Name, p)
 		}
-		page := fetch(t, client, "http://"+p.IP+"/")
+		page := fetch(t, "http://"+p.IP+"/")
 		if !strings.Contains(page, "Welcome to nginx!") {
 			t.Errorf("pod %s at %s served %q", p.Name, p.IP, page)
 		}
@@ -185,7 +181,7 @@ func TestApplyRefusesBadInput(t *testing.T) {
 	}
 	h.write(strings.Replace(nginxDeployment(1), "replicas: 1", "replicas: one", 1))
 	res := h.run("apply", "--prune")
-	if res.code != 1 || !strings.Contains(res.stderr, "app.yaml:10:13: spec.replicas: expected integer") {
+	if res.code != 1 || !strings.Contains(res.stderr, "app.yaml:7:13: spec.replicas: expected integer") {
 		t.Fatalf("invalid manifest: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 	h.write("")
@@ -199,24 +195,13 @@ func TestApplyRefusesBadInput(t *testing.T) {
 }
 
 // fetch GETs url, retrying briefly while the server starts.
-func fetch(t *testing.T, client *http.Client, url string) string {
+func fetch(t *testing.T, url string) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := client.Get(url)
-		if err == nil {
-			body, rerr := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if rerr == nil {
-				return string(body)
-			}
-			err = rerr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: %v", url, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	body, err := nethost.Get(url, 10*time.Second)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
 	}
+	return body
 }
 
 // TestLogsImageAndVolumeCommands covers `kelpie logs`, `kelpie image import`

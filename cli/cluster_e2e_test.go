@@ -24,6 +24,7 @@ import (
 	"github.com/kelpie-dev/kelpie/agent"
 	"github.com/kelpie-dev/kelpie/gossip"
 	"github.com/kelpie-dev/kelpie/internal/testenv"
+	"github.com/kelpie-dev/kelpie/internal/testenv/nethost"
 	"github.com/kelpie-dev/kelpie/internal/testimage"
 	"github.com/kelpie-dev/kelpie/reconciler"
 )
@@ -69,7 +70,7 @@ type clusterHost struct {
 	c        *clusterE2E
 	name     string // node name: kc-a, kc-b, kc-c
 	letter   string
-	netns    string
+	net      nethost.Netns
 	ip       string
 	ctrNS    string
 	stateDir string
@@ -79,19 +80,6 @@ type clusterHost struct {
 	log      *lockedBuffer
 	done     chan error
 	runs     int
-}
-
-// sh runs a command and fails the test when it fails.
-func (c *clusterE2E) sh(args ...string) {
-	c.t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		c.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
-// shQuiet runs a command, ignoring failures (cleanup).
-func shQuiet(args ...string) {
-	_ = exec.Command(args[0], args[1:]...).Run()
 }
 
 // newClusterE2E prepares the bridge, the binary, the images and the
@@ -106,8 +94,8 @@ func newClusterE2E(t *testing.T) *clusterE2E {
 	testenv.Binary(t, "nsenter", "util-linux")
 	clearEnv(t)
 	// One run at a time on the machine: the names and subnets are fixed.
-	privateWaitLock(t, "cluster-e2e-10.231", 10*time.Minute)
-	c := &clusterE2E{t: t, addr: addr, bin: buildKelpie(t), images: t.TempDir(),
+	testenv.Lock(t, "cluster-e2e-10.231", 10*time.Minute)
+	c := &clusterE2E{t: t, addr: addr, bin: nethost.BuildKelpie(t), images: t.TempDir(),
 		bare: filepath.Join(t.TempDir(), "site.git")}
 	if err := testimage.WriteLayout(c.images, testimage.Standard()...); err != nil {
 		t.Fatal(err)
@@ -125,15 +113,10 @@ func newClusterE2E(t *testing.T) *clusterE2E {
 	t.Cleanup(func() { cd.Close() })
 
 	// Leftovers of a run that ended without its cleanup.
-	for _, l := range []string{"a", "b", "c"} {
-		shQuiet("ip", "netns", "del", clusterE2ENetns+l)
-		shQuiet("ip", "link", "del", clusterE2EVeth+l)
+	for i := range 3 {
+		clusterE2EHostNet(i).Unplug()
 	}
-	shQuiet("ip", "link", "del", clusterE2EBridge)
-	c.sh("ip", "link", "add", clusterE2EBridge, "type", "bridge")
-	t.Cleanup(func() { shQuiet("ip", "link", "del", clusterE2EBridge) })
-	c.sh("ip", "addr", "add", clusterE2EGateway+"/24", "dev", clusterE2EBridge)
-	c.sh("ip", "link", "set", clusterE2EBridge, "up")
+	nethost.NewBridge(t, clusterE2EBridge, clusterE2EGateway+"/24")
 	return c
 }
 
@@ -144,7 +127,7 @@ func (c *clusterE2E) addHost(i int) *clusterHost {
 	t.Helper()
 	letter := string(rune('a' + i))
 	h := &clusterHost{c: c, name: "kc-" + letter, letter: letter,
-		netns:    clusterE2ENetns + letter,
+		net:      clusterE2EHostNet(i),
 		ip:       fmt.Sprintf("10.231.0.%d", 11+i),
 		ctrNS:    fmt.Sprintf("kelpie-ce2e-%s-%d", letter, os.Getpid()),
 		stateDir: t.TempDir(),
@@ -158,25 +141,20 @@ func (c *clusterE2E) addHost(i int) *clusterHost {
 	return h
 }
 
-// plug creates the host's network namespace and joins it to the bridge.
-func (h *clusterHost) plug() {
-	c := h.c
-	c.t.Helper()
-	veth := clusterE2EVeth + h.letter
-	c.sh("ip", "netns", "add", h.netns)
-	c.sh("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", h.netns)
-	c.sh("ip", "link", "set", veth, "master", clusterE2EBridge, "up")
-	c.sh("ip", "-n", h.netns, "addr", "add", h.ip+"/24", "dev", "eth0")
-	c.sh("ip", "-n", h.netns, "link", "set", "eth0", "up")
-	c.sh("ip", "-n", h.netns, "link", "set", "lo", "up")
+// clusterE2EHostNet is the network namespace of host number i, joined to
+// the test's bridge, with the address 10.231.0.1N.
+func clusterE2EHostNet(i int) nethost.Netns {
+	letter := string(rune('a' + i))
+	return nethost.Netns{Name: clusterE2ENetns + letter, Veth: clusterE2EVeth + letter,
+		Bridge: clusterE2EBridge, Addr: fmt.Sprintf("10.231.0.%d/24", 11+i)}
 }
+
+// plug creates the host's network namespace and joins it to the bridge.
+func (h *clusterHost) plug() { h.net.Plug(h.c.t) }
 
 // unplug deletes the host's network namespace: the host is gone from the
 // network, its pod bridge with it.
-func (h *clusterHost) unplug() {
-	shQuiet("ip", "netns", "del", h.netns)
-	shQuiet("ip", "link", "del", clusterE2EVeth+h.letter)
-}
+func (h *clusterHost) unplug() { h.net.Unplug() }
 
 // runtimeFlags are the host's runtime flags, for the agent and for apply.
 func (h *clusterHost) runtimeFlags() []string {
@@ -191,11 +169,8 @@ func (h *clusterHost) runtimeFlags() []string {
 	}
 }
 
-// start runs `kelpie agent` in the host's network namespace. nsenter
-// enters the network namespace only (not `ip netns exec`, which makes a
-// mount namespace of its own: the pods' network namespaces the agent
-// bind-mounts would then be invisible to containerd) and execs the agent,
-// so the process's pid is the agent's.
+// start runs `kelpie agent` in the host's network namespace (through
+// nsenter: see nethost.Netns.Command), so the process's pid is the agent's.
 func (h *clusterHost) start() {
 	c := h.c
 	c.t.Helper()
@@ -205,7 +180,7 @@ func (h *clusterHost) start() {
 			join = append(join, fmt.Sprintf("%s:%d", o.ip, clusterE2EPort))
 		}
 	}
-	args := []string{"--net=/run/netns/" + h.netns, "--", c.bin, "agent",
+	args := []string{"agent",
 		"--repo", c.bare, "--ref", "main", "--path", "apps",
 		"--listen", fmt.Sprintf("%s:%d", h.ip, clusterE2EListen),
 		"--bind", fmt.Sprintf("%s:%d", h.ip, clusterE2EPort),
@@ -217,7 +192,7 @@ func (h *clusterHost) start() {
 		args = append(args, "--reschedule-after", "5s", "--interval", "5s")
 	}
 	args = append(args, h.runtimeFlags()...)
-	h.cmd = exec.Command("nsenter", args...)
+	h.cmd = h.net.Command(c.bin, args...)
 	h.cmd.Env = append(os.Environ(), "KELPIE_GOSSIP_KEY="+c.key)
 	h.runs++
 	fmt.Fprintf(h.log, "=== start %d of %s\n", h.runs, h.name)
@@ -330,12 +305,12 @@ func (h *clusterHost) status() (agent.Status, bool) {
 func (h *clusterHost) destroy() {
 	t := h.c.t
 	h.kill()
-	if _, err := os.Stat("/run/netns/" + h.netns); err != nil {
-		shQuiet("ip", "netns", "add", h.netns)
+	if !h.net.Exists() {
+		nethost.RunQuiet("ip", "netns", "add", h.net.Name)
 	}
 	empty := t.TempDir()
-	args := append([]string{"--net=/run/netns/" + h.netns, "--", h.c.bin, "apply", "-f", empty, "--prune", "--allow-empty"}, h.runtimeFlags()...)
-	if out, err := exec.Command("nsenter", args...).CombinedOutput(); err != nil {
+	args := append([]string{"apply", "-f", empty, "--prune", "--allow-empty"}, h.runtimeFlags()...)
+	if out, err := h.net.Command(h.c.bin, args...).CombinedOutput(); err != nil {
 		t.Errorf("cleanup of %s: kelpie apply --prune: %v\n%s", h.name, err, out)
 	}
 	// What apply could not remove.
@@ -383,17 +358,17 @@ func (h *clusterHost) partition(on bool) {
 	}
 	for _, chain := range []string{"INPUT", "OUTPUT"} {
 		for _, proto := range []string{"udp", "tcp"} {
-			h.c.sh("ip", "netns", "exec", h.netns, "iptables", op, chain, "-p", proto, "--dport", strconv.Itoa(clusterE2EPort), "-j", "DROP")
+			h.net.Run(h.c.t, "iptables", op, chain, "-p", proto, "--dport", strconv.Itoa(clusterE2EPort), "-j", "DROP")
 		}
 	}
 }
 
 // push commits apps/app.yaml and pushes it to the bare repository.
-func (c *clusterE2E) push(repo *gitRepo, msg, text string) string {
+func (c *clusterE2E) push(repo *testenv.GitRepo, msg, text string) string {
 	c.t.Helper()
-	repo.write("apps/app.yaml", text)
-	sha := repo.commit(msg)
-	repo.git("push", "-q", c.bare, "main")
+	repo.Write("apps/app.yaml", text)
+	sha := repo.Commit(msg)
+	repo.Git("push", "-q", c.bare, "main")
 	return sha
 }
 
@@ -688,13 +663,14 @@ func TestClusterEndToEnd(t *testing.T) {
 	runs, _ := strconv.Atoi(os.Getenv(clusterE2EEnvRuns))
 	defaults := os.Getenv(clusterE2EEnvDef) == "1"
 	if testing.Short() {
+		// Deliberate: minutes long, kept out of -short on purpose.
 		t.Skip("end-to-end cluster test: not in -short")
 	}
 	c := newClusterE2E(t)
 	c.defaults = defaults
 	c.killLeader = os.Getenv(clusterE2EEnvVictim) == "leader"
-	repo := newGitRepo(t)
-	repo.git("init", "-q", "--bare", "-b", "main", c.bare)
+	repo := testenv.NewGitRepo(t)
+	repo.Git("init", "-q", "--bare", "-b", "main", c.bare)
 	v1 := c.push(repo, "v1: six sleepers", clusterE2EDeployment(6))
 
 	a, b, cc := c.addHost(0), c.addHost(1), c.addHost(2)
@@ -809,7 +785,8 @@ func TestClusterEndToEnd(t *testing.T) {
 	t.Logf("(4) the majority runs all six %.1fs after the partition (the minority runs %v, was %v; its placement was %d.%d)\n%s",
 		time.Since(start).Seconds(), v.running[minority.name], minPods, minPlacement.Term, minPlacement.Seq, v.describe())
 	// The minority must not publish a placement: hold on a few seconds
-	// more, then check it once again.
+	// more, then check it once again (a deliberate wait: nothing may
+	// happen in it).
 	time.Sleep(3 * time.Second)
 	v = c.snapshot(all...)
 	minorityChanged(v)

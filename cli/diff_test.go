@@ -5,27 +5,29 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 )
 
 // siteRepo makes a repository whose first commit holds the bundled example
 // under site/, and whose second commit changes it: scale web, change its
 // image and a Secret value, remove the backup CronJob, add a ConfigMap.
-func siteRepo(t *testing.T) (r *gitRepo, v1, v2 string) {
+func siteRepo(t *testing.T) (r *testenv.GitRepo, v1, v2 string) {
 	t.Helper()
-	r = newGitRepo(t)
-	r.copyTree("../examples/site", "site")
-	v1 = r.commit("v1: the example site")
-	r.git("tag", "-a", "v1", "-m", "release v1")
-	web := r.read("site/apps/web.yaml")
+	r = testenv.NewGitRepo(t)
+	r.CopyTree("../examples/site", "site")
+	v1 = r.Commit("v1: the example site")
+	r.Git("tag", "-a", "v1", "-m", "release v1")
+	web := r.Read("site/apps/web.yaml")
 	web = strings.Replace(web, "replicas: 2", "replicas: 3", 1)
 	web = strings.Replace(web, "image: busybox:1.36", "image: busybox:1.37", 1)
-	r.write("site/apps/web.yaml", web)
-	r.write("site/config/web.yaml", strings.Replace(r.read("site/config/web.yaml"), "password: change-me", "password: s3cr3t-v2", 1))
-	if err := os.Remove(r.dir + "/site/apps/backup.yaml"); err != nil {
+	r.Write("site/apps/web.yaml", web)
+	r.Write("site/config/web.yaml", strings.Replace(r.Read("site/config/web.yaml"), "password: change-me", "password: s3cr3t-v2", 1))
+	if err := os.Remove(r.Dir + "/site/apps/backup.yaml"); err != nil {
 		t.Fatal(err)
 	}
-	r.write("site/config/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {k: v}\n")
-	v2 = r.commit("v2: scale web")
+	r.Write("site/config/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {k: v}\n")
+	v2 = r.Commit("v2: scale web")
 	return r, v1, v2
 }
 
@@ -34,7 +36,7 @@ func siteRepo(t *testing.T) (r *gitRepo, v1, v2 string) {
 func TestDiffRevisions(t *testing.T) {
 	clearEnv(t)
 	r, v1, v2 := siteRepo(t)
-	res := runMain(t, "diff", "HEAD~1", "HEAD", "-o", "json", "--repo", r.dir, "--path", "site")
+	res := runMain(t, "diff", "HEAD~1", "HEAD", "-o", "json", "--repo", r.Dir, "--path", "site")
 	if res.code != 2 {
 		t.Fatalf("exit %d, want 2 (changes); stderr:\n%s", res.code, res.stderr)
 	}
@@ -78,7 +80,7 @@ func TestDiffRevisions(t *testing.T) {
 	}
 
 	// The same diff for people, named by an annotated tag and a branch.
-	res = runMain(t, "--no-color", "diff", "--repo", r.dir, "--path", "site", "v1", "main")
+	res = runMain(t, "--no-color", "diff", "--repo", r.Dir, "--path", "site", "v1", "main")
 	if res.code != 2 {
 		t.Fatalf("exit %d; stderr:\n%s", res.code, res.stderr)
 	}
@@ -91,24 +93,24 @@ func TestDiffRevisions(t *testing.T) {
 func TestDiffWorkingTree(t *testing.T) {
 	clearEnv(t)
 	r, _, _ := siteRepo(t)
-	res := runMain(t, "diff", "--repo", r.dir, "--path", "site")
+	res := runMain(t, "diff", "--repo", r.Dir, "--path", "site")
 	if res.code != 0 || !strings.Contains(res.stdout, "No changes") {
 		t.Fatalf("clean tree: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 	// A comment and reformatting are no change.
-	r.write("site/config/extra.yaml", "# just a comment\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  k: \"v\"\n")
-	res = runMain(t, "diff", "--repo", r.dir, "--path", "site", "-o", "json")
+	r.Write("site/config/extra.yaml", "# just a comment\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  k: \"v\"\n")
+	res = runMain(t, "diff", "--repo", r.Dir, "--path", "site", "-o", "json")
 	if res.code != 0 || !strings.Contains(res.stdout, `"to": "worktree"`) || !strings.Contains(res.stdout, `"changes": []`) {
 		t.Fatalf("reformatted tree: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
-	r.write("site/config/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {k: changed}\n")
-	res = runMain(t, "diff", "--repo", r.dir, "--path", "site")
+	r.Write("site/config/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {k: changed}\n")
+	res = runMain(t, "diff", "--repo", r.Dir, "--path", "site")
 	if res.code != 2 || !strings.Contains(res.stdout, `~ data.k: "v" → "changed"`) || !strings.Contains(res.stdout, "1 to change") {
 		t.Fatalf("edited tree: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 	// A broken manifest is an error with its position, not a diff.
-	r.write("site/config/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {k: [1]}\n")
-	res = runMain(t, "diff", "--repo", r.dir, "--path", "site")
+	r.Write("site/config/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {k: [1]}\n")
+	res = runMain(t, "diff", "--repo", r.Dir, "--path", "site")
 	if res.code != 1 || !strings.Contains(res.stderr, "config/extra.yaml:4:11: data[k]: expected string, got list") {
 		t.Fatalf("broken tree: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
@@ -123,9 +125,9 @@ func TestDiffErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown revision", []string{"diff", "--repo", r.dir, "nope"}, `unknown revision "nope"`},
-		{"too many revisions", []string{"diff", "--repo", r.dir, "a", "b", "c"}, "at most two revisions"},
-		{"path outside", []string{"diff", "--repo", r.dir, "--path", "../x"}, "--path"},
+		{"unknown revision", []string{"diff", "--repo", r.Dir, "nope"}, `unknown revision "nope"`},
+		{"too many revisions", []string{"diff", "--repo", r.Dir, "a", "b", "c"}, "at most two revisions"},
+		{"path outside", []string{"diff", "--repo", r.Dir, "--path", "../x"}, "--path"},
 		{"not a repository", []string{"diff", "--repo", t.TempDir()}, "open repository"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -136,19 +138,19 @@ func TestDiffErrors(t *testing.T) {
 		})
 	}
 	// A path missing on both sides is an error, not "no changes".
-	res := runMain(t, "diff", "--repo", r.dir, "--path", "nowhere", "HEAD~1", "HEAD")
+	res := runMain(t, "diff", "--repo", r.Dir, "--path", "nowhere", "HEAD~1", "HEAD")
 	if res.code != 1 || !strings.Contains(res.stderr, `"nowhere" (--path) does not exist`) {
 		t.Fatalf("missing path on both sides: exit %d %s", res.code, res.stderr)
 	}
 	// A path missing at one commit is an empty state: everything is added.
-	r.write("later/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later}\n")
-	r.commit("add later/")
-	res = runMain(t, "diff", "--repo", r.dir, "--path", "later", "HEAD~1", "HEAD")
+	r.Write("later/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later}\n")
+	r.Commit("add later/")
+	res = runMain(t, "diff", "--repo", r.Dir, "--path", "later", "HEAD~1", "HEAD")
 	if res.code != 2 || !strings.Contains(res.stdout, "+ ConfigMap/default/later") {
 		t.Fatalf("path added in TO: exit %d %s%s", res.code, res.stdout, res.stderr)
 	}
 	// --path is relative to --repo when --repo is inside the work tree.
-	res = runMain(t, "diff", "--repo", r.dir+"/site", "HEAD~2", "HEAD~1")
+	res = runMain(t, "diff", "--repo", r.Dir+"/site", "HEAD~2", "HEAD~1")
 	if res.code != 2 || !strings.Contains(res.stdout, "~ Deployment/default/web") {
 		t.Fatalf("--repo subdirectory: exit %d %s%s", res.code, res.stdout, res.stderr)
 	}

@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kelpie-dev/kelpie/internal/testenv"
+	"github.com/kelpie-dev/kelpie/internal/testenv/nethost"
 )
 
 // TestApplyBundledExample applies examples/site, verbatim except for the
@@ -33,14 +34,14 @@ func TestApplyBundledExample(t *testing.T) {
 	testenv.Binary(t, "nsenter", "util-linux")
 	// The Network "sensors" is the host's bridge kn-sensors on 10.77.0.0/24
 	// whoever applies it: one test process at a time may.
-	privateWaitLock(t, "network-sensors", 3*time.Minute)
+	testenv.Lock(t, "network-sensors", 3*time.Minute)
 	h, hc := newPrivateHost(t, addr, "site")
 	// The example's objects are in namespace "default". The CNI plugins name
 	// a pod's iptables chains after the network ("kelpie" on every host) and
 	// "namespace_pod": another test's default/web-0 would share them, and
 	// one's teardown would delete the other's rules. So every namespaced
 	// object gets a namespace of this host's own.
-	siteNamespace := fmt.Sprintf("sitetest-%d", hc.octet)
+	siteNamespace := fmt.Sprintf("sitetest-%d", hc.Octet)
 	copyWithNamespace(t, "../examples/site", h.manifest, siteNamespace)
 
 	var outputs []string
@@ -86,13 +87,13 @@ func TestApplyBundledExample(t *testing.T) {
 
 	for _, web := range []string{"web-0", "web-1"} {
 		url := "http://" + net.JoinHostPort(ips[web], "8080") + "/"
-		body, err := crashGet(url, 10*time.Second)
+		body, err := nethost.Get(url, 10*time.Second)
 		if err != nil || !strings.Contains(body, "<h1>Hello from kelpie</h1>") {
 			t.Errorf("%s: GET %s = %q, %v; want the ConfigMap's index.html", web, url, body, err)
 		}
 	}
 
-	heartbeat := filepath.Join(hc.stateDir, "volumes", crashStateName(siteNamespace, "db-data"), "data", "heartbeat")
+	heartbeat := filepath.Join(hc.StateDir, "volumes", nethost.StateName(siteNamespace, "db-data"), "data", "heartbeat")
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		b, err := os.ReadFile(heartbeat)
@@ -107,23 +108,23 @@ func TestApplyBundledExample(t *testing.T) {
 
 	// The reader's second interface: eth1 with an address of the sensors
 	// network, seen inside its network namespace.
-	netns := filepath.Join(hc.stateDir, "netns", crashStateName(siteNamespace, reader))
+	netns := filepath.Join(hc.StateDir, "netns", nethost.StateName(siteNamespace, reader))
 	out, err := exec.Command("nsenter", "--net="+netns, "ip", "-o", "-4", "addr", "show", "dev", "eth1").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "inet 10.77.0.") {
 		t.Errorf("%s's eth1 in %s: %v\n%s", reader, netns, err, out)
 	}
 
-	want := wantHost{
-		pods: map[string]wantPod{
-			siteNamespace + "/web-0":     {containers: []string{"httpd"}},
-			siteNamespace + "/web-1":     {containers: []string{"httpd"}},
-			siteNamespace + "/db-0":      {containers: []string{"db"}},
-			siteNamespace + "/" + reader: {containers: []string{"reader"}},
+	want := nethost.Want{
+		Pods: map[string]nethost.WantPod{
+			siteNamespace + "/web-0":     {Containers: []string{"httpd"}},
+			siteNamespace + "/web-1":     {Containers: []string{"httpd"}},
+			siteNamespace + "/db-0":      {Containers: []string{"db"}},
+			siteNamespace + "/" + reader: {Containers: []string{"reader"}},
 		},
-		networks: map[string][]string{"kelpie-net-sensors": {siteNamespace + "/" + reader}},
-		bridges:  map[string]int{"kn-sensors": 1},
+		Networks: map[string][]string{"kelpie-net-sensors": {siteNamespace + "/" + reader}},
+		Bridges:  map[string]int{"kn-sensors": 1},
 	}
-	if problems := hc.settle(want); len(problems) > 0 {
+	if problems := hc.Settle(want); len(problems) > 0 {
 		t.Errorf("host after apply:\n- %s", strings.Join(problems, "\n- "))
 	}
 
@@ -147,11 +148,11 @@ func TestApplyBundledExample(t *testing.T) {
 		}
 	}
 
-	hc.destroy()
+	hc.Destroy()
 	if _, err := net.InterfaceByName("kn-sensors"); err == nil {
 		t.Errorf("bridge kn-sensors of the sensors network is left after prune")
 	}
-	if _, err := os.Stat(filepath.Join(hc.stateDir, "cni", "networks", "kelpie-net-sensors")); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(hc.StateDir, "cni", "networks", "kelpie-net-sensors")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("leases of the sensors network are left after prune: %v", err)
 	}
 	if _, err := os.Stat(heartbeat); err != nil {
@@ -164,7 +165,7 @@ func TestApplyBundledExample(t *testing.T) {
 func TestApplyHostPort(t *testing.T) {
 	addr := testenv.ContainerdAddress(t)
 	h, hc := newPrivateHost(t, addr, "hp")
-	ns := fmt.Sprintf("hostporttest-%d", hc.octet)
+	ns := fmt.Sprintf("hostporttest-%d", hc.Octet)
 	h.write(fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata: {name: edge, namespace: %s}
@@ -174,20 +175,20 @@ spec:
   - name: httpd
     image: nginx:1.7.9
     ports: [{containerPort: 80, hostPort: %d}]
-`, ns, hc.hostPort))
+`, ns, hc.HostPort))
 	if res := h.run("apply"); res.code != 0 {
 		t.Fatalf("apply: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
-	url := "http://" + net.JoinHostPort(hc.gateway, strconv.Itoa(hc.hostPort)) + "/"
-	body, err := crashGet(url, 10*time.Second)
+	url := "http://" + net.JoinHostPort(hc.Gateway, strconv.Itoa(hc.HostPort)) + "/"
+	body, err := nethost.Get(url, 10*time.Second)
 	if err != nil || !strings.Contains(body, "Welcome to nginx!") {
 		t.Fatalf("GET %s = %q, %v", url, body, err)
 	}
-	if problems := hc.settle(wantHost{pods: map[string]wantPod{ns + "/edge": {containers: []string{"httpd"}}}}); len(problems) > 0 {
+	if problems := hc.Settle(nethost.Want{Pods: map[string]nethost.WantPod{ns + "/edge": {Containers: []string{"httpd"}}}}); len(problems) > 0 {
 		t.Errorf("host after apply:\n- %s", strings.Join(problems, "\n- "))
 	}
-	hc.destroy()
-	if body, err := crashGet(url, 0); err == nil {
+	hc.Destroy()
+	if body, err := nethost.Get(url, 0); err == nil {
 		t.Errorf("GET %s answered %q after the pod was removed", url, body)
 	}
 }

@@ -34,9 +34,9 @@ import (
 func TestAgentOnMirror(t *testing.T) {
 	addr := testenv.ContainerdAddress(t)
 	testenv.Binary(t, "git", "git")
-	e, hc := newMirrorAgentHost(t, addr)
-	ns := fmt.Sprintf("mirror%d", hc.octet)
-	prefix := hc.subnetPrefix()
+	e, hc := newAgentHost(t, addr, "site")
+	ns := fmt.Sprintf("mirror%d", hc.Octet)
+	prefix := hc.SubnetPrefix()
 	site := e.repo
 	dir := filepath.Join(t.TempDir(), "mirror")
 	bundles := t.TempDir()
@@ -71,9 +71,9 @@ func TestAgentOnMirror(t *testing.T) {
 	commit := func(msg string, files map[string]string) string {
 		t.Helper()
 		for name, text := range files {
-			site.write("apps/"+name, text)
+			site.Write("apps/"+name, text)
 		}
-		return site.commit(msg)
+		return site.Commit(msg)
 	}
 
 	// v1: web (nginx) and worker (busybox), in a full bundle.
@@ -82,7 +82,7 @@ func TestAgentOnMirror(t *testing.T) {
 		"worker.yaml": envPod(ns, "worker", "v1"),
 	})
 	b1 := filepath.Join(bundles, "b1.kbundle")
-	create(site.dir, b1)
+	create(site.Dir, b1)
 	importBundle(b1)
 
 	e.startRepo(filepath.Join(dir, mirror.RepoDir), "--interval", "1h",
@@ -95,7 +95,7 @@ func TestAgentOnMirror(t *testing.T) {
 	if body, err := agentGet(podIP(s, "web-0")); err != nil || !strings.Contains(body, "Welcome to nginx!") {
 		t.Fatalf("GET web-0: %v %q", err, body)
 	}
-	if got := hc.imageDigest(extra.Name); got != "" {
+	if got := hc.ImageDigest(extra.Name); got != "" {
 		t.Fatalf("the new image %s is in containerd before v2: %s", extra.Name, got)
 	}
 
@@ -105,7 +105,7 @@ func TestAgentOnMirror(t *testing.T) {
 		"extra.yaml": mirrorDeployment(ns, "extra", extra.Name, 1),
 	})
 	b2 := filepath.Join(bundles, "b2.kbundle")
-	create(site.dir, b2, "--since", b1)
+	create(site.Dir, b2, "--since", b1)
 	// A copy with one byte of the new image's layer flipped is refused
 	// first, and leaves the mirror without the image.
 	imagesPart, ok := bundleParts(t, b2)[mirror.ImagesPart]
@@ -148,14 +148,14 @@ func TestAgentOnMirror(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := hc.imageDigest(extra.Name); got != want.Digest.String() {
+	if got := hc.ImageDigest(extra.Name); got != want.Digest.String() {
 		t.Fatalf("containerd holds %s at %q, want %s", extra.Name, got, want.Digest)
 	}
 
 	// v3, bundled incrementally; its broken copies come first.
 	v3 := commit("v3: worker v3", map[string]string{"worker.yaml": envPod(ns, "worker", "v3")})
 	b3 := filepath.Join(bundles, "b3.kbundle")
-	create(site.dir, b3, "--since", b2)
+	create(site.Dir, b3, "--since", b2)
 	parts := bundleParts(t, b3)
 	git, ok := parts[mirror.GitPart]
 	if !ok || git[1] == 0 {
@@ -167,13 +167,13 @@ func TestAgentOnMirror(t *testing.T) {
 	})
 	truncated := writeVariant(t, b3, "truncated.kbundle", func(b []byte) []byte { return b[:len(b)/2] })
 	// A history forked at v1: a full bundle of a clone reset to v1.
-	fork := &gitRepo{t: t, dir: t.TempDir()}
-	fork.git("clone", "-q", site.dir, ".")
-	fork.git("reset", "-q", "--hard", v1)
-	fork.write("apps/worker.yaml", envPod(ns, "worker", "fork"))
-	forked := fork.commit("fork of v1")
+	fork := &testenv.GitRepo{TB: t, Dir: t.TempDir()}
+	fork.Git("clone", "-q", site.Dir, ".")
+	fork.Git("reset", "-q", "--hard", v1)
+	fork.Write("apps/worker.yaml", envPod(ns, "worker", "fork"))
+	forked := fork.Commit("fork of v1")
 	forkBundle := filepath.Join(bundles, "fork.kbundle")
-	create(fork.dir, forkBundle)
+	create(fork.Dir, forkBundle)
 
 	before := e.pods()
 	mirrorBefore = testenv.TreeDigest(t, dir)
@@ -194,7 +194,7 @@ func TestAgentOnMirror(t *testing.T) {
 			t.Fatalf("the refused %s bundle changed the mirror directory", c.name)
 		}
 	}
-	if got := (&gitRepo{t: t, dir: dir}).git("--git-dir", mirror.RepoDir, "rev-parse", "refs/heads/main"); got != v2 {
+	if got := testenv.Git(t, dir, "--git-dir", mirror.RepoDir, "rev-parse", "refs/heads/main"); got != v2 {
 		t.Fatalf("mirror main is %s after the refused imports, want %s (forked %s)", got, v2, forked)
 	}
 	// A ref change would have been seen within a second.
@@ -211,7 +211,7 @@ func TestAgentOnMirror(t *testing.T) {
 	})
 	t.Logf("NUMBER import→running (v3, no new image): %.2fs (sync %q, phases %+v)",
 		time.Since(start).Seconds(), s.LastSync.Reason, s.LastSync.Phases)
-	if got := hc.containerEnv(ns, "worker", "main", "VERSION"); got != "v3" {
+	if got := hc.ContainerEnv(ns, "worker", "main", "VERSION"); got != "v3" {
 		t.Fatalf("v3: worker has VERSION=%q", got)
 	}
 	if res := runMain(t, "mirror", "ls", dir); res.code == 0 {
@@ -250,9 +250,9 @@ func TestAgentOnMirror(t *testing.T) {
 func TestAgentRepoFallback(t *testing.T) {
 	addr := testenv.ContainerdAddress(t)
 	testenv.Binary(t, "git", "git")
-	e, hc := newMirrorAgentHost(t, addr)
-	ns := fmt.Sprintf("fallback%d", hc.octet)
-	prefix := hc.subnetPrefix()
+	e, hc := newAgentHost(t, addr, "site")
+	ns := fmt.Sprintf("fallback%d", hc.Octet)
+	prefix := hc.SubnetPrefix()
 	upstream := "git://" + freeAddr(t) + "/site.git" // nothing listens
 
 	v1 := e.push("v1", map[string]string{"app.yaml": envPod(ns, "app", "v1")})
@@ -300,31 +300,31 @@ func TestAgentRepoFallback(t *testing.T) {
 		if after := e.pods(); !samePods(before, after) || !allRunning(after) {
 			t.Fatalf("%s changed the host:\nbefore %+v\nafter  %+v", what, before, after)
 		}
-		if got := hc.containerEnv(ns, "app", "main", "VERSION"); got != "v2" {
+		if got := hc.ContainerEnv(ns, "app", "main", "VERSION"); got != "v2" {
 			t.Fatalf("%s: app has VERSION=%q", what, got)
 		}
 	}
 
 	// A stale mirror: main back at v1.
-	e.repo.git("push", "-q", "-f", e.bare, v1+":refs/heads/main")
+	e.repo.Git("push", "-q", "-f", e.bare, v1+":refs/heads/main")
 	refused("the stale mirror", v1)
 
 	// A forked mirror: main on a commit made on top of v1.
-	e.repo.git("checkout", "-q", "-b", "fork", v1)
-	e.repo.write("apps/app.yaml", envPod(ns, "app", "fork"))
-	forked := e.repo.commit("fork of v1")
-	e.repo.git("push", "-q", "-f", e.bare, "fork:refs/heads/main")
+	e.repo.Git("checkout", "-q", "-b", "fork", v1)
+	e.repo.Write("apps/app.yaml", envPod(ns, "app", "fork"))
+	forked := e.repo.Commit("fork of v1")
+	e.repo.Git("push", "-q", "-f", e.bare, "fork:refs/heads/main")
 	refused("the forked mirror", forked)
 
 	// The mirror back on the line of v2: followed again.
-	e.repo.git("checkout", "-q", "main")
-	e.repo.write("apps/app.yaml", envPod(ns, "app", "v3"))
-	v3 := e.repo.commit("v3")
-	e.repo.git("push", "-q", "-f", e.bare, "main:refs/heads/main")
+	e.repo.Git("checkout", "-q", "main")
+	e.repo.Write("apps/app.yaml", envPod(ns, "app", "v3"))
+	v3 := e.repo.Commit("v3")
+	e.repo.Git("push", "-q", "-f", e.bare, "main:refs/heads/main")
 	s = e.waitFor("v3 running", time.Minute, func(s agent.Status) bool {
 		return s.Applied != nil && s.Applied.Hash == v3 && s.Pending == nil && s.LastError == nil && runningIn(s, prefix, "app")
 	})
-	if got := hc.containerEnv(ns, "app", "main", "VERSION"); got != "v3" {
+	if got := hc.ContainerEnv(ns, "app", "main", "VERSION"); got != "v3" {
 		t.Fatalf("v3: app has VERSION=%q", got)
 	}
 	e.stop()
@@ -340,9 +340,9 @@ func TestAgentRegistryMirror(t *testing.T) {
 	addr := testenv.ContainerdAddress(t)
 	testenv.Binary(t, "git", "git")
 	reg := testenv.Registry(t)
-	e, hc := newMirrorAgentHost(t, addr)
-	ns := fmt.Sprintf("registry%d", hc.octet)
-	prefix := hc.subnetPrefix()
+	e, hc := newAgentHost(t, addr, "site")
+	ns := fmt.Sprintf("registry%d", hc.Octet)
+	prefix := hc.SubnetPrefix()
 	e.flags = setFlag(e.flags, "--image-dir", "")
 
 	// Pushed as library/kelpie-site-registry:1; the manifest names it as
@@ -368,7 +368,7 @@ func TestAgentRegistryMirror(t *testing.T) {
 	if body, err := agentGet(podIP(s, "site-0")); err != nil || body != "served from the site registry\n" {
 		t.Fatalf("GET site-0: %v %q", err, body)
 	}
-	if got := hc.imageDigest(img.Name); got != want.Digest.String() {
+	if got := hc.ImageDigest(img.Name); got != want.Digest.String() {
 		t.Fatalf("containerd holds %s at %q, want %s", img.Name, got, want.Digest)
 	}
 	if testing.Verbose() {
@@ -385,9 +385,9 @@ func TestAgentRegistryMirror(t *testing.T) {
 func TestAgentMirrorArrivesLater(t *testing.T) {
 	addr := testenv.ContainerdAddress(t)
 	testenv.Binary(t, "git", "git")
-	e, hc := newMirrorAgentHost(t, addr)
-	ns := fmt.Sprintf("later%d", hc.octet)
-	prefix := hc.subnetPrefix()
+	e, hc := newAgentHost(t, addr, "site")
+	ns := fmt.Sprintf("later%d", hc.Octet)
+	prefix := hc.SubnetPrefix()
 	dir := filepath.Join(t.TempDir(), "mirror")
 	e.flags = setFlag(e.flags, "--image-dir", filepath.Join(dir, mirror.ImagesDir))
 	srcImages := t.TempDir()
@@ -397,10 +397,10 @@ func TestAgentMirrorArrivesLater(t *testing.T) {
 		}
 	}
 
-	e.repo.write("apps/app.yaml", envPod(ns, "app", "v1"))
-	v1 := e.repo.commit("v1")
+	e.repo.Write("apps/app.yaml", envPod(ns, "app", "v1"))
+	v1 := e.repo.Commit("v1")
 	bundle := filepath.Join(t.TempDir(), "site.kbundle")
-	if res := runMain(t, "mirror", "create", "--repo", e.repo.dir, "--path", "apps", "--out", bundle, "--image-dir", srcImages); res.code != 0 {
+	if res := runMain(t, "mirror", "create", "--repo", e.repo.Dir, "--path", "apps", "--out", bundle, "--image-dir", srcImages); res.code != 0 {
 		t.Fatalf("mirror create: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 

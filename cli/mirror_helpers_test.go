@@ -1,46 +1,20 @@
 package cli
 
 import (
-	"archive/tar"
-	"context"
-	"errors"
-	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/internal/testimage"
 )
 
-// mirrorDeployment is a one-container Deployment in namespace ns; command,
-// when set, replaces the image's.
+// mirrorDeployment is a one-container Deployment in namespace ns.
 func mirrorDeployment(ns, name, image string, replicas int) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  replicas: %d
-  selector:
-    matchLabels:
-      app: %s
-  template:
-    metadata:
-      labels:
-        app: %s
-    spec:
-      terminationGracePeriodSeconds: 0
-      containers:
-      - name: main
-        image: %s
-`, name, ns, replicas, name, name, image)
+	return testenv.Deployment{Name: name, Namespace: ns, Replicas: replicas, Container: testenv.Container{Image: image, Grace: new(0)}}.YAML()
 }
 
 // pageImage is a test image that no standard image dir holds: busybox
@@ -63,28 +37,7 @@ func bundleParts(t *testing.T, file string) map[string][2]int64 {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	return tarParts(t, f)
-}
-
-// tarParts returns the offset and size of every entry of the tar r, by name.
-func tarParts(t *testing.T, r io.ReadSeeker) map[string][2]int64 {
-	t.Helper()
-	out := map[string][2]int64{}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		off, err := r.Seek(0, io.SeekCurrent)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[h.Name] = [2]int64{off, h.Size}
-	}
+	return testenv.TarEntries(t, f)
 }
 
 // largestBlob returns the offset in the bundle file of the largest image
@@ -97,7 +50,7 @@ func largestBlob(t *testing.T, file string, images [2]int64) (int64, int64) {
 	}
 	defer f.Close()
 	var off, size int64
-	for name, e := range tarParts(t, io.NewSectionReader(f, images[0], images[1])) {
+	for name, e := range testenv.TarEntries(t, io.NewSectionReader(f, images[0], images[1])) {
 		if strings.HasPrefix(name, "blobs/") && e[1] > size {
 			off, size = images[0]+e[0], e[1]
 		}
@@ -123,19 +76,6 @@ func writeVariant(t *testing.T, file, name string, edit func([]byte) []byte) str
 	return out
 }
 
-// imageDigest returns the digest of the image ref in the host's containerd
-// namespace, "" when it holds none.
-func (hc *hostCheck) imageDigest(ref string) string {
-	hc.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	img, err := hc.cd.GetImage(ctx, ref)
-	if err != nil {
-		return ""
-	}
-	return img.Target().Digest.String()
-}
-
 // setFlag replaces the value of flag in flags (name, value pairs), or
 // drops the pair when value is "".
 func setFlag(flags []string, flag, value string) []string {
@@ -149,40 +89,4 @@ func setFlag(flags []string, flag, value string) []string {
 		out = append(out, flag, value)
 	}
 	return out
-}
-
-// newMirrorAgentHost is newAgentHost, plus the removal of the host's
-// containerd namespace (its images, their snapshots, then the namespace)
-// once the host has been emptied and checked: newPrivateHost leaves the
-// namespace and the images in it behind.
-func newMirrorAgentHost(t *testing.T, addr string) (*agentE2E, *hostCheck) {
-	t.Helper()
-	ctr := testenv.Binary(t, "ctr", "containerd")
-	var ns string
-	// Registered first, so it runs after newPrivateHost's cleanup.
-	t.Cleanup(func() {
-		if ns == "" {
-			return
-		}
-		run := func(args ...string) (string, error) {
-			out, err := exec.Command(ctr, append([]string{"--address", addr, "-n", ns}, args...)...).CombinedOutput()
-			return string(out), err
-		}
-		out, err := run("images", "ls", "-q")
-		if err != nil {
-			t.Logf("cleanup: ctr images ls in %s: %v: %s", ns, err, out)
-			return
-		}
-		for _, ref := range strings.Fields(out) {
-			if out, err := run("images", "rm", "--sync", ref); err != nil {
-				t.Logf("cleanup: ctr images rm %s in %s: %v: %s", ref, ns, err, out)
-			}
-		}
-		if out, err := run("namespaces", "rm", ns); err != nil {
-			t.Logf("cleanup: ctr namespaces rm %s: %v: %s", ns, err, out)
-		}
-	})
-	e, hc := newAgentHost(t, addr, "site")
-	ns = hc.namespace
-	return e, hc
 }

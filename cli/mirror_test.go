@@ -15,12 +15,12 @@ import (
 
 // mirrorSite is a repository with the seed example and a busybox job under
 // deploy/, and a directory of the test images as OCI archives.
-func mirrorSite(t *testing.T) (*gitRepo, string) {
+func mirrorSite(t *testing.T) (*testenv.GitRepo, string) {
 	t.Helper()
 	clearEnv(t)
-	r := newGitRepo(t)
-	r.write("deploy/web.yaml", nginxDeployment(2))
-	r.commit("web")
+	r := testenv.NewGitRepo(t)
+	r.Write("deploy/web.yaml", nginxDeployment(2))
+	r.Commit("web")
 	images := t.TempDir()
 	for _, s := range testimage.Standard() {
 		if _, err := testimage.Build(images, s); err != nil {
@@ -32,9 +32,9 @@ func mirrorSite(t *testing.T) (*gitRepo, string) {
 
 func TestMirrorCreateImportLs(t *testing.T) {
 	r, images := mirrorSite(t)
-	head := r.git("rev-parse", "HEAD")
+	head := r.Git("rev-parse", "HEAD")
 	bundle := filepath.Join(t.TempDir(), "site.kbundle")
-	res := runMain(t, "mirror", "create", "--repo", r.dir, "--path", "deploy", "--out", bundle, "--image-dir", images)
+	res := runMain(t, "mirror", "create", "--repo", r.Dir, "--path", "deploy", "--out", bundle, "--image-dir", images)
 	if res.code != 0 {
 		t.Fatalf("mirror create: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
@@ -67,9 +67,9 @@ func TestMirrorCreateImportLs(t *testing.T) {
 
 	// A second commit that rewrites history is refused (exit 1, mirror
 	// unchanged), then taken with --force.
-	r.git("commit", "-q", "--amend", "-m", "web, amended")
+	r.Git("commit", "-q", "--amend", "-m", "web, amended")
 	forked := filepath.Join(t.TempDir(), "fork.kbundle")
-	if res = runMain(t, "mirror", "create", "--repo", r.dir, "--path", "deploy", "--out", forked, "--image-dir", images); res.code != 0 {
+	if res = runMain(t, "mirror", "create", "--repo", r.Dir, "--path", "deploy", "--out", forked, "--image-dir", images); res.code != 0 {
 		t.Fatalf("mirror create: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 	res = runMain(t, "mirror", "import", forked, "--dir", dir)
@@ -85,7 +85,7 @@ func TestMirrorCreateImportLs(t *testing.T) {
 	if res = runMain(t, "mirror", "import", "--dir", dir); res.code != 1 || !strings.Contains(res.stderr, "one bundle FILE") {
 		t.Errorf("import without FILE: exit %d\n%s", res.code, res.stderr)
 	}
-	if res = runMain(t, "mirror", "create", "--repo", r.dir); res.code != 1 || !strings.Contains(res.stderr, "out") {
+	if res = runMain(t, "mirror", "create", "--repo", r.Dir); res.code != 1 || !strings.Contains(res.stderr, "out") {
 		t.Errorf("create without --out: exit %d\n%s", res.code, res.stderr)
 	}
 }
@@ -112,7 +112,7 @@ func TestMirrorCreateFromContainerd(t *testing.T) {
 		}
 	}
 	bundle := filepath.Join(t.TempDir(), "site.kbundle")
-	res := runMain(t, append([]string{"mirror", "create", "--repo", r.dir, "--path", "deploy", "--out", bundle, "-o", "json"}, rt...)...)
+	res := runMain(t, append([]string{"mirror", "create", "--repo", r.Dir, "--path", "deploy", "--out", bundle, "-o", "json"}, rt...)...)
 	if res.code != 0 {
 		t.Fatalf("mirror create: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}

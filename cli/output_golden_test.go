@@ -12,6 +12,7 @@ import (
 
 	"github.com/kelpie-dev/kelpie/agent"
 	"github.com/kelpie-dev/kelpie/gossip"
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/scheduler"
 	"github.com/kelpie-dev/kelpie/specs"
@@ -222,9 +223,9 @@ func TestStatusOutputGolden(t *testing.T) {
 // members.
 func TestPlanClusterOutputGolden(t *testing.T) {
 	clearEnv(t)
-	r := newGitRepo(t)
-	r.write("web.yaml", webDeployment(4, "busybox:1.36"))
-	c1 := r.commit("v1")
+	r := testenv.NewGitRepo(t)
+	r.Write("web.yaml", webDeployment(4, "busybox:1.36"))
+	c1 := r.Commit("v1")
 	view := agent.ClusterView{
 		Self: "a", Leader: "a", Term: 2, Now: goldenNow, RescheduleAfter: time.Minute,
 		Nodes: []scheduler.Node{{Name: "a"}, {Name: "b"}, {Name: "c", State: scheduler.NodeDead, DownSince: goldenNow.Add(-20 * time.Second)}},
@@ -233,8 +234,8 @@ func TestPlanClusterOutputGolden(t *testing.T) {
 		}},
 		Quorum: quorum(5, 2),
 	}
-	r.write("web.yaml", webDeployment(6, "busybox:1.37"))
-	res := runMain(t, "--no-color", "plan", "--cluster", "--agent", viewAgent(t, view).URL, "--repo", r.dir)
+	r.Write("web.yaml", webDeployment(6, "busybox:1.37"))
+	res := runMain(t, "--no-color", "plan", "--cluster", "--agent", viewAgent(t, view).URL, "--repo", r.Dir)
 	if res.code != 2 {
 		t.Fatalf("plan --cluster: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
@@ -243,7 +244,7 @@ func TestPlanClusterOutputGolden(t *testing.T) {
 	first := view
 	first.Placement, first.Nodes = nil, view.Nodes[:1]
 	first.Quorum = quorum(3, 1)
-	res = runMain(t, "--no-color", "plan", "--cluster", "--agent", viewAgent(t, first).URL, "--repo", r.dir, "HEAD")
+	res = runMain(t, "--no-color", "plan", "--cluster", "--agent", viewAgent(t, first).URL, "--repo", r.Dir, "HEAD")
 	if res.code != 2 {
 		t.Fatalf("plan --cluster before the first placement: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}

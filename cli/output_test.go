@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 )
 
 // showCommand prints what the output helpers decide for its flags.
@@ -35,7 +37,7 @@ func showCommand() *cli.Command {
 
 func TestOutputFormatAndColor(t *testing.T) {
 	if !isTerminal(devNull(t)) {
-		t.Skipf("%s is not a character device here", os.DevNull)
+		testenv.Missing(t, "%s is not a character device here", os.DevNull)
 	}
 	tests := []struct {
 		name string

@@ -14,26 +14,8 @@ import (
 // peerPod is a Pod for the hosts labelled role=ROLE, whose VERSION
 // variable is version; command "" keeps the image's own.
 func peerPod(ns, name, role, image, command, version string) string {
-	cmd := ""
-	if command != "" {
-		cmd = fmt.Sprintf("    command: [%s]\n", command)
-	}
-	return fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  terminationGracePeriodSeconds: 0
-  nodeSelector:
-    role: %s
-  containers:
-  - name: main
-    image: %s
-%s    env:
-    - name: VERSION
-      value: %q
-`, name, ns, role, image, cmd, version)
+	return testenv.Pod{Name: name, Namespace: ns, Container: testenv.Container{Image: image, Command: command,
+		Version: version, Grace: new(0), NodeSelector: map[string]string{"role": role}}}.YAML()
 }
 
 // TestAgentPeerMirror runs two agents, each its own process on a private
@@ -52,7 +34,7 @@ func TestAgentPeerMirror(t *testing.T) {
 	a, hcA := newAgentHost(t, addr, "site")
 	b, hcB := newAgentHost(t, addr, "site")
 	b.flags = setFlag(b.flags, "--image-dir", "")
-	ns := fmt.Sprintf("peer%d", hcA.octet)
+	ns := fmt.Sprintf("peer%d", hcA.Octet)
 	const token = "peer-sync-token-0123456789"
 
 	files := func(version string) map[string]string {
@@ -62,7 +44,7 @@ func TestAgentPeerMirror(t *testing.T) {
 	v1 := a.push("v1", files("v1"))
 	a.startRepo(a.bare, "--interval", "1h", "--labels", "role=a", "--serve-mirror", "--mirror-token", token)
 	a.waitFor("A runs v1", 2*time.Minute, func(s agent.Status) bool {
-		return s.Applied != nil && s.Applied.Hash == v1 && runningIn(s, hcA.subnetPrefix(), "a-app")
+		return s.Applied != nil && s.Applied.Hash == v1 && runningIn(s, hcA.SubnetPrefix(), "a-app")
 	})
 
 	peerRepo := func(tok string) string { return "http://kelpie:" + tok + "@" + a.listen + agent.MirrorRepoPath }
@@ -72,14 +54,14 @@ func TestAgentPeerMirror(t *testing.T) {
 	start := time.Now()
 	b.startRepo(peerRepo(token), "--interval", "1s", "--labels", "role=b", "--registry-mirror", peerRegistry(token))
 	b.waitFor("B runs v1 from A", 2*time.Minute, func(s agent.Status) bool {
-		return s.Applied != nil && s.Applied.Hash == v1 && s.LastError == nil && runningIn(s, hcB.subnetPrefix(), "b-app")
+		return s.Applied != nil && s.Applied.Hash == v1 && s.LastError == nil && runningIn(s, hcB.SubnetPrefix(), "b-app")
 	})
 	t.Logf("B ran v1 %.1fs after it started, from A alone", time.Since(start).Seconds())
 	want, _, err := testimage.Manifest(testimage.Nginx())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := hcB.imageDigest(testimage.NginxRef); got != want.Digest.String() {
+	if got := hcB.ImageDigest(testimage.NginxRef); got != want.Digest.String() {
 		t.Fatalf("B holds %s at %q, want %s (pulled through A)", testimage.NginxRef, got, want.Digest)
 	}
 
@@ -87,10 +69,10 @@ func TestAgentPeerMirror(t *testing.T) {
 	v2 := a.push("v2", files("v2"))
 	start = time.Now()
 	b.waitFor("B runs v2", 2*time.Minute, func(s agent.Status) bool {
-		return s.Applied != nil && s.Applied.Hash == v2 && s.LastError == nil && runningIn(s, hcB.subnetPrefix(), "b-app")
+		return s.Applied != nil && s.Applied.Hash == v2 && s.LastError == nil && runningIn(s, hcB.SubnetPrefix(), "b-app")
 	})
 	t.Logf("B ran v2 %.1fs after the push to A", time.Since(start).Seconds())
-	if got := hcB.containerEnv(ns, "b-app", "main", "VERSION"); got != "v2" {
+	if got := hcB.ContainerEnv(ns, "b-app", "main", "VERSION"); got != "v2" {
 		t.Fatalf("B's b-app has VERSION=%q, want v2", got)
 	}
 	b.stop()
@@ -101,7 +83,7 @@ func TestAgentPeerMirror(t *testing.T) {
 	b.startRepo(peerRepo(wrong), "--interval", "1s", "--labels", "role=b", "--registry-mirror", peerRegistry(wrong))
 	v3 := a.push("v3", files("v3"))
 	a.waitFor("A runs v3", time.Minute, func(s agent.Status) bool {
-		return s.Applied != nil && s.Applied.Hash == v3 && runningIn(s, hcA.subnetPrefix(), "a-app")
+		return s.Applied != nil && s.Applied.Hash == v3 && runningIn(s, hcA.SubnetPrefix(), "a-app")
 	})
 	served := time.Now()
 	s := b.waitFor("B's poll after A served v3 fails", time.Minute, func(s agent.Status) bool {
@@ -110,10 +92,10 @@ func TestAgentPeerMirror(t *testing.T) {
 	if !strings.Contains(s.LastError.Message, "authentication required") {
 		t.Errorf("B's error = %q, want authentication required", s.LastError.Message)
 	}
-	if s.Applied == nil || s.Applied.Hash != v2 || !runningIn(s, hcB.subnetPrefix(), "b-app") {
+	if s.Applied == nil || s.Applied.Hash != v2 || !runningIn(s, hcB.SubnetPrefix(), "b-app") {
 		t.Fatalf("B after the refused fetch: applied %+v, pods %+v; want v2 running", s.Applied, s.Pods)
 	}
-	if got := hcB.containerEnv(ns, "b-app", "main", "VERSION"); got != "v2" {
+	if got := hcB.ContainerEnv(ns, "b-app", "main", "VERSION"); got != "v2" {
 		t.Fatalf("B's b-app has VERSION=%q, want v2", got)
 	}
 	b.stop()

@@ -10,7 +10,9 @@ import (
 
 	"github.com/kelpie-dev/kelpie/agent"
 	"github.com/kelpie-dev/kelpie/gossip"
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/reconciler/reconcilertest"
 	"github.com/kelpie-dev/kelpie/source"
 )
 
@@ -20,9 +22,9 @@ import (
 // previews the working tree against the placement they run.
 func TestPlanClusterLive(t *testing.T) {
 	clearEnv(t)
-	r := newGitRepo(t)
-	r.write("web.yaml", webDeployment(2, "busybox:1"))
-	r.commit("v1")
+	r := testenv.NewGitRepo(t)
+	r.Write("web.yaml", webDeployment(2, "busybox:1"))
+	r.Commit("v1")
 	key, err := gossip.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -43,15 +45,15 @@ func TestPlanClusterLive(t *testing.T) {
 		t.Cleanup(func() { node.Shutdown() })
 		join = node.Addr()
 		state := t.TempDir()
-		src, err := source.NewRemote(source.RemoteConfig{URLs: []string{r.dir}, Ref: "main", CacheDir: filepath.Join(state, "git")})
+		src, err := source.NewRemote(source.RemoteConfig{URLs: []string{r.Dir}, Ref: "main", CacheDir: filepath.Join(state, "git")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { src.Close() })
 		cfg := agent.DefaultConfig()
-		cfg.Repos, cfg.StateDir, cfg.Listen, cfg.Interval = []string{r.dir}, state, "127.0.0.1:0", time.Second
+		cfg.Repos, cfg.StateDir, cfg.Listen, cfg.Interval = []string{r.Dir}, state, "127.0.0.1:0", time.Second
 		cfg.Host = reconciler.Host{Name: name}
-		a, err := agent.New(cfg, agent.Deps{Source: src, Runtime: reconciler.NewFake(reconciler.Actual{}), Cluster: node})
+		a, err := agent.New(cfg, agent.Deps{Source: src, Runtime: reconcilertest.NewFake(reconciler.Actual{}), Cluster: node})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,12 +77,12 @@ func TestPlanClusterLive(t *testing.T) {
 	srv := httptest.NewServer(agents[1].Handler())
 	defer srv.Close()
 
-	res := runMain(t, "plan", "--cluster", "--agent", srv.URL, "--repo", r.dir, "HEAD")
+	res := runMain(t, "plan", "--cluster", "--agent", srv.URL, "--repo", r.Dir, "HEAD")
 	if res.code != 0 || !strings.Contains(res.stdout, "Cluster of 2 nodes") || !strings.Contains(res.stdout, "Placement: no replica moves.") {
 		t.Fatalf("plan --cluster HEAD against the running cluster: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
-	r.write("web.yaml", webDeployment(4, "busybox:1"))
-	res = runMain(t, "plan", "--cluster", "--agent", srv.URL, "--repo", r.dir)
+	r.Write("web.yaml", webDeployment(4, "busybox:1"))
+	res = runMain(t, "plan", "--cluster", "--agent", srv.URL, "--repo", r.Dir)
 	if res.code != 2 || !strings.Contains(res.stdout, "default/web-2 added on") || !strings.Contains(res.stdout, "default/web-3 added on") ||
 		!strings.Contains(res.stdout, "Cluster: 2 to create, 0 to update, 0 to replace, 0 to delete on 2 hosts.") {
 		t.Fatalf("plan --cluster of a scale-up: exit %d\n%s%s", res.code, res.stdout, res.stderr)

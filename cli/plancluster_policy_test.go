@@ -11,7 +11,9 @@ import (
 
 	"github.com/kelpie-dev/kelpie/agent"
 	"github.com/kelpie-dev/kelpie/gossip"
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/reconciler/reconcilertest"
 	"github.com/kelpie-dev/kelpie/source"
 )
 
@@ -51,7 +53,7 @@ func (lc *liveCluster) start(name, repo string) *agent.Agent {
 	cfg := agent.DefaultConfig()
 	cfg.Repos, cfg.StateDir, cfg.Listen, cfg.Interval = []string{repo}, state, "127.0.0.1:0", time.Second
 	cfg.Host = reconciler.Host{Name: name}
-	a, err := agent.New(cfg, agent.Deps{Source: src, Runtime: reconciler.NewFake(reconciler.Actual{}), Cluster: node})
+	a, err := agent.New(cfg, agent.Deps{Source: src, Runtime: reconcilertest.NewFake(reconciler.Actual{}), Cluster: node})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,18 +87,18 @@ func waitStatus(t *testing.T, a *agent.Agent, what string, ok func(agent.Status)
 // a leader whose source lags from rolling the cluster back).
 func TestPlanClusterRefusesAsTheLeader(t *testing.T) {
 	clearEnv(t)
-	r := newGitRepo(t)
-	r.write("web.yaml", webDeployment(2, "busybox:0"))
-	c0 := r.commit("v0")
-	r.write("web.yaml", webDeployment(2, "busybox:1"))
-	c1 := r.commit("v1")
+	r := testenv.NewGitRepo(t)
+	r.Write("web.yaml", webDeployment(2, "busybox:0"))
+	c0 := r.Commit("v0")
+	r.Write("web.yaml", webDeployment(2, "busybox:1"))
+	c1 := r.Commit("v1")
 	key, err := gossip.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	lc := &liveCluster{t: t, key: key}
-	a := lc.start("a", r.dir)
-	b := lc.start("b", r.dir)
+	a := lc.start("a", r.Dir)
+	b := lc.start("b", r.Dir)
 	waitStatus(t, b, "the cluster did not place v1", func(s agent.Status) bool {
 		return s.Cluster != nil && s.Cluster.Placement != nil && s.Cluster.Placement.Commit == c1 && len(s.Pods) == 1
 	})
@@ -104,9 +106,9 @@ func TestPlanClusterRefusesAsTheLeader(t *testing.T) {
 	defer srv.Close()
 
 	// An empty commit: the leader refuses it, and so does the preview.
-	r.git("rm", "-q", "web.yaml")
-	r.write("config.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: quiet\n")
-	empty := r.commit("remove the web deployment")
+	r.Git("rm", "-q", "web.yaml")
+	r.Write("config.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: quiet\n")
+	empty := r.Commit("remove the web deployment")
 	a.Trigger("test")
 	s := waitStatus(t, a, "the leader did not refuse the empty commit", func(s agent.Status) bool {
 		return s.LastError != nil && s.LastError.Kind == agent.KindEmpty && s.LastError.Commit == empty
@@ -116,7 +118,7 @@ func TestPlanClusterRefusesAsTheLeader(t *testing.T) {
 	if leaderSays != want {
 		t.Errorf("the leader says %q, want %q", leaderSays, want)
 	}
-	res := runMain(t, "plan", "--cluster", "--agent", srv.URL, "--repo", r.dir, "HEAD")
+	res := runMain(t, "plan", "--cluster", "--agent", srv.URL, "--repo", r.Dir, "HEAD")
 	if res.code != 1 || !strings.Contains(res.stderr, leaderSays) {
 		t.Errorf("plan --cluster of the empty commit: exit %d, want 1 and the leader's %q\n%s%s", res.code, leaderSays, res.stdout, res.stderr)
 	}
@@ -125,7 +127,7 @@ func TestPlanClusterRefusesAsTheLeader(t *testing.T) {
 	// repository lags (a clone still at v0) joins, sorts first, leads, and
 	// refuses to place its head; the preview of v0 refuses it alike.
 	stale := t.TempDir()
-	for _, args := range [][]string{{"clone", "-q", r.dir, stale}, {"-C", stale, "reset", "-q", "--hard", c0}} {
+	for _, args := range [][]string{{"clone", "-q", r.Dir, stale}, {"-C", stale, "reset", "-q", "--hard", c0}} {
 		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
 			t.Fatalf("git %v: %v\n%s", args, err, out)
 		}
@@ -139,7 +141,7 @@ func TestPlanClusterRefusesAsTheLeader(t *testing.T) {
 	if leaderSays != want {
 		t.Errorf("the leader says %q, want %q", leaderSays, want)
 	}
-	res = runMain(t, "plan", "--cluster", "--agent", srv.URL, "--repo", r.dir, c0)
+	res = runMain(t, "plan", "--cluster", "--agent", srv.URL, "--repo", r.Dir, c0)
 	if res.code != 1 || !strings.Contains(res.stderr, leaderSays) {
 		t.Errorf("plan --cluster of an older commit: exit %d, want 1 and the leader's %q\n%s%s", res.code, leaderSays, res.stdout, res.stderr)
 	}

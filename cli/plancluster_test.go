@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,27 +9,13 @@ import (
 	"time"
 
 	"github.com/kelpie-dev/kelpie/agent"
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/scheduler"
 )
 
 // webDeployment is a Deployment of n replicas of image.
 func webDeployment(n int, image string) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: %d
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: main
-        image: %s
-`, n, image)
+	return testenv.Deployment{Name: "web", Replicas: n, Container: testenv.Container{Image: image}}.YAML()
 }
 
 // viewAgent serves a fixed cluster view, as GET /api/v1/cluster does.
@@ -51,9 +36,9 @@ func viewAgent(t *testing.T, view agent.ClusterView) *httptest.Server {
 // hosts and every host's replacements; a dead host's replicas move.
 func TestPlanCluster(t *testing.T) {
 	clearEnv(t)
-	r := newGitRepo(t)
-	r.write("web.yaml", webDeployment(4, "busybox:1"))
-	c1 := r.commit("v1")
+	r := testenv.NewGitRepo(t)
+	r.Write("web.yaml", webDeployment(4, "busybox:1"))
+	c1 := r.Commit("v1")
 	now := time.Now()
 	view := agent.ClusterView{
 		Self: "a", Leader: "a", Term: 2, Now: now, RescheduleAfter: time.Minute,
@@ -64,13 +49,13 @@ func TestPlanCluster(t *testing.T) {
 	}
 	srv := viewAgent(t, view)
 
-	res := runMain(t, "plan", "--cluster", "--agent", srv.URL, "--repo", r.dir, "HEAD")
+	res := runMain(t, "plan", "--cluster", "--agent", srv.URL, "--repo", r.Dir, "HEAD")
 	if res.code != 0 || !strings.Contains(res.stdout, "Placement: no replica moves.") || !strings.Contains(res.stdout, "No changes: host b runs what the manifests describe.") {
 		t.Fatalf("plan --cluster of the commit in force: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 
-	r.write("web.yaml", webDeployment(6, "busybox:2"))
-	res = runMain(t, "plan", "--cluster", "--agent", srv.URL, "--repo", r.dir)
+	r.Write("web.yaml", webDeployment(6, "busybox:2"))
+	res = runMain(t, "plan", "--cluster", "--agent", srv.URL, "--repo", r.Dir)
 	if res.code != 2 {
 		t.Fatalf("plan --cluster of the working tree: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
@@ -90,7 +75,7 @@ func TestPlanCluster(t *testing.T) {
 	// Host c died two minutes ago: its replica moves to the least loaded host.
 	view.Nodes[2].State, view.Nodes[2].DownSince = scheduler.NodeDead, now.Add(-2*time.Minute)
 	srv = viewAgent(t, view)
-	res = runMain(t, "plan", "--cluster", "--agent", srv.URL, "--repo", r.dir, "HEAD", "-o", "json")
+	res = runMain(t, "plan", "--cluster", "--agent", srv.URL, "--repo", r.Dir, "HEAD", "-o", "json")
 	var out clusterPlanJSON
 	if res.code != 2 || json.Unmarshal([]byte(res.stdout), &out) != nil {
 		t.Fatalf("plan --cluster -o json with a dead host: exit %d\n%s%s", res.code, res.stdout, res.stderr)

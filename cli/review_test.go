@@ -19,8 +19,8 @@ func TestReviewDiffPathMissingOnBothSides(t *testing.T) {
 	clearEnv(t)
 	r, _, _ := siteRepo(t)
 	for _, args := range [][]string{
-		{"diff", "--repo", r.dir, "--path", "sitee"},
-		{"diff", "--repo", r.dir + "/site", "--path", "apps"},
+		{"diff", "--repo", r.Dir, "--path", "sitee"},
+		{"diff", "--repo", r.Dir + "/site", "--path", "apps"},
 	} {
 		res := runMain(t, args...)
 		if res.code != 1 || !strings.Contains(res.stderr, "--path") && !strings.Contains(res.stderr, "not found") && !strings.Contains(res.stderr, "does not exist") {

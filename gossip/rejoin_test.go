@@ -83,6 +83,7 @@ func testRejoinAfterPartition(t *testing.T, expect int) {
 	}
 	// Let memberlist forget the dead on both sides (GossipToTheDeadTime is
 	// 200 ms here): past this, only our rejoin loop can bring them back.
+	// A deliberate wait: time passing beyond that is part of the scenario.
 	time.Sleep(time.Second)
 
 	blocked.Store(false)

@@ -43,6 +43,7 @@ func trafficPerNode(nodes []*Node, d time.Duration) (bytesPerSec, packetsPerSec 
 // the idle gossip rate; it asserts none of them (bounded waits only).
 func Test50Nodes(t *testing.T) {
 	if testing.Short() || raceEnabled {
+		// Deliberate: long, and memberlist is ~100x slower under -race (PITFALLS.md).
 		t.Skip("50 nodes: not in -short nor under -race")
 	}
 	const size = 50
@@ -93,6 +94,7 @@ func Test50Nodes(t *testing.T) {
 // Push-pull (every 30 s) falls outside the window; its size is logged.
 func TestIdleTrafficLAN(t *testing.T) {
 	if testing.Short() {
+		// Deliberate: a measurement, kept out of -short on purpose.
 		t.Skip("a 4 s measurement: not in -short")
 	}
 	cl := startCluster(t, 10, func(i int, c *Config) {

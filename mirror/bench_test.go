@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/internal/testimage"
 )
 
@@ -21,6 +22,7 @@ import (
 func TestWriteBenchFixture(t *testing.T) {
 	out := os.Getenv("KELPIE_MIRROR_BENCH_OUT")
 	if out == "" {
+		// Deliberate: a fixture writer for bench/mirror.sh, not a test.
 		t.Skip("KELPIE_MIRROR_BENCH_OUT not set (bench/mirror.sh sets it)")
 	}
 	manifests := envInt(t, "KELPIE_MIRROR_BENCH_MANIFESTS", 200)
@@ -44,12 +46,12 @@ func TestWriteBenchFixture(t *testing.T) {
 	if err := os.MkdirAll(repo, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	r := &siteRepo{t: t, dir: repo}
-	r.git("init", "-q")
+	r := &testenv.GitRepo{TB: t, Dir: repo}
+	r.Git("init", "-q")
 	for i := 0; i < manifests; i++ {
-		r.write(fmt.Sprintf("deploy/app%03d.yaml", i), deployment(fmt.Sprintf("app%03d", i), specs[i%nImages].Name, 2))
+		r.Write(fmt.Sprintf("deploy/app%03d.yaml", i), deployment(fmt.Sprintf("app%03d", i), specs[i%nImages].Name, 2))
 	}
-	r.commit("200 apps")
+	r.Commit("200 apps")
 }
 
 func envInt(t *testing.T, name string, def int) int {

@@ -1,13 +1,10 @@
 package mirror
 
 import (
-	"archive/tar"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -27,87 +24,9 @@ import (
 	"github.com/kelpie-dev/kelpie/source"
 )
 
-// siteRepo is a real git repository made with the git CLI, holding
-// manifests under deploy/.
-type siteRepo struct {
-	t       testing.TB
-	dir     string
-	commits int
-}
-
-func newSiteRepo(t testing.TB) *siteRepo {
-	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git CLI not found")
-	}
-	r := &siteRepo{t: t, dir: t.TempDir()}
-	r.git("init", "-q")
-	return r
-}
-
-func (r *siteRepo) git(args ...string) string {
-	r.t.Helper()
-	return gitIn(r.t, r.dir, r.commits, args...)
-}
-
-// gitIn runs git in dir with a fixed identity and dates, no user config.
-func gitIn(t testing.TB, dir string, n int, args ...string) string {
-	t.Helper()
-	date := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).Add(time.Duration(n) * time.Minute).Format(time.RFC3339)
-	cmd := exec.Command("git", append([]string{
-		"-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", "-c", "gc.auto=0",
-	}, args...)...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1",
-		"GIT_AUTHOR_NAME=Ada Author", "GIT_AUTHOR_EMAIL=ada@example.com",
-		"GIT_COMMITTER_NAME=Ada Author", "GIT_COMMITTER_EMAIL=ada@example.com",
-		"GIT_AUTHOR_DATE="+date, "GIT_COMMITTER_DATE="+date)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func (r *siteRepo) write(name, content string) {
-	r.t.Helper()
-	p := filepath.Join(r.dir, filepath.FromSlash(name))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		r.t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		r.t.Fatal(err)
-	}
-}
-
-func (r *siteRepo) commit(msg string) string {
-	r.t.Helper()
-	r.git("add", "-A")
-	r.git("commit", "-q", "-m", msg)
-	r.commits++
-	return r.git("rev-parse", "HEAD")
-}
-
 // deployment is a manifest of a Deployment running image with replicas.
 func deployment(name, image string, replicas int) string {
-	return fmt.Sprintf(`apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: %[1]s
-spec:
-  replicas: %[3]d
-  selector:
-    matchLabels:
-      app: %[1]s
-  template:
-    metadata:
-      labels:
-        app: %[1]s
-    spec:
-      containers:
-      - name: %[1]s
-        image: %[2]s
-`, name, image, replicas)
+	return testenv.Deployment{Name: name, Replicas: replicas, Container: testenv.Container{ContainerName: name, Image: image}}.YAML()
 }
 
 // imageDir builds the standard test images (busybox, nginx) as OCI
@@ -135,7 +54,7 @@ func testImageDir(t testing.TB) string {
 		}
 	})
 	if imageDirOnce.err != nil {
-		t.Skipf("build test images: %v", imageDirOnce.err)
+		testenv.Missing(t, "build test images (they need %s: apt-get install busybox-static): %v", testimage.DefaultBusybox, imageDirOnce.err)
 	}
 	return imageDirOnce.dir
 }
@@ -149,12 +68,12 @@ func TestMain(m *testing.M) {
 }
 
 // newSite makes a repository with two commits using both test images.
-func newSite(t *testing.T) (*siteRepo, []string) {
-	r := newSiteRepo(t)
-	r.write("deploy/web.yaml", deployment("web", "nginx:1.7.9", 2))
-	c1 := r.commit("web")
-	r.write("deploy/tools.yaml", deployment("tools", testimage.BusyboxRef, 1))
-	c2 := r.commit("tools")
+func newSite(t *testing.T) (*testenv.GitRepo, []string) {
+	r := testenv.NewGitRepo(t)
+	r.Write("deploy/web.yaml", deployment("web", "nginx:1.7.9", 2))
+	c1 := r.Commit("web")
+	r.Write("deploy/tools.yaml", deployment("tools", testimage.BusyboxRef, 1))
+	c2 := r.Commit("tools")
 	return r, []string{c1, c2}
 }
 
@@ -197,28 +116,6 @@ func layoutNames(t *testing.T, dir string) []string {
 	return names
 }
 
-// tarEntries lists the entries of a tar read from r with their data
-// offsets (relative to r's start) and sizes.
-func tarEntries(t *testing.T, r io.ReadSeeker) map[string][2]int64 {
-	t.Helper()
-	out := map[string][2]int64{}
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		off, err := r.Seek(0, io.SeekCurrent)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[h.Name] = [2]int64{off, h.Size}
-	}
-}
-
 // blobsInBundle counts the image blobs a bundle file carries.
 func blobsInBundle(t *testing.T, file string) int {
 	t.Helper()
@@ -227,9 +124,9 @@ func blobsInBundle(t *testing.T, file string) int {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	e := tarEntries(t, f)[ImagesPart]
+	e := testenv.TarEntries(t, f)[ImagesPart]
 	n := 0
-	for name := range tarEntries(t, io.NewSectionReader(f, e[0], e[1])) {
+	for name := range testenv.TarEntries(t, io.NewSectionReader(f, e[0], e[1])) {
 		if strings.HasPrefix(name, "blobs/") {
 			n++
 		}
@@ -240,7 +137,7 @@ func blobsInBundle(t *testing.T, file string) int {
 func TestCreateImport(t *testing.T) {
 	site, commits := newSite(t)
 	out := filepath.Join(t.TempDir(), "site.kbundle")
-	x, _ := mustCreate(t, CreateConfig{Repo: site.dir, Out: out})
+	x, _ := mustCreate(t, CreateConfig{Repo: site.Dir, Out: out})
 	if len(x.Refs) != 1 || x.Refs[0].Name != "refs/heads/main" || x.Refs[0].Commit != commits[1] {
 		t.Fatalf("index refs = %+v", x.Refs)
 	}
@@ -258,11 +155,11 @@ func TestCreateImport(t *testing.T) {
 	if len(res.Refs) != 1 || res.Refs[0].Old != "" || res.Refs[0].New != commits[1] || res.BlobsAdded == 0 {
 		t.Fatalf("import result = %+v", res)
 	}
-	log := gitIn(t, filepath.Join(dir, RepoDir), 0, "log", "--format=%H", "main")
+	log := testenv.Git(t, filepath.Join(dir, RepoDir), "log", "--format=%H", "main")
 	if want := commits[1] + "\n" + commits[0]; log != want {
 		t.Fatalf("git log in the mirror:\n%s\nwant\n%s", log, want)
 	}
-	gitIn(t, filepath.Join(dir, RepoDir), 0, "fsck", "--no-progress")
+	testenv.Git(t, filepath.Join(dir, RepoDir), "fsck", "--no-progress")
 	if got := layoutNames(t, dir); strings.Join(got, " ") != testimage.BusyboxRef+" "+testimage.NginxRef {
 		t.Fatalf("layout names = %v", got)
 	}
@@ -303,16 +200,16 @@ func TestIncremental(t *testing.T) {
 	site, commits := newSite(t)
 	dir := filepath.Join(t.TempDir(), "mirror")
 	full := filepath.Join(t.TempDir(), "full.kbundle")
-	mustCreate(t, CreateConfig{Repo: site.dir, Out: full})
+	mustCreate(t, CreateConfig{Repo: site.Dir, Out: full})
 	importOK(t, ImportConfig{File: full, Dir: dir})
 
 	// A one-line change: replicas 2 → 3. No image changes.
-	site.write("deploy/web.yaml", deployment("web", "nginx:1.7.9", 3))
-	c3 := site.commit("scale web")
+	site.Write("deploy/web.yaml", deployment("web", "nginx:1.7.9", 3))
+	c3 := site.Commit("scale web")
 
 	for _, since := range []string{full, commits[1]} {
 		inc := filepath.Join(t.TempDir(), "inc.kbundle")
-		x, _ := mustCreate(t, CreateConfig{Repo: site.dir, Out: inc, Since: since})
+		x, _ := mustCreate(t, CreateConfig{Repo: site.Dir, Out: inc, Since: since})
 		if x.Since == nil || len(x.Since.Prerequisites) != 1 || x.Since.Prerequisites[0] != commits[1] {
 			t.Fatalf("--since %s: basis = %+v", since, x.Since)
 		}
@@ -332,16 +229,16 @@ func TestIncremental(t *testing.T) {
 	}
 
 	inc := filepath.Join(t.TempDir(), "inc.kbundle")
-	mustCreate(t, CreateConfig{Repo: site.dir, Out: inc, Since: full})
+	mustCreate(t, CreateConfig{Repo: site.Dir, Out: inc, Since: full})
 	res := importOK(t, ImportConfig{File: inc, Dir: dir})
 	if res.Refs[0].Old != commits[1] || res.Refs[0].New != c3 || res.BlobsAdded != 0 {
 		t.Fatalf("import result = %+v", res)
 	}
-	log := gitIn(t, filepath.Join(dir, RepoDir), 0, "log", "--format=%H", "main")
+	log := testenv.Git(t, filepath.Join(dir, RepoDir), "log", "--format=%H", "main")
 	if !strings.HasPrefix(log, c3+"\n") || strings.Count(log, "\n") != 2 {
 		t.Fatalf("git log in the mirror:\n%s", log)
 	}
-	gitIn(t, filepath.Join(dir, RepoDir), 0, "fsck", "--no-progress")
+	testenv.Git(t, filepath.Join(dir, RepoDir), "fsck", "--no-progress")
 	if got := layoutNames(t, dir); len(got) != 2 {
 		t.Fatalf("layout names = %v", got)
 	}
@@ -360,22 +257,22 @@ func TestRefused(t *testing.T) {
 	site, commits := newSite(t)
 	dir := filepath.Join(t.TempDir(), "mirror")
 	full := filepath.Join(t.TempDir(), "full.kbundle")
-	mustCreate(t, CreateConfig{Repo: site.dir, Out: full})
+	mustCreate(t, CreateConfig{Repo: site.Dir, Out: full})
 	importOK(t, ImportConfig{File: full, Dir: dir})
 
-	site.write("deploy/web.yaml", deployment("web", "nginx:1.7.9", 3))
-	site.commit("scale web")
+	site.Write("deploy/web.yaml", deployment("web", "nginx:1.7.9", 3))
+	site.Commit("scale web")
 	next := filepath.Join(t.TempDir(), "next.kbundle")
-	mustCreate(t, CreateConfig{Repo: site.dir, Out: next})
+	mustCreate(t, CreateConfig{Repo: site.Dir, Out: next})
 	data, err := os.ReadFile(next)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f, _ := os.Open(next)
-	entries := tarEntries(t, f)
+	entries := testenv.TarEntries(t, f)
 	img := entries[ImagesPart]
 	var blobOff int64
-	for name, e := range tarEntries(t, io.NewSectionReader(f, img[0], img[1])) {
+	for name, e := range testenv.TarEntries(t, io.NewSectionReader(f, img[0], img[1])) {
 		if strings.HasPrefix(name, "blobs/") && e[1] > 1000 {
 			blobOff = img[0] + e[0] + e[1]/2
 		}
@@ -386,11 +283,11 @@ func TestRefused(t *testing.T) {
 	}
 
 	// A history that does not descend from the mirror's main.
-	site.git("reset", "-q", "--hard", commits[0])
-	site.write("deploy/web.yaml", deployment("web", "nginx:1.7.9", 5))
-	forked := site.commit("fork")
+	site.Git("reset", "-q", "--hard", commits[0])
+	site.Write("deploy/web.yaml", deployment("web", "nginx:1.7.9", 5))
+	forked := site.Commit("fork")
 	fork := filepath.Join(t.TempDir(), "fork.kbundle")
-	mustCreate(t, CreateConfig{Repo: site.dir, Out: fork})
+	mustCreate(t, CreateConfig{Repo: site.Dir, Out: fork})
 
 	flip := func(off int64) []byte {
 		b := append([]byte(nil), data...)
@@ -438,7 +335,7 @@ func TestRefused(t *testing.T) {
 	if !res.Refs[0].Forced || res.Refs[0].New != forked {
 		t.Fatalf("forced import = %+v", res)
 	}
-	if got := gitIn(t, filepath.Join(dir, RepoDir), 0, "rev-parse", "main"); got != forked {
+	if got := testenv.Git(t, filepath.Join(dir, RepoDir), "rev-parse", "main"); got != forked {
 		t.Fatalf("mirror main = %s, want %s", got, forked)
 	}
 }
@@ -446,11 +343,11 @@ func TestRefused(t *testing.T) {
 func TestCreateErrors(t *testing.T) {
 	site, _ := newSite(t)
 	out := filepath.Join(t.TempDir(), "x.kbundle")
-	_, _, err := Create(context.Background(), CreateConfig{Repo: site.dir, Out: out, Path: "deploy", Refs: []string{"nope"}, Images: DirExporter{testImageDir(t)}})
+	_, _, err := Create(context.Background(), CreateConfig{Repo: site.Dir, Out: out, Path: "deploy", Refs: []string{"nope"}, Images: DirExporter{testImageDir(t)}})
 	if !errors.Is(err, source.ErrUnknownRevision) {
 		t.Fatalf("unknown ref: err = %v", err)
 	}
-	_, _, err = Create(context.Background(), CreateConfig{Repo: site.dir, Out: out, Path: "deploy", Images: DirExporter{t.TempDir()}})
+	_, _, err = Create(context.Background(), CreateConfig{Repo: site.Dir, Out: out, Path: "deploy", Images: DirExporter{t.TempDir()}})
 	if !errors.Is(err, runtime.ErrImageNotFound) {
 		t.Fatalf("missing image: err = %v", err)
 	}
@@ -491,46 +388,46 @@ func signingKey(t *testing.T) (*openpgp.Entity, string) {
 
 // commitSigned commits the work tree with go-git, signed by key (unsigned
 // when key is nil).
-func (r *siteRepo) commitSigned(msg string, key *openpgp.Entity) string {
-	r.t.Helper()
-	repo, err := git.PlainOpen(r.dir)
+func commitSigned(r *testenv.GitRepo, msg string, key *openpgp.Entity) string {
+	r.TB.Helper()
+	repo, err := git.PlainOpen(r.Dir)
 	if err != nil {
-		r.t.Fatal(err)
+		r.TB.Fatal(err)
 	}
 	wt, err := repo.Worktree()
 	if err != nil {
-		r.t.Fatal(err)
+		r.TB.Fatal(err)
 	}
 	if err := wt.AddGlob("."); err != nil {
-		r.t.Fatal(err)
+		r.TB.Fatal(err)
 	}
-	sig := &object.Signature{Name: "Ada Author", Email: "ada@example.com", When: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).Add(time.Duration(r.commits) * time.Minute)}
+	sig := &object.Signature{Name: "Ada Author", Email: "ada@example.com", When: testenv.GitEpoch.Add(time.Duration(r.Commits) * time.Minute)}
 	h, err := wt.Commit(msg, &git.CommitOptions{Author: sig, Committer: sig, SignKey: key})
 	if err != nil {
-		r.t.Fatal(err)
+		r.TB.Fatal(err)
 	}
-	r.commits++
+	r.Commits++
 	return h.String()
 }
 
 func TestVerifyKeys(t *testing.T) {
 	key, keys := signingKey(t)
-	site := newSiteRepo(t)
-	site.write("deploy/web.yaml", deployment("web", "nginx:1.7.9", 2))
-	signed := site.commitSigned("signed", key)
+	site := testenv.NewGitRepo(t)
+	site.Write("deploy/web.yaml", deployment("web", "nginx:1.7.9", 2))
+	signed := commitSigned(site, "signed", key)
 
 	dir := filepath.Join(t.TempDir(), "mirror")
 	full := filepath.Join(t.TempDir(), "full.kbundle")
-	mustCreate(t, CreateConfig{Repo: site.dir, Out: full})
+	mustCreate(t, CreateConfig{Repo: site.Dir, Out: full})
 	res := importOK(t, ImportConfig{File: full, Dir: dir, VerifyKeysFile: keys})
 	if res.Refs[0].New != signed {
 		t.Fatalf("import = %+v", res)
 	}
 
-	site.write("deploy/web.yaml", deployment("web", "nginx:1.7.9", 3))
-	site.commitSigned("unsigned", nil)
+	site.Write("deploy/web.yaml", deployment("web", "nginx:1.7.9", 3))
+	commitSigned(site, "unsigned", nil)
 	inc := filepath.Join(t.TempDir(), "inc.kbundle")
-	mustCreate(t, CreateConfig{Repo: site.dir, Out: inc, Since: full})
+	mustCreate(t, CreateConfig{Repo: site.Dir, Out: inc, Since: full})
 	before := testenv.TreeDigest(t, dir)
 	_, err := Import(context.Background(), ImportConfig{File: inc, Dir: dir, VerifyKeysFile: keys})
 	if !errors.Is(err, source.ErrUntrusted) {
@@ -547,16 +444,16 @@ func TestVerifyKeys(t *testing.T) {
 // cache, and names refs as upstream does.
 func TestCreateFromURL(t *testing.T) {
 	site, commits := newSite(t)
-	site.git("tag", "-a", "-m", "release", "v1")
+	site.Git("tag", "-a", "-m", "release", "v1")
 	out := filepath.Join(t.TempDir(), "url.kbundle")
-	x, _ := mustCreate(t, CreateConfig{Repo: "file://" + site.dir, Refs: []string{"main", "v1"}, Out: out})
+	x, _ := mustCreate(t, CreateConfig{Repo: "file://" + site.Dir, Refs: []string{"main", "v1"}, Out: out})
 	if len(x.Refs) != 2 || x.Refs[0] != (source.BundleRef{Name: "refs/heads/main", Commit: commits[1]}) ||
 		x.Refs[1].Name != "refs/tags/v1" || x.Refs[1].Commit == commits[1] {
 		t.Fatalf("refs = %+v (want main, and v1 as its annotated tag object)", x.Refs)
 	}
 	dir := filepath.Join(t.TempDir(), "mirror")
 	importOK(t, ImportConfig{File: out, Dir: dir})
-	if got := gitIn(t, filepath.Join(dir, RepoDir), 0, "rev-parse", "v1^{commit}"); got != commits[1] {
+	if got := testenv.Git(t, filepath.Join(dir, RepoDir), "rev-parse", "v1^{commit}"); got != commits[1] {
 		t.Fatalf("mirror v1 = %s, want %s", got, commits[1])
 	}
 }
@@ -567,7 +464,7 @@ func TestWatchRefsSeesImport(t *testing.T) {
 	site, _ := newSite(t)
 	dir := filepath.Join(t.TempDir(), "mirror")
 	full := filepath.Join(t.TempDir(), "full.kbundle")
-	mustCreate(t, CreateConfig{Repo: site.dir, Out: full})
+	mustCreate(t, CreateConfig{Repo: site.Dir, Out: full})
 	importOK(t, ImportConfig{File: full, Dir: dir})
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -575,12 +472,12 @@ func TestWatchRefsSeesImport(t *testing.T) {
 	triggers := make(chan source.Trigger, 8)
 	done := make(chan error, 1)
 	go func() { done <- source.WatchRefs(ctx, []string{filepath.Join(dir, RepoDir)}, triggers) }()
-	time.Sleep(200 * time.Millisecond) // let the watcher set up before the change it must see
+	testenv.WaitWatched(t, 5*time.Second, testenv.RefWatchDirs(filepath.Join(dir, RepoDir))...)
 
-	site.write("deploy/web.yaml", deployment("web", "nginx:1.7.9", 3))
-	site.commit("scale web")
+	site.Write("deploy/web.yaml", deployment("web", "nginx:1.7.9", 3))
+	site.Commit("scale web")
 	inc := filepath.Join(t.TempDir(), "inc.kbundle")
-	mustCreate(t, CreateConfig{Repo: site.dir, Out: inc, Since: full})
+	mustCreate(t, CreateConfig{Repo: site.Dir, Out: inc, Since: full})
 	importOK(t, ImportConfig{File: inc, Dir: dir})
 	select {
 	case tr := <-triggers:
@@ -609,13 +506,13 @@ func TestIncrementalNewImage(t *testing.T) {
 	site, _ := newSite(t)
 	dir := filepath.Join(t.TempDir(), "mirror")
 	full := filepath.Join(t.TempDir(), "full.kbundle")
-	mustCreate(t, CreateConfig{Repo: site.dir, Out: full, Images: DirExporter{images}})
+	mustCreate(t, CreateConfig{Repo: site.Dir, Out: full, Images: DirExporter{images}})
 	importOK(t, ImportConfig{File: full, Dir: dir})
 
-	site.write("deploy/extra.yaml", deployment("extra", extra.Name, 1))
-	site.commit("extra")
+	site.Write("deploy/extra.yaml", deployment("extra", extra.Name, 1))
+	site.Commit("extra")
 	inc := filepath.Join(t.TempDir(), "inc.kbundle")
-	x, _ := mustCreate(t, CreateConfig{Repo: site.dir, Out: inc, Since: full, Images: DirExporter{images}})
+	x, _ := mustCreate(t, CreateConfig{Repo: site.Dir, Out: inc, Since: full, Images: DirExporter{images}})
 	for _, img := range x.Images {
 		switch {
 		case img.Name == extra.Name && img.Carried != 3:
@@ -648,12 +545,12 @@ func TestInterrupted(t *testing.T) {
 	site, _ := newSite(t)
 	dir := filepath.Join(t.TempDir(), "mirror")
 	full := filepath.Join(t.TempDir(), "full.kbundle")
-	mustCreate(t, CreateConfig{Repo: site.dir, Out: full})
+	mustCreate(t, CreateConfig{Repo: site.Dir, Out: full})
 	importOK(t, ImportConfig{File: full, Dir: dir})
-	site.write("deploy/web.yaml", deployment("web", "nginx:1.7.9", 3))
-	site.commit("scale web")
+	site.Write("deploy/web.yaml", deployment("web", "nginx:1.7.9", 3))
+	site.Commit("scale web")
 	next := filepath.Join(t.TempDir(), "next.kbundle")
-	mustCreate(t, CreateConfig{Repo: site.dir, Out: next}) // full again: megabytes to read
+	mustCreate(t, CreateConfig{Repo: site.Dir, Out: next}) // full again: megabytes to read
 
 	before := testenv.TreeDigest(t, dir)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -697,7 +594,7 @@ func TestInterrupted(t *testing.T) {
 func TestFirstImportKeepsForeignImagesDir(t *testing.T) {
 	site, _ := newSite(t)
 	out := filepath.Join(t.TempDir(), "site.kbundle")
-	mustCreate(t, CreateConfig{Repo: site.dir, Out: out})
+	mustCreate(t, CreateConfig{Repo: site.Dir, Out: out})
 	dir := filepath.Join(t.TempDir(), "mirror")
 	keep := filepath.Join(dir, ImagesDir, "precious.txt")
 	if err := os.MkdirAll(filepath.Dir(keep), 0o755); err != nil {

@@ -129,7 +129,7 @@ func (s Subject) less(o Subject) bool {
 		return s.Type.order() < o.Type.order()
 	}
 	if s.Namespace != o.Namespace || s.Name != o.Name {
-		return namespacedLess(s.Namespace, s.Name, o.Namespace, o.Name)
+		return NamespacedLess(s.Namespace, s.Name, o.Namespace, o.Name)
 	}
 	return naturalLess(s.Container, o.Container)
 }

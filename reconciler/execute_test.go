@@ -1,4 +1,4 @@
-package reconciler
+package reconciler_test
 
 import (
 	"context"
@@ -10,14 +10,17 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/reconciler/reconcilertest"
 )
 
 // createPods is a plan creating n pods.
-func createPods(n int) []Action {
-	var out []Action
+func createPods(n int) []reconciler.Action {
+	var out []reconciler.Action
 	for i := range n {
-		p := tpod(fmt.Sprintf("p-%d", i), "h", RestartAlways, "main")
-		out = append(out, Action{Kind: Create, Subject: podSubject(p.Namespace, p.Name), Stage: StagePods, Pod: &p})
+		p := reconciler.TestPod(fmt.Sprintf("p-%d", i), "h", reconciler.RestartAlways, "main")
+		out = append(out, reconciler.Action{Kind: reconciler.Create, Subject: reconciler.PodSubject(p.Namespace, p.Name), Stage: reconciler.StagePods, Pod: &p})
 	}
 	return out
 }
@@ -25,18 +28,20 @@ func createPods(n int) []Action {
 // TestExecuteParallelism checks that at most Parallelism actions of a
 // stage run at once, and that that many do.
 func TestExecuteParallelism(t *testing.T) {
-	for _, tt := range []struct{ par, want int }{{0, DefaultParallelism}, {1, 1}, {2, 2}, {4, 4}, {6, 6}} {
+	for _, tt := range []struct{ par, want int }{{0, reconciler.DefaultParallelism}, {1, 1}, {2, 2}, {4, 4}, {6, 6}} {
 		t.Run(fmt.Sprintf("parallelism %d", tt.par), func(t *testing.T) {
 			actions := createPods(12)
-			fake := NewFake(Actual{})
+			fake := reconcilertest.NewFake(reconciler.Actual{})
 			started := make(chan struct{}, len(actions))
 			release := make(chan struct{})
 			fake.Hook = func(method, _ string) {
 				started <- struct{}{}
 				<-release
 			}
-			done := make(chan Report)
-			go func() { done <- Execute(context.Background(), fake, actions, ExecOptions{Parallelism: tt.par}) }()
+			done := make(chan reconciler.Report)
+			go func() {
+				done <- reconciler.Execute(context.Background(), fake, actions, reconciler.ExecOptions{Parallelism: tt.par})
+			}()
 			deadline := time.After(10 * time.Second)
 			for range tt.want {
 				select {
@@ -61,15 +66,15 @@ func TestExecuteParallelism(t *testing.T) {
 // the others of its stage or of later stages, and how it is reported.
 func TestExecuteFailureIsolation(t *testing.T) {
 	actions := createPods(6)
-	lan := Network{Name: "lan"}
-	actions = append(actions, Action{Kind: Create, Subject: Subject{Type: SubjectNetwork, Name: "lan"}, Stage: StageSetup, Network: &lan})
-	fake := NewFake(Actual{})
+	lan := reconciler.Network{Name: "lan"}
+	actions = append(actions, reconciler.Action{Kind: reconciler.Create, Subject: reconciler.Subject{Type: reconciler.SubjectNetwork, Name: "lan"}, Stage: reconciler.StageSetup, Network: &lan})
+	fake := reconcilertest.NewFake(reconciler.Actual{})
 	boom := errors.New("boom")
 	fake.FailOn("CreatePod", 2, boom)
 	fake.FailOn("CreatePod", 5, boom)
 	var mu sync.Mutex
 	var done []string
-	rep := Execute(context.Background(), fake, actions, ExecOptions{Parallelism: 1, OnDone: func(a Action, err error, _ time.Duration) {
+	rep := reconciler.Execute(context.Background(), fake, actions, reconciler.ExecOptions{Parallelism: 1, OnDone: func(a reconciler.Action, err error, _ time.Duration) {
 		mu.Lock()
 		defer mu.Unlock()
 		done = append(done, fmt.Sprintf("%s: %v", a.Subject, err))
@@ -99,27 +104,27 @@ func TestExecuteFailureIsolation(t *testing.T) {
 // TestExecuteDependencies checks that a failed network or claim skips the
 // pods that need it, and that networks are not deleted after a failure.
 func TestExecuteDependencies(t *testing.T) {
-	lan, wan := Network{Name: "lan"}, Network{Name: "wan"}
-	data := Claim{Namespace: "default", Name: "data"}
-	onLan := tpod("on-lan", "h", RestartAlways, "main")
+	lan, wan := reconciler.Network{Name: "lan"}, reconciler.Network{Name: "wan"}
+	data := reconciler.Claim{Namespace: "default", Name: "data"}
+	onLan := reconciler.TestPod("on-lan", "h", reconciler.RestartAlways, "main")
 	onLan.Networks = []string{"wan", "lan"}
-	onWan := tpod("on-wan", "h", RestartAlways, "main")
+	onWan := reconciler.TestPod("on-wan", "h", reconciler.RestartAlways, "main")
 	onWan.Networks = []string{"wan"}
-	db := tpod("db", "h", RestartAlways, "main")
-	db.Volumes = []Volume{{Name: "d", Source: data}}
-	plain := tpod("plain", "h", RestartAlways, "main")
-	old := tpod("old", "h", RestartAlways, "main")
-	actual := Actual{Pods: []ActualPod{running(old)}, Networks: []ActualNetwork{{Name: "gone"}}}
-	res, err := Plan(Desired{Pods: []Pod{onLan, onWan, db, plain}, Networks: []Network{lan, wan}, Claims: []Claim{data}}, actual,
-		PlanOptions{Now: now, Prune: true})
+	db := reconciler.TestPod("db", "h", reconciler.RestartAlways, "main")
+	db.Volumes = []reconciler.Volume{{Name: "d", Source: data}}
+	plain := reconciler.TestPod("plain", "h", reconciler.RestartAlways, "main")
+	old := reconciler.TestPod("old", "h", reconciler.RestartAlways, "main")
+	actual := reconciler.Actual{Pods: []reconciler.ActualPod{reconciler.RunningPod(old)}, Networks: []reconciler.ActualNetwork{{Name: "gone"}}}
+	res, err := reconciler.Plan(reconciler.Desired{Pods: []reconciler.Pod{onLan, onWan, db, plain}, Networks: []reconciler.Network{lan, wan}, Claims: []reconciler.Claim{data}}, actual,
+		reconciler.PlanOptions{Now: reconciler.Now, Prune: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake := NewFake(actual)
+	fake := reconcilertest.NewFake(actual)
 	fake.FailOn("EnsureNetwork", 1, errors.New("no bridge"))
 	fake.FailOn("EnsureClaim", 1, errors.New("disk full"))
 	// One at a time, so that "the first EnsureNetwork call" is lan's.
-	rep := Execute(context.Background(), fake, res.Actions, ExecOptions{Parallelism: 1})
+	rep := reconciler.Execute(context.Background(), fake, res.Actions, reconciler.ExecOptions{Parallelism: 1})
 	var got []string
 	for _, r := range rep.Results {
 		got = append(got, fmt.Sprintf("%s: %v", r.Action, r.Err))
@@ -142,7 +147,7 @@ func TestExecuteDependencies(t *testing.T) {
 		t.Errorf("counts: %d ok, %d failed, %d skipped", rep.Succeeded, rep.Failed, rep.Skipped)
 	}
 	for _, r := range rep.Results {
-		if r.Skipped() != errors.Is(r.Err, ErrSkipped) || (r.Skipped() && r.Duration != 0) {
+		if r.Skipped() != errors.Is(r.Err, reconciler.ErrSkipped) || (r.Skipped() && r.Duration != 0) {
 			t.Errorf("%s: skipped %v, duration %v", r.Action, r.Skipped(), r.Duration)
 		}
 	}
@@ -154,32 +159,32 @@ func TestExecuteDependencies(t *testing.T) {
 // TestExecuteStages checks that every call of a stage returns before any
 // call of the next stage starts, with actions running in parallel.
 func TestExecuteStages(t *testing.T) {
-	d, _ := Expand(loadSite(t), Host{Name: "node1"})
-	lan := Network{Name: "old-net", Hash: "x"}
-	actual := Actual{
-		Pods:     []ActualPod{running(tpod("old-0", "h", RestartAlways, "main")), withContainer(running(d.Pods[3]), ActualContainer{Name: "httpd", State: Exited, ExitCode: 1})},
-		Networks: []ActualNetwork{{Name: lan.Name, Hash: lan.Hash}},
+	d, _ := reconciler.Expand(reconciler.LoadSite(t), reconciler.Host{Name: "node1"})
+	lan := reconciler.Network{Name: "old-net", Hash: "x"}
+	actual := reconciler.Actual{
+		Pods:     []reconciler.ActualPod{reconciler.RunningPod(reconciler.TestPod("old-0", "h", reconciler.RestartAlways, "main")), reconciler.WithContainer(reconciler.RunningPod(d.Pods[3]), reconciler.ActualContainer{Name: "httpd", State: reconciler.Exited, ExitCode: 1})},
+		Networks: []reconciler.ActualNetwork{{Name: lan.Name, Hash: lan.Hash}},
 	}
-	res, err := Plan(d, actual, PlanOptions{Now: now, Prune: true})
+	res, err := reconciler.Plan(d, actual, reconciler.PlanOptions{Now: reconciler.Now, Prune: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stages := map[Stage]bool{}
+	stages := map[reconciler.Stage]bool{}
 	for _, a := range res.Actions {
 		stages[a.Stage] = true
 	}
 	if len(stages) != 5 {
-		t.Fatalf("the plan covers %d stages, want all 5:\n%s", len(stages), actionStrings(res.Actions))
+		t.Fatalf("the plan covers %d stages, want all 5:\n%s", len(stages), reconciler.ActionStrings(res.Actions))
 	}
-	fake := NewFake(actual)
+	fake := reconcilertest.NewFake(actual)
 	var mu sync.Mutex
 	var events []string // "start STAGE" / "end STAGE"
-	stageOf := func(method, subject string) Stage {
+	stageOf := func(method, subject string) reconciler.Stage {
 		for _, a := range res.Actions {
 			s := a.Subject
 			name := s.Name
 			if s.Namespace != "" {
-				name = JoinName(s.Namespace, s.Name)
+				name = reconciler.JoinName(s.Namespace, s.Name)
 			}
 			if s.Container != "" {
 				name += "/" + s.Container
@@ -197,7 +202,7 @@ func TestExecuteStages(t *testing.T) {
 		mu.Unlock()
 	}
 	var inDone atomic.Int32
-	rep := Execute(context.Background(), fake, res.Actions, ExecOptions{OnDone: func(a Action, _ error, _ time.Duration) {
+	rep := reconciler.Execute(context.Background(), fake, res.Actions, reconciler.ExecOptions{OnDone: func(a reconciler.Action, _ error, _ time.Duration) {
 		if inDone.Add(1) != 1 {
 			t.Error("OnDone called concurrently")
 		}
@@ -211,8 +216,8 @@ func TestExecuteStages(t *testing.T) {
 	}
 	// Every call of a stage starts after every action of the stages before
 	// it is done: the stage names seen so far never go back.
-	last := Stage(-1)
-	pending := map[Stage]int{}
+	last := reconciler.Stage(-1)
+	pending := map[reconciler.Stage]int{}
 	for _, a := range res.Actions {
 		pending[a.Stage]++
 	}
@@ -225,9 +230,9 @@ func TestExecuteStages(t *testing.T) {
 			}
 			continue
 		}
-		var s Stage
+		var s reconciler.Stage
 		fmt.Sscan(ev, (*int)(&s))
-		for earlier := Stage(0); earlier < s; earlier++ {
+		for earlier := reconciler.Stage(0); earlier < s; earlier++ {
 			if pending[earlier] > 0 {
 				t.Fatalf("a call of stage %s started while %d actions of stage %s were pending; events %q", s, pending[earlier], earlier, events)
 			}
@@ -244,10 +249,10 @@ func TestExecuteStages(t *testing.T) {
 // Execute returns.
 func TestExecuteCancel(t *testing.T) {
 	actions := createPods(10)
-	lan := Network{Name: "lan"}
-	actions = append(actions, Action{Kind: Delete, Subject: Subject{Type: SubjectNetwork, Name: "x"}, Stage: StageTeardown},
-		Action{Kind: Create, Subject: Subject{Type: SubjectNetwork, Name: "lan"}, Stage: StageSetup, Network: &lan})
-	fake := NewFake(Actual{})
+	lan := reconciler.Network{Name: "lan"}
+	actions = append(actions, reconciler.Action{Kind: reconciler.Delete, Subject: reconciler.Subject{Type: reconciler.SubjectNetwork, Name: "x"}, Stage: reconciler.StageTeardown},
+		reconciler.Action{Kind: reconciler.Create, Subject: reconciler.Subject{Type: reconciler.SubjectNetwork, Name: "lan"}, Stage: reconciler.StageSetup, Network: &lan})
+	fake := reconcilertest.NewFake(reconciler.Actual{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	fake.Hook = func(method, subject string) {
@@ -256,7 +261,7 @@ func TestExecuteCancel(t *testing.T) {
 		}
 	}
 	var calls atomic.Int32
-	rep := Execute(ctx, fake, actions, ExecOptions{Parallelism: 1, OnDone: func(Action, error, time.Duration) { calls.Add(1) }})
+	rep := reconciler.Execute(ctx, fake, actions, reconciler.ExecOptions{Parallelism: 1, OnDone: func(reconciler.Action, error, time.Duration) { calls.Add(1) }})
 	if int(calls.Load()) != len(actions) {
 		t.Errorf("OnDone called %d times for %d actions", calls.Load(), len(actions))
 	}
@@ -276,25 +281,25 @@ func TestExecuteCancel(t *testing.T) {
 // TestExecuteReplace checks that a replace removes the old pod before
 // creating the new one, and stops when the removal fails.
 func TestExecuteReplace(t *testing.T) {
-	p := tpod("web-0", "new", RestartAlways, "main")
-	old := running(tpod("web-0", "old", RestartAlways, "main"))
+	p := reconciler.TestPod("web-0", "new", reconciler.RestartAlways, "main")
+	old := reconciler.RunningPod(reconciler.TestPod("web-0", "old", reconciler.RestartAlways, "main"))
 	old.GracePeriod = 7 * time.Second
-	res, err := Plan(Desired{Pods: []Pod{p}}, Actual{Pods: []ActualPod{old}}, PlanOptions{Now: now})
-	if err != nil || len(res.Actions) != 1 || res.Actions[0].Kind != Replace || res.Actions[0].Grace != 7*time.Second {
-		t.Fatalf("plan %s, %v", planText(res), err)
+	res, err := reconciler.Plan(reconciler.Desired{Pods: []reconciler.Pod{p}}, reconciler.Actual{Pods: []reconciler.ActualPod{old}}, reconciler.PlanOptions{Now: reconciler.Now})
+	if err != nil || len(res.Actions) != 1 || res.Actions[0].Kind != reconciler.Replace || res.Actions[0].Grace != 7*time.Second {
+		t.Fatalf("plan %s, %v", reconciler.PlanText(res), err)
 	}
 
-	fake := NewFake(Actual{Pods: []ActualPod{old}})
-	if rep := Execute(context.Background(), fake, res.Actions, ExecOptions{}); !rep.OK() {
+	fake := reconcilertest.NewFake(reconciler.Actual{Pods: []reconciler.ActualPod{old}})
+	if rep := reconciler.Execute(context.Background(), fake, res.Actions, reconciler.ExecOptions{}); !rep.OK() {
 		t.Fatal(rep.Err())
 	}
-	if got, want := fake.Calls(), []Call{{"RemovePod", "default/web-0"}, {"CreatePod", "default/web-0"}}; !slices.Equal(got, want) {
+	if got, want := fake.Calls(), []reconcilertest.Call{{Method: "RemovePod", Subject: "default/web-0"}, {Method: "CreatePod", Subject: "default/web-0"}}; !slices.Equal(got, want) {
 		t.Errorf("calls %v, want %v", got, want)
 	}
 
-	fake = NewFake(Actual{Pods: []ActualPod{old}})
+	fake = reconcilertest.NewFake(reconciler.Actual{Pods: []reconciler.ActualPod{old}})
 	fake.FailOn("RemovePod", 1, errors.New("stuck"))
-	rep := Execute(context.Background(), fake, res.Actions, ExecOptions{})
+	rep := reconciler.Execute(context.Background(), fake, res.Actions, reconciler.ExecOptions{})
 	if err := rep.Results[0].Err; err == nil || err.Error() != "remove the old pod: stuck" {
 		t.Errorf("error %v", err)
 	}
@@ -306,12 +311,12 @@ func TestExecuteReplace(t *testing.T) {
 // TestExecuteUnsupported checks that an action without its payload fails
 // instead of calling the runtime with nothing.
 func TestExecuteUnsupported(t *testing.T) {
-	fake := NewFake(Actual{})
-	rep := Execute(context.Background(), fake, []Action{{Kind: Create, Subject: podSubject("default", "x")}}, ExecOptions{})
+	fake := reconcilertest.NewFake(reconciler.Actual{})
+	rep := reconciler.Execute(context.Background(), fake, []reconciler.Action{{Kind: reconciler.Create, Subject: reconciler.PodSubject("default", "x")}}, reconciler.ExecOptions{})
 	if rep.Failed != 1 || !strings.Contains(rep.Results[0].Err.Error(), "unsupported action") || len(fake.Calls()) != 0 {
 		t.Errorf("report %+v, calls %v", rep, fake.Calls())
 	}
-	if rep := Execute(context.Background(), fake, nil, ExecOptions{}); !rep.OK() || rep.Err() != nil {
+	if rep := reconciler.Execute(context.Background(), fake, nil, reconciler.ExecOptions{}); !rep.OK() || rep.Err() != nil {
 		t.Errorf("empty plan: %+v", rep)
 	}
 }
@@ -320,13 +325,13 @@ func TestExecuteUnsupported(t *testing.T) {
 // calls in the wrong order.
 func TestFakeDrift(t *testing.T) {
 	ctx := context.Background()
-	p := tpod("web-0", "h", RestartAlways, "main")
+	p := reconciler.TestPod("web-0", "h", reconciler.RestartAlways, "main")
 	p.Networks = []string{"lan"}
-	fake := NewFake(Actual{})
+	fake := reconcilertest.NewFake(reconciler.Actual{})
 	if err := fake.CreatePod(ctx, p); err == nil || !strings.Contains(err.Error(), "network lan does not exist") {
 		t.Errorf("CreatePod before its network: %v", err)
 	}
-	if err := fake.EnsureNetwork(ctx, Network{Name: "lan"}); err != nil {
+	if err := fake.EnsureNetwork(ctx, reconciler.Network{Name: "lan"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := fake.CreatePod(ctx, p); err != nil {
@@ -340,19 +345,19 @@ func TestFakeDrift(t *testing.T) {
 	if err := fake.CreatePod(ctx, other); err == nil {
 		t.Error("CreatePod over a pod of another hash succeeded")
 	}
-	if err := fake.SetContainer("default", "web-0", ActualContainer{Name: "main", State: Exited, ExitCode: 1}); err != nil {
+	if err := fake.SetContainer("default", "web-0", reconciler.ActualContainer{Name: "main", State: reconciler.Exited, ExitCode: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if err := fake.BreakSandbox("default", "web-0"); err != nil {
 		t.Fatal(err)
 	}
-	if err := fake.SetContainer("default", "nope", ActualContainer{}); err == nil {
+	if err := fake.SetContainer("default", "nope", reconciler.ActualContainer{}); err == nil {
 		t.Error("SetContainer of an unknown pod succeeded")
 	}
 	a, _ := fake.Observe(ctx)
-	res, err := Plan(Desired{Pods: []Pod{p}, Networks: []Network{{Name: "lan"}}}, a, PlanOptions{Now: now})
-	if err != nil || planText(res) != "-/+ replace pod default/web-0 (sandbox gone)\n" {
-		t.Errorf("plan after drift: %s %v", planText(res), err)
+	res, err := reconciler.Plan(reconciler.Desired{Pods: []reconciler.Pod{p}, Networks: []reconciler.Network{{Name: "lan"}}}, a, reconciler.PlanOptions{Now: reconciler.Now})
+	if err != nil || reconciler.PlanText(res) != "-/+ replace pod default/web-0 (sandbox gone)\n" {
+		t.Errorf("plan after drift: %s %v", reconciler.PlanText(res), err)
 	}
 	if err := fake.RestartContainer(ctx, p, "nope"); err == nil {
 		t.Error("RestartContainer of an unknown container succeeded")
@@ -370,7 +375,7 @@ func TestFakeDrift(t *testing.T) {
 // executor must skip the rest without stealing the running actions' slots.
 func TestExecuteCancelWhileSlotsBusy(t *testing.T) {
 	actions := createPods(5)
-	fake := NewFake(Actual{})
+	fake := reconcilertest.NewFake(reconciler.Actual{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	started := make(chan struct{}, len(actions))
@@ -379,12 +384,12 @@ func TestExecuteCancelWhileSlotsBusy(t *testing.T) {
 		started <- struct{}{}
 		<-release
 	}
-	done := make(chan Report)
-	go func() { done <- Execute(ctx, fake, actions, ExecOptions{Parallelism: 2}) }()
+	done := make(chan reconciler.Report)
+	go func() { done <- reconciler.Execute(ctx, fake, actions, reconciler.ExecOptions{Parallelism: 2}) }()
 	<-started
 	<-started // both slots busy; the executor waits for one with p-2
 	cancel()
-	var rep Report
+	var rep reconciler.Report
 	select {
 	case rep = <-done:
 		t.Fatal("Execute returned while actions were running")

@@ -218,10 +218,10 @@ func plural(n int, one, many string) string {
 // sortDesired sorts every list of d.
 func sortDesired(d *Desired) {
 	sort.SliceStable(d.Pods, func(i, j int) bool {
-		return namespacedLess(d.Pods[i].Namespace, d.Pods[i].Name, d.Pods[j].Namespace, d.Pods[j].Name)
+		return NamespacedLess(d.Pods[i].Namespace, d.Pods[i].Name, d.Pods[j].Namespace, d.Pods[j].Name)
 	})
 	sort.SliceStable(d.Networks, func(i, j int) bool { return naturalLess(d.Networks[i].Name, d.Networks[j].Name) })
 	sort.SliceStable(d.Claims, func(i, j int) bool {
-		return namespacedLess(d.Claims[i].Namespace, d.Claims[i].Name, d.Claims[j].Namespace, d.Claims[j].Name)
+		return NamespacedLess(d.Claims[i].Namespace, d.Claims[i].Name, d.Claims[j].Namespace, d.Claims[j].Name)
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/specs"
 )
 
@@ -79,24 +80,10 @@ func actionStrings(as []Action) string {
 	return b.String()
 }
 
-// deployment is a Deployment manifest of one busybox container.
+// deployment is a Deployment manifest of one busybox container named
+// main, extra appended after it (see testenv.Container.Extra).
 func deployment(name string, replicas int, extra string) string {
-	return `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ` + name + `
-spec:
-  replicas: ` + itoa(replicas) + `
-  selector:
-    matchLabels: {app: ` + name + `}
-  template:
-    metadata:
-      labels: {app: ` + name + `}
-    spec:
-      containers:
-        - name: main
-          image: busybox:1.36
-` + extra
+	return testenv.Deployment{Name: name, Replicas: replicas, Container: testenv.Container{Extra: extra}}.YAML()
 }
 
 // itoa formats a small integer.

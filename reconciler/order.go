@@ -30,8 +30,8 @@ func naturalLess(a, b string) bool {
 	return len(a) < len(b)
 }
 
-// namespacedLess orders namespaced names by namespace, then naturally by name.
-func namespacedLess(ns1, name1, ns2, name2 string) bool {
+// NamespacedLess orders namespaced names by namespace, then naturally by name.
+func NamespacedLess(ns1, name1, ns2, name2 string) bool {
 	if ns1 != ns2 {
 		return ns1 < ns2
 	}

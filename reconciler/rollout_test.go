@@ -1,4 +1,4 @@
-package reconciler
+package reconciler_test
 
 import (
 	"context"
@@ -7,30 +7,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kelpie-dev/kelpie/internal/testenv"
+	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/reconciler/reconcilertest"
 )
 
 // strategyDeployment is a Deployment of one busybox container with the
 // given strategy block (YAML under spec, indented by 2) and a VERSION
 // environment variable, so that changing version changes the spec hash.
 func strategyDeployment(name string, replicas int, strategy, version string) string {
-	return `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ` + name + `
-spec:
-  replicas: ` + itoa(replicas) + `
-` + strategy + `  selector:
-    matchLabels: {app: ` + name + `}
-  template:
-    metadata:
-      labels: {app: ` + name + `}
-    spec:
-      containers:
-        - name: main
-          image: busybox:1.36
-          env:
-            - {name: VERSION, value: "` + version + `"}
-`
+	return testenv.Deployment{Name: name, Replicas: replicas, Strategy: strategy, Container: testenv.Container{Version: version}}.YAML()
 }
 
 // TestRolloutOf checks how a Deployment's strategy resolves: percentages
@@ -41,21 +28,21 @@ func TestRolloutOf(t *testing.T) {
 		name     string
 		replicas int
 		strategy string
-		want     Rollout
+		want     reconciler.Rollout
 	}{
-		{"default 25% of 6 rounds down", 6, "", Rollout{Rolling: true, MaxUnavailable: 1, Replicas: 6}},
-		{"default 25% of 10", 10, "", Rollout{Rolling: true, MaxUnavailable: 2, Replicas: 10}},
-		{"default of 2 replicas: maxUnavailable 0, one at a time", 2, "", Rollout{Rolling: true, MaxUnavailable: 1, Replicas: 2}},
-		{"absolute", 6, "  strategy:\n    rollingUpdate: {maxUnavailable: 2}\n", Rollout{Rolling: true, MaxUnavailable: 2, Replicas: 6}},
-		{"percent", 6, "  strategy:\n    rollingUpdate: {maxUnavailable: 50%}\n", Rollout{Rolling: true, MaxUnavailable: 3, Replicas: 6}},
-		{"100%", 3, "  strategy:\n    rollingUpdate: {maxUnavailable: 100%}\n", Rollout{Rolling: true, MaxUnavailable: 3, Replicas: 3}},
-		{"surge only", 6, "  strategy:\n    rollingUpdate: {maxUnavailable: 0, maxSurge: 3}\n", Rollout{Rolling: true, MaxUnavailable: 1, Replicas: 6}},
-		{"minReadySeconds", 4, "  minReadySeconds: 5\n", Rollout{Rolling: true, MaxUnavailable: 1, Replicas: 4, MinReady: 5 * time.Second}},
-		{"recreate", 6, "  strategy:\n    type: Recreate\n", Rollout{}},
+		{"default 25% of 6 rounds down", 6, "", reconciler.Rollout{Rolling: true, MaxUnavailable: 1, Replicas: 6}},
+		{"default 25% of 10", 10, "", reconciler.Rollout{Rolling: true, MaxUnavailable: 2, Replicas: 10}},
+		{"default of 2 replicas: maxUnavailable 0, one at a time", 2, "", reconciler.Rollout{Rolling: true, MaxUnavailable: 1, Replicas: 2}},
+		{"absolute", 6, "  strategy:\n    rollingUpdate: {maxUnavailable: 2}\n", reconciler.Rollout{Rolling: true, MaxUnavailable: 2, Replicas: 6}},
+		{"percent", 6, "  strategy:\n    rollingUpdate: {maxUnavailable: 50%}\n", reconciler.Rollout{Rolling: true, MaxUnavailable: 3, Replicas: 6}},
+		{"100%", 3, "  strategy:\n    rollingUpdate: {maxUnavailable: 100%}\n", reconciler.Rollout{Rolling: true, MaxUnavailable: 3, Replicas: 3}},
+		{"surge only", 6, "  strategy:\n    rollingUpdate: {maxUnavailable: 0, maxSurge: 3}\n", reconciler.Rollout{Rolling: true, MaxUnavailable: 1, Replicas: 6}},
+		{"minReadySeconds", 4, "  minReadySeconds: 5\n", reconciler.Rollout{Rolling: true, MaxUnavailable: 1, Replicas: 4, MinReady: 5 * time.Second}},
+		{"recreate", 6, "  strategy:\n    type: Recreate\n", reconciler.Rollout{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, notices := expandText(t, strategyDeployment("web", tt.replicas, tt.strategy, "1"))
+			d, notices := reconciler.ExpandText(t, strategyDeployment("web", tt.replicas, tt.strategy, "1"))
 			if len(notices) != 0 {
 				t.Fatalf("notices: %v", notices)
 			}
@@ -72,16 +59,16 @@ func TestRolloutOf(t *testing.T) {
 // pods are replaced, which first, and what the others wait for.
 func TestRollingUpdatePlan(t *testing.T) {
 	const strategy = "  strategy:\n    rollingUpdate: {maxUnavailable: 2}\n"
-	old, _ := expandText(t, strategyDeployment("web", 6, strategy, "1"))
-	desired, _ := expandText(t, strategyDeployment("web", 6, strategy, "2"))
-	short := func(h string) string { return shortHash(h) }
+	old, _ := reconciler.ExpandText(t, strategyDeployment("web", 6, strategy, "1"))
+	desired, _ := reconciler.ExpandText(t, strategyDeployment("web", 6, strategy, "2"))
+	short := func(h string) string { return reconciler.ShortHash(h) }
 	replace := func(name string) string {
 		return "-/+ replace pod default/" + name + " (spec changed: " + short(old.Pods[0].Hash) + " → " + short(desired.Pods[0].Hash) + ")\n"
 	}
 	tests := []struct {
 		name         string
 		rolling      bool
-		tweak        func(a *Actual)
+		tweak        func(a *reconciler.Actual)
 		want         string
 		wantContinue bool
 	}{
@@ -99,7 +86,9 @@ func TestRollingUpdatePlan(t *testing.T) {
 		},
 		{
 			name: "an unavailable changed pod goes first and uses the budget", rolling: true, wantContinue: true,
-			tweak: func(a *Actual) { a.Pods[4].Containers[0] = ActualContainer{Name: "main", State: Exited, ExitCode: 1} },
+			tweak: func(a *reconciler.Actual) {
+				a.Pods[4].Containers[0] = reconciler.ActualContainer{Name: "main", State: reconciler.Exited, ExitCode: 1}
+			},
 			want: replace("web-0") + replace("web-4") +
 				"wait pod default/web-1: rolling update: 2 of 6 replaced at a time; waiting for default/web-4, default/web-0 until 12:00:00\n" +
 				"wait pod default/web-2: rolling update: 2 of 6 replaced at a time; waiting for default/web-4, default/web-0 until 12:00:00\n" +
@@ -108,7 +97,7 @@ func TestRollingUpdatePlan(t *testing.T) {
 		},
 		{
 			name: "three unavailable changed pods are all replaced, nothing else", rolling: true, wantContinue: true,
-			tweak: func(a *Actual) {
+			tweak: func(a *reconciler.Actual) {
 				for _, i := range []int{1, 3, 5} {
 					a.Pods[i].SandboxReady = false
 				}
@@ -120,10 +109,10 @@ func TestRollingUpdatePlan(t *testing.T) {
 		},
 		{
 			name: "new pods that do not run stop the rollout", rolling: true,
-			tweak: func(a *Actual) {
+			tweak: func(a *reconciler.Actual) {
 				for _, i := range []int{0, 1} {
 					a.Pods[i].Hash = desired.Pods[i].Hash
-					a.Pods[i].Containers[0] = ActualContainer{Name: "main", State: Exited, ExitCode: 1, Restarts: 3, FinishedAt: now}
+					a.Pods[i].Containers[0] = reconciler.ActualContainer{Name: "main", State: reconciler.Exited, ExitCode: 1, Restarts: 3, FinishedAt: reconciler.Now}
 				}
 			},
 			want: "wait pod default/web-2: rolling update: 2 of 6 replaced at a time; waiting for default/web-0, default/web-1\n" +
@@ -135,7 +124,7 @@ func TestRollingUpdatePlan(t *testing.T) {
 		},
 		{
 			name: "a missing new pod is created and counts as unavailable", rolling: true, wantContinue: true,
-			tweak: func(a *Actual) { a.Pods = a.Pods[1:] },
+			tweak: func(a *reconciler.Actual) { a.Pods = a.Pods[1:] },
 			want: "+ create pod default/web-0 (not running)\n" + replace("web-1") +
 				"wait pod default/web-2: rolling update: 2 of 6 replaced at a time; waiting for default/web-0, default/web-1 until 12:00:00\n" +
 				"wait pod default/web-3: rolling update: 2 of 6 replaced at a time; waiting for default/web-0, default/web-1 until 12:00:00\n" +
@@ -145,21 +134,21 @@ func TestRollingUpdatePlan(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			actual := Converged(old)
+			actual := reconciler.Converged(old)
 			if tt.tweak != nil {
 				tt.tweak(&actual)
 			}
-			res, err := Plan(desired, actual, PlanOptions{Now: now, RollingUpdates: tt.rolling})
+			res, err := reconciler.Plan(desired, actual, reconciler.PlanOptions{Now: reconciler.Now, RollingUpdates: tt.rolling})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := planText(res); got != tt.want {
+			if got := reconciler.PlanText(res); got != tt.want {
 				t.Errorf("plan:\n--- got\n%s--- want\n%s", got, tt.want)
 			}
 			if res.Continue != tt.wantContinue {
 				t.Errorf("Continue = %v, want %v", res.Continue, tt.wantContinue)
 			}
-			if tt.wantContinue && !res.NextCheck.Equal(now) {
+			if tt.wantContinue && !res.NextCheck.Equal(reconciler.Now) {
 				t.Errorf("NextCheck = %v, want now", res.NextCheck)
 			}
 		})
@@ -170,14 +159,14 @@ func TestRollingUpdatePlan(t *testing.T) {
 // changed pod in one plan even with RollingUpdates.
 func TestRollingUpdateRecreate(t *testing.T) {
 	const strategy = "  strategy:\n    type: Recreate\n"
-	old, _ := expandText(t, strategyDeployment("web", 4, strategy, "1"))
-	desired, _ := expandText(t, strategyDeployment("web", 4, strategy, "2"))
-	res, err := Plan(desired, Converged(old), PlanOptions{Now: now, RollingUpdates: true})
+	old, _ := reconciler.ExpandText(t, strategyDeployment("web", 4, strategy, "1"))
+	desired, _ := reconciler.ExpandText(t, strategyDeployment("web", 4, strategy, "2"))
+	res, err := reconciler.Plan(desired, reconciler.Converged(old), reconciler.PlanOptions{Now: reconciler.Now, RollingUpdates: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Actions) != 4 || len(res.Waiting) != 0 || res.Continue {
-		t.Errorf("plan:\n%s", planText(res))
+		t.Errorf("plan:\n%s", reconciler.PlanText(res))
 	}
 }
 
@@ -186,11 +175,11 @@ func TestRollingUpdateRecreate(t *testing.T) {
 // one round, and stops on a rollout whose new pods do not come up.
 func TestExecuteRollout(t *testing.T) {
 	const strategy = "  strategy:\n    rollingUpdate: {maxUnavailable: 2}\n"
-	old, _ := expandText(t, strategyDeployment("web", 5, strategy, "1"))
-	desired, _ := expandText(t, strategyDeployment("web", 5, strategy, "2"))
-	fake := NewFake(Converged(old))
-	opts := PlanOptions{Now: now, RollingUpdates: true}
-	res, err := Plan(desired, Converged(old), opts)
+	old, _ := reconciler.ExpandText(t, strategyDeployment("web", 5, strategy, "1"))
+	desired, _ := reconciler.ExpandText(t, strategyDeployment("web", 5, strategy, "2"))
+	fake := reconcilertest.NewFake(reconciler.Converged(old))
+	opts := reconciler.PlanOptions{Now: reconciler.Now, RollingUpdates: true}
+	res, err := reconciler.Plan(desired, reconciler.Converged(old), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,50 +188,50 @@ func TestExecuteRollout(t *testing.T) {
 	clock := func() time.Time {
 		rounds = append(rounds, inRound)
 		inRound = 0
-		return now
+		return reconciler.Now
 	}
-	last, rep, err := ExecuteRollout(context.Background(), fake, desired, res, opts, ExecOptions{
-		OnDone: func(a Action, err error, took time.Duration) { inRound++ },
+	last, rep, err := reconciler.ExecuteRollout(context.Background(), fake, desired, res, opts, reconciler.ExecOptions{
+		OnDone: func(a reconciler.Action, err error, took time.Duration) { inRound++ },
 	}, clock)
 	if err != nil || !rep.OK() {
 		t.Fatalf("ExecuteRollout: %v, %v", err, rep.Err())
 	}
 	rounds = append(rounds, inRound)
 	if fmt.Sprint(rounds) != "[2 2 1]" || rep.Succeeded != 5 || last.Continue || len(last.Waiting) != 0 {
-		t.Errorf("rounds of actions %v, %d succeeded, last plan:\n%s", rounds, rep.Succeeded, planText(last))
+		t.Errorf("rounds of actions %v, %d succeeded, last plan:\n%s", rounds, rep.Succeeded, reconciler.PlanText(last))
 	}
 	after, _ := fake.Observe(context.Background())
-	if again, _ := Plan(desired, after, opts); !again.Empty() || len(again.Waiting) != 0 {
-		t.Errorf("after ExecuteRollout:\n%s", planText(again))
+	if again, _ := reconciler.Plan(desired, after, opts); !again.Empty() || len(again.Waiting) != 0 {
+		t.Errorf("after ExecuteRollout:\n%s", reconciler.PlanText(again))
 	}
 
 	// A third version whose new pods crash: ExecuteRollout stops with the
 	// rollout waiting instead of taking every pod down.
-	broken, _ := expandText(t, strategyDeployment("web", 5, strategy, "3"))
-	res, err = Plan(broken, after, opts)
+	broken, _ := reconciler.ExpandText(t, strategyDeployment("web", 5, strategy, "3"))
+	res, err = reconciler.Plan(broken, after, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	crash := &crashingRuntime{Fake: fake}
-	last, rep, err = ExecuteRollout(context.Background(), crash, broken, res, opts, ExecOptions{}, func() time.Time { return now })
+	last, rep, err = reconciler.ExecuteRollout(context.Background(), crash, broken, res, opts, reconciler.ExecOptions{}, func() time.Time { return reconciler.Now })
 	if err != nil || !rep.OK() {
 		t.Fatalf("ExecuteRollout: %v, %v", err, rep.Err())
 	}
-	if rep.Succeeded != 2 || last.Continue || !strings.Contains(planText(last), "waiting for default/web-0, default/web-1") {
-		t.Errorf("%d succeeded; last plan:\n%s", rep.Succeeded, planText(last))
+	if rep.Succeeded != 2 || last.Continue || !strings.Contains(reconciler.PlanText(last), "waiting for default/web-0, default/web-1") {
+		t.Errorf("%d succeeded; last plan:\n%s", rep.Succeeded, reconciler.PlanText(last))
 	}
 }
 
 // crashingRuntime is a Fake whose pods' containers exit at once.
-type crashingRuntime struct{ *Fake }
+type crashingRuntime struct{ *reconcilertest.Fake }
 
 // CreatePod creates the pod, then marks its containers exited.
-func (c *crashingRuntime) CreatePod(ctx context.Context, p Pod) error {
+func (c *crashingRuntime) CreatePod(ctx context.Context, p reconciler.Pod) error {
 	if err := c.Fake.CreatePod(ctx, p); err != nil {
 		return err
 	}
 	for _, ct := range p.Containers {
-		if err := c.SetContainer(p.Namespace, p.Name, ActualContainer{Name: ct.Name, State: Exited, ExitCode: 1, FinishedAt: now}); err != nil {
+		if err := c.SetContainer(p.Namespace, p.Name, reconciler.ActualContainer{Name: ct.Name, State: reconciler.Exited, ExitCode: 1, FinishedAt: reconciler.Now}); err != nil {
 			return err
 		}
 	}
@@ -259,8 +248,8 @@ func TestRollingUpdateProperties(t *testing.T) {
 	for seed := range uint64(runs) {
 		r := rand.New(rand.NewPCG(seed, 0x726f6c6c))
 		desired, actual := genRollout(r)
-		fake := NewFake(actual)
-		opts := PlanOptions{Now: now, RollingUpdates: true, Prune: true, AllowEmpty: true}
+		fake := reconcilertest.NewFake(actual)
+		opts := reconciler.PlanOptions{Now: reconciler.Now, RollingUpdates: true, Prune: true, AllowEmpty: true}
 		for round := 0; ; round++ {
 			if round > 20 {
 				t.Fatalf("seed %d: no convergence after %d rounds", seed, round)
@@ -269,7 +258,7 @@ func TestRollingUpdateProperties(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := Plan(desired, actual, opts)
+			res, err := reconciler.Plan(desired, actual, opts)
 			if err != nil {
 				t.Fatalf("seed %d: Plan: %v", seed, err)
 			}
@@ -277,22 +266,22 @@ func TestRollingUpdateProperties(t *testing.T) {
 			checkRolloutBudget(t, seed, desired, actual, res)
 			if res.Empty() {
 				if len(res.Waiting) != 0 {
-					t.Fatalf("seed %d round %d: no actions but waits:\n%s", seed, round, planText(res))
+					t.Fatalf("seed %d round %d: no actions but waits:\n%s", seed, round, reconciler.PlanText(res))
 				}
 				break
 			}
-			if rep := Execute(context.Background(), fake, res.Actions, ExecOptions{}); !rep.OK() {
+			if rep := reconciler.Execute(context.Background(), fake, res.Actions, reconciler.ExecOptions{}); !rep.OK() {
 				t.Fatalf("seed %d: execute: %v", seed, rep.Err())
 			}
 		}
 		after, _ := fake.Observe(context.Background())
-		pods := map[string]ActualPod{}
+		pods := map[string]reconciler.ActualPod{}
 		for _, p := range after.Pods {
-			pods[JoinName(p.Namespace, p.Name)] = p
+			pods[reconciler.JoinName(p.Namespace, p.Name)] = p
 		}
 		for i := range desired.Pods {
 			d := &desired.Pods[i]
-			if a, ok := pods[JoinName(d.Namespace, d.Name)]; !ok || a.Hash != d.Hash || !isAvailable(d, &a) {
+			if a, ok := pods[reconciler.JoinName(d.Namespace, d.Name)]; !ok || a.Hash != d.Hash || !isAvailable(d, &a) {
 				t.Fatalf("seed %d: after convergence pod %s is %+v", seed, d.Name, a)
 			}
 		}
@@ -305,16 +294,16 @@ func TestRollingUpdateProperties(t *testing.T) {
 // checkRolloutBudget checks that res replaces, of each rolling
 // Deployment, at most as many available pods as maxUnavailable leaves
 // once the unavailable ones are counted.
-func checkRolloutBudget(t *testing.T, seed uint64, desired Desired, actual Actual, res PlanResult) {
+func checkRolloutBudget(t *testing.T, seed uint64, desired reconciler.Desired, actual reconciler.Actual, res reconciler.PlanResult) {
 	t.Helper()
-	have := map[string]*ActualPod{}
+	have := map[string]*reconciler.ActualPod{}
 	for i := range actual.Pods {
-		have[JoinName(actual.Pods[i].Namespace, actual.Pods[i].Name)] = &actual.Pods[i]
+		have[reconciler.JoinName(actual.Pods[i].Namespace, actual.Pods[i].Name)] = &actual.Pods[i]
 	}
 	replaced := map[string]bool{}
 	for _, a := range res.Actions {
-		if a.Kind == Replace {
-			replaced[JoinName(a.Subject.Namespace, a.Subject.Name)] = true
+		if a.Kind == reconciler.Replace {
+			replaced[reconciler.JoinName(a.Subject.Namespace, a.Subject.Name)] = true
 		}
 	}
 	down, takenDown, budget := map[string]int{}, map[string]int{}, map[string]int{}
@@ -323,7 +312,7 @@ func checkRolloutBudget(t *testing.T, seed uint64, desired Desired, actual Actua
 		if !d.Rollout.Rolling {
 			continue
 		}
-		key := JoinName(d.Namespace, d.Name)
+		key := reconciler.JoinName(d.Namespace, d.Name)
 		budget[d.Owner.Name] = d.Rollout.MaxUnavailable
 		switch {
 		case !isAvailable(d, have[key]):
@@ -335,36 +324,36 @@ func checkRolloutBudget(t *testing.T, seed uint64, desired Desired, actual Actua
 	for owner, n := range takenDown {
 		if n > max(budget[owner]-down[owner], 0) {
 			t.Fatalf("seed %d: %s: the plan takes down %d available pods with %d already down and maxUnavailable %d:\n%s",
-				seed, owner, n, down[owner], budget[owner], planText(res))
+				seed, owner, n, down[owner], budget[owner], reconciler.PlanText(res))
 		}
 	}
 }
 
 // genRollout generates Deployments (rolling or Recreate) whose pods run an
 // older spec, the current one, or are broken or missing.
-func genRollout(r *rand.Rand) (Desired, Actual) {
-	var d Desired
-	var a Actual
+func genRollout(r *rand.Rand) (reconciler.Desired, reconciler.Actual) {
+	var d reconciler.Desired
+	var a reconciler.Actual
 	for i := range 1 + r.IntN(3) {
-		owner := Owner{Kind: "Deployment", Name: fmt.Sprintf("d%d", i)}
+		owner := reconciler.Owner{Kind: "Deployment", Name: fmt.Sprintf("d%d", i)}
 		replicas := 1 + r.IntN(8)
-		ro := Rollout{Rolling: r.IntN(4) > 0, Replicas: replicas, MaxUnavailable: 1 + r.IntN(3)}
+		ro := reconciler.Rollout{Rolling: r.IntN(4) > 0, Replicas: replicas, MaxUnavailable: 1 + r.IntN(3)}
 		if !ro.Rolling {
-			ro = Rollout{}
+			ro = reconciler.Rollout{}
 		}
 		for j := range replicas {
-			p := Pod{Namespace: "default", Name: fmt.Sprintf("%s-%d", owner.Name, j), Owner: owner, Ordinal: j,
-				Hash: "spec-new", RestartPolicy: RestartAlways, Rollout: ro,
-				Containers: []Container{{Name: "c0"}, {Name: "c1"}}}
+			p := reconciler.Pod{Namespace: "default", Name: fmt.Sprintf("%s-%d", owner.Name, j), Owner: owner, Ordinal: j,
+				Hash: "spec-new", RestartPolicy: reconciler.RestartAlways, Rollout: ro,
+				Containers: []reconciler.Container{{Name: "c0"}, {Name: "c1"}}}
 			d.Pods = append(d.Pods, p)
-			ap := ActualPod{Namespace: p.Namespace, Name: p.Name, Hash: []string{"spec-old", "spec-new"}[r.IntN(2)], SandboxReady: r.IntN(8) > 0}
+			ap := reconciler.ActualPod{Namespace: p.Namespace, Name: p.Name, Hash: []string{"spec-old", "spec-new"}[r.IntN(2)], SandboxReady: r.IntN(8) > 0}
 			for _, c := range p.Containers {
-				st := ActualContainer{Name: c.Name, State: Running}
+				st := reconciler.ActualContainer{Name: c.Name, State: reconciler.Running}
 				switch r.IntN(10) {
 				case 0:
-					st = ActualContainer{Name: c.Name, State: Missing}
+					st = reconciler.ActualContainer{Name: c.Name, State: reconciler.Missing}
 				case 1:
-					st = ActualContainer{Name: c.Name, State: Exited, ExitCode: 1, FinishedAt: now.Add(-time.Hour)}
+					st = reconciler.ActualContainer{Name: c.Name, State: reconciler.Exited, ExitCode: 1, FinishedAt: reconciler.Now.Add(-time.Hour)}
 				}
 				ap.Containers = append(ap.Containers, st)
 			}
@@ -377,14 +366,14 @@ func genRollout(r *rand.Rand) (Desired, Actual) {
 			a.Pods = append(a.Pods, ap)
 		}
 	}
-	sortDesired(&d)
+	reconciler.SortDesired(&d)
 	r.Shuffle(len(a.Pods), func(i, j int) { a.Pods[i], a.Pods[j] = a.Pods[j], a.Pods[i] })
 	return d, a
 }
 
 // isAvailable is available at now, without the time it becomes so.
-func isAvailable(d *Pod, a *ActualPod) bool {
-	ok, _ := available(d, a, now)
+func isAvailable(d *reconciler.Pod, a *reconciler.ActualPod) bool {
+	ok, _ := reconciler.Available(d, a, reconciler.Now)
 	return ok
 }
 
@@ -393,27 +382,27 @@ func isAvailable(d *Pod, a *ActualPod) bool {
 // wait says when that is.
 func TestRollingUpdateMinReady(t *testing.T) {
 	const strategy = "  minReadySeconds: 10\n  strategy:\n    rollingUpdate: {maxUnavailable: 2}\n"
-	old, _ := expandText(t, strategyDeployment("web", 4, strategy, "1"))
-	desired, _ := expandText(t, strategyDeployment("web", 4, strategy, "2"))
-	actual := Converged(old)
+	old, _ := reconciler.ExpandText(t, strategyDeployment("web", 4, strategy, "1"))
+	desired, _ := reconciler.ExpandText(t, strategyDeployment("web", 4, strategy, "2"))
+	actual := reconciler.Converged(old)
 	for i, age := range []time.Duration{4 * time.Second, 8 * time.Second} {
 		actual.Pods[i].Hash = desired.Pods[i].Hash
-		actual.Pods[i].Containers[0].StartedAt = now.Add(-age)
+		actual.Pods[i].Containers[0].StartedAt = reconciler.Now.Add(-age)
 	}
-	res, err := Plan(desired, actual, PlanOptions{Now: now, RollingUpdates: true})
+	res, err := reconciler.Plan(desired, actual, reconciler.PlanOptions{Now: reconciler.Now, RollingUpdates: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := "wait pod default/web-2: rolling update: 2 of 4 replaced at a time; waiting for default/web-0, default/web-1 until 12:00:02\n" +
 		"wait pod default/web-3: rolling update: 2 of 4 replaced at a time; waiting for default/web-0, default/web-1 until 12:00:02\n"
-	if got := planText(res); got != want || res.Continue || !res.NextCheck.Equal(now.Add(2*time.Second)) {
+	if got := reconciler.PlanText(res); got != want || res.Continue || !res.NextCheck.Equal(reconciler.Now.Add(2*time.Second)) {
 		t.Errorf("plan (continue %v, next check %v):\n--- got\n%s--- want\n%s", res.Continue, res.NextCheck, got, want)
 	}
-	res, err = Plan(desired, actual, PlanOptions{Now: now.Add(2 * time.Second), RollingUpdates: true})
+	res, err = reconciler.Plan(desired, actual, reconciler.PlanOptions{Now: reconciler.Now.Add(2 * time.Second), RollingUpdates: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := planText(res); !strings.HasPrefix(got, "-/+ replace pod default/web-2") || !strings.Contains(got, "wait pod default/web-3") || !res.Continue {
+	if got := reconciler.PlanText(res); !strings.HasPrefix(got, "-/+ replace pod default/web-2") || !strings.Contains(got, "wait pod default/web-3") || !res.Continue {
 		t.Errorf("2s later:\n%s", got)
 	}
 }

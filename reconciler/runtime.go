@@ -7,7 +7,7 @@ import (
 
 // Runtime is what the executor needs from a host: package runtime
 // implements it with containerd, CNI and the state dir (and says so with
-// `var _ reconciler.Runtime = (*Containerd)(nil)`); Fake implements it in
+// `var _ reconciler.Runtime = (*Containerd)(nil)`); reconcilertest.Fake implements it in
 // memory for tests.
 //
 // Concurrency: Execute calls the methods concurrently for different

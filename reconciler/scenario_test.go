@@ -1,4 +1,4 @@
-package reconciler
+package reconciler_test
 
 import (
 	"context"
@@ -11,37 +11,39 @@ import (
 	"time"
 
 	"github.com/kelpie-dev/kelpie/internal/golden"
+	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/reconciler/reconcilertest"
 )
 
 // host is a Fake host driven through expand, plan and execute, as
 // `kelpie apply` drives a real one.
 type host struct {
 	t    *testing.T
-	fake *Fake
+	fake *reconcilertest.Fake
 	now  time.Time
 }
 
 // plan expands files and plans them against the fake's state.
-func (h *host) plan(files map[string]string, opts PlanOptions) (Desired, []Notice, PlanResult, error) {
+func (h *host) plan(files map[string]string, opts reconciler.PlanOptions) (reconciler.Desired, []reconciler.Notice, reconciler.PlanResult, error) {
 	h.t.Helper()
-	d, notices := Expand(load(h.t, files), Host{Name: "node1"})
+	d, notices := reconciler.Expand(reconciler.Load(h.t, files), reconciler.Host{Name: "node1"})
 	actual, err := h.fake.Observe(context.Background())
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	opts.Now = h.now
-	res, err := Plan(d, actual, opts)
+	res, err := reconciler.Plan(d, actual, opts)
 	return d, notices, res, err
 }
 
 // apply plans files and executes the plan; it returns the plan.
-func (h *host) apply(files map[string]string, opts PlanOptions) PlanResult {
+func (h *host) apply(files map[string]string, opts reconciler.PlanOptions) reconciler.PlanResult {
 	h.t.Helper()
 	_, _, res, err := h.plan(files, opts)
 	if err != nil {
 		h.t.Fatalf("plan: %v", err)
 	}
-	if rep := Execute(context.Background(), h.fake, res.Actions, ExecOptions{}); !rep.OK() {
+	if rep := reconciler.Execute(context.Background(), h.fake, res.Actions, reconciler.ExecOptions{}); !rep.OK() {
 		h.t.Fatalf("apply: %v", rep.Err())
 	}
 	return res
@@ -51,9 +53,9 @@ func (h *host) apply(files map[string]string, opts PlanOptions) PlanResult {
 // new replicas, scaling down keeps the extra ones without prune and
 // deletes exactly them with it; the remaining replicas are never touched.
 func TestScale(t *testing.T) {
-	h := &host{t: t, fake: NewFake(Actual{}), now: now}
+	h := &host{t: t, fake: reconcilertest.NewFake(reconciler.Actual{}), now: reconciler.Now}
 	files := func(replicas int) map[string]string {
-		return map[string]string{"web.yaml": deployment("web", replicas, "")}
+		return map[string]string{"web.yaml": reconciler.Deployment("web", replicas, "")}
 	}
 	steps := []struct {
 		replicas int
@@ -71,8 +73,8 @@ func TestScale(t *testing.T) {
 		{1, true, ""},
 	}
 	for _, s := range steps {
-		res := h.apply(files(s.replicas), PlanOptions{Prune: s.prune})
-		if got := planText(res); got != s.want {
+		res := h.apply(files(s.replicas), reconciler.PlanOptions{Prune: s.prune})
+		if got := reconciler.PlanText(res); got != s.want {
 			t.Fatalf("scale to %d (prune %v):\n--- got\n%s--- want\n%s", s.replicas, s.prune, got, s.want)
 		}
 	}
@@ -87,10 +89,10 @@ func TestScale(t *testing.T) {
 // changes on a fake host and records every plan in a golden transcript.
 func TestSiteScenario(t *testing.T) {
 	site := siteFiles(t)
-	h := &host{t: t, fake: NewFake(Actual{}), now: now}
+	h := &host{t: t, fake: reconcilertest.NewFake(reconciler.Actual{}), now: reconciler.Now}
 	var out strings.Builder
 	lastNotices := ""
-	step := func(title string, files map[string]string, opts PlanOptions, apply bool) {
+	step := func(title string, files map[string]string, opts reconciler.PlanOptions, apply bool) {
 		t.Helper()
 		out.WriteString("# " + title + "\n")
 		_, notices, res, err := h.plan(files, opts)
@@ -98,7 +100,7 @@ func TestSiteScenario(t *testing.T) {
 			out.WriteString("error: " + err.Error() + "\n\n")
 			return
 		}
-		text := planText(res)
+		text := reconciler.PlanText(res)
 		if text == "" {
 			text = "(no changes)\n"
 		}
@@ -109,14 +111,14 @@ func TestSiteScenario(t *testing.T) {
 		if res.Continue {
 			out.WriteString("continue: plan again once applied\n")
 		}
-		if text := strings.Join(noticeStrings(notices), "\n"); text != lastNotices {
+		if text := strings.Join(reconciler.NoticeStrings(notices), "\n"); text != lastNotices {
 			for _, n := range notices {
 				out.WriteString("notice " + n.String() + "\n")
 			}
 			lastNotices = text
 		}
 		if apply {
-			rep := Execute(context.Background(), h.fake, res.Actions, ExecOptions{})
+			rep := reconciler.Execute(context.Background(), h.fake, res.Actions, reconciler.ExecOptions{})
 			if !rep.OK() {
 				t.Fatalf("%s: apply: %v", title, rep.Err())
 			}
@@ -134,49 +136,49 @@ func TestSiteScenario(t *testing.T) {
 		return files
 	}
 
-	step("an empty host", site, PlanOptions{}, true)
-	step("after the apply", site, PlanOptions{}, false)
+	step("an empty host", site, reconciler.PlanOptions{}, true)
+	step("after the apply", site, reconciler.PlanOptions{}, false)
 
 	greeting := edit(site, "config/web.yaml", "greeting: hello", "greeting: bonjour")
-	rolling := PlanOptions{RollingUpdates: true}
+	rolling := reconciler.PlanOptions{RollingUpdates: true}
 	step("a ConfigMap changes: only the pods that use it are replaced, one at a time (web has 2 replicas: maxUnavailable 25% is 0, so 1)", greeting, rolling, true)
 	step("web-0 runs the new spec: the rolling update goes on", greeting, rolling, true)
 	step("after the rolling update", greeting, rolling, false)
 	hello := edit(greeting, "config/web.yaml", "greeting: bonjour", "greeting: hello")
-	step("without RollingUpdates (kelpie apply), every changed pod is replaced at once", hello, PlanOptions{}, false)
+	step("without RollingUpdates (kelpie apply), every changed pod is replaced at once", hello, reconciler.PlanOptions{}, false)
 
 	scaled := edit(greeting, "apps/web.yaml", "replicas: 2", "replicas: 1")
-	step("web scaled to 1 without prune", scaled, PlanOptions{}, false)
-	step("web scaled to 1 with prune", scaled, PlanOptions{Prune: true}, true)
+	step("web scaled to 1 without prune", scaled, reconciler.PlanOptions{}, false)
+	step("web scaled to 1 with prune", scaled, reconciler.PlanOptions{Prune: true}, true)
 
-	if err := h.fake.SetContainer("default", "web-0", ActualContainer{Name: "httpd", State: Exited, ExitCode: 1, Restarts: 1, FinishedAt: now.Add(-5 * time.Second)}); err != nil {
+	if err := h.fake.SetContainer("default", "web-0", reconciler.ActualContainer{Name: "httpd", State: reconciler.Exited, ExitCode: 1, Restarts: 1, FinishedAt: reconciler.Now.Add(-5 * time.Second)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.fake.SetContainer("default", "db-0", ActualContainer{Name: "db", State: Missing}); err != nil {
+	if err := h.fake.SetContainer("default", "db-0", reconciler.ActualContainer{Name: "db", State: reconciler.Missing}); err != nil {
 		t.Fatal(err)
 	}
-	step("httpd crashed a second time, db's container deleted by hand", scaled, PlanOptions{}, true)
-	h.now = now.Add(15 * time.Second)
-	step("15 seconds later: the back-off has elapsed", scaled, PlanOptions{}, true)
-	step("converged", scaled, PlanOptions{}, false)
+	step("httpd crashed a second time, db's container deleted by hand", scaled, reconciler.PlanOptions{}, true)
+	h.now = reconciler.Now.Add(15 * time.Second)
+	step("15 seconds later: the back-off has elapsed", scaled, reconciler.PlanOptions{}, true)
+	step("converged", scaled, reconciler.PlanOptions{}, false)
 
 	noSensors := edit(scaled, "apps/sensor-reader.yaml", "kelpie.dev/networks: sensors", "example.com/note: none")
 	delete(noSensors, "infra/networks.yaml")
-	step("the sensors network is dropped", noSensors, PlanOptions{Prune: true}, true)
+	step("the sensors network is dropped", noSensors, reconciler.PlanOptions{Prune: true}, true)
 
-	step("the manifests directory vanished", map[string]string{"README.md": "nothing here"}, PlanOptions{Prune: true}, false)
+	step("the manifests directory vanished", map[string]string{"README.md": "nothing here"}, reconciler.PlanOptions{Prune: true}, false)
 	renamed := edit(edit(noSensors, "infra/storage.yaml", "name: db-data", "name: db-data2"), "apps/db.yaml", "claimName: db-data", "claimName: db-data2")
-	step("the claim is renamed: the old claim and its data stay", renamed, PlanOptions{Prune: true}, true)
+	step("the claim is renamed: the old claim and its data stay", renamed, reconciler.PlanOptions{Prune: true}, true)
 
 	golden.Check(t, "testdata/site.scenario.golden", out.String())
 }
 
 // TestEmptyDesiredRefusedOnSite checks the refusal on the example site.
 func TestEmptyDesiredRefusedOnSite(t *testing.T) {
-	h := &host{t: t, fake: NewFake(Actual{}), now: now}
-	h.apply(siteFiles(t), PlanOptions{})
-	_, _, _, err := h.plan(map[string]string{"x.yaml": "# nothing\n"}, PlanOptions{Prune: true})
-	if !errors.Is(err, ErrEmptyDesired) {
+	h := &host{t: t, fake: reconcilertest.NewFake(reconciler.Actual{}), now: reconciler.Now}
+	h.apply(siteFiles(t), reconciler.PlanOptions{})
+	_, _, _, err := h.plan(map[string]string{"x.yaml": "# nothing\n"}, reconciler.PlanOptions{Prune: true})
+	if !errors.Is(err, reconciler.ErrEmptyDesired) {
 		t.Errorf("plan for an empty directory: %v, want ErrEmptyDesired", err)
 	}
 }

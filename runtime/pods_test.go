@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/snapshots"
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/internal/testimage"
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/opencontainers/image-spec/identity"
@@ -213,7 +215,11 @@ func TestRemovePodKillsAfterGrace(t *testing.T) {
 	}
 	tr.assertPodGone(t, testNS, "stubborn")
 
-	time.Sleep(200 * time.Millisecond) // let the shell install its trap
+	// Wait until the shell has installed its trap: its PID 1 catches SIGTERM.
+	pid := taskPids(t, tr, tr.load(t, testNS, "polite", "main"))
+	testenv.Eventually(t, 10*time.Second, "the polite shell to trap SIGTERM", func() bool {
+		return catches(pid, syscall.SIGTERM)
+	})
 	start = time.Now()
 	if err := tr.RemovePod(ctx, testNS, "polite", time.Minute); err != nil {
 		t.Fatalf("RemovePod: %v", err)
@@ -623,4 +629,20 @@ func TestRemoveClaimRefusedWhileUsed(t *testing.T) {
 	if err != nil || len(a.Claims) != 0 {
 		t.Errorf("claims after RemoveClaim: %+v, %v", a.Claims, err)
 	}
+}
+
+// catches reports whether process pid has a handler for sig (its SigCgt
+// mask in /proc/PID/status).
+func catches(pid string, sig syscall.Signal) bool {
+	data, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if mask, ok := strings.CutPrefix(l, "SigCgt:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(mask), 16, 64)
+			return err == nil && m&(1<<(uint(sig)-1)) != 0
+		}
+	}
+	return false
 }

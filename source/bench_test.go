@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 )
 
 // benchFiles is the size of the benchmark commit: 25 directories of 20
@@ -16,7 +18,7 @@ const benchDirs, benchFilesPerDir = 25, 20
 // repository (loose objects) and a packed bare clone of it.
 func newBenchRepo(b *testing.B) (loose, packed string) {
 	b.Helper()
-	r := newTestRepo(b)
+	r := testenv.NewGitRepo(b)
 	for d := range benchDirs {
 		for i := range benchFilesPerDir {
 			var sb strings.Builder
@@ -24,11 +26,11 @@ func newBenchRepo(b *testing.B) (loose, packed string) {
 			for line := 0; sb.Len() < 1024; line++ {
 				fmt.Fprintf(&sb, "  # line %d of app %d/%d\n", line, d, i)
 			}
-			r.write(fmt.Sprintf("apps/app-%02d/obj-%02d.yaml", d, i), sb.String(), 0o644)
+			r.Write(fmt.Sprintf("apps/app-%02d/obj-%02d.yaml", d, i), sb.String())
 		}
 	}
-	r.commit("500 files")
-	return r.dir, bareClone(b, r.dir)
+	r.Commit("500 files")
+	return r.Dir, testenv.BareClone(b, r.Dir)
 }
 
 // BenchmarkFSReadAll walks a 500-file commit and reads every file through

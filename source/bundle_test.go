@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 )
 
 // writeBundleFile writes a bundle of refs (name → commit) from the repository
@@ -50,42 +52,42 @@ func importBundleFile(t *testing.T, gitDir, file string, check BundleCheck) ([]R
 }
 
 func TestBundleGitCompatible(t *testing.T) {
-	r := newTestRepo(t)
-	r.write("a.yaml", "a: 1\n", 0o644)
-	c1 := r.commit("one")
-	r.write("b.yaml", "b: 1\n", 0o644)
-	c2 := r.commit("two")
+	r := testenv.NewGitRepo(t)
+	r.Write("a.yaml", "a: 1\n")
+	c1 := r.Commit("one")
+	r.Write("b.yaml", "b: 1\n")
+	c2 := r.Commit("two")
 
-	full, hdr := writeBundleFile(t, r.dir, []BundleRef{{Name: "refs/heads/main", Commit: c2}})
+	full, hdr := writeBundleFile(t, r.Dir, []BundleRef{{Name: "refs/heads/main", Commit: c2}})
 	if len(hdr.Prerequisites) != 0 {
 		t.Fatalf("full bundle has prerequisites %v", hdr.Prerequisites)
 	}
 	// git itself reads it: verify, and clone from it.
-	out := gitIn(t, r.dir, nil, "bundle", "verify", full)
+	out := testenv.Git(t, r.Dir, "bundle", "verify", full)
 	t.Logf("git bundle verify: %s", out)
 	clone := filepath.Join(t.TempDir(), "clone")
-	gitIn(t, r.dir, nil, "clone", "-q", "--bare", full, clone)
-	if got, _ := revParseIn(clone, "refs/heads/main"); got != c2 {
+	testenv.Git(t, r.Dir, "clone", "-q", "--bare", full, clone)
+	if got, _ := testenv.RevParse(clone, "refs/heads/main"); got != c2 {
 		t.Fatalf("clone of bundle: main = %s, want %s", got, c2)
 	}
 
 	// An incremental bundle names c1 as prerequisite and git fetches it.
-	r.write("a.yaml", "a: 2\n", 0o644)
-	c3 := r.commit("three")
-	inc, hdr := writeBundleFile(t, r.dir, []BundleRef{{Name: "refs/heads/main", Commit: c3}}, c2, strings.Repeat("0", 40))
+	r.Write("a.yaml", "a: 2\n")
+	c3 := r.Commit("three")
+	inc, hdr := writeBundleFile(t, r.Dir, []BundleRef{{Name: "refs/heads/main", Commit: c3}}, c2, strings.Repeat("0", 40))
 	if len(hdr.Prerequisites) != 1 || hdr.Prerequisites[0] != c2 {
 		t.Fatalf("prerequisites = %v, want [%s]", hdr.Prerequisites, c2)
 	}
-	gitIn(t, clone, nil, "bundle", "verify", inc)
-	gitIn(t, clone, nil, "fetch", "-q", inc, "refs/heads/main:refs/heads/main")
-	if got, _ := revParseIn(clone, "refs/heads/main"); got != c3 {
+	testenv.Git(t, clone, "bundle", "verify", inc)
+	testenv.Git(t, clone, "fetch", "-q", inc, "refs/heads/main:refs/heads/main")
+	if got, _ := testenv.RevParse(clone, "refs/heads/main"); got != c3 {
 		t.Fatalf("fetch of incremental bundle: main = %s, want %s", got, c3)
 	}
 	_ = c1
 
 	// And ReadBundleHeader reads what git writes.
 	gitb := filepath.Join(t.TempDir(), "git.bundle")
-	gitIn(t, r.dir, nil, "bundle", "create", "-q", gitb, "main")
+	testenv.Git(t, r.Dir, "bundle", "create", "-q", gitb, "main")
 	f, err := os.Open(gitb)
 	if err != nil {
 		t.Fatal(err)
@@ -101,15 +103,15 @@ func TestBundleGitCompatible(t *testing.T) {
 }
 
 func TestBundleImport(t *testing.T) {
-	r := newTestRepo(t)
-	r.write("a.yaml", "a: 1\n", 0o644)
-	c1 := r.commit("one")
-	r.git("tag", "v1")
-	r.write("b.yaml", "b: 1\n", 0o644)
-	c2 := r.commit("two")
+	r := testenv.NewGitRepo(t)
+	r.Write("a.yaml", "a: 1\n")
+	c1 := r.Commit("one")
+	r.Git("tag", "v1")
+	r.Write("b.yaml", "b: 1\n")
+	c2 := r.Commit("two")
 	mirror := filepath.Join(t.TempDir(), "site.git")
 
-	full, _ := writeBundleFile(t, r.dir, []BundleRef{{Name: "refs/heads/main", Commit: c2}, {Name: "refs/tags/v1", Commit: c1}})
+	full, _ := writeBundleFile(t, r.Dir, []BundleRef{{Name: "refs/heads/main", Commit: c2}, {Name: "refs/tags/v1", Commit: c1}})
 	ups, err := importBundleFile(t, mirror, full, BundleCheck{})
 	if err != nil {
 		t.Fatalf("import into a new mirror: %v", err)
@@ -117,18 +119,18 @@ func TestBundleImport(t *testing.T) {
 	if len(ups) != 2 || ups[0].Old != "" || ups[0].New != c2 {
 		t.Fatalf("updates = %+v", ups)
 	}
-	if got, _ := revParseIn(mirror, "main"); got != c2 {
+	if got, _ := testenv.RevParse(mirror, "main"); got != c2 {
 		t.Fatalf("mirror main = %s, want %s", got, c2)
 	}
-	if got := gitIn(t, mirror, nil, "symbolic-ref", "HEAD"); got != "refs/heads/main" {
+	if got := testenv.Git(t, mirror, "symbolic-ref", "HEAD"); got != "refs/heads/main" {
 		t.Fatalf("mirror HEAD = %s", got)
 	}
-	gitIn(t, mirror, nil, "fsck", "--no-progress")
+	testenv.Git(t, mirror, "fsck", "--no-progress")
 
 	// Incremental: only the new commit, checked against the mirror.
-	r.write("a.yaml", "a: 2\n", 0o644)
-	c3 := r.commit("three")
-	inc, _ := writeBundleFile(t, r.dir, []BundleRef{{Name: "refs/heads/main", Commit: c3}}, c2)
+	r.Write("a.yaml", "a: 2\n")
+	c3 := r.Commit("three")
+	inc, _ := writeBundleFile(t, r.Dir, []BundleRef{{Name: "refs/heads/main", Commit: c3}}, c2)
 	ups, err = importBundleFile(t, mirror, inc, BundleCheck{})
 	if err != nil {
 		t.Fatalf("incremental import: %v", err)
@@ -136,19 +138,19 @@ func TestBundleImport(t *testing.T) {
 	if ups[0].Old != c2 || ups[0].New != c3 || ups[0].Forced {
 		t.Fatalf("updates = %+v", ups)
 	}
-	if got, _ := revParseIn(mirror, "main"); got != c3 {
+	if got, _ := testenv.RevParse(mirror, "main"); got != c3 {
 		t.Fatalf("mirror main = %s, want %s", got, c3)
 	}
-	if got, _ := revParseIn(mirror, "v1"); got != c1 {
+	if got, _ := testenv.RevParse(mirror, "v1"); got != c1 {
 		t.Fatalf("mirror v1 = %s, want %s (kept)", got, c1)
 	}
-	gitIn(t, mirror, nil, "fsck", "--no-progress")
+	testenv.Git(t, mirror, "fsck", "--no-progress")
 
 	// A rewritten history is refused, and accepted with Force.
-	r.git("reset", "-q", "--hard", c2)
-	r.write("a.yaml", "a: forked\n", 0o644)
-	fork := r.commit("fork")
-	fb, _ := writeBundleFile(t, r.dir, []BundleRef{{Name: "refs/heads/main", Commit: fork}})
+	r.Git("reset", "-q", "--hard", c2)
+	r.Write("a.yaml", "a: forked\n")
+	fork := r.Commit("fork")
+	fb, _ := writeBundleFile(t, r.Dir, []BundleRef{{Name: "refs/heads/main", Commit: fork}})
 	before := treeFiles(t, mirror)
 	if _, err := importBundleFile(t, mirror, fb, BundleCheck{}); !errors.Is(err, ErrNotFastForward) {
 		t.Fatalf("non-descending import: err = %v, want ErrNotFastForward", err)
@@ -160,17 +162,17 @@ func TestBundleImport(t *testing.T) {
 	if err != nil || !ups[0].Forced {
 		t.Fatalf("forced import: %+v, %v", ups, err)
 	}
-	if got, _ := revParseIn(mirror, "main"); got != fork {
+	if got, _ := testenv.RevParse(mirror, "main"); got != fork {
 		t.Fatalf("mirror main = %s, want %s", got, fork)
 	}
 
 	// A bundle whose prerequisite the mirror lacks is refused at once.
-	other := newTestRepo(t)
-	other.write("x", "x", 0o644)
-	o1 := other.commit("x1")
-	other.write("x", "y", 0o644)
-	o2 := other.commit("x2")
-	ob, _ := writeBundleFile(t, other.dir, []BundleRef{{Name: "refs/heads/main", Commit: o2}}, o1)
+	other := testenv.NewGitRepo(t)
+	other.Write("x", "x")
+	o1 := other.Commit("x1")
+	other.Write("x", "y")
+	o2 := other.Commit("x2")
+	ob, _ := writeBundleFile(t, other.Dir, []BundleRef{{Name: "refs/heads/main", Commit: o2}}, o1)
 	if _, err := importBundleFile(t, mirror, ob, BundleCheck{}); !errors.Is(err, ErrMissingPrerequisite) {
 		t.Fatalf("import without prerequisite: err = %v", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 )
 
 // fetchBenchFiles is the size of the benchmark repository: 200 manifests of
@@ -18,9 +20,9 @@ func newFetchBench(b *testing.B) *upstream {
 	b.Helper()
 	u := newUpstream(b)
 	for f := range fetchBenchFiles {
-		u.write(benchManifestPath(f), manifest(f, 0), 0o644)
+		u.Write(benchManifestPath(f), manifest(f, 0))
 	}
-	u.commit(fmt.Sprintf("%d manifests", fetchBenchFiles))
+	u.Commit(fmt.Sprintf("%d manifests", fetchBenchFiles))
 	u.push()
 	return u
 }
@@ -50,7 +52,7 @@ func BenchmarkFetchIncremental(b *testing.B) {
 			u := newFetchBench(b)
 			r := newTestRemote(b, RemoteConfig{URLs: []string{u.bare}})
 			ctx := context.Background()
-			head := gitIn(b, u.bare, nil, "rev-parse", "main")
+			head := testenv.Git(b, u.bare, "rev-parse", "main")
 			mustFetch(b, r, "", head)
 			rev := 0
 			for b.Loop() {
@@ -82,12 +84,12 @@ func BenchmarkFetchIncremental(b *testing.B) {
 func BenchmarkGitCLIFetch(b *testing.B) {
 	u := newFetchBench(b)
 	clone := filepath.Join(b.TempDir(), "clone.git")
-	gitIn(b, u.dir, nil, "clone", "-q", "--bare", u.bare, clone)
+	testenv.Git(b, u.Dir, "clone", "-q", "--bare", u.bare, clone)
 	rev := 0
 	for b.Loop() {
 		u.change(b, rev)
 		rev++
-		gitIn(b, clone, nil, "fetch", "-q", "origin", "+refs/heads/main:refs/remotes/origin/main")
+		testenv.Git(b, clone, "fetch", "-q", "origin", "+refs/heads/main:refs/remotes/origin/main")
 	}
 	b.ReportMetric(float64(len(packs(b, clone))), "packs")
 }
@@ -98,7 +100,7 @@ func BenchmarkFetchUnchanged(b *testing.B) {
 	u := newFetchBench(b)
 	r := newTestRemote(b, RemoteConfig{URLs: []string{u.bare}})
 	ctx := context.Background()
-	head := gitIn(b, u.bare, nil, "rev-parse", "main")
+	head := testenv.Git(b, u.bare, "rev-parse", "main")
 	mustFetch(b, r, "", head)
 	for b.Loop() {
 		if _, err := r.Fetch(ctx, head); err != nil {
@@ -111,9 +113,9 @@ func BenchmarkFetchUnchanged(b *testing.B) {
 func BenchmarkGitCLIFetchUnchanged(b *testing.B) {
 	u := newFetchBench(b)
 	clone := filepath.Join(b.TempDir(), "clone.git")
-	gitIn(b, u.dir, nil, "clone", "-q", "--bare", u.bare, clone)
+	testenv.Git(b, u.Dir, "clone", "-q", "--bare", u.bare, clone)
 	for b.Loop() {
-		gitIn(b, clone, nil, "fetch", "-q", "origin", "+refs/heads/main:refs/remotes/origin/main")
+		testenv.Git(b, clone, "fetch", "-q", "origin", "+refs/heads/main:refs/remotes/origin/main")
 	}
 }
 
@@ -138,7 +140,7 @@ func BenchmarkMaintain(b *testing.B) {
 			applied := ""
 			for i := n / 20; i <= n; i += n / 20 {
 				c := commits[i-1]
-				gitIn(b, u.bare, nil, "update-ref", "refs/heads/main", c)
+				testenv.Git(b, u.bare, "update-ref", "refs/heads/main", c)
 				mustFetch(b, r, applied, c)
 				applied = c
 			}

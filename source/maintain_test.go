@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"testing"
 	"time"
+
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 )
 
 // TestMaintain fetches one commit at a time, as an agent does, until the
@@ -39,7 +41,7 @@ func testMaintain(t *testing.T) {
 	applied := ""
 	var old Fetched
 	for i, c := range commits {
-		gitIn(t, u.bare, nil, "update-ref", "refs/heads/main", c)
+		testenv.Git(t, u.bare, "update-ref", "refs/heads/main", c)
 		old = mustFetch(t, r, applied, c)
 		applied = c
 		if i == 3 {
@@ -63,7 +65,7 @@ func testMaintain(t *testing.T) {
 	if got := packs(t, r.cfg.CacheDir); len(got) != 1 {
 		t.Fatalf("packs after Maintain = %d, want 1", len(got))
 	}
-	gitIn(t, r.cfg.CacheDir, nil, "fsck", "--no-dangling", "--strict")
+	testenv.Git(t, r.cfg.CacheDir, "fsck", "--no-dangling", "--strict")
 
 	// The file system of the last fetch, taken before, still reads.
 	if _, err := fs.ReadFile(old.FS, fmt.Sprintf("apps/app-00/obj-%03d.yaml", 14%20)); err != nil {
@@ -100,7 +102,7 @@ func testMaintainDropsRewrittenHistory(t *testing.T) {
 		lost = append(lost, c)
 	}
 	keep := lost[len(lost)-2] // the applied commit when the rewrite comes
-	u.git("reset", "-q", "--hard", c1)
+	u.Git("reset", "-q", "--hard", c1)
 	c2 := u.commitPush("a.yaml", "rewritten\n")
 	mustFetch(t, r, keep, c2) // applied is keep: it gets pinned
 
@@ -122,8 +124,8 @@ func testMaintainDropsRewrittenHistory(t *testing.T) {
 // repository, through the work clone.
 func (u *upstream) commitPushOnto(t *testing.T, base string) string {
 	t.Helper()
-	u.git("fetch", "-q", "origin", "main")
-	u.git("reset", "-q", "--hard", base)
+	u.Git("fetch", "-q", "origin", "main")
+	u.Git("reset", "-q", "--hard", base)
 	return u.commitPush("apps/app-00/new.yaml", "kind: ConfigMap\n")
 }
 

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 )
 
 func TestFetchURLForms(t *testing.T) {
@@ -22,7 +24,7 @@ func TestFetchURLForms(t *testing.T) {
 	}{
 		{"bare path", u.bare, u.bare, u.bare},
 		{"file URL", "file://" + u.bare, "file://" + u.bare, u.bare},
-		{"work tree path", u.dir, u.dir, u.dir}, // its main is c1 too
+		{"work tree path", u.Dir, u.Dir, u.Dir}, // its main is c1 too
 		{"relative path", relPath(t, u.bare), u.bare, u.bare},
 	}
 	for _, tt := range tests {
@@ -109,7 +111,7 @@ func TestFetchFallback(t *testing.T) {
 func TestFetchStaleMirror(t *testing.T) {
 	u := newUpstream(t)
 	c1 := u.commitPush("a.yaml", "v1\n")
-	mirror := bareClone(t, u.bare) // at c1
+	mirror := testenv.BareClone(t, u.bare) // at c1
 	c2 := u.commitPush("a.yaml", "v2\n")
 
 	r := newTestRemote(t, RemoteConfig{URLs: []string{mirror, u.bare}})
@@ -145,17 +147,17 @@ func TestFetchRewrite(t *testing.T) {
 	mustFetch(t, r, c1, c2)
 
 	// Rewrite: drop c2, commit something else on c1, force-push.
-	u.git("reset", "-q", "--hard", c1)
+	u.Git("reset", "-q", "--hard", c1)
 	c3 := u.commitPush("a.yaml", "v3 rewritten\n")
 	fetchErr(t, r, c2, ErrNotFastForward, u.bare, c3[:12], c2[:12])
 
 	// A history rewound to an ancestor is refused as well.
-	u.git("reset", "-q", "--hard", c1)
+	u.Git("reset", "-q", "--hard", c1)
 	u.push()
 	fetchErr(t, r, c2, ErrNotFastForward)
 
 	// With AllowRewrite the rewritten head is taken.
-	u.git("reset", "-q", "--hard", c3)
+	u.Git("reset", "-q", "--hard", c3)
 	u.push()
 	rw := newTestRemote(t, RemoteConfig{URLs: []string{u.bare}, AllowRewrite: true, CacheDir: r.cfg.CacheDir})
 	mustFetch(t, rw, c2, c3)
@@ -163,7 +165,7 @@ func TestFetchRewrite(t *testing.T) {
 
 func TestFetchRefKinds(t *testing.T) {
 	f := newFixture(t)
-	bare := bareClone(t, f.dir)
+	bare := testenv.BareClone(t, f.Dir)
 	tests := []struct {
 		ref  string
 		want string
@@ -340,7 +342,7 @@ func TestFetchCanceled(t *testing.T) {
 // countPackObjects counts the objects of a pack with git verify-pack.
 func countPackObjects(t *testing.T, pack string) int {
 	t.Helper()
-	out := gitIn(t, filepath.Dir(pack), nil, "verify-pack", "-v", strings.TrimSuffix(pack, ".pack")+".idx")
+	out := testenv.Git(t, filepath.Dir(pack), "verify-pack", "-v", strings.TrimSuffix(pack, ".pack")+".idx")
 	n := 0
 	for _, line := range strings.Split(out, "\n") {
 		if f := strings.Fields(line); len(f) >= 3 && len(f[0]) == 40 {

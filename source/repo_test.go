@@ -6,13 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 )
 
 func TestOpenLocal(t *testing.T) {
 	f := newFixture(t)
-	bare := bareClone(t, f.dir)
+	bare := testenv.BareClone(t, f.Dir)
 	worktree := filepath.Join(t.TempDir(), "wt")
-	f.git("worktree", "add", "-q", worktree, "feature")
+	f.Git("worktree", "add", "-q", worktree, "feature")
 
 	tests := []struct {
 		name     string
@@ -20,10 +22,10 @@ func TestOpenLocal(t *testing.T) {
 		wantRoot string
 		wantHEAD string
 	}{
-		{"work tree root", f.dir, f.dir, f.c6},
-		{"subdirectory", filepath.Join(f.dir, "apps", "web"), f.dir, f.c6},
-		{"file in work tree", filepath.Join(f.dir, "bin", "run.sh"), f.dir, f.c6},
-		{"relative path", relPath(t, filepath.Join(f.dir, "apps")), f.dir, f.c6},
+		{"work tree root", f.Dir, f.Dir, f.c6},
+		{"subdirectory", filepath.Join(f.Dir, "apps", "web"), f.Dir, f.c6},
+		{"file in work tree", filepath.Join(f.Dir, "bin", "run.sh"), f.Dir, f.c6},
+		{"relative path", relPath(t, filepath.Join(f.Dir, "apps")), f.Dir, f.c6},
 		{"bare clone", bare, "", f.c6},
 		{"inside bare clone", filepath.Join(bare, "refs", "heads"), "", f.c6},
 		{"linked work tree", worktree, worktree, f.f1},

@@ -9,13 +9,15 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 )
 
 // TestResolveMatchesGit resolves every supported syntax in a repository with
 // loose objects and in a packed bare clone, and compares with git rev-parse.
 func TestResolveMatchesGit(t *testing.T) {
 	f := newFixture(t)
-	bare := bareClone(t, f.dir)
+	bare := testenv.BareClone(t, f.Dir)
 
 	revs := []string{
 		"HEAD", "@", "main", "feature", "light",
@@ -30,11 +32,11 @@ func TestResolveMatchesGit(t *testing.T) {
 		f.c3[:4], f.c3[:5], f.c3[:7], f.c3[:12], f.c3[:39], strings.ToUpper(f.c3[:8]),
 		f.c4[:7] + "~1", f.tagObject[:10], f.tagObject[:10] + "~1",
 	}
-	for _, repo := range []struct{ name, path string }{{"loose", f.dir}, {"packed bare", bare}} {
+	for _, repo := range []struct{ name, path string }{{"loose", f.Dir}, {"packed bare", bare}} {
 		r := mustOpen(t, repo.path)
 		for _, rev := range revs {
 			t.Run(repo.name+"/"+rev, func(t *testing.T) {
-				want, ok := revParseIn(repo.path, rev)
+				want, ok := testenv.RevParse(repo.path, rev)
 				got, err := r.Resolve(rev)
 				if !ok {
 					// refs/remotes are not cloned: both must reject them.
@@ -58,7 +60,7 @@ func TestResolveMatchesGit(t *testing.T) {
 // the test above cannot pass by git and Resolve agreeing on nonsense.
 func TestResolveExpected(t *testing.T) {
 	f := newFixture(t)
-	r := mustOpen(t, f.dir)
+	r := mustOpen(t, f.Dir)
 	tests := []struct{ rev, want string }{
 		{"main", f.c6},
 		{"HEAD~1", f.c5},
@@ -85,18 +87,18 @@ func TestResolveExpected(t *testing.T) {
 
 func TestResolveCommitFields(t *testing.T) {
 	f := newFixture(t)
-	r := mustOpen(t, f.dir)
+	r := mustOpen(t, f.Dir)
 	tests := []struct {
 		rev  string
 		want Commit
 	}{
 		{"v0.9", Commit{
 			Hash: f.c2, Short: short12(f.c2), Subject: "add api", Author: "Ada Author <ada@example.com>",
-			When: baseTime.Add(1 * time.Minute),
+			When: testenv.GitEpoch.Add(1 * time.Minute),
 		}},
 		{"v1.0", Commit{
 			Hash: f.c4, Short: short12(f.c4), Subject: "fix: nasty bug in web", Author: "Ada Author <ada@example.com>",
-			When: baseTime.Add(4 * time.Minute),
+			When: testenv.GitEpoch.Add(4 * time.Minute),
 		}},
 	}
 	for _, tt := range tests {
@@ -115,7 +117,7 @@ func TestResolveCommitFields(t *testing.T) {
 
 func TestResolveErrors(t *testing.T) {
 	f := newFixture(t)
-	r := mustOpen(t, f.dir)
+	r := mustOpen(t, f.Dir)
 	tests := []struct {
 		rev     string
 		want    error
@@ -161,8 +163,8 @@ func TestResolveErrors(t *testing.T) {
 // TestResolveTreeOrBlobIsNotACommit: a hash that names a tree is rejected.
 func TestResolveTreeOrBlobIsNotACommit(t *testing.T) {
 	f := newFixture(t)
-	r := mustOpen(t, f.dir)
-	for _, h := range []string{f.git("rev-parse", "HEAD^{tree}"), f.git("rev-parse", "HEAD:bin/run.sh")} {
+	r := mustOpen(t, f.Dir)
+	for _, h := range []string{f.Git("rev-parse", "HEAD^{tree}"), f.Git("rev-parse", "HEAD:bin/run.sh")} {
 		if _, err := r.Resolve(h); !errors.Is(err, ErrUnknownRevision) || !strings.Contains(err.Error(), "not a commit") {
 			t.Errorf("Resolve(%s) error = %v, want a not-a-commit ErrUnknownRevision", h, err)
 		}
@@ -173,12 +175,12 @@ func TestResolveTreeOrBlobIsNotACommit(t *testing.T) {
 // the same spelling, but a full hash over a ref.
 func TestResolveRefBeforeAbbrev(t *testing.T) {
 	f := newFixture(t)
-	f.git("branch", f.c1[:8], f.c6) // a branch named like c1's abbreviation
-	r := mustOpen(t, f.dir)
+	f.Git("branch", f.c1[:8], f.c6) // a branch named like c1's abbreviation
+	r := mustOpen(t, f.Dir)
 	if got := mustResolve(t, r, f.c1[:8]); got.Hash != f.c6 {
 		t.Errorf("Resolve(%s) = %s, want the branch's %s", f.c1[:8], got.Hash, f.c6)
 	}
-	if want, _ := f.revParse(f.c1[:8]); want != f.c6 {
+	if want, _ := f.RevParse(f.c1[:8]); want != f.c6 {
 		t.Errorf("git rev-parse %s = %s; the test's premise is wrong", f.c1[:8], want)
 	}
 }
@@ -187,9 +189,9 @@ func TestResolveRefBeforeAbbrev(t *testing.T) {
 // that prefix is ambiguous, for Resolve as for git, and longer ones are not.
 func TestResolveAmbiguous(t *testing.T) {
 	f := newFixture(t)
-	r := mustOpen(t, f.dir)
+	r := mustOpen(t, f.Dir)
 	st := r.repo.Storer
-	tree := plumbing.NewHash(f.git("rev-parse", "HEAD^{tree}"))
+	tree := plumbing.NewHash(f.Git("rev-parse", "HEAD^{tree}"))
 
 	seen := make(map[string]plumbing.EncodedObject)
 	var pair [2]plumbing.EncodedObject
@@ -197,7 +199,7 @@ func TestResolveAmbiguous(t *testing.T) {
 		if i == 100000 {
 			t.Fatal("no 4-digit collision in 100000 commits")
 		}
-		sig := object.Signature{Name: "A", Email: "a@example.com", When: baseTime}
+		sig := object.Signature{Name: "A", Email: "a@example.com", When: testenv.GitEpoch}
 		c := &object.Commit{Author: sig, Committer: sig, TreeHash: tree, Message: fmt.Sprintf("synthetic %d\n", i)}
 		o := st.NewEncodedObject()
 		if err := c.Encode(o); err != nil {
@@ -216,7 +218,7 @@ func TestResolveAmbiguous(t *testing.T) {
 	}
 
 	prefix := pair[0].Hash().String()[:4]
-	if _, ok := f.revParse(prefix); ok {
+	if _, ok := f.RevParse(prefix); ok {
 		t.Fatalf("git resolves %s; the test's premise is wrong", prefix)
 	}
 	_, err := r.Resolve(prefix)

@@ -17,6 +17,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 )
 
 // sshServer is a git host on 127.0.0.1 speaking ssh: it accepts one client
@@ -118,9 +120,7 @@ func serveSSH(conn net.Conn, cfg *ssh.ServerConfig) {
 }
 
 func TestFetchSSH(t *testing.T) {
-	if _, err := exec.LookPath("git-upload-pack"); err != nil {
-		t.Skip("git-upload-pack not found")
-	}
+	testenv.Binary(t, "git-upload-pack", "git")
 	u := newUpstream(t)
 	c1 := u.commitPush("a.yaml", "v1\n")
 

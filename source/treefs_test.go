@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 )
 
 // fsAt opens the fixture and returns the file system of rev.
@@ -27,7 +29,7 @@ func fsAt(t *testing.T, path, rev string) fs.FS {
 
 func TestFSPassesFSTest(t *testing.T) {
 	f := newFixture(t)
-	bare := bareClone(t, f.dir)
+	bare := testenv.BareClone(t, f.Dir)
 	tests := []struct {
 		rev   string
 		files []string
@@ -39,7 +41,7 @@ func TestFSPassesFSTest(t *testing.T) {
 		{"v0.9", []string{"README.md", "apps.yaml", "apps/web/deploy.yaml", "apps/api/svc.yaml", "bin/run.sh"}},
 		{f.c1, []string{"README.md", "apps/web/deploy.yaml", "bin/run.sh"}},
 	}
-	for _, repo := range []struct{ name, path string }{{"loose", f.dir}, {"packed bare", bare}} {
+	for _, repo := range []struct{ name, path string }{{"loose", f.Dir}, {"packed bare", bare}} {
 		for _, tt := range tests {
 			t.Run(repo.name+"/"+short12(tt.rev), func(t *testing.T) {
 				if err := fstest.TestFS(fsAt(t, repo.path, tt.rev), tt.files...); err != nil {
@@ -67,7 +69,7 @@ func TestFSReadFile(t *testing.T) {
 		{"main", "bin/run.sh", "#!/bin/sh\necho run\n"},
 		{"main", "link.yaml", "apps/web/deploy.yaml"}, // a symlink reads as its target
 	}
-	r := mustOpen(t, f.dir)
+	r := mustOpen(t, f.Dir)
 	for _, tt := range tests {
 		t.Run(tt.rev+":"+tt.name, func(t *testing.T) {
 			fsys, err := r.FS(mustResolve(t, r, tt.rev))
@@ -97,7 +99,7 @@ func TestFSReadFile(t *testing.T) {
 
 func TestFSReadDir(t *testing.T) {
 	f := newFixture(t)
-	fsys := fsAt(t, f.dir, "main")
+	fsys := fsAt(t, f.Dir, "main")
 	type entry struct {
 		name string
 		mode fs.FileMode
@@ -141,7 +143,7 @@ func TestFSReadDir(t *testing.T) {
 
 func TestFSStat(t *testing.T) {
 	f := newFixture(t)
-	r := mustOpen(t, f.dir)
+	r := mustOpen(t, f.Dir)
 	c := mustResolve(t, r, "main")
 	fsys, err := r.FS(c)
 	if err != nil {
@@ -184,7 +186,7 @@ func TestFSStat(t *testing.T) {
 
 func TestFSErrors(t *testing.T) {
 	f := newFixture(t)
-	fsys := fsAt(t, f.dir, "main")
+	fsys := fsAt(t, f.Dir, "main")
 	notExist, invalid := fs.ErrNotExist, fs.ErrInvalid
 	tests := []struct {
 		op, name string
@@ -235,18 +237,18 @@ func TestFSErrors(t *testing.T) {
 // TestFSSubmodule: a gitlink is listed, stats as irregular and cannot be
 // read.
 func TestFSSubmodule(t *testing.T) {
-	sub := newTestRepo(t)
-	sub.write("inner.txt", "inner\n", 0o644)
-	subHead := sub.commit("sub")
+	sub := testenv.NewGitRepo(t)
+	sub.Write("inner.txt", "inner\n")
+	subHead := sub.Commit("sub")
 
-	r := newTestRepo(t)
-	r.write("top.txt", "top\n", 0o644)
-	r.git("add", "top.txt")
-	r.git("update-index", "--add", "--cacheinfo", "160000,"+subHead+",vendor/sub")
-	r.git("commit", "-q", "-m", "with submodule")
-	r.commits++
+	r := testenv.NewGitRepo(t)
+	r.Write("top.txt", "top\n")
+	r.Git("add", "top.txt")
+	r.Git("update-index", "--add", "--cacheinfo", "160000,"+subHead+",vendor/sub")
+	r.Git("commit", "-q", "-m", "with submodule")
+	r.Commits++
 
-	fsys := fsAt(t, r.dir, "HEAD")
+	fsys := fsAt(t, r.Dir, "HEAD")
 	entries, err := fs.ReadDir(fsys, "vendor")
 	if err != nil || len(entries) != 1 || entries[0].Name() != "sub" || entries[0].Type() != fs.ModeIrregular {
 		t.Fatalf("ReadDir(vendor) = %v, %v; want one irregular entry sub", entries, err)
@@ -272,11 +274,11 @@ func TestFSSubmodule(t *testing.T) {
 // and reads every other file, so it cannot have read all blobs up front.
 func TestFSIsLazy(t *testing.T) {
 	f := newFixture(t)
-	blob := f.git("rev-parse", "main:apps/api/svc.yaml")
-	if err := os.Remove(filepath.Join(f.dir, ".git", "objects", blob[:2], blob[2:])); err != nil {
+	blob := f.Git("rev-parse", "main:apps/api/svc.yaml")
+	if err := os.Remove(filepath.Join(f.Dir, ".git", "objects", blob[:2], blob[2:])); err != nil {
 		t.Fatal(err)
 	}
-	fsys := fsAt(t, f.dir, "main")
+	fsys := fsAt(t, f.Dir, "main")
 	if b, err := fs.ReadFile(fsys, "apps/web/deploy.yaml"); err != nil || len(b) == 0 {
 		t.Fatalf("ReadFile(apps/web/deploy.yaml) = %q, %v", b, err)
 	}
@@ -292,7 +294,7 @@ func TestFSIsLazy(t *testing.T) {
 // -race to check the locking.
 func TestFSConcurrent(t *testing.T) {
 	f := newFixture(t)
-	r := mustOpen(t, f.dir)
+	r := mustOpen(t, f.Dir)
 	c := mustResolve(t, r, "main")
 	fsys, err := r.FS(c)
 	if err != nil {
@@ -322,7 +324,7 @@ func TestFSConcurrent(t *testing.T) {
 
 func TestFSRejectsBadCommit(t *testing.T) {
 	f := newFixture(t)
-	r := mustOpen(t, f.dir)
+	r := mustOpen(t, f.Dir)
 	for _, c := range []Commit{{}, {Hash: "abc"}, {Hash: "0000000000000000000000000000000000000000"}} {
 		if _, err := r.FS(c); err == nil {
 			t.Errorf("FS(%q) succeeded", c.Hash)

@@ -10,38 +10,40 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 )
 
 // upstream is a bare repository on disk, as a git host or a mirror on this
 // host would hold it, and a work clone that commits with the git CLI and
 // pushes to it.
 type upstream struct {
-	*testRepo        // the work clone
-	bare      string // the bare repository
+	*testenv.GitRepo        // the work clone
+	bare             string // the bare repository
 }
 
 func newUpstream(tb testing.TB) *upstream {
 	tb.Helper()
-	r := newTestRepo(tb)
+	r := testenv.NewGitRepo(tb)
 	bare := filepath.Join(tb.TempDir(), "site.git")
-	gitIn(tb, r.dir, nil, "init", "-q", "--bare", bare)
-	r.git("remote", "add", "origin", bare)
-	return &upstream{testRepo: r, bare: bare}
+	testenv.Git(tb, r.Dir, "init", "-q", "--bare", bare)
+	r.Git("remote", "add", "origin", bare)
+	return &upstream{GitRepo: r, bare: bare}
 }
 
 // commitPush writes a file, commits and pushes main; it returns the commit.
 func (u *upstream) commitPush(name, content string) string {
-	u.tb.Helper()
-	u.write(name, content, 0o644)
-	h := u.commit("change " + name)
+	u.TB.Helper()
+	u.Write(name, content)
+	h := u.Commit("change " + name)
 	u.push()
 	return h
 }
 
 // push pushes the work clone's HEAD to main, forced.
 func (u *upstream) push() {
-	u.tb.Helper()
-	u.git("push", "-q", "--force", "origin", "HEAD:refs/heads/main")
+	u.TB.Helper()
+	u.Git("push", "-q", "--force", "origin", "HEAD:refs/heads/main")
 }
 
 // newTestRemote makes a Remote with a fresh cache unless cfg names one.
@@ -126,7 +128,7 @@ func treeFiles(tb testing.TB, dir string) map[string]string {
 func fastImport(tb testing.TB, dir string, files, n int) []string {
 	tb.Helper()
 	var b strings.Builder
-	when := baseTime.Unix()
+	when := testenv.GitEpoch.Unix()
 	for i := range n {
 		fmt.Fprintf(&b, "commit refs/heads/main\nmark :%d\n", i+1)
 		fmt.Fprintf(&b, "author Ada Author <ada@example.com> %d +0000\n", when+int64(i)*60)
@@ -151,7 +153,7 @@ func fastImport(tb testing.TB, dir string, files, n int) []string {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("git fast-import: %v\n%s", err, out)
 	}
-	return strings.Fields(gitIn(tb, dir, nil, "rev-list", "--reverse", "main"))
+	return strings.Fields(testenv.Git(tb, dir, "rev-list", "--reverse", "main"))
 }
 
 // manifest is a Deployment of about 1 KiB, revision rev of object f.

@@ -16,6 +16,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 )
 
 // newSigningKey makes a throwaway OpenPGP key and writes its armored public
@@ -23,7 +25,7 @@ import (
 func newSigningKey(t *testing.T, name string) (*openpgp.Entity, string) {
 	t.Helper()
 	e, err := openpgp.NewEntity(name, "test key", name+"@example.com",
-		&packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, Time: func() time.Time { return baseTime }})
+		&packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, Time: func() time.Time { return testenv.GitEpoch }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,8 +51,8 @@ func newSigningKey(t *testing.T, name string) (*openpgp.Entity, string) {
 // (unsigned when key is nil), and pushes it with the git CLI.
 func (u *upstream) commitSigned(t *testing.T, name, content string, key *openpgp.Entity) string {
 	t.Helper()
-	u.write(name, content, 0o644)
-	repo, err := git.PlainOpen(u.dir)
+	u.Write(name, content)
+	repo, err := git.PlainOpen(u.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,13 +63,13 @@ func (u *upstream) commitSigned(t *testing.T, name, content string, key *openpgp
 	if _, err := wt.Add(name); err != nil {
 		t.Fatal(err)
 	}
-	when := baseTime.Add(time.Duration(u.commits) * time.Minute)
+	when := testenv.GitEpoch.Add(time.Duration(u.Commits) * time.Minute)
 	sig := &object.Signature{Name: "Ada Author", Email: "ada@example.com", When: when}
 	h, err := wt.Commit("signed change of "+name, &git.CommitOptions{Author: sig, Committer: sig, SignKey: key})
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.commits++
+	u.Commits++
 	u.push()
 	return h.String()
 }
@@ -117,16 +119,16 @@ func TestFetchVerify(t *testing.T) {
 	mustFetch(t, r, bySecond, fixed)
 
 	// Tampering: the signed commit's message changed, its signature kept.
-	raw := u.git("cat-file", "commit", fixed)
+	raw := u.Git("cat-file", "commit", fixed)
 	forged := strings.Replace(raw, "signed change of a.yaml", "signed change of b.yaml", 1)
 	cmd := exec.Command("git", "hash-object", "-t", "commit", "-w", "--stdin")
-	cmd.Dir, cmd.Stdin = u.dir, strings.NewReader(forged+"\n")
+	cmd.Dir, cmd.Stdin = u.Dir, strings.NewReader(forged+"\n")
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("hash-object: %v", err)
 	}
 	tampered := strings.TrimSpace(string(out))
-	u.git("reset", "-q", "--hard", tampered)
+	u.Git("reset", "-q", "--hard", tampered)
 	u.push()
 	r2 := newTestRemote(t, RemoteConfig{URLs: []string{u.bare}, VerifyKeysFile: both, AllowRewrite: true})
 	fetchErr(t, r2, fixed, ErrUntrusted, tampered, "bad signature")

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 )
 
 // watching runs WatchRefs on paths for the test's lifetime.
@@ -32,7 +34,12 @@ func watch(t *testing.T, paths ...string) *watching {
 			t.Errorf("WatchRefs did not return after its context ended")
 		}
 	})
-	time.Sleep(20 * time.Millisecond) // let it set its watches up
+	// Wait for its watches on the repositories there are already.
+	var dirs []string
+	for _, p := range paths {
+		dirs = append(dirs, testenv.RefWatchDirs(p)...)
+	}
+	testenv.WaitWatched(t, 5*time.Second, dirs...)
 	return w
 }
 
@@ -65,7 +72,7 @@ func (w *watching) expectWithin(limit time.Duration, what, want string) time.Dur
 // quiet drains pending triggers and checks none comes for a while.
 func (w *watching) quiet(what string) {
 	w.t.Helper()
-	time.Sleep(2 * watchDebounce)
+	time.Sleep(2 * watchDebounce) // part of the check: time passes, then nothing may come
 	for {
 		select {
 		case <-w.out:
@@ -86,8 +93,8 @@ func TestWatchRefsBare(t *testing.T) {
 	u.commitPush("a.yaml", "v1\n")
 	w := watch(t, u.bare)
 
-	u.write("a.yaml", "v2\n", 0o644)
-	u.commit("v2")
+	u.Write("a.yaml", "v2\n")
+	u.Commit("v2")
 	start := time.Now()
 	u.push()
 	pushed := time.Since(start)
@@ -95,23 +102,23 @@ func TestWatchRefsBare(t *testing.T) {
 	t.Logf("git push took %v; the trigger came %v after it returned", pushed, d)
 
 	// A new branch in a new directory under refs/heads.
-	u.git("push", "-q", "origin", "HEAD:refs/heads/team/feature")
+	u.Git("push", "-q", "origin", "HEAD:refs/heads/team/feature")
 	w.expect("push to a nested branch", "refs/heads/team") // the new directory comes first
 	// And a later push to it: its directory is watched now.
-	u.write("a.yaml", "v3\n", 0o644)
-	u.commit("v3")
-	u.git("push", "-q", "origin", "HEAD:refs/heads/team/feature")
+	u.Write("a.yaml", "v3\n")
+	u.Commit("v3")
+	u.Git("push", "-q", "origin", "HEAD:refs/heads/team/feature")
 	w.expect("second push to the nested branch", "refs/heads/team/feature")
 }
 
 func TestWatchRefsGC(t *testing.T) {
 	u := newUpstream(t)
 	u.commitPush("a.yaml", "v1\n")
-	u.git("push", "-q", "origin", "HEAD:refs/heads/team/x")
+	u.Git("push", "-q", "origin", "HEAD:refs/heads/team/x")
 	w := watch(t, u.bare)
 	w.quiet("idle")
 
-	gitIn(t, u.bare, nil, "gc", "-q", "--prune=now")
+	testenv.Git(t, u.bare, "gc", "-q", "--prune=now")
 	if _, err := os.Stat(filepath.Join(u.bare, "packed-refs")); err != nil {
 		t.Fatalf("git gc did not pack refs: %v", err)
 	}
@@ -119,29 +126,29 @@ func TestWatchRefsGC(t *testing.T) {
 	w.quiet("after gc")
 
 	// A push after gc: refs/heads/team was removed by gc and comes back.
-	u.write("a.yaml", "v2\n", 0o644)
-	u.commit("v2")
-	u.git("push", "-q", "origin", "HEAD:refs/heads/team/x")
+	u.Write("a.yaml", "v2\n")
+	u.Commit("v2")
+	u.Git("push", "-q", "origin", "HEAD:refs/heads/team/x")
 	w.expect("push after gc", "refs/heads/team")
-	u.git("push", "-q", "origin", "HEAD:refs/heads/main")
+	u.Git("push", "-q", "origin", "HEAD:refs/heads/main")
 	w.expect("push of main after gc", "refs/heads/main")
 }
 
 func TestWatchRefsWorkTree(t *testing.T) {
-	r := newTestRepo(t)
-	r.write("a.yaml", "v1\n", 0o644)
-	r.commit("v1")
-	w := watch(t, r.dir)
+	r := testenv.NewGitRepo(t)
+	r.Write("a.yaml", "v1\n")
+	r.Commit("v1")
+	w := watch(t, r.Dir)
 
-	r.write("a.yaml", "v2\n", 0o644)
-	r.git("add", "-A") // the index changes: no trigger
+	r.Write("a.yaml", "v2\n")
+	r.Git("add", "-A") // the index changes: no trigger
 	w.quiet("git add")
-	r.git("commit", "-q", "-m", "v2")
+	r.Git("commit", "-q", "-m", "v2")
 	w.expect("commit", "refs/heads/main")
-	r.git("switch", "-q", "-c", "other")
+	r.Git("switch", "-q", "-c", "other")
 	w.expect("switch", "fsnotify ")
 	w.quiet("switched")
-	r.git("switch", "-q", "main") // HEAD alone changes
+	r.Git("switch", "-q", "main") // HEAD alone changes
 	w.expect("switch back", "HEAD")
 }
 
@@ -152,12 +159,12 @@ func TestWatchRefsLater(t *testing.T) {
 	bare := filepath.Join(dir, "later.git")
 	w := watch(t, bare)
 
-	gitIn(t, dir, nil, "init", "-q", "--bare", bare)
+	testenv.Git(t, dir, "init", "-q", "--bare", bare)
 	w.expectWithin(3*watchRescan, "repository created", bare) // found by the rescan
 	w.quiet("created")
 
 	u := newUpstream(t)
-	u.git("remote", "set-url", "origin", bare)
+	u.Git("remote", "set-url", "origin", bare)
 	u.commitPush("a.yaml", "v1\n")
 	w.expect("push", "refs/heads/main")
 
@@ -165,7 +172,7 @@ func TestWatchRefsLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.expect("repository deleted", "fsnotify ")
-	gitIn(t, dir, nil, "init", "-q", "--bare", bare)
+	testenv.Git(t, dir, "init", "-q", "--bare", bare)
 	w.expectWithin(3*watchRescan, "repository recreated", bare)
 	w.quiet("recreated")
 	u.push()
@@ -179,13 +186,13 @@ func TestWatchRefsDropsWhenFull(t *testing.T) {
 	out := make(chan Trigger) // nobody reads: every send must be dropped
 	done := make(chan error, 1)
 	go func() { done <- WatchRefs(ctx, []string{u.bare}, out) }()
-	time.Sleep(20 * time.Millisecond)
+	testenv.WaitWatched(t, 5*time.Second, testenv.RefWatchDirs(u.bare)...)
 	for i := range 3 {
-		u.write("a.yaml", strings.Repeat("x", i), 0o644)
-		u.commit("x")
+		u.Write("a.yaml", strings.Repeat("x", i))
+		u.Commit("x")
 		u.push()
 	}
-	time.Sleep(2 * watchDebounce)
+	time.Sleep(2 * watchDebounce) // part of the check: the watcher tries to send, and must not block
 	cancel()
 	select {
 	case err := <-done:

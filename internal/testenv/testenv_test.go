@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"fmt"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // recorder is a testing.TB that records how a test would have ended.
@@ -47,4 +49,30 @@ func TestContainerdAddressUnset(t *testing.T) {
 	if r.ended == "" || r.ended[:5] != "fatal" {
 		t.Errorf("unset address under CI ended with %q, want a failure", r.ended)
 	}
+}
+
+// TestWaitWatched: a directory counts as watched once an inotify watch is
+// on it, not before.
+func TestWaitWatched(t *testing.T) {
+	dir := t.TempDir()
+	if inotifyInodes()[inodeOf(t, dir)] {
+		t.Fatal("a new directory is watched already")
+	}
+	fd, err := syscall.InotifyInit1(syscall.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if _, err := syscall.InotifyAddWatch(fd, dir, syscall.IN_CREATE); err != nil {
+		t.Fatal(err)
+	}
+	WaitWatched(t, time.Second, dir)
+}
+
+func inodeOf(t *testing.T, p string) string {
+	var st syscall.Stat_t
+	if err := syscall.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", st.Ino)
 }

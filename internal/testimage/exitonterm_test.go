@@ -3,6 +3,7 @@ package testimage
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -65,12 +66,20 @@ func exited(cmd *exec.Cmd, d time.Duration) (bool, int) {
 func TestExitOnTerm(t *testing.T) {
 	t.Run("bare applet ignores SIGTERM", func(t *testing.T) {
 		cmd, pid := startPID1(t, DefaultBusybox, "sleep", "100")
-		time.Sleep(100 * time.Millisecond)
+		// Wait until PID 1 is busybox (unshare's child has exec'd it).
+		bb, err := filepath.EvalSymlinks(DefaultBusybox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 5*time.Second, "PID 1 to exec busybox", func() bool {
+			exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+			return err == nil && exe == bb
+		})
 		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 		if done, _ := exited(cmd, 500*time.Millisecond); done {
-			t.Skip("PID 1 ended on SIGTERM without a handler: this kernel does not protect PID 1 here")
+			testenv.Missing(t, "PID 1 ended on SIGTERM without a handler: this kernel does not protect PID 1 here")
 		}
 	})
 	t.Run("wrapped exits on SIGTERM", func(t *testing.T) {

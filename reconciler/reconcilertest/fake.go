@@ -1,4 +1,6 @@
-package reconciler
+// Package reconcilertest holds test doubles for code that drives a
+// reconciler.Runtime. It is imported by tests only, never by production code.
+package reconcilertest
 
 import (
 	"context"
@@ -7,6 +9,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/kelpie-dev/kelpie/reconciler"
 )
 
 // Fake is an in-memory Runtime for tests of the planner, the executor and
@@ -31,7 +35,7 @@ type Fake struct {
 	Hook func(method, subject string)
 
 	mu          sync.Mutex
-	pods        map[string]*ActualPod
+	pods        map[string]*reconciler.ActualPod
 	networks    map[string]string // name → hash
 	claims      map[string]bool   // "namespace/name"
 	calls       []Call
@@ -52,22 +56,22 @@ type Call struct {
 var fakeMethods = []string{"Observe", "EnsureNetwork", "RemoveNetwork", "EnsureClaim", "CreatePod", "RemovePod", "RestartContainer"}
 
 // NewFake returns a Fake whose state is initially actual.
-func NewFake(actual Actual) *Fake {
+func NewFake(actual reconciler.Actual) *Fake {
 	f := &Fake{
-		pods:     map[string]*ActualPod{},
+		pods:     map[string]*reconciler.ActualPod{},
 		networks: map[string]string{},
 		claims:   map[string]bool{},
 		counts:   map[string]int{},
 		faults:   map[string]map[int]error{},
 	}
 	for _, p := range actual.Pods {
-		f.pods[JoinName(p.Namespace, p.Name)] = cloneActualPod(p)
+		f.pods[reconciler.JoinName(p.Namespace, p.Name)] = cloneActualPod(p)
 	}
 	for _, n := range actual.Networks {
 		f.networks[n.Name] = n.Hash
 	}
 	for _, c := range actual.Claims {
-		f.claims[JoinName(c.Namespace, c.Name)] = true
+		f.claims[reconciler.JoinName(c.Namespace, c.Name)] = true
 	}
 	return f
 }
@@ -103,12 +107,12 @@ func (f *Fake) MaxInFlight() int {
 
 // SetContainer sets the state of a container of an existing pod, adding
 // it when the pod lacks it: drift done by hand, a crash, an exit.
-func (f *Fake) SetContainer(namespace, pod string, c ActualContainer) error {
+func (f *Fake) SetContainer(namespace, pod string, c reconciler.ActualContainer) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	p, ok := f.pods[JoinName(namespace, pod)]
+	p, ok := f.pods[reconciler.JoinName(namespace, pod)]
 	if !ok {
-		return fmt.Errorf("fake: no pod %s", JoinName(namespace, pod))
+		return fmt.Errorf("fake: no pod %s", reconciler.JoinName(namespace, pod))
 	}
 	for i := range p.Containers {
 		if p.Containers[i].Name == c.Name {
@@ -125,9 +129,9 @@ func (f *Fake) SetContainer(namespace, pod string, c ActualContainer) error {
 func (f *Fake) BreakSandbox(namespace, pod string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	p, ok := f.pods[JoinName(namespace, pod)]
+	p, ok := f.pods[reconciler.JoinName(namespace, pod)]
 	if !ok {
-		return fmt.Errorf("fake: no pod %s", JoinName(namespace, pod))
+		return fmt.Errorf("fake: no pod %s", reconciler.JoinName(namespace, pod))
 	}
 	p.SandboxReady = false
 	return nil
@@ -158,37 +162,37 @@ func (f *Fake) begin(ctx context.Context, method, subject string) (func(), error
 }
 
 // Observe implements Runtime.
-func (f *Fake) Observe(ctx context.Context) (Actual, error) {
+func (f *Fake) Observe(ctx context.Context) (reconciler.Actual, error) {
 	end, err := f.begin(ctx, "Observe", "")
 	defer end()
 	if err != nil {
-		return Actual{}, err
+		return reconciler.Actual{}, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var a Actual
+	var a reconciler.Actual
 	for _, p := range f.pods {
 		a.Pods = append(a.Pods, *cloneActualPod(*p))
 	}
 	sort.Slice(a.Pods, func(i, j int) bool {
-		return namespacedLess(a.Pods[i].Namespace, a.Pods[i].Name, a.Pods[j].Namespace, a.Pods[j].Name)
+		return reconciler.NamespacedLess(a.Pods[i].Namespace, a.Pods[i].Name, a.Pods[j].Namespace, a.Pods[j].Name)
 	})
 	for name, hash := range f.networks {
-		a.Networks = append(a.Networks, ActualNetwork{Name: name, Hash: hash})
+		a.Networks = append(a.Networks, reconciler.ActualNetwork{Name: name, Hash: hash})
 	}
 	sort.Slice(a.Networks, func(i, j int) bool { return a.Networks[i].Name < a.Networks[j].Name })
 	for key := range f.claims {
-		ns, name, _ := SplitName(key)
-		a.Claims = append(a.Claims, ActualClaim{Namespace: ns, Name: name})
+		ns, name, _ := reconciler.SplitName(key)
+		a.Claims = append(a.Claims, reconciler.ActualClaim{Namespace: ns, Name: name})
 	}
 	sort.Slice(a.Claims, func(i, j int) bool {
-		return namespacedLess(a.Claims[i].Namespace, a.Claims[i].Name, a.Claims[j].Namespace, a.Claims[j].Name)
+		return reconciler.NamespacedLess(a.Claims[i].Namespace, a.Claims[i].Name, a.Claims[j].Namespace, a.Claims[j].Name)
 	})
 	return a, nil
 }
 
 // EnsureNetwork implements Runtime.
-func (f *Fake) EnsureNetwork(ctx context.Context, n Network) error {
+func (f *Fake) EnsureNetwork(ctx context.Context, n reconciler.Network) error {
 	end, err := f.begin(ctx, "EnsureNetwork", n.Name)
 	defer end()
 	if err != nil {
@@ -219,21 +223,21 @@ func (f *Fake) RemoveNetwork(ctx context.Context, name string) error {
 }
 
 // EnsureClaim implements Runtime.
-func (f *Fake) EnsureClaim(ctx context.Context, c Claim) error {
-	end, err := f.begin(ctx, "EnsureClaim", JoinName(c.Namespace, c.Name))
+func (f *Fake) EnsureClaim(ctx context.Context, c reconciler.Claim) error {
+	end, err := f.begin(ctx, "EnsureClaim", reconciler.JoinName(c.Namespace, c.Name))
 	defer end()
 	if err != nil {
 		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.claims[JoinName(c.Namespace, c.Name)] = true
+	f.claims[reconciler.JoinName(c.Namespace, c.Name)] = true
 	return nil
 }
 
 // CreatePod implements Runtime.
-func (f *Fake) CreatePod(ctx context.Context, p Pod) error {
-	key := JoinName(p.Namespace, p.Name)
+func (f *Fake) CreatePod(ctx context.Context, p reconciler.Pod) error {
+	key := reconciler.JoinName(p.Namespace, p.Name)
 	end, err := f.begin(ctx, "CreatePod", key)
 	defer end()
 	if err != nil {
@@ -247,14 +251,14 @@ func (f *Fake) CreatePod(ctx context.Context, p Pod) error {
 		}
 	}
 	for _, v := range p.Volumes {
-		if c, ok := v.Source.(Claim); ok && !f.claims[JoinName(c.Namespace, c.Name)] {
-			return fmt.Errorf("fake: create pod %s: claim %s does not exist", key, JoinName(c.Namespace, c.Name))
+		if c, ok := v.Source.(reconciler.Claim); ok && !f.claims[reconciler.JoinName(c.Namespace, c.Name)] {
+			return fmt.Errorf("fake: create pod %s: claim %s does not exist", key, reconciler.JoinName(c.Namespace, c.Name))
 		}
 	}
 	a, ok := f.pods[key]
 	if !ok {
 		f.nextIP++
-		a = &ActualPod{
+		a = &reconciler.ActualPod{
 			Namespace: p.Namespace, Name: p.Name, Hash: p.Hash,
 			IP:       fmt.Sprintf("10.244.%d.%d", f.nextIP/250, f.nextIP%250+2),
 			Networks: slices.Clone(p.Networks), GracePeriod: p.TerminationGracePeriod,
@@ -269,49 +273,49 @@ func (f *Fake) CreatePod(ctx context.Context, p Pod) error {
 	for i, c := range a.Containers {
 		index[c.Name] = i
 	}
-	ensure := func(name string, st ContainerState) *ActualContainer {
+	ensure := func(name string, st reconciler.ContainerState) *reconciler.ActualContainer {
 		i, ok := index[name]
 		if !ok {
-			a.Containers = append(a.Containers, ActualContainer{Name: name, State: Missing})
+			a.Containers = append(a.Containers, reconciler.ActualContainer{Name: name, State: reconciler.Missing})
 			i = len(a.Containers) - 1
 			index[name] = i
 		}
 		c := &a.Containers[i]
-		if c.State == Missing {
+		if c.State == reconciler.Missing {
 			c.State = st
 			c.ExitCode = 0
 		}
 		return c
 	}
 	for _, c := range p.InitContainers {
-		ic := ensure(c.Name, Exited)
-		if ic.State == Exited && ic.ExitCode != 0 { // a failed init container runs again
+		ic := ensure(c.Name, reconciler.Exited)
+		if ic.State == reconciler.Exited && ic.ExitCode != 0 { // a failed init container runs again
 			ic.ExitCode = 0
 			ic.Restarts++
 		}
 	}
 	for _, c := range p.Containers {
-		ensure(c.Name, Running)
+		ensure(c.Name, reconciler.Running)
 	}
 	return nil
 }
 
 // RemovePod implements Runtime.
 func (f *Fake) RemovePod(ctx context.Context, namespace, name string, grace time.Duration) error {
-	end, err := f.begin(ctx, "RemovePod", JoinName(namespace, name))
+	end, err := f.begin(ctx, "RemovePod", reconciler.JoinName(namespace, name))
 	defer end()
 	if err != nil {
 		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.pods, JoinName(namespace, name))
+	delete(f.pods, reconciler.JoinName(namespace, name))
 	return nil
 }
 
 // RestartContainer implements Runtime.
-func (f *Fake) RestartContainer(ctx context.Context, p Pod, container string) error {
-	key := JoinName(p.Namespace, p.Name)
+func (f *Fake) RestartContainer(ctx context.Context, p reconciler.Pod, container string) error {
+	key := reconciler.JoinName(p.Namespace, p.Name)
 	end, err := f.begin(ctx, "RestartContainer", key+"/"+container)
 	defer end()
 	if err != nil {
@@ -329,12 +333,12 @@ func (f *Fake) RestartContainer(ctx context.Context, p Pod, container string) er
 			continue
 		}
 		switch c.State {
-		case Exited:
-			c.State = Running
+		case reconciler.Exited:
+			c.State = reconciler.Running
 			c.Restarts++
-		case Created:
-			c.State = Running
-		case Missing:
+		case reconciler.Created:
+			c.State = reconciler.Running
+		case reconciler.Missing:
 			return fmt.Errorf("fake: restart %s/%s: the container is missing", key, container)
 		}
 		return nil
@@ -343,10 +347,10 @@ func (f *Fake) RestartContainer(ctx context.Context, p Pod, container string) er
 }
 
 // cloneActualPod deep-copies an actual pod.
-func cloneActualPod(p ActualPod) *ActualPod {
+func cloneActualPod(p reconciler.ActualPod) *reconciler.ActualPod {
 	p.Networks = slices.Clone(p.Networks)
 	p.Containers = slices.Clone(p.Containers)
 	return &p
 }
 
-var _ Runtime = (*Fake)(nil)
+var _ reconciler.Runtime = (*Fake)(nil)
