@@ -65,7 +65,7 @@ type Agent struct {
 	clusterDue   bool                // the view, leader or placement changed
 	claims       []string            // the claims the host holds, as last observed
 	lastReported string              // the node status last published
-	headsAsked   map[string]bool     // heads other members reported, fetched for once
+	headsAsked   map[string]string   // member → the head it reported, fetched for once (only current members: bounded)
 	seenHead     string              // the newest valid head this node fetched, reported to the leader
 	placing      placing             // the leader's placement bookkeeping
 

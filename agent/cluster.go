@@ -463,7 +463,9 @@ func (a *Agent) clusterStatus() *ClusterStatus {
 // does not have: a push or webhook noticed anywhere reaches the leader.
 // Each reported head asks once.
 func (a *Agent) headsSeen() {
-	for _, m := range a.cluster.Members() {
+	members := a.cluster.Members()
+	asked := make(map[string]string, len(members)) // member → the head last asked for it: bounded by the members
+	for _, m := range members {
 		if m.Self || !m.HasStatus {
 			continue
 		}
@@ -471,14 +473,26 @@ func (a *Agent) headsSeen() {
 		if json.Unmarshal(m.Status.Data, &d) != nil || d.Head == "" {
 			continue
 		}
-		if (a.head != nil && a.head.commit.Hash == d.Head) || a.headsAsked[d.Head] {
+		asked[m.Name] = d.Head
+		if (a.head != nil && a.head.commit.Hash == d.Head) || askedFor(a.headsAsked, d.Head) {
 			continue
 		}
-		if a.headsAsked == nil {
-			a.headsAsked = map[string]bool{}
-		}
-		a.headsAsked[d.Head] = true
 		a.log.Debug("a member saw a head the leader has not fetched", "member", m.Name, "head", d.Head)
 		a.requestSync("member " + m.Name + " saw " + d.Head[:min(12, len(d.Head))])
+		if a.headsAsked == nil {
+			a.headsAsked = map[string]string{}
+		}
+		a.headsAsked[m.Name] = d.Head // so that a second member with the same head asks no second sync
 	}
+	a.headsAsked = asked
+}
+
+// askedFor reports whether a sync was asked for head already.
+func askedFor(asked map[string]string, head string) bool {
+	for _, h := range asked {
+		if h == head {
+			return true
+		}
+	}
+	return false
 }

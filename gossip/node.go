@@ -116,12 +116,13 @@ type Node struct {
 	peersSaved   time.Time
 	stopped      bool
 
-	changes   chan struct{}
-	persistCh chan struct{}
-	kick      chan struct{}
-	sendSem   chan struct{}
-	done      chan struct{}
-	wg        sync.WaitGroup
+	changes      chan struct{}
+	persistCh    chan struct{}
+	kick         chan struct{}
+	sends        chan sendJob // queued TCP sends (sendAsync, sendLoop)
+	sendsDropped atomic.Int64 // sends dropped because the queue was full
+	done         chan struct{}
+	wg           sync.WaitGroup
 }
 
 // New validates cfg, starts memberlist listening, and starts the node's
@@ -146,7 +147,7 @@ func New(cfg Config) (*Node, error) {
 		changes:   make(chan struct{}, 1),
 		persistCh: make(chan struct{}, 1),
 		kick:      make(chan struct{}, 1),
-		sendSem:   make(chan struct{}, 4),
+		sends:     make(chan sendJob, sendQueue),
 		done:      make(chan struct{}),
 	}
 	n.bridge = &logBridge{log: cfg.Logger.With("node", cfg.NodeName), clock: cfg.Clock}
@@ -206,7 +207,10 @@ func New(cfg Config) (*Node, error) {
 	if keys == nil {
 		n.log.Warn("gossip is NOT encrypted (--insecure-gossip): anyone who reaches the port can join and read cluster state")
 	}
-	n.wg.Add(3)
+	n.wg.Add(3 + senders)
+	for range senders {
+		go n.sendLoop()
+	}
 	go n.electionLoop()
 	go n.rejoinLoop()
 	go n.persistLoop()

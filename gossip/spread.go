@@ -56,29 +56,54 @@ func (n *Node) onWant(nt notice) {
 	n.sendAsync(to, encodePlacementMsg(p))
 }
 
-// sendAsync sends msg to a member over TCP from a goroutine (delegates
-// must not block), at most cap(sendSem) at once.
+// Sends over TCP (placement pulls and wants) go through a bounded queue
+// served by a fixed set of senders: a burst of wants or pulls cannot grow
+// goroutines or memory without bound. A send that finds the queue full is
+// dropped: a want is asked again, and a placement spreads by its notices
+// and push-pull.
+const (
+	senders   = 4  // concurrent TCP sends
+	sendQueue = 64 // sends waiting for a sender
+)
+
+// sendJob is one queued send.
+type sendJob struct {
+	to  *memberlist.Node
+	msg []byte
+}
+
+// sendAsync queues msg for a member (delegates must not block).
 func (n *Node) sendAsync(to *memberState, msg []byte) {
-	ml := n.ml.Load()
-	if ml == nil {
-		return
+	job := sendJob{to: &memberlist.Node{Name: to.name, Addr: to.ip, Port: to.port}, msg: msg}
+	select {
+	case n.sends <- job:
+	default:
+		n.sendsDropped.Add(1)
+		n.log.Debug("gossip send queue full: dropping a send", "to", to.name, "type", msg[0])
 	}
-	target := &memberlist.Node{Name: to.name, Addr: to.ip, Port: to.port}
-	go func() { // not in n.wg: it ends by itself once memberlist's transport is shut
+}
+
+// sendLoop is one sender: it sends queued messages until the node stops.
+func (n *Node) sendLoop() {
+	defer n.wg.Done()
+	for {
 		select {
-		case n.sendSem <- struct{}{}:
 		case <-n.done:
 			return
-		}
-		defer func() { <-n.sendSem }()
-		if err := ml.SendReliable(target, msg); err != nil {
-			lv := slog.LevelDebug // a want is asked again
-			if msg[0] == msgPlacement {
-				lv = slog.LevelWarn
+		case job := <-n.sends:
+			ml := n.ml.Load()
+			if ml == nil {
+				continue
 			}
-			n.log.Log(context.Background(), lv, "gossip send failed", "to", target.Name, "type", msg[0], "bytes", len(msg), "err", err)
+			if err := ml.SendReliable(job.to, job.msg); err != nil {
+				lv := slog.LevelDebug // a want is asked again
+				if job.msg[0] == msgPlacement {
+					lv = slog.LevelWarn
+				}
+				n.log.Log(context.Background(), lv, "gossip send failed", "to", job.to.Name, "type", job.msg[0], "bytes", len(job.msg), "err", err)
+			}
 		}
-	}()
+	}
 }
 
 // offerPlacement adopts p when the fencing rule allows it, then announces
