@@ -39,14 +39,33 @@ type Tracker struct {
 // worker is the state of one probe of a Tracker.
 type worker struct {
 	spec *ProbeSpec
-	// passing is the probe's thresholded result.
-	passing bool
+	// result is the probe's thresholded result: passing, failing, or
+	// unknown (neither yet).
+	result probeResult
 	// last and run are the last raw result and how many in a row.
 	last bool
 	run  int
 	// probed is set once a result arrived; lastAt is the latest one's start.
 	probed bool
 	lastAt time.Time
+}
+
+// probeResult is a probe's thresholded result.
+type probeResult int
+
+// Probe results; the zero value is unknown.
+const (
+	unknown probeResult = iota
+	passing
+	failing
+)
+
+// resultOf returns the result of one raw outcome.
+func resultOf(ok bool) probeResult {
+	if ok {
+		return passing
+	}
+	return failing
 }
 
 // Kill is a request from a failed liveness or startup probe to kill the
@@ -121,8 +140,16 @@ func NewTracker(container string, probes ContainerProbes, startedAt time.Time) *
 	t := &Tracker{container: container, probes: probes, startedAt: startedAt, workers: map[ProbeKind]*worker{}}
 	for _, k := range probeKinds {
 		if s := probes.spec(k); s != nil {
-			// Liveness starts passing, readiness and startup failing.
-			t.workers[k] = &worker{spec: s, passing: k == Liveness}
+			// As the kubelet's: liveness starts passing, readiness
+			// failing, startup unknown.
+			w := &worker{spec: s}
+			switch k {
+			case Liveness:
+				w.result = passing
+			case Readiness:
+				w.result = failing
+			}
+			t.workers[k] = w
 		}
 	}
 	if probes.Startup == nil {
@@ -218,10 +245,10 @@ func (t *Tracker) Observe(r Result) []Transition {
 	} else {
 		w.last, w.run = r.OK, 1
 	}
-	if r.OK && w.run < w.spec.SuccessThreshold || !r.OK && w.run < w.spec.FailureThreshold || w.passing == r.OK {
+	if r.OK && w.run < w.spec.SuccessThreshold || !r.OK && w.run < w.spec.FailureThreshold || w.result == resultOf(r.OK) {
 		return nil
 	}
-	w.passing = r.OK
+	w.result = resultOf(r.OK)
 	tr := Transition{Container: t.container, Kind: r.Kind, At: r.At, Run: w.run, Output: r.Output}
 	var out []Transition
 	emit := func(e Event) {
