@@ -181,7 +181,11 @@ func (s *jobSync) count(mine []*JobPod) {
 		}
 		switch p.Phase {
 		case PodSucceeded:
-			s.rec.FailuresSinceSuccess = 0
+			// A success ends the failure streak, unless a failure came as
+			// late (as Kubernetes: "without other pods failing around then").
+			if cmp.Or(p.FinishedAt, s.now).After(s.rec.LastFailure) {
+				s.rec.FailuresSinceSuccess = 0
+			}
 			if r.Index < 0 {
 				s.rec.Succeeded++
 			} else {
