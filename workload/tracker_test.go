@@ -51,7 +51,7 @@ func TestTracker(t *testing.T) {
 			ready: true, started: true,
 			due: map[ProbeKind]int{Liveness: -1, Readiness: -1, Startup: -1}},
 		{name: "readiness: not ready until the first success, then by thresholds",
-			probes: ContainerProbes{Readiness: spec(5, 10, 1, 3)},
+			probes:  ContainerProbes{Readiness: spec(5, 10, 1, 3)},
 			started: true,
 			due:     map[ProbeKind]int{Readiness: 5, Liveness: -1, Startup: -1},
 			steps: []step{
@@ -63,7 +63,7 @@ func TestTracker(t *testing.T) {
 				{kind: Readiness, ok: true, at: 55, events: []Event{EventReady}, ready: true, started: true},
 			}},
 		{name: "readiness successThreshold 2",
-			probes: ContainerProbes{Readiness: spec(0, 1, 2, 1)},
+			probes:  ContainerProbes{Readiness: spec(0, 1, 2, 1)},
 			started: true,
 			steps: []step{
 				{kind: Readiness, ok: true, at: 0, started: true},
@@ -73,7 +73,7 @@ func TestTracker(t *testing.T) {
 				{kind: Readiness, ok: false, at: 4, events: []Event{EventNotReady}, started: true},
 			}},
 		{name: "failures that never reach the threshold change nothing",
-			probes: ContainerProbes{Liveness: spec(0, 1, 1, 3), Readiness: spec(0, 1, 1, 3)},
+			probes:  ContainerProbes{Liveness: spec(0, 1, 1, 3), Readiness: spec(0, 1, 1, 3)},
 			started: true,
 			steps: []step{
 				{kind: Readiness, ok: true, at: 0, events: []Event{EventReady}, ready: true, started: true},
@@ -88,7 +88,7 @@ func TestTracker(t *testing.T) {
 			}},
 		{name: "liveness failure kills and takes the container out of service",
 			probes: ContainerProbes{Liveness: spec(3, 10, 1, 3)},
-			ready: true, started: true,
+			ready:  true, started: true,
 			due: map[ProbeKind]int{Liveness: 3},
 			steps: []step{
 				{kind: Liveness, ok: false, at: 3, ready: true, started: true},
