@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	batchv1 "k8s.io/api/batch/v1"
 )
 
@@ -130,14 +131,14 @@ func JobFromCron(cj *batchv1.CronJob, tick CronTick) Job {
 //     failedJobsHistoryLimit are deleted, oldest first.
 //
 // Manual Jobs count as the CronJob's own for concurrency and history.
-func ScheduleCron(cj *batchv1.CronJob, rec CronRecord, runs []CronRun, now time.Time) (CronDecision, error) {
-	d := CronDecision{Record: rec}
+func ScheduleCron(cj *batchv1.CronJob, rec CronRecord, runs []CronRun, now time.Time) (d CronDecision, err error) {
+	d.Record = rec
 	if d.Record.Since.IsZero() {
 		d.Record.Since = now
 	}
-	sched, err := ParseSchedule(&cj.Spec)
-	if err != nil {
-		return d, fmt.Errorf("CronJob %s/%s: %w", cj.Namespace, cj.Name, err)
+	sched, perr := ParseSchedule(&cj.Spec)
+	if perr != nil {
+		return d, fmt.Errorf("CronJob %s/%s: %w", cj.Namespace, cj.Name, perr)
 	}
 	eventf := func(format string, args ...any) { d.Events = append(d.Events, fmt.Sprintf(format, args...)) }
 	var active []CronRun
@@ -179,14 +180,13 @@ func ScheduleCron(cj *batchv1.CronJob, rec CronRecord, runs []CronRun, now time.
 		missedUntil = tick
 	}
 	if missedUntil.After(reportFrom) {
-		if n := countTicks(sched, reportFrom, missedUntil, MaxMissedTicks); n > 0 {
+		if n := countMissed(sched, reportFrom, missedUntil, exists, cj.Name); n > 0 {
 			d.Missed = n
 			last, _ := lastTick(sched, reportFrom, missedUntil)
 			d.Record.LastMissed = last
 			more := ""
 			if n > MaxMissedTicks {
 				more = "more than "
-				d.Missed = MaxMissedTicks + 1
 			}
 			eventf("CronJob %s: missed %s%d %s up to %s; not run", cj.Name, more, min(n, MaxMissedTicks), plural(n, "tick", "ticks"), stamp(last))
 		}
@@ -219,6 +219,18 @@ func ScheduleCron(cj *batchv1.CronJob, rec CronRecord, runs []CronRun, now time.
 	d.Record.LastScheduleTime = tick
 	eventf("CronJob %s: tick %s runs Job %s", cj.Name, stamp(tick), name)
 	return d, nil
+}
+
+// countMissed counts the ticks of sched in (after, until] that have no Job
+// (a Job whose record was lost did run), at most MaxMissedTicks+1.
+func countMissed(sched cron.Schedule, after, until time.Time, exists map[string]bool, name string) int {
+	n := 0
+	for t := sched.Next(after); !t.IsZero() && !t.After(until) && n <= MaxMissedTicks; t = sched.Next(t) {
+		if !exists[CronJobName(name, t)] {
+			n++
+		}
+	}
+	return n
 }
 
 // history returns the finished Jobs beyond the history limits, oldest
