@@ -96,9 +96,9 @@ func TestScheduleCron(t *testing.T) {
 			runs:   []CronRun{{Name: "old", ScheduledAt: mins(-2), Condition: JobFailed}, {Name: "new", ScheduledAt: mins(-1), Condition: JobFailed}},
 			delete: []string{"old"}},
 		{name: "Forbid holds a tick back while a Job runs",
-			cj:   testCron("* * * * *", func(s *batchv1.CronJobSpec) { s.ConcurrencyPolicy = batchv1.ForbidConcurrent }),
-			rec:  ranAt(0), runs: []CronRun{{Name: tickName(mins(0)), ScheduledAt: mins(0)}},
-			now:  mins(1), wake: mins(2),
+			cj:  testCron("* * * * *", func(s *batchv1.CronJobSpec) { s.ConcurrencyPolicy = batchv1.ForbidConcurrent }),
+			rec: ranAt(0), runs: []CronRun{{Name: tickName(mins(0)), ScheduledAt: mins(0)}},
+			now: mins(1), wake: mins(2),
 			event: "CronJob backup: tick 2026-03-01T12:01:00Z held back: Job backup-29539440 still runs (concurrencyPolicy Forbid)",
 			check: func(t *testing.T, d CronDecision) {
 				if !d.Record.LastHeld.Equal(mins(1)) {
@@ -126,9 +126,9 @@ func TestScheduleCron(t *testing.T) {
 			runs: []CronRun{{Name: "backup-manual-1", Manual: true, ScheduledAt: at(30 * time.Second)}},
 			now:  mins(1), wake: mins(2)},
 		{name: "Replace deletes the running Jobs",
-			cj:   testCron("* * * * *", func(s *batchv1.CronJobSpec) { s.ConcurrencyPolicy = batchv1.ReplaceConcurrent }),
-			rec:  ranAt(0), runs: []CronRun{{Name: tickName(mins(0)), ScheduledAt: mins(0)}},
-			now:  mins(1), run: mins(1), wake: mins(2), delete: []string{tickName(mins(0))}},
+			cj:  testCron("* * * * *", func(s *batchv1.CronJobSpec) { s.ConcurrencyPolicy = batchv1.ReplaceConcurrent }),
+			rec: ranAt(0), runs: []CronRun{{Name: tickName(mins(0)), ScheduledAt: mins(0)}},
+			now: mins(1), run: mins(1), wake: mins(2), delete: []string{tickName(mins(0))}},
 		{name: "Allow runs next to the running Jobs",
 			cj:  testCron("* * * * *", nil),
 			rec: ranAt(0), runs: []CronRun{{Name: tickName(mins(0)), ScheduledAt: mins(0)}},
@@ -143,7 +143,9 @@ func TestScheduleCron(t *testing.T) {
 				}
 			}},
 		{name: "history limits delete the oldest finished Jobs",
-			cj:  testCron("0 * * * *", func(s *batchv1.CronJobSpec) { s.SuccessfulJobsHistoryLimit, s.FailedJobsHistoryLimit = ptr(int32(2)), ptr(int32(0)) }),
+			cj: testCron("0 * * * *", func(s *batchv1.CronJobSpec) {
+				s.SuccessfulJobsHistoryLimit, s.FailedJobsHistoryLimit = ptr(int32(2)), ptr(int32(0))
+			}),
 			rec: ranAt(0), now: mins(30), wake: mins(60),
 			runs: []CronRun{
 				{Name: "c1", ScheduledAt: mins(-240), Condition: JobComplete},
