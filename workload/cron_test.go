@@ -27,7 +27,7 @@ func testCron(schedule string, mut func(*batchv1.CronJobSpec)) *batchv1.CronJob 
 	return cj
 }
 
-// min returns t0 plus n minutes.
+// mins returns t0 plus n minutes.
 func mins(n int) time.Time { return at(time.Duration(n) * time.Minute) }
 
 // tickName is the Job name of the test CronJob's tick at t.

@@ -155,7 +155,14 @@ func (s *jobSync) adopt(mine []*JobPod) {
 	for _, r := range s.rec.Active {
 		listed[r.Name] = true
 	}
+	n, _ := s.completions()
 	for _, p := range mine {
+		if s.job.indexed() && (p.Index < 0 || p.Index >= n) {
+			// Only labels changed by hand can say so.
+			listed[p.Name] = true
+			s.deletePod(p.Name, fmt.Sprintf("completion index %d out of range 0-%d", p.Index, n-1))
+			continue
+		}
 		if p.Seq >= s.rec.Created && !listed[p.Name] {
 			s.rec.Active = append(s.rec.Active, JobPodRecord{Name: p.Name, Seq: p.Seq, Index: p.Index})
 			s.rec.Created = p.Seq + 1

@@ -263,6 +263,13 @@ func TestSyncJob(t *testing.T) {
 			rec:  rec(func(r *JobRecord) { r.Created, r.Active, r.Failed = 2, active(1), 1 }),
 			pods: []JobPod{running(0), running(1)}, now: t0,
 			wantDelete: []string{"j-abcde-0"}, wantActive: 1},
+		{name: "an Indexed pod with an index out of range is deleted",
+			job: testJob(func(s *batchv1.JobSpec) {
+				s.Completions, s.CompletionMode = ptr(int32(2)), ptr(batchv1.IndexedCompletion)
+			}),
+			rec:  rec(func(r *JobRecord) { r.Created, r.Active = 1, []JobPodRecord{{Name: "j-abcde-0-0", Index: 0}} }),
+			pods: []JobPod{ipod(0, 0, PodRunning), ipod(1, 7, PodSucceeded)}, now: t0,
+			wantDelete: []string{"j-abcde-7-1"}, wantActive: 1},
 		{name: "lowered parallelism deletes pending before ready pods",
 			job: testJob(func(s *batchv1.JobSpec) { s.Completions, s.Parallelism = ptr(int32(5)), ptr(int32(1)) }),
 			rec: rec(func(r *JobRecord) { r.Created, r.Active = 3, active(0, 1, 2) }),

@@ -100,7 +100,8 @@ func Restarts(policy corev1.RestartPolicy, code int) bool {
 //     Backoff(0) = 10 s from FinishedAt, then 20 s, 40 s … up to 5 min.
 //
 // The same rules apply to a container killed by its liveness probe (its
-// exit code is that of the signal) and to init containers.
+// exit code is that of the signal). For an init container pass OnFailure
+// when the pod says Always: an init container that succeeded is done.
 func DecideRestart(policy corev1.RestartPolicy, code int, h RestartHistory, now time.Time) RestartDecision {
 	if !h.StartedAt.IsZero() && !h.FinishedAt.IsZero() && h.FinishedAt.Sub(h.StartedAt) >= BackoffReset {
 		h.Streak = 0
