@@ -1,0 +1,153 @@
+package statedir
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/kelpie-dev/kelpie/reconciler"
+)
+
+// Layout of the state dir (StateDir, /var/lib/kelpie by default). Every path
+// kelpie writes there is derived by the functions below, so the layout is
+// described in one place:
+//
+//	cni/net.d/*.conflist            CNI network configurations kelpie wrote
+//	cni/cache/results/*             libcni's cached ADD results (one per attachment)
+//	cni/networks/NET/IP             host-local IP leases
+//	netns/NS_NAME                   a pod's network namespace (an nsfs bind mount)
+//	sandboxes/NS_NAME.json          a pod sandbox's networks and port mappings, written before its namespace
+//	pods/NS_NAME/volumes/VOL        a pod's emptyDir and projected volumes
+//	volumes/NS_NAME/data            a claim's data; volumes/NS_NAME/claim.json labels it
+//
+// NS_NAME joins a namespace and a name with "_", which neither may contain
+// (both are Kubernetes DNS names), so the pair can be split again.
+const (
+	stateDirCNIConf     = "cni/net.d"
+	stateDirCNICache    = "cni/cache"
+	stateDirCNILeases   = "cni/networks"
+	stateDirNetNS       = "netns"
+	stateDirSandboxes   = "sandboxes"
+	stateDirPods        = "pods"
+	stateDirClaims      = "volumes"
+	stateTmpPrefix      = ".tmp-"      // files and dirs being written; removed when found
+	stateRemovingPrefix = ".removing-" // dirs renamed away before their removal
+)
+
+// stateKey is the file name of a namespaced object in the state dir:
+// "namespace_name".
+func stateKey(namespace, name string) string { return namespace + "_" + name }
+
+// stateSplitKey parses a file name made by stateKey.
+func stateSplitKey(key string) (namespace, name string, ok bool) {
+	namespace, name, ok = strings.Cut(key, "_")
+	if !ok || namespace == "" || name == "" || strings.HasPrefix(key, ".") {
+		return "", "", false
+	}
+	return namespace, name, true
+}
+
+// stateCheckName rejects a namespace or name that cannot be part of a state
+// dir path: empty, or holding a path separator, "_" or a leading dot.
+func stateCheckName(what, s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("%s is empty: %w", what, ErrInvalidArgument)
+	case strings.ContainsAny(s, "/_\x00") || strings.HasPrefix(s, "."):
+		return fmt.Errorf("%s %q: must not contain '/' or '_' nor start with '.': %w", what, s, ErrInvalidArgument)
+	}
+	return nil
+}
+
+// stateCheckPod checks a pod's namespace and name with stateCheckName.
+func stateCheckPod(namespace, name string) error {
+	if err := stateCheckName("pod namespace", namespace); err != nil {
+		return err
+	}
+	return stateCheckName("pod name", name)
+}
+
+// stateRandom returns a short random suffix for temporary names.
+func stateRandom() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // crypto/rand never fails on Linux
+	return hex.EncodeToString(b[:])
+}
+
+// stateWriteAtomic replaces path with data: it writes a temporary file in the
+// same directory, syncs it and renames it over path, so a reader (or a crash)
+// sees the old content or the new one, never a mix. The directory is created
+// when missing.
+func stateWriteAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, stateTmpPrefix+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op after the rename
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return stateSyncDir(dir)
+}
+
+// stateSyncDir makes a rename or removal in dir durable.
+func stateSyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// stateRemoveTemps removes what an interrupted stateWriteAtomic or removal
+// left in dir. It is best effort: the leftovers are only clutter.
+func stateRemoveTemps(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), stateTmpPrefix) || strings.HasPrefix(e.Name(), stateRemovingPrefix) {
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// stateLabels are the labels written beside everything kelpie creates in the
+// state dir: LabelManaged plus extra.
+func stateLabels(extra ...string) map[string]string {
+	l := map[string]string{reconciler.LabelManaged: reconciler.ManagedValue}
+	for i := 0; i+1 < len(extra); i += 2 {
+		l[extra[i]] = extra[i+1]
+	}
+	return l
+}
+
+// stateManaged reports whether labels mark an object kelpie created.
+func stateManaged(labels map[string]string) bool {
+	return labels[reconciler.LabelManaged] == reconciler.ManagedValue
+}
