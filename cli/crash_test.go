@@ -36,7 +36,7 @@ import (
 	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/internal/testimage"
 	"github.com/kelpie-dev/kelpie/reconciler"
-	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/runtime/image"
 )
 
 // crashIterations is the number of kill points after the cold one;
@@ -828,7 +828,7 @@ func (hc *hostCheck) problems(want wantHost) []string {
 		}
 	}
 	var snaps []snapshots.Info
-	err = hc.cd.SnapshotService(runtime.DefaultSnapshotter).Walk(ctx, func(_ context.Context, info snapshots.Info) error {
+	err = hc.cd.SnapshotService(image.DefaultSnapshotter).Walk(ctx, func(_ context.Context, info snapshots.Info) error {
 		snaps = append(snaps, info)
 		return nil
 	})

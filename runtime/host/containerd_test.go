@@ -20,10 +20,17 @@ import (
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/identifiers"
 	"github.com/containerd/containerd/snapshots"
+	"github.com/moby/sys/mountinfo"
+
+	"github.com/kelpie-dev/kelpie/internal/ctrtest"
 	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/internal/testimage"
 	"github.com/kelpie-dev/kelpie/reconciler"
-	"github.com/moby/sys/mountinfo"
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
+	"github.com/kelpie-dev/kelpie/runtime/image"
+	"github.com/kelpie-dev/kelpie/runtime/network"
+	"github.com/kelpie-dev/kelpie/runtime/network/nettest"
+	"github.com/kelpie-dev/kelpie/runtime/statedir"
 )
 
 // testImageDir holds the standard test images (busybox, nginx) as one OCI
@@ -36,7 +43,7 @@ var (
 
 func standardImageDir(t *testing.T) string {
 	t.Helper()
-	needBusybox(t)
+	testimage.NeedBusybox(t)
 	testImageOnce.Do(func() {
 		testImageDir, testImageErr = os.MkdirTemp("", "kelpie-test-images-")
 		if testImageErr == nil {
@@ -64,22 +71,21 @@ type testRuntime struct {
 func newTestRuntime(t *testing.T, edit func(*Config)) *testRuntime {
 	t.Helper()
 	testenv.Root(t)
-	needCNI(t)
+	nettest.NeedCNI(t, network.RequiredPlugins...)
 	addr := testenv.ContainerdAddress(t)
 	images := standardImageDir(t)
-	sweepOnce.Do(sweepTestBridges)
+	bridge := nettest.Bridge(t) // deleted after the cleanup below
 
 	b := make([]byte, 6)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
 	}
 	ns := "kelpie-test-" + hex.EncodeToString(b)
-	bridge := fmt.Sprintf("kt%x-%d", os.Getpid(), testNetSeq.Add(1))
 	cfg := Config{
 		Address:    addr,
 		Namespace:  ns,
 		StateDir:   t.TempDir(),
-		PodSubnet:  fmt.Sprintf("10.250.%d.0/24", freeTestOctet(t, "10.250.")),
+		PodSubnet:  fmt.Sprintf("10.250.%d.0/24", nettest.FreeOctet(t, "10.250.")),
 		BridgeName: bridge,
 		ImageDirs:  []string{images},
 		Log:        slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -105,7 +111,7 @@ func newTestRuntime(t *testing.T, edit func(*Config)) *testRuntime {
 				}
 			}
 		}
-		cctx := c.client.ctx(ctx)
+		cctx := c.client.WithNamespace(ctx)
 		if recs, err := c.cd.ContainerService().List(cctx); err == nil {
 			for _, r := range recs {
 				if err := c.removeContainer(cctx, r.ID, 0); err != nil {
@@ -113,13 +119,10 @@ func newTestRuntime(t *testing.T, edit func(*Config)) *testRuntime {
 				}
 			}
 		}
-		if err := removeNamespace(c.client); err != nil {
+		if err := ctrtest.RemoveNamespace(c.cd, ns); err != nil {
 			t.Errorf("cleanup: namespace %s: %v", ns, err)
 		}
 		removeCgroupDirs("/" + ns)
-		if err := linkDelete(bridge); err != nil {
-			t.Errorf("cleanup: bridge %s: %v", bridge, err)
-		}
 		c.Close()
 	})
 	return tr
@@ -135,7 +138,7 @@ func (w testWriter) Write(b []byte) (int, error) {
 
 // ctx is a context in the runtime's containerd namespace, bounded for a test.
 func (tr *testRuntime) ctx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(tr.client.ctx(context.Background()), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(tr.client.WithNamespace(context.Background()), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -246,7 +249,7 @@ func (tr *testRuntime) assertPodGone(t *testing.T, ns, name string) {
 	}
 	var snaps []string
 	err := tr.cd.SnapshotService(tr.client.Snapshotter()).Walk(ctx, func(_ context.Context, info snapshots.Info) error {
-		if info.Kind == snapshots.KindActive && (info.Labels[reconciler.LabelPod] == key || strings.HasPrefix(info.Name, stateKey(ns, name)+"_")) {
+		if info.Kind == snapshots.KindActive && (info.Labels[reconciler.LabelPod] == key || strings.HasPrefix(info.Name, statedir.Key(ns, name)+"_")) {
 			snaps = append(snaps, info.Name)
 		}
 		return nil
@@ -258,32 +261,32 @@ func (tr *testRuntime) assertPodGone(t *testing.T, ns, name string) {
 		t.Error(err)
 	} else {
 		for _, l := range ls {
-			if l.Labels[reconciler.LabelPod] == key || strings.HasPrefix(l.ID, stateKey(ns, name)+"_") {
+			if l.Labels[reconciler.LabelPod] == key || strings.HasPrefix(l.ID, statedir.Key(ns, name)+"_") {
 				t.Errorf("lease of %s left: %s", key, l.ID)
 			}
 		}
 	}
-	if _, err := os.Lstat(filepath.Join(tr.cfg.StateDir, stateDirNetNS, stateKey(ns, name))); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Lstat(filepath.Join(tr.cfg.StateDir, statedir.NetNS, statedir.Key(ns, name))); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("network namespace of %s left (%v)", key, err)
 	}
-	leaseDir := filepath.Join(tr.cfg.StateDir, stateDirCNILeases)
+	leaseDir := filepath.Join(tr.cfg.StateDir, statedir.CNILeases)
 	_ = filepath.WalkDir(leaseDir, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && net.ParseIP(d.Name()) != nil {
 			b, _ := os.ReadFile(p)
-			if first, _, _ := strings.Cut(string(b), "\n"); strings.TrimSpace(first) == cniContainerID(ns, name) {
+			if first, _, _ := strings.Cut(string(b), "\n"); strings.TrimSpace(first) == network.ContainerID(ns, name) {
 				t.Errorf("IP lease of %s left: %s", key, p)
 			}
 		}
 		return nil
 	})
-	sbs, err := tr.net.sandboxes()
+	sbs, err := tr.net.Sandboxes()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sb, ok := sbs[key]; ok {
 		t.Errorf("sandbox of %s left: %+v", key, sb)
 	}
-	for _, dir := range []string{tr.podDir(ns, name), filepath.Join(tr.cfg.StateDir, stateDirNetNS, stateKey(ns, name))} {
+	for _, dir := range []string{tr.podDir(ns, name), filepath.Join(tr.cfg.StateDir, statedir.NetNS, statedir.Key(ns, name))} {
 		mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
 		if err != nil {
 			t.Fatal(err)
@@ -356,8 +359,8 @@ func TestConfigValidate(t *testing.T) {
 				if err != nil {
 					t.Fatalf("validate: %v", err)
 				}
-				if cfg.Namespace != DefaultNamespace || cfg.StateDir != DefaultStateDir || cfg.Address != DefaultAddress ||
-					cfg.PodSubnet != DefaultPodSubnet || cfg.Log == nil {
+				if cfg.Namespace != image.DefaultNamespace || cfg.StateDir != statedir.Default || cfg.Address != image.DefaultAddress ||
+					cfg.PodSubnet != network.DefaultPodSubnet || cfg.Log == nil {
 					t.Errorf("defaults not filled: %+v", cfg)
 				}
 				return
@@ -365,8 +368,8 @@ func TestConfigValidate(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("validate = %v, want an error naming %q", err, tc.want)
 			}
-			if !errors.Is(err, ErrInvalidArgument) {
-				t.Errorf("validate = %v, want ErrInvalidArgument", err)
+			if !errors.Is(err, errdefs.ErrInvalidArgument) {
+				t.Errorf("validate = %v, want errdefs.ErrInvalidArgument", err)
 			}
 		})
 	}

@@ -1,15 +1,16 @@
-// Package host implements the reconciler's Runtime on containerd, CNI and
-// the local disk: it creates, inspects and removes what the reconciler's plan
-// says, and it never decides what should run.
+// Package host implements the reconciler's Runtime on one host: it composes
+// package image (the containerd client and images), package network (CNI
+// networks and pod sandboxes) and package volume (pods' volumes and
+// claims), and runs pods as containerd containers and tasks joined to
+// them. It creates, inspects and removes what the reconciler's plan says,
+// and it never decides what should run.
 //
-// Everything it does goes through one Client, connected to a containerd socket
-// in one containerd namespace ("kelpie" by default). Images come, in this
-// order, from what containerd already holds, from the operator's image
-// directories (OCI image layouts and OCI or Docker archives, for air-gapped
-// hosts), or from a registry, honouring registry mirrors; every image is
-// unpacked into the snapshotter so that containers can start from it.
+// Everything it does goes through one image.Client, connected to a
+// containerd socket in one containerd namespace ("kelpie" by default); its
+// containerd events that can mean drift are exposed as Events, so that
+// callers never import containerd.
 //
-// containerd's errors are converted at this package's boundary: callers test
-// them with errors.Is against ErrNotFound, ErrAlreadyExists, ErrUnavailable
-// and the other sentinels here, never against containerd's errdefs.
+// Errors are classified with the sentinels of package errdefs: callers test
+// them with errors.Is against errdefs.ErrNotFound, errdefs.ErrAlreadyExists,
+// errdefs.ErrUnavailable and the others, never against containerd's errdefs.
 package host

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/network"
 )
 
 // Host files the pods' /etc files are derived from.
@@ -27,7 +28,7 @@ type etcFiles struct {
 
 // writeEtc writes the /etc files of pod p, whose sandbox is sb, into the
 // pod's directory dir, rewriting a file only when its content changes.
-func writeEtc(dir string, p *reconciler.Pod, sb Sandbox) (etcFiles, error) {
+func writeEtc(dir string, p *reconciler.Pod, sb network.Sandbox) (etcFiles, error) {
 	etc := filepath.Join(dir, "etc")
 	if err := os.MkdirAll(etc, 0o755); err != nil {
 		return etcFiles{}, err

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
+	"github.com/kelpie-dev/kelpie/runtime/image"
 )
 
 // logPollInterval is how often Logs looks for new output when following:
@@ -25,7 +27,7 @@ const logPollInterval = 250 * time.Millisecond
 // is not an error).
 func (c *Containerd) Logs(ctx context.Context, namespace, pod, container string, follow bool, w io.Writer) error {
 	key := reconciler.JoinName(namespace, pod)
-	ctx = c.client.ctx(ctx)
+	ctx = c.client.WithNamespace(ctx)
 	have, err := c.podContainers(ctx, namespace, pod)
 	if err != nil {
 		return fmt.Errorf("logs of %s: %w", key, err)
@@ -40,16 +42,16 @@ func (c *Containerd) Logs(ctx context.Context, namespace, pod, container string,
 		sort.Strings(apps)
 		switch len(apps) {
 		case 0:
-			return fmt.Errorf("logs of %s: no such pod on this host: %w", key, ErrNotFound)
+			return fmt.Errorf("logs of %s: no such pod on this host: %w", key, errdefs.ErrNotFound)
 		case 1:
 			container = apps[0]
 		default:
-			return fmt.Errorf("logs of %s: the pod has containers %s; name one (-c NAME): %w", key, strings.Join(apps, ", "), ErrInvalidArgument)
+			return fmt.Errorf("logs of %s: the pod has containers %s; name one (-c NAME): %w", key, strings.Join(apps, ", "), errdefs.ErrInvalidArgument)
 		}
 	}
 	rec, ok := have[container]
 	if !ok {
-		return fmt.Errorf("logs of %s: no container %q on this host: %w", key, container, ErrNotFound)
+		return fmt.Errorf("logs of %s: no container %q on this host: %w", key, container, errdefs.ErrNotFound)
 	}
 	f, err := os.Open(c.logPath(namespace, pod, container))
 	if err != nil {
@@ -104,10 +106,10 @@ func (c *Containerd) Logs(ctx context.Context, namespace, pod, container string,
 func (c *Containerd) taskRunning(ctx context.Context, id string) (bool, error) {
 	cont, err := c.cd.LoadContainer(ctx, id)
 	if err != nil {
-		if errors.Is(convertErr(err), ErrNotFound) {
+		if errors.Is(image.ConvertErr(err), errdefs.ErrNotFound) {
 			return false, nil
 		}
-		return false, convertErr(err)
+		return false, image.ConvertErr(err)
 	}
 	_, st, err := taskOf(ctx, cont)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 )
 
 func TestLogs(t *testing.T) {
@@ -55,11 +56,11 @@ func TestLogs(t *testing.T) {
 		t.Errorf("logs after a restart = %q, %v", again.String(), err)
 	}
 
-	if err := tr.Logs(ctx, p.Namespace, "nosuch", "", false, &out); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Logs of a missing pod = %v, want ErrNotFound", err)
+	if err := tr.Logs(ctx, p.Namespace, "nosuch", "", false, &out); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("Logs of a missing pod = %v, want errdefs.ErrNotFound", err)
 	}
-	if err := tr.Logs(ctx, p.Namespace, p.Name, "nosuch", false, &out); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Logs of a missing container = %v, want ErrNotFound", err)
+	if err := tr.Logs(ctx, p.Namespace, p.Name, "nosuch", false, &out); !errors.Is(err, errdefs.ErrNotFound) {
+		t.Errorf("Logs of a missing container = %v, want errdefs.ErrNotFound", err)
 	}
 }
 

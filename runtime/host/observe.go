@@ -13,7 +13,12 @@ import (
 
 	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
 	tasktypes "github.com/containerd/containerd/api/types/task"
+
+	"github.com/kelpie-dev/kelpie/internal/proc"
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/image"
+	"github.com/kelpie-dev/kelpie/runtime/network"
+	"github.com/kelpie-dev/kelpie/runtime/statedir"
 )
 
 // observedPod gathers what Observe finds of one pod, wherever it finds it.
@@ -25,7 +30,7 @@ type observedPod struct {
 	grace           time.Duration
 	graceKnown      bool
 	containers      []reconciler.ActualContainer
-	sandbox         *Sandbox
+	sandbox         *network.Sandbox
 	dirExists       bool
 }
 
@@ -40,7 +45,7 @@ type observedPod struct {
 // It takes a handful of calls whatever the number of pods: one list of
 // containers, one of tasks, one of leases, and reads of the state dir.
 func (c *Containerd) Observe(ctx context.Context) (reconciler.Actual, error) {
-	ctx = c.client.ctx(ctx)
+	ctx = c.client.WithNamespace(ctx)
 	pods := map[string]*observedPod{}
 	get := func(key string) *observedPod {
 		if p, ok := pods[key]; ok {
@@ -57,11 +62,11 @@ func (c *Containerd) Observe(ctx context.Context) (reconciler.Actual, error) {
 
 	recs, err := c.cd.ContainerService().List(ctx, managedFilter)
 	if err != nil {
-		return reconciler.Actual{}, fmt.Errorf("observe: list containers: %w", convertErr(err))
+		return reconciler.Actual{}, fmt.Errorf("observe: list containers: %w", image.ConvertErr(err))
 	}
 	resp, err := c.cd.TaskService().List(ctx, &tasksapi.ListTasksRequest{})
 	if err != nil {
-		return reconciler.Actual{}, fmt.Errorf("observe: list tasks: %w", convertErr(err))
+		return reconciler.Actual{}, fmt.Errorf("observe: list tasks: %w", image.ConvertErr(err))
 	}
 	tasks := make(map[string]*tasktypes.Process, len(resp.Tasks))
 	for _, t := range resp.Tasks {
@@ -87,7 +92,7 @@ func (c *Containerd) Observe(ctx context.Context) (reconciler.Actual, error) {
 		p.containers = append(p.containers, containerState(name, restarts, tasks[rec.ID]))
 	}
 
-	sbs, err := c.net.sandboxes()
+	sbs, err := c.net.Sandboxes()
 	if err != nil {
 		return reconciler.Actual{}, fmt.Errorf("observe: sandboxes: %w", err)
 	}
@@ -99,7 +104,7 @@ func (c *Containerd) Observe(ctx context.Context) (reconciler.Actual, error) {
 
 	lss, err := c.cd.LeasesService().List(ctx, managedFilter)
 	if err != nil {
-		return reconciler.Actual{}, fmt.Errorf("observe: list leases: %w", convertErr(err))
+		return reconciler.Actual{}, fmt.Errorf("observe: list leases: %w", image.ConvertErr(err))
 	}
 	for _, l := range lss {
 		get(l.Labels[reconciler.LabelPod])
@@ -119,10 +124,10 @@ func (c *Containerd) Observe(ctx context.Context) (reconciler.Actual, error) {
 		}
 		return a.Pods[i].Name < a.Pods[j].Name
 	})
-	if a.Networks, err = c.net.networks(); err != nil {
+	if a.Networks, err = c.net.Networks(); err != nil {
 		return reconciler.Actual{}, fmt.Errorf("observe: networks: %w", err)
 	}
-	if a.Claims, err = c.vols.claims(); err != nil {
+	if a.Claims, err = c.vols.Claims(); err != nil {
 		return reconciler.Actual{}, fmt.Errorf("observe: claims: %w", err)
 	}
 	return a, nil
@@ -139,7 +144,7 @@ func (c *Containerd) observePodDirs(get func(string) *observedPod) error {
 		return fmt.Errorf("observe: %w", err)
 	}
 	for _, e := range ents {
-		ns, name, ok := stateSplitKey(e.Name())
+		ns, name, ok := statedir.SplitKey(e.Name())
 		if !e.IsDir() || !ok {
 			continue
 		}
@@ -210,7 +215,7 @@ func containerState(name string, restarts int, t *tasktypes.Process) reconciler.
 	switch t.Status {
 	case tasktypes.Status_RUNNING, tasktypes.Status_PAUSED, tasktypes.Status_PAUSING:
 		ac.State = reconciler.Running
-		ac.StartedAt = processStartTime(int(t.Pid)) // for minReadySeconds
+		ac.StartedAt = proc.StartTime(int(t.Pid)) // for minReadySeconds
 	case tasktypes.Status_CREATED:
 		ac.State = reconciler.Created
 	default: // STOPPED, or UNKNOWN when its shim is gone: either way it does not run

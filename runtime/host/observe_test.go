@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd"
+
 	"github.com/kelpie-dev/kelpie/reconciler"
 )
 

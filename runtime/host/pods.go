@@ -20,8 +20,12 @@ import (
 	"github.com/containerd/containerd/identifiers"
 	"github.com/containerd/containerd/leases"
 	"github.com/containerd/containerd/snapshots"
-	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/moby/sys/mountinfo"
+
+	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
+	"github.com/kelpie-dev/kelpie/runtime/image"
+	"github.com/kelpie-dev/kelpie/runtime/statedir"
 )
 
 // Names of the files in a pod's directory.
@@ -91,7 +95,7 @@ func boundedName(name string, limit int, ok func(string) bool) string {
 // podDir is the directory of a pod under the state dir,
 // StateDir/pods/NS_NAME, which it shares with the pod's volumes.
 func (c *Containerd) podDir(namespace, name string) string {
-	return filepath.Join(c.podsDir, stateKey(namespace, name))
+	return filepath.Join(c.podsDir, statedir.Key(namespace, name))
 }
 
 // logPath is the log file of a pod's container.
@@ -102,7 +106,7 @@ func (c *Containerd) logPath(namespace, pod, container string) string {
 // podCgroup is the cgroup parent of a pod's containers, e.g.
 // "/kelpie/default_web-0" in the containerd namespace kelpie.
 func (c *Containerd) podCgroup(namespace, name string) string {
-	return "/" + c.cfg.Namespace + "/" + stateKey(namespace, name)
+	return "/" + c.cfg.Namespace + "/" + statedir.Key(namespace, name)
 }
 
 // labelFilter returns a containerd filter matching objects whose labels
@@ -128,7 +132,7 @@ func podFilter(namespace, name string) string {
 func (c *Containerd) podContainers(ctx context.Context, namespace, name string) (map[string]containers.Container, error) {
 	recs, err := c.cd.ContainerService().List(ctx, podFilter(namespace, name))
 	if err != nil {
-		return nil, fmt.Errorf("list containers: %w", convertErr(err))
+		return nil, fmt.Errorf("list containers: %w", image.ConvertErr(err))
 	}
 	out := make(map[string]containers.Container, len(recs))
 	for _, r := range recs {
@@ -173,22 +177,22 @@ func ownedBy(labels map[string]string, key, name string) bool {
 // created: a privileged container on a host that does not allow them,
 // duplicate or unusable container names, a missing spec hash.
 func (c *Containerd) checkPod(p *reconciler.Pod) error {
-	if err := stateCheckPod(p.Namespace, p.Name); err != nil {
+	if err := statedir.CheckPod(p.Namespace, p.Name); err != nil {
 		return err
 	}
 	if p.Hash == "" {
-		return fmt.Errorf("pod has no spec hash: %w", ErrInvalidArgument)
+		return fmt.Errorf("pod has no spec hash: %w", errdefs.ErrInvalidArgument)
 	}
 	if len(p.Containers) == 0 {
-		return fmt.Errorf("pod has no containers: %w", ErrInvalidArgument)
+		return fmt.Errorf("pod has no containers: %w", errdefs.ErrInvalidArgument)
 	}
 	seen := map[string]bool{}
 	for _, ctr := range allContainers(p) {
 		switch {
 		case ctr.Name == "" || ctr.Name == "." || ctr.Name == ".." || strings.ContainsAny(ctr.Name, "/\x00"):
-			return fmt.Errorf("container name %q: %w", ctr.Name, ErrInvalidArgument)
+			return fmt.Errorf("container name %q: %w", ctr.Name, errdefs.ErrInvalidArgument)
 		case seen[ctr.Name]:
-			return fmt.Errorf("container name %q is used twice: %w", ctr.Name, ErrInvalidArgument)
+			return fmt.Errorf("container name %q is used twice: %w", ctr.Name, errdefs.ErrInvalidArgument)
 		case ctr.Security.Privileged && !c.cfg.AllowPrivileged:
 			return fmt.Errorf("container %q: %w", ctr.Name, errPrivileged)
 		}
@@ -216,7 +220,7 @@ func (c *Containerd) CreatePod(ctx context.Context, p reconciler.Pod) error {
 	if err := c.checkPod(&p); err != nil {
 		return fmt.Errorf("create pod %s: %w", key, err)
 	}
-	if err := c.createPod(c.client.ctx(ctx), &p); err != nil {
+	if err := c.createPod(c.client.WithNamespace(ctx), &p); err != nil {
 		return fmt.Errorf("create pod %s: %w", key, err)
 	}
 	return nil
@@ -229,7 +233,7 @@ func (c *Containerd) createPod(ctx context.Context, p *reconciler.Pod) error {
 	}
 	for name, rec := range have {
 		if h := rec.Labels[reconciler.LabelSpecHash]; h != p.Hash {
-			return fmt.Errorf("container %s exists with spec hash %s, not %s; remove the pod first: %w", name, h, p.Hash, ErrFailedPrecondition)
+			return fmt.Errorf("container %s exists with spec hash %s, not %s; remove the pod first: %w", name, h, p.Hash, errdefs.ErrFailedPrecondition)
 		}
 	}
 	var missing []*reconciler.Container
@@ -244,12 +248,12 @@ func (c *Containerd) createPod(ctx context.Context, p *reconciler.Pod) error {
 	runInits := len(missing) == len(p.Containers)
 
 	// Images first: a missing image must fail before a sandbox exists.
-	images := map[string]Image{}
+	images := map[string]image.Image{}
 	ensure := func(ctr *reconciler.Container) error {
 		if _, ok := images[ctr.Image]; ok {
 			return nil
 		}
-		img, err := c.client.EnsureImage(ctx, ctr.Image, PullPolicy(ctr.PullPolicy))
+		img, err := c.client.EnsureImage(ctx, ctr.Image, image.PullPolicy(ctr.PullPolicy))
 		if err != nil {
 			return fmt.Errorf("container %s: %w", ctr.Name, err)
 		}
@@ -275,11 +279,11 @@ func (c *Containerd) createPod(ctx context.Context, p *reconciler.Pod) error {
 	if err != nil {
 		return err
 	}
-	sb, err := c.net.setup(ctx, *p)
+	sb, err := c.net.Setup(ctx, *p)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	vols, err := c.vols.prepare(*p)
+	vols, err := c.vols.Prepare(*p)
 	if err != nil {
 		return fmt.Errorf("volumes: %w", err)
 	}
@@ -326,7 +330,7 @@ func (c *Containerd) writePodMarker(p *reconciler.Pod) (string, error) {
 		Networks: p.Networks, GraceSec: int64(p.TerminationGracePeriod / time.Second),
 	}
 	if old, err := readPodMarker(dir); err == nil && old.Hash != p.Hash {
-		return "", fmt.Errorf("pod dir %s holds the pod with spec hash %s, not %s; remove the pod first: %w", dir, old.Hash, p.Hash, ErrFailedPrecondition)
+		return "", fmt.Errorf("pod dir %s holds the pod with spec hash %s, not %s; remove the pod first: %w", dir, old.Hash, p.Hash, errdefs.ErrFailedPrecondition)
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -354,7 +358,7 @@ func readPodMarker(dir string) (podMarker, error) {
 // runInit runs init container ctr of p to completion: one that exited 0
 // is done, one that failed is run again (counting a restart), one that
 // runs is waited for. A non-zero exit is an error.
-func (c *Containerd) runInit(ctx context.Context, p *reconciler.Pod, ctr *reconciler.Container, images map[string]Image, res podResources) error {
+func (c *Containerd) runInit(ctx context.Context, p *reconciler.Pod, ctr *reconciler.Container, images map[string]image.Image, res podResources) error {
 	cont, err := c.ensureContainer(ctx, p, ctr, true, images[ctr.Image], res)
 	if err != nil {
 		return fmt.Errorf("init container %s: %w", ctr.Name, err)
@@ -390,11 +394,11 @@ func (c *Containerd) runInit(ctx context.Context, p *reconciler.Pod, ctr *reconc
 func bumpRestarts(ctx context.Context, cont containerd.Container) error {
 	labels, err := cont.Labels(ctx)
 	if err != nil {
-		return fmt.Errorf("read labels: %w", convertErr(err))
+		return fmt.Errorf("read labels: %w", image.ConvertErr(err))
 	}
 	n, _ := strconv.Atoi(labels[reconciler.LabelRestarts])
 	if _, err := cont.SetLabels(ctx, map[string]string{reconciler.LabelRestarts: strconv.Itoa(n + 1)}); err != nil {
-		return fmt.Errorf("count restart: %w", convertErr(err))
+		return fmt.Errorf("count restart: %w", image.ConvertErr(err))
 	}
 	return nil
 }
@@ -403,10 +407,10 @@ func bumpRestarts(ctx context.Context, cont containerd.Container) error {
 // not exist: get or create, so a retry after a crash never makes a second
 // one. A container of that ID without kelpie's labels for it is refused,
 // never touched.
-func (c *Containerd) ensureContainer(ctx context.Context, p *reconciler.Pod, ctr *reconciler.Container, init bool, img Image, res podResources) (containerd.Container, error) {
+func (c *Containerd) ensureContainer(ctx context.Context, p *reconciler.Pod, ctr *reconciler.Container, init bool, img image.Image, res podResources) (containerd.Container, error) {
 	key := reconciler.JoinName(p.Namespace, p.Name)
 	id := containerIDOf(p.Namespace, p.Name, ctr.Name)
-	if cont, err := c.loadOwned(ctx, id, key, ctr.Name); err == nil || !errors.Is(err, ErrNotFound) {
+	if cont, err := c.loadOwned(ctx, id, key, ctr.Name); err == nil || !errors.Is(err, errdefs.ErrNotFound) {
 		if err == nil {
 			// A crash between creating the container and releasing its
 			// creation lease leaves the lease; the container holds its
@@ -415,8 +419,8 @@ func (c *Containerd) ensureContainer(ctx context.Context, p *reconciler.Pod, ctr
 		}
 		return cont, err
 	}
-	if img.img == nil {
-		return nil, fmt.Errorf("image %s was not ensured: %w", ctr.Image, ErrFailedPrecondition)
+	if img.Containerd() == nil {
+		return nil, fmt.Errorf("image %s was not ensured: %w", ctr.Image, errdefs.ErrFailedPrecondition)
 	}
 	opts, err := c.specOpts(ctx, p, ctr, id, img, res)
 	if err != nil {
@@ -434,9 +438,9 @@ func (c *Containerd) ensureContainer(ctx context.Context, p *reconciler.Pod, ctr
 		return nil, err
 	}
 	cont, err := c.cd.NewContainer(lctx, id,
-		containerd.WithImage(img.img),
+		containerd.WithImage(img.Containerd()),
 		containerd.WithSnapshotter(c.client.Snapshotter()),
-		containerd.WithNewSnapshot(id, img.img, snapshots.WithLabels(map[string]string{
+		containerd.WithNewSnapshot(id, img.Containerd(), snapshots.WithLabels(map[string]string{
 			reconciler.LabelManaged: reconciler.ManagedValue,
 			reconciler.LabelPod:     key,
 		})),
@@ -444,8 +448,8 @@ func (c *Containerd) ensureContainer(ctx context.Context, p *reconciler.Pod, ctr
 		containerd.WithContainerLabels(containerLabels(p, ctr.Name, init)),
 	)
 	if err != nil {
-		err = convertErr(err)
-		if errors.Is(err, ErrAlreadyExists) {
+		err = image.ConvertErr(err)
+		if errors.Is(err, errdefs.ErrAlreadyExists) {
 			return c.loadOwned(ctx, id, key, ctr.Name)
 		}
 		return nil, fmt.Errorf("create container: %w", err)
@@ -455,19 +459,19 @@ func (c *Containerd) ensureContainer(ctx context.Context, p *reconciler.Pod, ctr
 }
 
 // loadOwned loads container id when it is the named container of pod key.
-// ErrNotFound when there is no container of that ID; an error, and no
+// errdefs.ErrNotFound when there is no container of that ID; an error, and no
 // container, when one exists that is not kelpie's.
 func (c *Containerd) loadOwned(ctx context.Context, id, key, name string) (containerd.Container, error) {
 	cont, err := c.cd.LoadContainer(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", id, convertErr(err))
+		return nil, fmt.Errorf("container %s: %w", id, image.ConvertErr(err))
 	}
 	labels, err := cont.Labels(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", id, convertErr(err))
+		return nil, fmt.Errorf("container %s: %w", id, image.ConvertErr(err))
 	}
 	if !ownedBy(labels, key, name) {
-		return nil, fmt.Errorf("container %s exists without kelpie's labels for %s/%s; kelpie leaves it alone: %w", id, key, name, ErrAlreadyExists)
+		return nil, fmt.Errorf("container %s exists without kelpie's labels for %s/%s; kelpie leaves it alone: %w", id, key, name, errdefs.ErrAlreadyExists)
 	}
 	return cont, nil
 }
@@ -481,8 +485,8 @@ func (c *Containerd) containerLease(ctx context.Context, id, key string) (contex
 		reconciler.LabelManaged: reconciler.ManagedValue,
 		reconciler.LabelPod:     key,
 	}))
-	if err != nil && !errors.Is(convertErr(err), ErrAlreadyExists) {
-		return nil, nil, fmt.Errorf("lease: %w", convertErr(err))
+	if err != nil && !errors.Is(image.ConvertErr(err), errdefs.ErrAlreadyExists) {
+		return nil, nil, fmt.Errorf("lease: %w", image.ConvertErr(err))
 	}
 	// The container holds its snapshot once created (or creating it
 	// failed): the lease goes then.
@@ -494,7 +498,7 @@ func (c *Containerd) containerLease(ctx context.Context, id, key string) (contex
 func (c *Containerd) releaseLease(ctx context.Context, id string) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := c.cd.LeasesService().Delete(dctx, leases.Lease{ID: id}); err != nil && !errors.Is(convertErr(err), ErrNotFound) {
+	if err := c.cd.LeasesService().Delete(dctx, leases.Lease{ID: id}); err != nil && !errors.Is(image.ConvertErr(err), errdefs.ErrNotFound) {
 		c.log.Warn("release lease", "lease", id, "err", err)
 	}
 }
@@ -506,16 +510,16 @@ func (c *Containerd) removeStaleSnapshot(ctx context.Context, id, key string) er
 	ss := c.cd.SnapshotService(c.client.Snapshotter())
 	info, err := ss.Stat(ctx, id)
 	if err != nil {
-		if errors.Is(convertErr(err), ErrNotFound) {
+		if errors.Is(image.ConvertErr(err), errdefs.ErrNotFound) {
 			return nil
 		}
-		return fmt.Errorf("snapshot %s: %w", id, convertErr(err))
+		return fmt.Errorf("snapshot %s: %w", id, image.ConvertErr(err))
 	}
 	if info.Labels[reconciler.LabelManaged] != reconciler.ManagedValue || info.Labels[reconciler.LabelPod] != key {
-		return fmt.Errorf("snapshot %s exists without kelpie's labels for %s: %w", id, key, ErrAlreadyExists)
+		return fmt.Errorf("snapshot %s exists without kelpie's labels for %s: %w", id, key, errdefs.ErrAlreadyExists)
 	}
-	if err := ss.Remove(ctx, id); err != nil && !errors.Is(convertErr(err), ErrNotFound) {
-		return fmt.Errorf("remove stale snapshot %s: %w", id, convertErr(err))
+	if err := ss.Remove(ctx, id); err != nil && !errors.Is(image.ConvertErr(err), errdefs.ErrNotFound) {
+		return fmt.Errorf("remove stale snapshot %s: %w", id, image.ConvertErr(err))
 	}
 	return nil
 }
@@ -525,7 +529,7 @@ func (c *Containerd) removeStaleSnapshot(ctx context.Context, id, key string) er
 // task had run. A running container is left alone.
 func (c *Containerd) RestartContainer(ctx context.Context, p reconciler.Pod, container string) error {
 	key := reconciler.JoinName(p.Namespace, p.Name)
-	if err := c.restartContainer(c.client.ctx(ctx), &p, container); err != nil {
+	if err := c.restartContainer(c.client.WithNamespace(ctx), &p, container); err != nil {
 		return fmt.Errorf("restart container %s/%s: %w", key, container, err)
 	}
 	return nil
@@ -537,7 +541,7 @@ func (c *Containerd) restartContainer(ctx context.Context, p *reconciler.Pod, na
 		known = known || ctr.Name == name
 	}
 	if !known {
-		return fmt.Errorf("the pod has no such container: %w", ErrInvalidArgument)
+		return fmt.Errorf("the pod has no such container: %w", errdefs.ErrInvalidArgument)
 	}
 	key := reconciler.JoinName(p.Namespace, p.Name)
 	cont, err := c.loadOwned(ctx, containerIDOf(p.Namespace, p.Name, name), key, name)
@@ -578,7 +582,7 @@ func (c *Containerd) restartContainer(ctx context.Context, p *reconciler.Pod, na
 // that does not exist, or exists in part, is removed as far as it exists.
 func (c *Containerd) RemovePod(ctx context.Context, namespace, name string, grace time.Duration) error {
 	key := reconciler.JoinName(namespace, name)
-	if err := c.removePod(c.client.ctx(ctx), namespace, name, grace); err != nil {
+	if err := c.removePod(c.client.WithNamespace(ctx), namespace, name, grace); err != nil {
 		return fmt.Errorf("remove pod %s: %w", key, err)
 	}
 	return nil
@@ -588,7 +592,7 @@ func (c *Containerd) removePod(ctx context.Context, namespace, name string, grac
 	key := reconciler.JoinName(namespace, name)
 	recs, err := c.cd.ContainerService().List(ctx, podFilter(namespace, name))
 	if err != nil {
-		return fmt.Errorf("list containers: %w", convertErr(err))
+		return fmt.Errorf("list containers: %w", image.ConvertErr(err))
 	}
 	dir := c.podDir(namespace, name)
 	var networks []string
@@ -617,10 +621,10 @@ func (c *Containerd) removePod(ctx context.Context, namespace, name string, grac
 	if err := c.removeLeftovers(ctx, namespace, name); err != nil {
 		return err
 	}
-	if err := c.net.teardown(ctx, namespace, name, networks); err != nil {
+	if err := c.net.Teardown(ctx, namespace, name, networks); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
-	if err := c.vols.remove(namespace, name); err != nil {
+	if err := c.vols.Remove(namespace, name); err != nil {
 		return fmt.Errorf("volumes: %w", err)
 	}
 	removeCgroupDirs(c.podCgroup(namespace, name))
@@ -635,10 +639,10 @@ func (c *Containerd) removePod(ctx context.Context, namespace, name string, grac
 func (c *Containerd) removeContainer(ctx context.Context, id string, grace time.Duration) error {
 	cont, err := c.cd.LoadContainer(ctx, id)
 	if err != nil {
-		if errors.Is(convertErr(err), ErrNotFound) {
+		if errors.Is(image.ConvertErr(err), errdefs.ErrNotFound) {
 			return nil
 		}
-		return fmt.Errorf("container %s: %w", id, convertErr(err))
+		return fmt.Errorf("container %s: %w", id, image.ConvertErr(err))
 	}
 	t, err := cont.Task(ctx, nil)
 	switch {
@@ -646,15 +650,15 @@ func (c *Containerd) removeContainer(ctx context.Context, id string, grace time.
 		if err := stopTask(ctx, t, grace); err != nil {
 			return fmt.Errorf("container %s: %w", id, err)
 		}
-	case !errors.Is(convertErr(err), ErrNotFound):
-		return fmt.Errorf("container %s: load task: %w", id, convertErr(err))
+	case !errors.Is(image.ConvertErr(err), errdefs.ErrNotFound):
+		return fmt.Errorf("container %s: load task: %w", id, image.ConvertErr(err))
 	default:
 		// No task to load; an apply killed while creating one may have
 		// left its record or shim, which would outlive the container.
 		c.deleteStaleTask(ctx, id)
 	}
-	if err := cont.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errors.Is(convertErr(err), ErrNotFound) {
-		return fmt.Errorf("container %s: delete: %w", id, convertErr(err))
+	if err := cont.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errors.Is(image.ConvertErr(err), errdefs.ErrNotFound) {
+		return fmt.Errorf("container %s: delete: %w", id, image.ConvertErr(err))
 	}
 	return nil
 }
@@ -666,11 +670,11 @@ func (c *Containerd) removeLeftovers(ctx context.Context, namespace, name string
 	ls := c.cd.LeasesService()
 	lss, err := ls.List(ctx, filter)
 	if err != nil {
-		return fmt.Errorf("list leases: %w", convertErr(err))
+		return fmt.Errorf("list leases: %w", image.ConvertErr(err))
 	}
 	for _, l := range lss {
-		if err := ls.Delete(ctx, l); err != nil && !errors.Is(convertErr(err), ErrNotFound) {
-			return fmt.Errorf("delete lease %s: %w", l.ID, convertErr(err))
+		if err := ls.Delete(ctx, l); err != nil && !errors.Is(image.ConvertErr(err), errdefs.ErrNotFound) {
+			return fmt.Errorf("delete lease %s: %w", l.ID, image.ConvertErr(err))
 		}
 	}
 	ss := c.cd.SnapshotService(c.client.Snapshotter())
@@ -680,11 +684,11 @@ func (c *Containerd) removeLeftovers(ctx context.Context, namespace, name string
 		return nil
 	}, filter)
 	if err != nil {
-		return fmt.Errorf("list snapshots: %w", convertErr(err))
+		return fmt.Errorf("list snapshots: %w", image.ConvertErr(err))
 	}
 	for _, k := range keys {
-		if err := ss.Remove(ctx, k); err != nil && !errors.Is(convertErr(err), ErrNotFound) {
-			return fmt.Errorf("remove snapshot %s: %w", k, convertErr(err))
+		if err := ss.Remove(ctx, k); err != nil && !errors.Is(image.ConvertErr(err), errdefs.ErrNotFound) {
+			return fmt.Errorf("remove snapshot %s: %w", k, image.ConvertErr(err))
 		}
 	}
 	return nil
@@ -700,7 +704,7 @@ func removePodDir(dir string) error {
 		return fmt.Errorf("pod dir: read mounts: %w", err)
 	}
 	if len(mounts) > 0 {
-		return fmt.Errorf("pod dir %s still has a mount at %s; not removing it: %w", dir, mounts[0].Mountpoint, ErrFailedPrecondition)
+		return fmt.Errorf("pod dir %s still has a mount at %s; not removing it: %w", dir, mounts[0].Mountpoint, errdefs.ErrFailedPrecondition)
 	}
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {

@@ -19,9 +19,12 @@ import (
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/snapshots"
+	"github.com/opencontainers/image-spec/identity"
+
 	"github.com/kelpie-dev/kelpie/internal/testimage"
 	"github.com/kelpie-dev/kelpie/reconciler"
-	"github.com/opencontainers/image-spec/identity"
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
+	"github.com/kelpie-dev/kelpie/runtime/image"
 )
 
 // webPod is the seed's kind of pod: an nginx container and a busybox
@@ -274,7 +277,7 @@ func TestInitContainers(t *testing.T) {
 	if err := tr.CreatePod(ctx, p); err != nil {
 		t.Fatalf("CreatePod: %v", err)
 	}
-	order := filepath.Join(tr.vols.podDir(p.Namespace, p.Name), "work", "order")
+	order := filepath.Join(tr.vols.PodDir(p.Namespace, p.Name), "work", "order")
 	waitFor(t, "the app's line", 10*time.Second, func() (bool, string) {
 		b, _ := os.ReadFile(order)
 		return string(b) == "first\nsecond\napp\n", fmt.Sprintf("%q", b)
@@ -333,7 +336,7 @@ func TestUnlabelledContainerUntouched(t *testing.T) {
 	ctx := tr.ctx(t)
 	p := busyboxPod("mine", "exec sleep 1000")
 	p.HostNetwork = true
-	img, err := tr.client.EnsureImage(ctx, testimage.BusyboxRef, PullIfNotPresent)
+	img, err := tr.client.EnsureImage(ctx, testimage.BusyboxRef, image.PullIfNotPresent)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,10 +344,10 @@ func TestUnlabelledContainerUntouched(t *testing.T) {
 	newForeign := func(id string, labels map[string]string) {
 		t.Helper()
 		_, err := tr.cd.NewContainer(ctx, id,
-			containerd.WithImage(img.img),
+			containerd.WithImage(img.Containerd()),
 			containerd.WithSnapshotter(tr.client.Snapshotter()),
-			containerd.WithNewSnapshot(id, img.img),
-			containerd.WithNewSpec(oci.WithImageConfig(img.img)),
+			containerd.WithNewSnapshot(id, img.Containerd()),
+			containerd.WithNewSpec(oci.WithImageConfig(img.Containerd())),
 			containerd.WithContainerLabels(labels))
 		if err != nil {
 			t.Fatal(err)
@@ -395,7 +398,7 @@ func TestObserveFindsInterruptedCreate(t *testing.T) {
 	// A CreatePod killed after its snapshot and lease were made, before
 	// the container record: only the pod dir, a lease and a snapshot exist.
 	p := busyboxPod("interrupted", "exec sleep 1000")
-	img, err := tr.client.EnsureImage(ctx, testimage.BusyboxRef, PullIfNotPresent)
+	img, err := tr.client.EnsureImage(ctx, testimage.BusyboxRef, image.PullIfNotPresent)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +410,7 @@ func TestObserveFindsInterruptedCreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	diffIDs, err := img.img.RootFS(ctx)
+	diffIDs, err := img.Containerd().RootFS(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +441,7 @@ func TestObserveFindsInterruptedCreate(t *testing.T) {
 	// A sandbox alone (a CreatePod killed inside the network setup, with
 	// its pod dir gone) is reported too, and removed.
 	q := busyboxPod("netonly", "")
-	if _, err := tr.net.setup(ctx, q); err != nil {
+	if _, err := tr.net.Setup(ctx, q); err != nil {
 		t.Fatal(err)
 	}
 	a, ok = tr.observePod(t, q.Namespace, q.Name)
@@ -457,7 +460,7 @@ func TestCreatePodMissingImage(t *testing.T) {
 	p.Containers[0].Image = "docker.io/library/nosuchimage:1"
 	p.Containers[0].PullPolicy = reconciler.PullNever
 	err := tr.CreatePod(tr.ctx(t), p)
-	if !errors.Is(err, ErrImageNotFound) {
+	if !errors.Is(err, image.ErrImageNotFound) {
 		t.Fatalf("CreatePod = %v, want ErrImageNotFound", err)
 	}
 	if _, ok := tr.observePod(t, p.Namespace, p.Name); ok {
@@ -606,14 +609,14 @@ func TestRemoveClaimRefusedWhileUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := tr.RemoveClaim(ctx, claim.Namespace, claim.Name)
-	if !errors.Is(err, ErrFailedPrecondition) || !strings.Contains(err.Error(), "pod "+testNS+"/db-0 uses it") {
+	if !errors.Is(err, errdefs.ErrFailedPrecondition) || !strings.Contains(err.Error(), "pod "+testNS+"/db-0 uses it") {
 		t.Fatalf("RemoveClaim of a claim in use = %v", err)
 	}
 	// Removing the pod keeps the claim and its data.
 	if err := tr.RemovePod(ctx, p.Namespace, p.Name, 0); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := os.ReadFile(filepath.Join(tr.vols.claimDataDir(claim.Namespace, claim.Name), "row")); err != nil || string(b) != "row\n" {
+	if b, err := os.ReadFile(filepath.Join(tr.vols.ClaimDataDir(claim.Namespace, claim.Name), "row")); err != nil || string(b) != "row\n" {
 		t.Errorf("claim data after the pod's removal: %q, %v", b, err)
 	}
 	if err := tr.RemoveClaim(ctx, claim.Namespace, claim.Name); err != nil {

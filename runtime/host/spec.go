@@ -15,8 +15,12 @@ import (
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/pkg/cap"
 	securejoin "github.com/cyphar/filepath-securejoin"
-	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
+	"github.com/kelpie-dev/kelpie/runtime/image"
+	"github.com/kelpie-dev/kelpie/runtime/network"
 )
 
 // CPU quota period of a container's CFS limit: the kernel's default.
@@ -25,7 +29,7 @@ const cfsPeriod = 100_000 // µs
 // podResources is what a pod's containers are built on: its sandbox, its
 // volumes' host paths, its /etc files and its cgroup parent.
 type podResources struct {
-	sandbox Sandbox
+	sandbox network.Sandbox
 	volumes map[string]string // volume name → host path
 	fixed   map[string]bool   // volumes whose content kelpie projects: a subPath is never created in them
 	etc     etcFiles
@@ -35,21 +39,21 @@ type podResources struct {
 // specOpts returns the OCI spec options of container ctr of pod p, run
 // from image img on res. It decides nothing the pod does not say, and it
 // never puts a Secret's value in an error.
-func (c *Containerd) specOpts(ctx context.Context, p *reconciler.Pod, ctr *reconciler.Container, id string, img Image, res podResources) ([]oci.SpecOpts, error) {
-	cfg, err := img.img.Spec(ctx)
+func (c *Containerd) specOpts(ctx context.Context, p *reconciler.Pod, ctr *reconciler.Container, id string, img image.Image, res podResources) ([]oci.SpecOpts, error) {
+	cfg, err := img.Containerd().Spec(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("image %s: read config: %w", img.Ref, convertErr(err))
+		return nil, fmt.Errorf("image %s: read config: %w", img.Ref, image.ConvertErr(err))
 	}
 	args := containerArgs(cfg.Config.Entrypoint, cfg.Config.Cmd, ctr.Command, ctr.Args)
 	if len(args) == 0 {
-		return nil, fmt.Errorf("no command: image %s has no entrypoint or cmd, and the manifest gives none: %w", img.Ref, ErrInvalidArgument)
+		return nil, fmt.Errorf("no command: image %s has no entrypoint or cmd, and the manifest gives none: %w", img.Ref, errdefs.ErrInvalidArgument)
 	}
 	sec := ctr.Security
 	if sec.Privileged && !c.cfg.AllowPrivileged {
 		return nil, errPrivileged
 	}
 	opts := []oci.SpecOpts{
-		oci.WithImageConfig(img.img),
+		oci.WithImageConfig(img.Containerd()),
 		oci.WithProcessArgs(args...),
 		oci.WithEnv(containerEnv(podHostname(p), ctr.Env)),
 	}
@@ -62,7 +66,7 @@ func (c *Containerd) specOpts(ctx context.Context, p *reconciler.Pod, ctr *recon
 		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostNamespace(specs.UTSNamespace))
 	} else {
 		if res.sandbox.NetNSPath == "" {
-			return nil, fmt.Errorf("pod sandbox has no network namespace: %w", ErrFailedPrecondition)
+			return nil, fmt.Errorf("pod sandbox has no network namespace: %w", errdefs.ErrFailedPrecondition)
 		}
 		opts = append(opts,
 			oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: res.sandbox.NetNSPath}),
@@ -114,7 +118,7 @@ func (c *Containerd) specOpts(ctx context.Context, p *reconciler.Pod, ctr *recon
 	// Resources.
 	r := ctr.Resources
 	if r.MemoryLimit < 0 || r.CPUMilli < 0 || r.CPURequestMilli < 0 {
-		return nil, fmt.Errorf("negative resource limit: %w", ErrInvalidArgument)
+		return nil, fmt.Errorf("negative resource limit: %w", errdefs.ErrInvalidArgument)
 	}
 	if r.MemoryLimit > 0 {
 		opts = append(opts, oci.WithMemoryLimit(uint64(r.MemoryLimit)))
@@ -175,16 +179,16 @@ func containerMounts(ctr *reconciler.Container, res podResources) ([]specs.Mount
 	taken := map[string]bool{}
 	for _, m := range ctr.Mounts {
 		if !path.IsAbs(m.Path) {
-			return nil, fmt.Errorf("mount of volume %s: path %q is not absolute: %w", m.Volume, m.Path, ErrInvalidArgument)
+			return nil, fmt.Errorf("mount of volume %s: path %q is not absolute: %w", m.Volume, m.Path, errdefs.ErrInvalidArgument)
 		}
 		dst := path.Clean(m.Path)
 		if taken[dst] {
-			return nil, fmt.Errorf("mount of volume %s: %s is mounted twice: %w", m.Volume, dst, ErrInvalidArgument)
+			return nil, fmt.Errorf("mount of volume %s: %s is mounted twice: %w", m.Volume, dst, errdefs.ErrInvalidArgument)
 		}
 		taken[dst] = true
 		src, ok := res.volumes[m.Volume]
 		if !ok {
-			return nil, fmt.Errorf("mount of volume %s: the pod has no such volume: %w", m.Volume, ErrInvalidArgument)
+			return nil, fmt.Errorf("mount of volume %s: the pod has no such volume: %w", m.Volume, errdefs.ErrInvalidArgument)
 		}
 		if m.SubPath != "" {
 			sub, err := subPath(src, m.SubPath, !res.fixed[m.Volume])
@@ -226,7 +230,7 @@ func bindMount(src, dst string, readOnly bool) specs.Mount {
 func subPath(root, sub string, create bool) (string, error) {
 	clean := filepath.Clean(sub)
 	if filepath.IsAbs(sub) || clean == ".." || strings.HasPrefix(clean, "../") {
-		return "", fmt.Errorf("subPath %q must be a relative path inside the volume: %w", sub, ErrInvalidArgument)
+		return "", fmt.Errorf("subPath %q must be a relative path inside the volume: %w", sub, errdefs.ErrInvalidArgument)
 	}
 	p, err := securejoin.SecureJoin(root, clean)
 	if err != nil {
@@ -251,7 +255,7 @@ func subPath(root, sub string, create bool) (string, error) {
 		return "", fmt.Errorf("volume %s: %w", root, err)
 	}
 	if real != realRoot && !strings.HasPrefix(real, realRoot+string(filepath.Separator)) {
-		return "", fmt.Errorf("subPath %q leaves the volume: %w", sub, ErrInvalidArgument)
+		return "", fmt.Errorf("subPath %q leaves the volume: %w", sub, errdefs.ErrInvalidArgument)
 	}
 	return real, nil
 }
@@ -325,7 +329,7 @@ func capabilityOpts(add, drop []string) ([]oci.SpecOpts, error) {
 				u = "CAP_" + u
 			}
 			if len(known) > 0 && !slices.Contains(known, u) {
-				return false, nil, fmt.Errorf("unknown capability %q: %w", n, ErrInvalidArgument)
+				return false, nil, fmt.Errorf("unknown capability %q: %w", n, errdefs.ErrInvalidArgument)
 			}
 			caps = append(caps, u)
 		}

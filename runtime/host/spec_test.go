@@ -9,9 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/kelpie-dev/kelpie/internal/testimage"
 	"github.com/kelpie-dev/kelpie/reconciler"
-	"github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -69,7 +70,7 @@ func TestSpecFromPod(t *testing.T) {
 	if !slices.Contains(s.Process.Env, "FOO=bar") || !slices.Contains(s.Process.Env, "HOSTNAME=limits") {
 		t.Errorf("env = %v", s.Process.Env)
 	}
-	sbs, _ := tr.net.sandboxes()
+	sbs, _ := tr.net.Sandboxes()
 	netns := ""
 	for _, ns := range s.Linux.Namespaces {
 		if ns.Type == specs.NetworkNamespace {

@@ -13,6 +13,9 @@ import (
 	"github.com/containerd/containerd"
 	tasks "github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/cio"
+
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
+	"github.com/kelpie-dev/kelpie/runtime/image"
 )
 
 // killWait bounds how long a task gets to die after SIGKILL before its
@@ -73,8 +76,8 @@ func (c *Containerd) tryNewTask(ctx context.Context, ctr containerd.Container, l
 	if err == nil {
 		return t, nil
 	}
-	err = convertErr(err)
-	if !errors.Is(err, ErrAlreadyExists) {
+	err = image.ConvertErr(err)
+	if !errors.Is(err, errdefs.ErrAlreadyExists) {
 		if strings.Contains(err.Error(), "file exists") {
 			// "failed to start shim: mkdir <bundle>: file exists"
 			return nil, fmt.Errorf("create task: %w: %w", errStaleTask, err)
@@ -83,7 +86,7 @@ func (c *Containerd) tryNewTask(ctx context.Context, ctr containerd.Container, l
 	}
 	t, err = ctr.Task(ctx, nil)
 	if err != nil {
-		if err = convertErr(err); errors.Is(err, ErrNotFound) {
+		if err = image.ConvertErr(err); errors.Is(err, errdefs.ErrNotFound) {
 			return nil, fmt.Errorf("load task: %w: %w", errStaleTask, err)
 		}
 		return nil, fmt.Errorf("load task: %w", err)
@@ -97,7 +100,7 @@ func (c *Containerd) tryNewTask(ctx context.Context, ctr containerd.Container, l
 func (c *Containerd) deleteStaleTask(ctx context.Context, id string) {
 	_, err := c.cd.TaskService().Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: id})
 	if err != nil {
-		if err = convertErr(err); !errors.Is(err, ErrNotFound) {
+		if err = image.ConvertErr(err); !errors.Is(err, errdefs.ErrNotFound) {
 			c.log.Debug("delete stale task", "container", id, "err", err)
 		}
 	}
@@ -112,13 +115,13 @@ func (c *Containerd) startTask(ctx context.Context, ctr containerd.Container, lo
 	}
 	st, err := t.Status(ctx)
 	if err != nil {
-		return fmt.Errorf("task status: %w", convertErr(err))
+		return fmt.Errorf("task status: %w", image.ConvertErr(err))
 	}
 	if st.Status != containerd.Created {
 		return nil // running or already ran: a concurrent start won
 	}
 	if err := t.Start(ctx); err != nil {
-		return fmt.Errorf("start task: %w", convertErr(err))
+		return fmt.Errorf("start task: %w", image.ConvertErr(err))
 	}
 	return nil
 }
@@ -134,25 +137,25 @@ func (c *Containerd) runTask(ctx context.Context, ctr containerd.Container, logP
 	// Wait before Start: a process that exits at once must not be missed.
 	exitCh, err := t.Wait(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("wait for task: %w", convertErr(err))
+		return 0, fmt.Errorf("wait for task: %w", image.ConvertErr(err))
 	}
 	st, err := t.Status(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("task status: %w", convertErr(err))
+		return 0, fmt.Errorf("task status: %w", image.ConvertErr(err))
 	}
 	switch st.Status {
 	case containerd.Stopped:
 		return int(st.ExitStatus), nil
 	case containerd.Created:
 		if err := t.Start(ctx); err != nil {
-			return 0, fmt.Errorf("start task: %w", convertErr(err))
+			return 0, fmt.Errorf("start task: %w", image.ConvertErr(err))
 		}
 	}
 	select {
 	case es := <-exitCh:
 		code, _, err := es.Result()
 		if err != nil {
-			return 0, fmt.Errorf("wait for task: %w", convertErr(err))
+			return 0, fmt.Errorf("wait for task: %w", image.ConvertErr(err))
 		}
 		return int(code), nil
 	case <-ctx.Done():
@@ -172,14 +175,14 @@ type taskState struct {
 func taskOf(ctx context.Context, ctr containerd.Container) (containerd.Task, taskState, error) {
 	t, err := ctr.Task(ctx, nil)
 	if err != nil {
-		if err = convertErr(err); errors.Is(err, ErrNotFound) {
+		if err = image.ConvertErr(err); errors.Is(err, errdefs.ErrNotFound) {
 			return nil, taskState{}, nil
 		}
 		return nil, taskState{}, fmt.Errorf("load task: %w", err)
 	}
 	st, err := t.Status(ctx)
 	if err != nil {
-		if err = convertErr(err); errors.Is(err, ErrNotFound) {
+		if err = image.ConvertErr(err); errors.Is(err, errdefs.ErrNotFound) {
 			return nil, taskState{}, nil
 		}
 		return nil, taskState{}, fmt.Errorf("task status: %w", err)
@@ -203,7 +206,7 @@ func (s taskState) running() bool {
 func stopTask(ctx context.Context, t containerd.Task, grace time.Duration) error {
 	st, err := t.Status(ctx)
 	if err != nil {
-		if err = convertErr(err); errors.Is(err, ErrNotFound) {
+		if err = image.ConvertErr(err); errors.Is(err, errdefs.ErrNotFound) {
 			return nil
 		}
 		return fmt.Errorf("task status: %w", err)
@@ -214,12 +217,12 @@ func stopTask(ctx context.Context, t containerd.Task, grace time.Duration) error
 		}
 		exitCh, err := t.Wait(ctx)
 		if err != nil {
-			return fmt.Errorf("wait for task: %w", convertErr(err))
+			return fmt.Errorf("wait for task: %w", image.ConvertErr(err))
 		}
 		exited := false
 		if grace > 0 {
-			if err := t.Kill(ctx, syscall.SIGTERM); err != nil && !errors.Is(convertErr(err), ErrNotFound) {
-				return fmt.Errorf("SIGTERM: %w", convertErr(err))
+			if err := t.Kill(ctx, syscall.SIGTERM); err != nil && !errors.Is(image.ConvertErr(err), errdefs.ErrNotFound) {
+				return fmt.Errorf("SIGTERM: %w", image.ConvertErr(err))
 			}
 			timer := time.NewTimer(grace)
 			select {
@@ -233,8 +236,8 @@ func stopTask(ctx context.Context, t containerd.Task, grace time.Duration) error
 			timer.Stop()
 		}
 		if !exited {
-			if err := t.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errors.Is(convertErr(err), ErrNotFound) {
-				return fmt.Errorf("SIGKILL: %w", convertErr(err))
+			if err := t.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errors.Is(image.ConvertErr(err), errdefs.ErrNotFound) {
+				return fmt.Errorf("SIGKILL: %w", image.ConvertErr(err))
 			}
 			timer := time.NewTimer(killWait)
 			select {
@@ -255,7 +258,7 @@ func stopTask(ctx context.Context, t containerd.Task, grace time.Duration) error
 // killed first).
 func deleteTask(ctx context.Context, t containerd.Task) error {
 	if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil {
-		if err = convertErr(err); !errors.Is(err, ErrNotFound) {
+		if err = image.ConvertErr(err); !errors.Is(err, errdefs.ErrNotFound) {
 			return fmt.Errorf("delete task: %w", err)
 		}
 	}

@@ -2,7 +2,6 @@ package image
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -13,10 +12,12 @@ import (
 	"time"
 
 	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/errdefs"
+	cerrdefs "github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/identifiers"
 	"github.com/containerd/containerd/namespaces"
 	"google.golang.org/grpc/status"
+
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 )
 
 // Defaults of a Client.
@@ -28,21 +29,11 @@ const (
 	DefaultProgressInterval = 100 * time.Millisecond            // smooth enough for a terminal, cheap for containerd
 )
 
-// Errors callers test with errors.Is. Errors from containerd are converted to
-// these at the package boundary; the original message is kept.
-var (
-	ErrNotFound           = errors.New("not found")
-	ErrAlreadyExists      = errors.New("already exists")
-	ErrInvalidArgument    = errors.New("invalid argument")
-	ErrFailedPrecondition = errors.New("failed precondition")
-	ErrUnavailable        = errors.New("unavailable")
-	ErrNotImplemented     = errors.New("not implemented")
-	// ErrImageNotFound means that no source had the image: not containerd,
-	// not the image dirs, not the registry. errors.Is(err, ErrNotFound) holds
-	// for it too. A reconciler waits for such an image rather than retrying
-	// in a storm.
-	ErrImageNotFound = fmt.Errorf("image %w", ErrNotFound)
-)
+// ErrImageNotFound means that no source had the image: not containerd, not
+// the image dirs, not the registry. errors.Is(err, errdefs.ErrNotFound)
+// holds for it too. A reconciler waits for such an image rather than
+// retrying in a storm.
+var ErrImageNotFound = fmt.Errorf("image %w", errdefs.ErrNotFound)
 
 // Client is kelpie's connection to one containerd, in one namespace, with the
 // image sources it was configured with. It is safe for concurrent use.
@@ -146,7 +137,7 @@ func (o *options) validate() error {
 		}
 		key := canonicalRegistryHost(host)
 		if _, dup := o.mirrorURLs[key]; dup {
-			return fmt.Errorf("registry mirror %s=%s: %s is mirrored twice: %w", host, o.mirrors[host], key, ErrInvalidArgument)
+			return fmt.Errorf("registry mirror %s=%s: %s is mirrored twice: %w", host, o.mirrors[host], key, errdefs.ErrInvalidArgument)
 		}
 		o.mirrorURLs[key] = u
 	}
@@ -165,7 +156,7 @@ func Connect(ctx context.Context, address, namespace string, opts ...Option) (*C
 		namespace = DefaultNamespace
 	}
 	if err := identifiers.Validate(namespace); err != nil {
-		return nil, fmt.Errorf("containerd namespace %q: %w", namespace, convertErr(err))
+		return nil, fmt.Errorf("containerd namespace %q: %w", namespace, ConvertErr(err))
 	}
 	var o options
 	for _, opt := range opts {
@@ -182,9 +173,9 @@ func Connect(ctx context.Context, address, namespace string, opts ...Option) (*C
 	// timeout; a missing socket is a plain mistake, so say so at once.
 	sock := strings.TrimPrefix(address, "unix://")
 	if fi, err := os.Stat(sock); err != nil {
-		return nil, unreachable(fmt.Errorf("%w (%v)", ErrUnavailable, err))
+		return nil, unreachable(fmt.Errorf("%w (%v)", errdefs.ErrUnavailable, err))
 	} else if fi.Mode()&os.ModeSocket == 0 {
-		return nil, unreachable(fmt.Errorf("%w (%s is not a socket)", ErrUnavailable, sock))
+		return nil, unreachable(fmt.Errorf("%w (%s is not a socket)", errdefs.ErrUnavailable, sock))
 	}
 
 	timeout := o.dialTimeout
@@ -193,15 +184,15 @@ func Connect(ctx context.Context, address, namespace string, opts ...Option) (*C
 	}
 	cd, err := containerd.New(address, containerd.WithDefaultNamespace(namespace), containerd.WithTimeout(timeout))
 	if err != nil {
-		return nil, unreachable(convertErr(err))
+		return nil, unreachable(ConvertErr(err))
 	}
 	c := &Client{cd: cd, address: address, namespace: namespace, opts: o}
-	vctx, cancel := context.WithTimeout(c.ctx(ctx), timeout)
+	vctx, cancel := context.WithTimeout(c.WithNamespace(ctx), timeout)
 	defer cancel()
 	v, err := cd.Version(vctx)
 	if err != nil {
 		cd.Close()
-		return nil, unreachable(convertErr(err))
+		return nil, unreachable(ConvertErr(err))
 	}
 	c.server = v.Version
 	if err := c.checkSnapshotter(vctx); err != nil {
@@ -218,13 +209,13 @@ func (c *Client) checkSnapshotter(ctx context.Context) error {
 		fmt.Sprintf("type==io.containerd.snapshotter.v1,id==%s", c.opts.snapshotter),
 	})
 	if err != nil {
-		return fmt.Errorf("containerd at %s: list snapshotters: %w", c.address, convertErr(err))
+		return fmt.Errorf("containerd at %s: list snapshotters: %w", c.address, ConvertErr(err))
 	}
 	if len(resp.Plugins) == 0 {
-		return fmt.Errorf("containerd at %s has no snapshotter %q: %w", c.address, c.opts.snapshotter, ErrFailedPrecondition)
+		return fmt.Errorf("containerd at %s has no snapshotter %q: %w", c.address, c.opts.snapshotter, errdefs.ErrFailedPrecondition)
 	}
 	if ie := resp.Plugins[0].InitErr; ie != nil {
-		return fmt.Errorf("containerd at %s: snapshotter %q failed to start: %s: %w", c.address, c.opts.snapshotter, ie.Message, ErrFailedPrecondition)
+		return fmt.Errorf("containerd at %s: snapshotter %q failed to start: %s: %w", c.address, c.opts.snapshotter, ie.Message, errdefs.ErrFailedPrecondition)
 	}
 	return nil
 }
@@ -246,55 +237,51 @@ func (c *Client) Snapshotter() string { return c.opts.snapshotter }
 // ServerVersion is the version of the containerd the client is connected to.
 func (c *Client) ServerVersion() string { return c.server }
 
-// ctx returns ctx in the client's namespace, unless it names one already.
-func (c *Client) ctx(ctx context.Context) context.Context {
+// WithNamespace returns ctx in the client's namespace, unless it names one
+// already.
+func (c *Client) WithNamespace(ctx context.Context) context.Context {
 	if _, ok := namespaces.Namespace(ctx); ok {
 		return ctx
 	}
 	return namespaces.WithNamespace(ctx, c.namespace)
 }
 
-// convertedError keeps containerd's message while making errors.Is match
-// both our sentinel and the original error chain.
-type convertedError struct {
-	sentinel error
-	err      error
-}
+// Containerd is the containerd client underneath, for the host runtime's
+// containers and tasks. Contexts passed to it need WithNamespace; its
+// errors need ConvertErr.
+func (c *Client) Containerd() *containerd.Client { return c.cd }
 
-func (e *convertedError) Error() string   { return e.err.Error() }
-func (e *convertedError) Unwrap() []error { return []error{e.sentinel, e.err} }
-
-// convertErr converts an error from containerd (errdefs classes, including
-// those carried over gRPC) into one that matches our sentinels.
-func convertErr(err error) error {
+// ConvertErr converts an error from containerd (errdefs classes, including
+// those carried over gRPC) into one that matches the sentinels of package
+// errdefs, keeping containerd's message.
+func ConvertErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	var ce *convertedError
-	if errors.As(err, &ce) {
+	if errdefs.IsClassified(err) {
 		return err
 	}
 	if _, isStatus := status.FromError(err); isStatus {
-		err = errdefs.FromGRPC(err) // the client converts most, not all, of its gRPC errors
+		err = cerrdefs.FromGRPC(err) // the client converts most, not all, of its gRPC errors
 	}
 	var sentinel error
 	switch {
-	case errdefs.IsNotFound(err):
-		sentinel = ErrNotFound
-	case errdefs.IsAlreadyExists(err):
-		sentinel = ErrAlreadyExists
-	case errdefs.IsInvalidArgument(err):
-		sentinel = ErrInvalidArgument
-	case errdefs.IsFailedPrecondition(err):
-		sentinel = ErrFailedPrecondition
-	case errdefs.IsUnavailable(err):
-		sentinel = ErrUnavailable
-	case errdefs.IsNotImplemented(err):
-		sentinel = ErrNotImplemented
+	case cerrdefs.IsNotFound(err):
+		sentinel = errdefs.ErrNotFound
+	case cerrdefs.IsAlreadyExists(err):
+		sentinel = errdefs.ErrAlreadyExists
+	case cerrdefs.IsInvalidArgument(err):
+		sentinel = errdefs.ErrInvalidArgument
+	case cerrdefs.IsFailedPrecondition(err):
+		sentinel = errdefs.ErrFailedPrecondition
+	case cerrdefs.IsUnavailable(err):
+		sentinel = errdefs.ErrUnavailable
+	case cerrdefs.IsNotImplemented(err):
+		sentinel = errdefs.ErrNotImplemented
 	default:
 		return err
 	}
-	return &convertedError{sentinel: sentinel, err: err}
+	return errdefs.Classify(sentinel, err)
 }
 
 // isLoopbackHost reports whether host (with or without a port) names this

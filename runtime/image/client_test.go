@@ -13,12 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd/errdefs"
-	"github.com/containerd/containerd/images"
-	"github.com/kelpie-dev/kelpie/internal/testenv"
-	"github.com/kelpie-dev/kelpie/internal/testimage"
+	cerrdefs "github.com/containerd/containerd/errdefs"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/kelpie-dev/kelpie/internal/ctrtest"
+	"github.com/kelpie-dev/kelpie/internal/testenv"
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 )
 
 // newTestClient connects to the test containerd (KELPIE_CONTAINERD_ADDRESS)
@@ -41,51 +42,11 @@ func newTestClient(t *testing.T, opts ...Option) *Client {
 	}
 	t.Cleanup(func() {
 		defer c.Close()
-		if err := removeNamespace(c); err != nil {
+		if err := ctrtest.RemoveNamespace(c.cd, ns); err != nil {
 			t.Errorf("clean up containerd namespace %s: %v", ns, err)
 		}
 	})
 	return c
-}
-
-// removeNamespace deletes every image of the client's namespace, lets
-// containerd's garbage collector drop their content and snapshots, then
-// deletes the namespace, polling until containerd agrees it is empty.
-func removeNamespace(c *Client) error {
-	ctx, cancel := context.WithTimeout(c.ctx(context.Background()), 30*time.Second)
-	defer cancel()
-	is := c.cd.ImageService()
-	imgs, err := is.List(ctx)
-	if err != nil {
-		return err
-	}
-	for i, img := range imgs {
-		var opts []images.DeleteOpt
-		if i == len(imgs)-1 {
-			opts = append(opts, images.SynchronousDelete()) // runs the garbage collector now
-		}
-		if err := is.Delete(ctx, img.Name, opts...); err != nil && !errdefs.IsNotFound(err) {
-			return fmt.Errorf("delete image %s: %w", img.Name, err)
-		}
-	}
-	for {
-		err := c.cd.NamespaceService().Delete(ctx, c.namespace)
-		if err == nil || errdefs.IsNotFound(err) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("delete namespace: %w", err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-func needBusybox(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(testimage.DefaultBusybox); err != nil {
-		testenv.Missing(t, "%s: %v (apt-get install busybox-static)", testimage.DefaultBusybox, err)
-	}
 }
 
 func TestConnectMissingSocket(t *testing.T) {
@@ -104,8 +65,8 @@ func TestConnectMissingSocket(t *testing.T) {
 	if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "set --containerd-address") {
 		t.Errorf("error = %q, want it to start %q and say how to fix it", err, want)
 	}
-	if !errors.Is(err, ErrUnavailable) {
-		t.Errorf("errors.Is(%v, ErrUnavailable) = false", err)
+	if !errors.Is(err, errdefs.ErrUnavailable) {
+		t.Errorf("errors.Is(%v, errdefs.ErrUnavailable) = false", err)
 	}
 }
 
@@ -152,8 +113,8 @@ func TestConnectSilentSocket(t *testing.T) {
 
 func TestConnectInvalidNamespace(t *testing.T) {
 	_, err := Connect(context.Background(), "/nonexistent.sock", "Bad Namespace!")
-	if !errors.Is(err, ErrInvalidArgument) {
-		t.Errorf("error = %v, want ErrInvalidArgument", err)
+	if !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("error = %v, want errdefs.ErrInvalidArgument", err)
 	}
 }
 
@@ -174,7 +135,7 @@ func TestConnectUnknownSnapshotter(t *testing.T) {
 	testenv.Root(t)
 	addr := testenv.ContainerdAddress(t)
 	_, err := Connect(context.Background(), addr, "kelpie-test-snap", WithSnapshotter("nosuch"))
-	if !errors.Is(err, ErrFailedPrecondition) || !strings.Contains(err.Error(), `no snapshotter "nosuch"`) {
+	if !errors.Is(err, errdefs.ErrFailedPrecondition) || !strings.Contains(err.Error(), `no snapshotter "nosuch"`) {
 		t.Errorf("error = %v, want a missing-snapshotter failure", err)
 	}
 }
@@ -185,16 +146,16 @@ func TestConvertErr(t *testing.T) {
 		in   error
 		want error
 	}{
-		{"errdefs", fmt.Errorf("image x: %w", errdefs.ErrNotFound), ErrNotFound},
-		{"grpc", status.Error(codes.AlreadyExists, "content sha256:x: already exists"), ErrAlreadyExists},
-		{"unavailable", status.Error(codes.Unavailable, "connection refused"), ErrUnavailable},
-		{"precondition", errdefs.ErrFailedPrecondition, ErrFailedPrecondition},
-		{"invalid", errdefs.ErrInvalidArgument, ErrInvalidArgument},
+		{"errdefs", fmt.Errorf("image x: %w", cerrdefs.ErrNotFound), errdefs.ErrNotFound},
+		{"grpc", status.Error(codes.AlreadyExists, "content sha256:x: already exists"), errdefs.ErrAlreadyExists},
+		{"unavailable", status.Error(codes.Unavailable, "connection refused"), errdefs.ErrUnavailable},
+		{"precondition", cerrdefs.ErrFailedPrecondition, errdefs.ErrFailedPrecondition},
+		{"invalid", cerrdefs.ErrInvalidArgument, errdefs.ErrInvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := convertErr(tc.in)
+			got := ConvertErr(tc.in)
 			if !errors.Is(got, tc.want) {
-				t.Errorf("convertErr(%v) does not match %v", tc.in, tc.want)
+				t.Errorf("ConvertErr(%v) does not match %v", tc.in, tc.want)
 			}
 			if st, ok := status.FromError(tc.in); ok {
 				if !strings.Contains(got.Error(), st.Message()) {
@@ -205,15 +166,15 @@ func TestConvertErr(t *testing.T) {
 			}
 		})
 	}
-	if convertErr(nil) != nil {
-		t.Error("convertErr(nil) != nil")
+	if ConvertErr(nil) != nil {
+		t.Error("ConvertErr(nil) != nil")
 	}
 	plain := errors.New("plain")
-	if convertErr(plain) != plain {
+	if ConvertErr(plain) != plain {
 		t.Error("an unclassified error was changed")
 	}
 	// Still matches containerd's own class after conversion.
-	if !errdefs.IsNotFound(convertErr(errdefs.ErrNotFound)) {
+	if !cerrdefs.IsNotFound(ConvertErr(cerrdefs.ErrNotFound)) {
 		t.Error("converted error lost its errdefs class")
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/containerd/platforms"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 )
 
 // ExportedImage is one image ExportImages wrote (or listed).
@@ -60,7 +62,7 @@ type ExportOptions struct {
 // out, so the archive can be incremental; it is then complete only together
 // with what the receiver has.
 func (c *Client) ExportImages(ctx context.Context, w io.Writer, refs []string, opts ExportOptions) ([]ExportedImage, error) {
-	ctx = c.ctx(ctx)
+	ctx = c.WithNamespace(ctx)
 	ctx, release, err := c.withImageLease(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("export images: %w", err)
@@ -333,8 +335,8 @@ func (e *containerdExport) resolve(ctx context.Context, ref string) (ocispec.Des
 	if err == nil {
 		return img.Target(), SourceContainerd, e.c.address, e.open, nil
 	}
-	if !errors.Is(convertErr(err), ErrNotFound) {
-		return ocispec.Descriptor{}, "", "", nil, fmt.Errorf("look up in containerd at %s: %w", e.c.address, convertErr(err))
+	if !errors.Is(ConvertErr(err), errdefs.ErrNotFound) {
+		return ocispec.Descriptor{}, "", "", nil, fmt.Errorf("look up in containerd at %s: %w", e.c.address, ConvertErr(err))
 	}
 	got, err := e.c.EnsureImage(ctx, ref, PullIfNotPresent)
 	if err != nil {
@@ -346,7 +348,7 @@ func (e *containerdExport) resolve(ctx context.Context, ref string) (ocispec.Des
 func (e *containerdExport) open(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
 	ra, err := e.cs.ReaderAt(ctx, d)
 	if err != nil {
-		return nil, fmt.Errorf("read blob %s from containerd: %w", d.Digest, convertErr(err))
+		return nil, fmt.Errorf("read blob %s from containerd: %w", d.Digest, ConvertErr(err))
 	}
 	return struct {
 		io.Reader

@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kelpie-dev/kelpie/internal/testimage"
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/kelpie-dev/kelpie/internal/testimage"
 )
 
 // archiveBlobs lists the blob entries of an OCI archive.
@@ -36,7 +37,7 @@ func archiveBlobs(t *testing.T, b []byte) []string {
 }
 
 func TestExportImagesFromContainerd(t *testing.T) {
-	needBusybox(t)
+	testimage.NeedBusybox(t)
 	c := newTestClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -8,6 +8,8 @@ import (
 
 	"github.com/containerd/containerd"
 	"github.com/distribution/reference"
+
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 )
 
 // PullPolicy says which image sources EnsureImage may use, with the meaning
@@ -53,20 +55,25 @@ type Image struct {
 	img containerd.Image
 }
 
+// Containerd is the containerd image underneath, for the host runtime to
+// create containers and snapshots from; nil for an Image that EnsureImage
+// did not return.
+func (i Image) Containerd() containerd.Image { return i.img }
+
 // NormalizeRef turns an image reference into the full form Docker uses:
 // "nginx" becomes "docker.io/library/nginx:latest", "me/app:1" becomes
 // "docker.io/me/app:1"; a reference with a digest keeps only the digest.
 func NormalizeRef(ref string) (string, error) {
 	named, err := reference.ParseDockerRef(strings.TrimSpace(ref))
 	if err != nil {
-		return "", fmt.Errorf("image reference %q: %w: %w", ref, ErrInvalidArgument, err)
+		return "", fmt.Errorf("image reference %q: %w: %w", ref, errdefs.ErrInvalidArgument, err)
 	}
 	return named.String(), nil
 }
 
 // ImageNotFoundError says that an image could be had from none of the
 // sources EnsureImage tried, and what each said. errors.Is matches it with
-// ErrImageNotFound and ErrNotFound; Unwrap gives the registry's error, if one
+// ErrImageNotFound and errdefs.ErrNotFound; Unwrap gives the registry's error, if one
 // was tried.
 type ImageNotFoundError struct {
 	Ref   string   // normalized reference
@@ -79,9 +86,9 @@ func (e *ImageNotFoundError) Error() string {
 	return fmt.Sprintf("image %s not found: %s", e.Ref, strings.Join(e.Tried, ", "))
 }
 
-// Is makes errors.Is(err, ErrImageNotFound) and errors.Is(err, ErrNotFound) hold.
+// Is makes errors.Is(err, ErrImageNotFound) and errors.Is(err, errdefs.ErrNotFound) hold.
 func (e *ImageNotFoundError) Is(target error) bool {
-	return target == ErrImageNotFound || target == ErrNotFound
+	return target == ErrImageNotFound || target == errdefs.ErrNotFound
 }
 
 // Unwrap returns the registry's error.
@@ -103,13 +110,13 @@ func (c *Client) EnsureImage(ctx context.Context, ref string, policy PullPolicy)
 	case PullIfNotPresent, PullAlways, PullNever:
 	default:
 		return Image{}, fmt.Errorf("image %s: unknown pull policy %q (want %s, %s or %s): %w",
-			ref, policy, PullIfNotPresent, PullAlways, PullNever, ErrInvalidArgument)
+			ref, policy, PullIfNotPresent, PullAlways, PullNever, errdefs.ErrInvalidArgument)
 	}
 	norm, err := NormalizeRef(ref)
 	if err != nil {
 		return Image{}, err
 	}
-	ctx = c.ctx(ctx)
+	ctx = c.WithNamespace(ctx)
 	unlock, err := c.imageLocks.lock(ctx, norm)
 	if err != nil {
 		return Image{}, fmt.Errorf("image %s: %w", norm, err)
@@ -167,15 +174,15 @@ func (c *Client) EnsureImage(ctx context.Context, ref string, policy PullPolicy)
 }
 
 // GetImage returns the image ref when containerd holds it, without unpacking
-// it or looking anywhere else; ErrNotFound when it does not.
+// it or looking anywhere else; errdefs.ErrNotFound when it does not.
 func (c *Client) GetImage(ctx context.Context, ref string) (Image, error) {
 	norm, err := NormalizeRef(ref)
 	if err != nil {
 		return Image{}, err
 	}
-	img, err := c.cd.GetImage(c.ctx(ctx), norm)
+	img, err := c.cd.GetImage(c.WithNamespace(ctx), norm)
 	if err != nil {
-		return Image{}, fmt.Errorf("get image %s: %w", norm, convertErr(err))
+		return Image{}, fmt.Errorf("get image %s: %w", norm, ConvertErr(err))
 	}
 	return c.imageOf(img, SourceContainerd, c.address), nil
 }
@@ -186,8 +193,8 @@ func (c *Client) GetImage(ctx context.Context, ref string) (Image, error) {
 func (c *Client) localImage(ctx context.Context, ref string) (img Image, found bool, err error) {
 	ci, err := c.cd.GetImage(ctx, ref)
 	if err != nil {
-		err = convertErr(err)
-		if errors.Is(err, ErrNotFound) {
+		err = ConvertErr(err)
+		if errors.Is(err, errdefs.ErrNotFound) {
 			return Image{}, false, nil
 		}
 		return Image{}, false, fmt.Errorf("image %s: look up in containerd at %s: %w", ref, c.address, err)
@@ -205,7 +212,7 @@ func (c *Client) unpack(ctx context.Context, ci containerd.Image) error {
 		return nil
 	}
 	if err := ci.Unpack(ctx, c.opts.snapshotter); err != nil {
-		return fmt.Errorf("unpack %s into %s: %w", ci.Name(), c.opts.snapshotter, convertErr(err))
+		return fmt.Errorf("unpack %s into %s: %w", ci.Name(), c.opts.snapshotter, ConvertErr(err))
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package image
 import (
 	"errors"
 	"testing"
+
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 )
 
 func TestNormalizeRef(t *testing.T) {
@@ -23,8 +25,8 @@ func TestNormalizeRef(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "Upper:1", "nginx:", "a b"} {
-		if _, err := NormalizeRef(bad); !errors.Is(err, ErrInvalidArgument) {
-			t.Errorf("NormalizeRef(%q) error = %v, want ErrInvalidArgument", bad, err)
+		if _, err := NormalizeRef(bad); !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("NormalizeRef(%q) error = %v, want errdefs.ErrInvalidArgument", bad, err)
 		}
 	}
 }
@@ -37,7 +39,7 @@ func TestImageNotFoundError(t *testing.T) {
 	if got, want := err.Error(), "image docker.io/library/x:1 not found: not in containerd, registry r: connection refused"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
-	if !errors.Is(err, ErrImageNotFound) || !errors.Is(err, ErrNotFound) || !errors.Is(err, inner) {
-		t.Error("errors.Is does not match ErrImageNotFound, ErrNotFound and the registry's error")
+	if !errors.Is(err, ErrImageNotFound) || !errors.Is(err, errdefs.ErrNotFound) || !errors.Is(err, inner) {
+		t.Error("errors.Is does not match ErrImageNotFound, errdefs.ErrNotFound and the registry's error")
 	}
 }

@@ -24,6 +24,8 @@ import (
 	"github.com/distribution/reference"
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 )
 
 // annotationImageName is the index annotation containerd's Import names an
@@ -46,7 +48,7 @@ const (
 // an org.opencontainers.image.ref.name that is a full reference, or Docker's
 // RepoTags; an archive with no named image is an error.
 func (c *Client) ImportArchive(ctx context.Context, path string) ([]string, error) {
-	ctx = c.ctx(ctx)
+	ctx = c.WithNamespace(ctx)
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("import %s: %w", path, err)
@@ -57,7 +59,7 @@ func (c *Client) ImportArchive(ctx context.Context, path string) ([]string, erro
 	)
 	if fi.IsDir() {
 		if _, err := os.Stat(filepath.Join(path, ocispec.ImageLayoutFile)); err != nil {
-			return nil, fmt.Errorf("import %s: a directory must be an OCI image layout (it has no %s): %w", path, ocispec.ImageLayoutFile, ErrInvalidArgument)
+			return nil, fmt.Errorf("import %s: a directory must be an OCI image layout (it has no %s): %w", path, ocispec.ImageLayoutFile, errdefs.ErrInvalidArgument)
 		}
 		pr, pw := io.Pipe()
 		go func() { pw.CloseWithError(tarDirectory(pw, path)) }()
@@ -95,11 +97,11 @@ func (c *Client) ImportArchive(ctx context.Context, path string) ([]string, erro
 	}, every: c.opts.progressInterval}
 	imgs, err := c.cd.Import(ctx, cr, containerd.WithImageRefTranslator(refNameTranslator))
 	if err != nil {
-		return nil, fmt.Errorf("import %s: %w", path, convertErr(err))
+		return nil, fmt.Errorf("import %s: %w", path, ConvertErr(err))
 	}
 	if len(imgs) == 0 {
 		return nil, fmt.Errorf("import %s: it names no image (no %s annotation, no full reference in %s, no RepoTags): %w",
-			path, annotationImageName, ocispec.AnnotationRefName, ErrInvalidArgument)
+			path, annotationImageName, ocispec.AnnotationRefName, errdefs.ErrInvalidArgument)
 	}
 
 	is := c.cd.ImageService()
@@ -117,11 +119,11 @@ func (c *Client) ImportArchive(ctx context.Context, path string) ([]string, erro
 			img.Name = norm
 			if _, err := is.Update(ctx, img, "target"); err != nil {
 				if _, err := is.Create(ctx, img); err != nil {
-					return names, fmt.Errorf("import %s: name image %s: %w", path, norm, convertErr(err))
+					return names, fmt.Errorf("import %s: name image %s: %w", path, norm, ConvertErr(err))
 				}
 			}
-			if err := is.Delete(ctx, orig); err != nil && !errors.Is(convertErr(err), ErrNotFound) {
-				return names, fmt.Errorf("import %s: remove unnormalized name %s: %w", path, orig, convertErr(err))
+			if err := is.Delete(ctx, orig); err != nil && !errors.Is(ConvertErr(err), errdefs.ErrNotFound) {
+				return names, fmt.Errorf("import %s: remove unnormalized name %s: %w", path, orig, ConvertErr(err))
 			}
 		}
 		if seen[norm] {
@@ -130,7 +132,7 @@ func (c *Client) ImportArchive(ctx context.Context, path string) ([]string, erro
 		seen[norm] = true
 		ci, err := c.cd.GetImage(ctx, norm)
 		if err != nil {
-			return names, fmt.Errorf("import %s: %s: %w", path, norm, convertErr(err))
+			return names, fmt.Errorf("import %s: %s: %w", path, norm, ConvertErr(err))
 		}
 		report(Progress{Ref: norm, Stage: StageUnpacking})
 		if err := c.unpack(ctx, ci); err != nil {
@@ -394,7 +396,7 @@ func (c *Client) importDirImage(ctx context.Context, di dirImage, ref string) (*
 	pr.CloseWithError(errors.New("import finished")) // stops the writer if Import gave up early
 	<-done
 	if err != nil {
-		return nil, convertErr(err)
+		return nil, ConvertErr(err)
 	}
 	var found *images.Image
 	for i := range imgs {

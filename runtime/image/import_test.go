@@ -16,15 +16,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kelpie-dev/kelpie/internal/testimage"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/kelpie-dev/kelpie/internal/testimage"
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 )
 
 // assertUnpacked checks that containerd holds ref unpacked in the client's
 // snapshotter.
 func assertUnpacked(t *testing.T, c *Client, ref string) {
 	t.Helper()
-	ctx := c.ctx(context.Background())
+	ctx := c.WithNamespace(context.Background())
 	ci, err := c.cd.GetImage(ctx, ref)
 	if err != nil {
 		t.Fatalf("containerd lacks %s: %v", ref, err)
@@ -38,7 +40,7 @@ func assertUnpacked(t *testing.T, c *Client, ref string) {
 // imageNames lists the images of the client's namespace.
 func imageNames(t *testing.T, c *Client) []string {
 	t.Helper()
-	imgs, err := c.cd.ImageService().List(c.ctx(context.Background()))
+	imgs, err := c.cd.ImageService().List(c.WithNamespace(context.Background()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +74,7 @@ func rewriteIndex(t *testing.T, dir string, edit func(*ocispec.Index)) {
 }
 
 func TestImportArchive(t *testing.T) {
-	needBusybox(t)
+	testimage.NeedBusybox(t)
 	var log progressLog
 	c := newTestClient(t, WithProgress(log.add, time.Millisecond))
 	archive, err := testimage.Build(t.TempDir(), testimage.Busybox())
@@ -113,7 +115,7 @@ func TestImportArchive(t *testing.T) {
 }
 
 func TestImportArchiveDocker(t *testing.T) {
-	needBusybox(t)
+	testimage.NeedBusybox(t)
 	c := newTestClient(t)
 	archive, err := testimage.BuildDocker(t.TempDir(), testimage.Nginx())
 	if err != nil {
@@ -130,7 +132,7 @@ func TestImportArchiveDocker(t *testing.T) {
 }
 
 func TestImportArchiveGzipAndMany(t *testing.T) {
-	needBusybox(t)
+	testimage.NeedBusybox(t)
 	c := newTestClient(t)
 	dir := t.TempDir()
 	plain := filepath.Join(dir, "both.tar")
@@ -152,7 +154,7 @@ func TestImportArchiveGzipAndMany(t *testing.T) {
 }
 
 func TestImportArchiveLayoutDirNormalizesNames(t *testing.T) {
-	needBusybox(t)
+	testimage.NeedBusybox(t)
 	c := newTestClient(t)
 	dir := t.TempDir()
 	if err := testimage.WriteLayout(dir, testimage.Busybox()); err != nil {
@@ -176,7 +178,7 @@ func TestImportArchiveLayoutDirNormalizesNames(t *testing.T) {
 }
 
 func TestImportArchiveWithoutNames(t *testing.T) {
-	needBusybox(t)
+	testimage.NeedBusybox(t)
 	c := newTestClient(t)
 	dir := t.TempDir()
 	if err := testimage.WriteLayout(dir, testimage.Busybox()); err != nil {
@@ -186,7 +188,7 @@ func TestImportArchiveWithoutNames(t *testing.T) {
 		idx.Manifests[0].Annotations = map[string]string{ocispec.AnnotationRefName: "1.36"} // a bare tag names nothing
 	})
 	_, err := c.ImportArchive(context.Background(), dir)
-	if err == nil || !strings.Contains(err.Error(), "names no image") || !errors.Is(err, ErrInvalidArgument) {
+	if err == nil || !strings.Contains(err.Error(), "names no image") || !errors.Is(err, errdefs.ErrInvalidArgument) {
 		t.Errorf("error = %v, want one saying the archive names no image", err)
 	}
 }
@@ -196,8 +198,8 @@ func TestImportArchiveErrors(t *testing.T) {
 	if _, err := c.ImportArchive(context.Background(), "/nonexistent/x.tar"); err == nil || !strings.Contains(err.Error(), "/nonexistent/x.tar") {
 		t.Errorf("missing file: error = %v", err)
 	}
-	if _, err := c.ImportArchive(context.Background(), t.TempDir()); !errors.Is(err, ErrInvalidArgument) {
-		t.Errorf("plain directory: error = %v, want ErrInvalidArgument", err)
+	if _, err := c.ImportArchive(context.Background(), t.TempDir()); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("plain directory: error = %v, want errdefs.ErrInvalidArgument", err)
 	}
 }
 
@@ -242,7 +244,7 @@ func imageDir(t *testing.T) (dir string, docker testimage.Spec) {
 }
 
 func TestScanImageDir(t *testing.T) {
-	needBusybox(t)
+	testimage.NeedBusybox(t)
 	dir, _ := imageDir(t)
 	c := &Client{opts: options{imageDirs: []string{dir}}}
 	var problems []string
@@ -273,7 +275,7 @@ func TestScanImageDir(t *testing.T) {
 }
 
 func TestOCISubsetHoldsOnlyOneImage(t *testing.T) {
-	needBusybox(t)
+	testimage.NeedBusybox(t)
 	dir := t.TempDir()
 	if err := testimage.WriteLayout(dir, testimage.Standard()...); err != nil {
 		t.Fatal(err)
@@ -333,7 +335,7 @@ func TestOCISubsetHoldsOnlyOneImage(t *testing.T) {
 }
 
 func TestEnsureImageFromLayoutDir(t *testing.T) {
-	needBusybox(t)
+	testimage.NeedBusybox(t)
 	dir := t.TempDir()
 	if err := testimage.WriteLayout(dir, testimage.Standard()...); err != nil {
 		t.Fatal(err)
@@ -376,7 +378,7 @@ func TestEnsureImageFromLayoutDir(t *testing.T) {
 }
 
 func TestEnsureImageFromImageDirOfArchives(t *testing.T) {
-	needBusybox(t)
+	testimage.NeedBusybox(t)
 	dir, docker := imageDir(t)
 	c := newTestClient(t, WithImageDirs(dir))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -399,7 +401,7 @@ func TestEnsureImageFromImageDirOfArchives(t *testing.T) {
 }
 
 func TestEnsureImageConcurrentCallsFetchOnce(t *testing.T) {
-	needBusybox(t)
+	testimage.NeedBusybox(t)
 	dir := t.TempDir()
 	if err := testimage.WriteLayout(dir, testimage.Busybox()); err != nil {
 		t.Fatal(err)
@@ -432,7 +434,7 @@ func TestEnsureImageConcurrentCallsFetchOnce(t *testing.T) {
 }
 
 func TestEnsureImageBrokenArchiveIsReported(t *testing.T) {
-	needBusybox(t)
+	testimage.NeedBusybox(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "broken.tar"), []byte("this is not a tar"), 0o644); err != nil {
 		t.Fatal(err)

@@ -15,7 +15,9 @@ import (
 
 	"github.com/containerd/containerd/leases"
 
+	"github.com/kelpie-dev/kelpie/internal/proc"
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 )
 
 // labelLeaseOwner names the process holding an image lease: its pid and
@@ -36,29 +38,9 @@ var (
 func leaseOwner() string {
 	ownerOnce.Do(func() {
 		pid := os.Getpid()
-		ownerToken = strconv.Itoa(pid) + ":" + processStart(pid)
+		ownerToken = strconv.Itoa(pid) + ":" + proc.StartTicks(pid)
 	})
 	return ownerToken
-}
-
-// processStart returns the start time of process pid in clock ticks since
-// boot (field 22 of /proc/PID/stat), or "" when the process does not exist.
-func processStart(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return ""
-	}
-	// The command name (field 2) is in parentheses and may hold spaces.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return ""
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 { // fields 3.. follow the name; start time is field 22
-		return ""
-	}
-	return f[19]
 }
 
 // ownerAlive reports whether the process an owner token names still runs.
@@ -71,7 +53,7 @@ func ownerAlive(token string) bool {
 	if err != nil || n <= 0 {
 		return false
 	}
-	return start != "" && processStart(n) == start
+	return start != "" && proc.StartTicks(n) == start
 }
 
 // withImageLease returns ctx holding a lease of kelpie's own for the
@@ -92,12 +74,12 @@ func (c *Client) withImageLease(ctx context.Context) (context.Context, func(), e
 		labelLeaseOwner:         leaseOwner(),
 	}))
 	if err != nil {
-		return nil, nil, fmt.Errorf("image lease: %w", convertErr(err))
+		return nil, nil, fmt.Errorf("image lease: %w", ConvertErr(err))
 	}
 	done := func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := ls.Delete(dctx, l); err != nil && !errors.Is(convertErr(err), ErrNotFound) {
+		if err := ls.Delete(dctx, l); err != nil && !errors.Is(ConvertErr(err), errdefs.ErrNotFound) {
 			slog.Warn("release image lease", "lease", id, "err", err)
 		}
 	}
@@ -111,15 +93,15 @@ func (c *Client) reapImageLeases(ctx context.Context) {
 	ls := c.cd.LeasesService()
 	lss, err := ls.List(ctx, `labels."`+labelLeaseOwner+`"`)
 	if err != nil {
-		slog.Debug("list image leases", "err", convertErr(err))
+		slog.Debug("list image leases", "err", ConvertErr(err))
 		return
 	}
 	for _, l := range lss {
 		if ownerAlive(l.Labels[labelLeaseOwner]) {
 			continue
 		}
-		if err := ls.Delete(ctx, l); err != nil && !errors.Is(convertErr(err), ErrNotFound) {
-			slog.Debug("delete stale image lease", "lease", l.ID, "err", convertErr(err))
+		if err := ls.Delete(ctx, l); err != nil && !errors.Is(ConvertErr(err), errdefs.ErrNotFound) {
+			slog.Debug("delete stale image lease", "lease", l.ID, "err", ConvertErr(err))
 		}
 	}
 }

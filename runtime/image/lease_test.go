@@ -37,9 +37,9 @@ func TestOwnerAlive(t *testing.T) {
 // the lease of an import whose process died is removed at the next image
 // operation while a live process's lease is kept.
 func TestImageLeasesReaped(t *testing.T) {
-	needBusybox(t)
+	testimage.NeedBusybox(t)
 	c := newTestClient(t)
-	ctx, cancel := context.WithTimeout(c.ctx(context.Background()), time.Minute)
+	ctx, cancel := context.WithTimeout(c.WithNamespace(context.Background()), time.Minute)
 	defer cancel()
 	ls := c.cd.LeasesService()
 	mk := func(id, owner string) {

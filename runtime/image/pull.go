@@ -13,6 +13,8 @@ import (
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/remotes/docker"
 	"github.com/distribution/reference"
+
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 )
 
 // registryHTTPClient talks to registries and mirrors. It bounds connecting
@@ -38,11 +40,11 @@ func ParseRegistryMirrors(values []string) (map[string]string, error) {
 		host, u, ok := strings.Cut(v, "=")
 		host, u = strings.TrimSpace(host), strings.TrimSpace(u)
 		if !ok || host == "" || u == "" {
-			return nil, fmt.Errorf("registry mirror %q: want HOST=URL, as in docker.io=http://127.0.0.1:5000: %w", v, ErrInvalidArgument)
+			return nil, fmt.Errorf("registry mirror %q: want HOST=URL, as in docker.io=http://127.0.0.1:5000: %w", v, errdefs.ErrInvalidArgument)
 		}
 		host = canonicalRegistryHost(host)
 		if prev, dup := out[host]; dup {
-			return nil, fmt.Errorf("registry mirror %s=%s: %s already mirrored by %s: %w", host, redactMirror(u), host, redactMirror(prev), ErrInvalidArgument)
+			return nil, fmt.Errorf("registry mirror %s=%s: %s already mirrored by %s: %w", host, redactMirror(u), host, redactMirror(prev), errdefs.ErrInvalidArgument)
 		}
 		out[host] = u
 	}
@@ -63,7 +65,7 @@ func canonicalRegistryHost(host string) string {
 // or on a host listed as insecure.
 func parseMirror(host, raw string, insecure []string) (*url.URL, error) {
 	bad := func(why string) error {
-		return fmt.Errorf("registry mirror %s=%s: %s: %w", host, redactMirror(raw), why, ErrInvalidArgument)
+		return fmt.Errorf("registry mirror %s=%s: %s: %w", host, redactMirror(raw), why, errdefs.ErrInvalidArgument)
 	}
 	if host == "" || strings.ContainsAny(host, "/ ") {
 		return nil, bad("the registry must be a host name such as docker.io or registry.local:5000")
@@ -207,7 +209,7 @@ func (c *Client) pull(ctx context.Context, ref string) (Image, string, error) {
 	stopPoll()
 	wg.Wait() // no report may follow the final one
 	if err != nil {
-		return Image{}, from, convertErr(err)
+		return Image{}, from, ConvertErr(err)
 	}
 	final := tracker.snapshot(ctx, cs)
 	final.Stage = StageDone

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/internal/testimage"
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 )
 
 func TestParseRegistryMirrors(t *testing.T) {
@@ -29,7 +30,7 @@ func TestParseRegistryMirrors(t *testing.T) {
 	} {
 		got, err := ParseRegistryMirrors(tc.in)
 		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, ErrInvalidArgument) {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, errdefs.ErrInvalidArgument) {
 				t.Errorf("ParseRegistryMirrors(%q) error = %v, want %q", tc.in, err, tc.wantErr)
 			}
 			continue
@@ -127,7 +128,7 @@ func (l *progressLog) all() []Progress {
 }
 
 func TestEnsureImagePullsFromMirror(t *testing.T) {
-	needBusybox(t)
+	testimage.NeedBusybox(t)
 	reg := testenv.Registry(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -186,7 +187,7 @@ func TestEnsureImagePullsFromMirror(t *testing.T) {
 }
 
 func TestEnsureImageNotFoundAnywhere(t *testing.T) {
-	needBusybox(t)
+	testimage.NeedBusybox(t)
 	reg := testenv.Registry(t)
 	emptyDir := t.TempDir()
 	c := newTestClient(t,
@@ -212,8 +213,8 @@ func TestEnsureImageNotFoundAnywhere(t *testing.T) {
 		}
 	}
 	var nf *ImageNotFoundError
-	if !errors.Is(err, ErrImageNotFound) || !errors.Is(err, ErrNotFound) || !errors.As(err, &nf) {
-		t.Errorf("error %v does not match ErrImageNotFound, ErrNotFound and *ImageNotFoundError", err)
+	if !errors.Is(err, ErrImageNotFound) || !errors.Is(err, errdefs.ErrNotFound) || !errors.As(err, &nf) {
+		t.Errorf("error %v does not match ErrImageNotFound, errdefs.ErrNotFound and *ImageNotFoundError", err)
 	}
 }
 
@@ -244,7 +245,7 @@ func TestEnsureImageUnreachableMirror(t *testing.T) {
 
 func TestEnsureImageBadPolicy(t *testing.T) {
 	c := &Client{}
-	if _, err := c.EnsureImage(context.Background(), "x", "Sometimes"); !errors.Is(err, ErrInvalidArgument) {
-		t.Errorf("error = %v, want ErrInvalidArgument", err)
+	if _, err := c.EnsureImage(context.Background(), "x", "Sometimes"); !errors.Is(err, errdefs.ErrInvalidArgument) {
+		t.Errorf("error = %v, want errdefs.ErrInvalidArgument", err)
 	}
 }

@@ -2,7 +2,6 @@ package image
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,10 +12,12 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/content"
-	"github.com/containerd/containerd/errdefs"
+	cerrdefs "github.com/containerd/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/kelpie-dev/kelpie/internal/httpauth"
 )
 
 // maxManifestSize bounds the manifests the registry reads into memory; real
@@ -53,29 +54,10 @@ type registryServer struct {
 	tokens []string
 }
 
-// TokenAuthorized reports whether r carries one of tokens as a bearer
-// token or as a basic-auth password, comparing in constant time. Empty
-// tokens authorize nothing.
-func TokenAuthorized(r *http.Request, tokens ...string) bool {
-	got := ""
-	if _, pass, ok := r.BasicAuth(); ok {
-		got = pass
-	} else if b, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		got = strings.TrimSpace(b)
-	}
-	match := 0
-	for _, t := range tokens {
-		if t != "" && got != "" {
-			match |= subtle.ConstantTimeCompare([]byte(got), []byte(t))
-		}
-	}
-	return match == 1
-}
-
 // ServeHTTP answers one request of the distribution API.
 func (s *registryServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
-	if !TokenAuthorized(r, s.tokens...) {
+	if !httpauth.TokenAuthorized(r, s.tokens...) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="kelpie mirror"`)
 		registryError(w, http.StatusUnauthorized, "UNAUTHORIZED", "a valid mirror token is required")
 		return
@@ -93,7 +75,7 @@ func (s *registryServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, "{}\n")
 	default:
-		ctx := s.c.ctx(r.Context())
+		ctx := s.c.WithNamespace(r.Context())
 		if name, ref, ok := cutLast(rest, "/manifests/"); ok {
 			s.manifest(ctx, w, r, name, ref)
 		} else if name, dgst, ok := cutLast(rest, "/blobs/"); ok {
@@ -131,7 +113,7 @@ func (s *registryServer) manifest(ctx context.Context, w http.ResponseWriter, r 
 			return
 		}
 		img, err := s.c.cd.ImageService().Get(ctx, full)
-		if errdefs.IsNotFound(err) && len(s.c.opts.imageDirs) > 0 {
+		if cerrdefs.IsNotFound(err) && len(s.c.opts.imageDirs) > 0 {
 			// An image of the image dirs (a USB stick's) that this host
 			// does not run: import it, never pulling, and serve it.
 			if _, ierr := s.c.EnsureImage(ctx, full, PullNever); ierr == nil {
@@ -199,14 +181,14 @@ func (s *registryServer) blob(ctx context.Context, w http.ResponseWriter, r *htt
 // storeError answers a content or image store error: 404 with code for
 // what is missing, 500 for anything else.
 func (s *registryServer) storeError(w http.ResponseWriter, err error, code, what string) {
-	if errdefs.IsNotFound(err) {
+	if cerrdefs.IsNotFound(err) {
 		registryError(w, http.StatusNotFound, code, what+" not found")
 		return
 	}
 	if errors.Is(err, context.Canceled) {
 		return
 	}
-	registryError(w, http.StatusInternalServerError, "UNKNOWN", fmt.Sprintf("%s: %v", what, convertErr(err)))
+	registryError(w, http.StatusInternalServerError, "UNKNOWN", fmt.Sprintf("%s: %v", what, ConvertErr(err)))
 }
 
 // imageName returns the containerd image name a mirror request asks for:

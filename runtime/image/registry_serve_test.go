@@ -18,7 +18,7 @@ import (
 // token or none gets 401 and pulls nothing. An image that is only in the
 // serving client's image dir is imported there and served too.
 func TestRegistryHandlerServesPeer(t *testing.T) {
-	needBusybox(t)
+	testimage.NeedBusybox(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	layout := t.TempDir()

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
+	"github.com/kelpie-dev/kelpie/runtime/statedir"
 )
 
 // CNI configuration lists kelpie writes. Each is a file NAME.conflist in the
@@ -20,7 +22,7 @@ import (
 //	kelpie-net-NET    the kelpie Network NET
 //
 // Every list carries kelpie's labels in a top-level "kelpieLabels" object,
-// which libcni and the plugins ignore; networks() reads them back.
+// which libcni and the plugins ignore; Networks() reads them back.
 const (
 	cniVersion          = "1.0.0" // the newest spec version Debian 12's plugins (1.1.1) speak
 	cniDefaultNetwork   = "kelpie"
@@ -111,7 +113,7 @@ func defaultConfList(bridge, subnet, leaseDir string) *cniConfList {
 	return &cniConfList{
 		CNIVersion: cniVersion,
 		Name:       cniDefaultNetwork,
-		Labels:     stateLabels(),
+		Labels:     statedir.Labels(),
 		Plugins: []cniPlugin{
 			{
 				Type:         "bridge",
@@ -137,7 +139,7 @@ func loopbackConfList() *cniConfList {
 	return &cniConfList{
 		CNIVersion: cniVersion,
 		Name:       cniLoopbackNetwork,
-		Labels:     stateLabels(),
+		Labels:     statedir.Labels(),
 		Plugins:    []cniPlugin{{Type: "loopback"}},
 	}
 }
@@ -175,7 +177,7 @@ func networkConfList(n reconciler.Network, leaseDir string) (*cniConfList, error
 	return &cniConfList{
 		CNIVersion: cniVersion,
 		Name:       cniNetworkName(n.Name),
-		Labels: stateLabels(
+		Labels: statedir.Labels(
 			reconciler.LabelNetwork, n.Name,
 			reconciler.LabelSpecHash, n.Hash,
 		),
@@ -189,7 +191,7 @@ func validateNetwork(n reconciler.Network) error {
 		return err
 	}
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("network %s: %s: %w", n.Name, fmt.Sprintf(format, args...), ErrInvalidArgument)
+		return fmt.Errorf("network %s: %s: %w", n.Name, fmt.Sprintf(format, args...), errdefs.ErrInvalidArgument)
 	}
 	_, subnet, err := net.ParseCIDR(n.Subnet)
 	if err != nil {
@@ -220,7 +222,7 @@ func validateNetwork(n reconciler.Network) error {
 // network name and a file name: only letters, digits, '-', '.' and '_', not
 // starting with '.'.
 func validateNetworkName(name string) error {
-	bad := fmt.Errorf("network %q: invalid name: only letters, digits, '-', '.' and '_', not starting with '.': %w", name, ErrInvalidArgument)
+	bad := fmt.Errorf("network %q: invalid name: only letters, digits, '-', '.' and '_', not starting with '.': %w", name, errdefs.ErrInvalidArgument)
 	if name == "" || strings.HasPrefix(name, ".") {
 		return bad
 	}

@@ -11,6 +11,7 @@ import (
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/statedir"
 )
 
 func TestCNIBridgeName(t *testing.T) {
@@ -54,7 +55,7 @@ func TestNetworkConfList(t *testing.T) {
 				t.Fatal(err)
 			}
 			if c.Name != "kelpie-net-lan" || c.Labels[reconciler.LabelNetwork] != "lan" ||
-				c.Labels[reconciler.LabelSpecHash] != "sha256:x" || !stateManaged(c.Labels) {
+				c.Labels[reconciler.LabelSpecHash] != "sha256:x" || !statedir.Managed(c.Labels) {
 				t.Errorf("list = %+v", c)
 			}
 			p := c.Plugins[0]
@@ -157,21 +158,5 @@ func TestResultIPv4TakesTheSandboxInterface(t *testing.T) {
 	}
 	if got := resultIPv4(res, "eth1"); got != "" {
 		t.Errorf("resultIPv4 for an interface the result lacks = %q", got)
-	}
-}
-
-func TestStateKeys(t *testing.T) {
-	if ns, name, ok := stateSplitKey(stateKey("prod", "web-0.x")); !ok || ns != "prod" || name != "web-0.x" {
-		t.Errorf("split(key(prod, web-0.x)) = %q %q %v", ns, name, ok)
-	}
-	for _, bad := range []string{"", "noseparator", "_x", "x_", ".tmp-x_y"} {
-		if _, _, ok := stateSplitKey(bad); ok {
-			t.Errorf("stateSplitKey(%q) ok", bad)
-		}
-	}
-	for _, bad := range []string{"", "a/b", "a_b", ".hidden"} {
-		if err := stateCheckName("pod name", bad); err == nil {
-			t.Errorf("stateCheckName(%q) accepted", bad)
-		}
 	}
 }

@@ -12,11 +12,14 @@ import (
 	"strings"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
+	"github.com/kelpie-dev/kelpie/runtime/network/link"
+	"github.com/kelpie-dev/kelpie/runtime/statedir"
 )
 
 // ensureDefaults writes the default and loopback conflists unless they hold
 // what they should already.
-func (h *hostNet) ensureDefaults() error {
+func (h *Host) ensureDefaults() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, c := range []*cniConfList{
@@ -31,13 +34,13 @@ func (h *hostNet) ensureDefaults() error {
 }
 
 // writeConfList writes c atomically unless the file holds it already.
-func (h *hostNet) writeConfList(c *cniConfList) error {
+func (h *Host) writeConfList(c *cniConfList) error {
 	path := cniConfPath(h.confDir, c.Name)
 	want := c.bytes()
 	if have, err := os.ReadFile(path); err == nil && bytes.Equal(have, want) {
 		return nil
 	}
-	if err := stateWriteAtomic(path, want, 0o644); err != nil {
+	if err := statedir.WriteAtomic(path, want, 0o644); err != nil {
 		return fmt.Errorf("write CNI network %s: %w", c.Name, err)
 	}
 	return nil
@@ -45,7 +48,7 @@ func (h *hostNet) writeConfList(c *cniConfList) error {
 
 // readConfList reads the conflist of the CNI network cniName; ok is false
 // when there is none.
-func (h *hostNet) readConfList(cniName string) (c *cniConfList, raw []byte, ok bool, err error) {
+func (h *Host) readConfList(cniName string) (c *cniConfList, raw []byte, ok bool, err error) {
 	path := cniConfPath(h.confDir, cniName)
 	raw, err = os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -61,10 +64,10 @@ func (h *hostNet) readConfList(cniName string) (c *cniConfList, raw []byte, ok b
 	return c, raw, true, nil
 }
 
-// ensureNetwork writes or updates the conflist of the kelpie Network n. The
+// EnsureNetwork writes or updates the conflist of the kelpie Network n. The
 // bridge, when n has one, is created by the bridge plugin at the first pod's
 // ADD. Calling it again with the same n changes nothing.
-func (h *hostNet) ensureNetwork(ctx context.Context, n reconciler.Network) error {
+func (h *Host) EnsureNetwork(ctx context.Context, n reconciler.Network) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ensure network %s: %w", n.Name, err)
 	}
@@ -78,12 +81,12 @@ func (h *hostNet) ensureNetwork(ctx context.Context, n reconciler.Network) error
 	return nil
 }
 
-// removeNetwork removes the kelpie Network name: its bridge (when kelpie's
+// RemoveNetwork removes the kelpie Network name: its bridge (when kelpie's
 // configuration names one, or the bridge its name derives to exists), its
 // lease directory and its conflist, in that order, so that an interrupted
 // removal is found and finished by the next one. A network that does not
 // exist is removed already.
-func (h *hostNet) removeNetwork(ctx context.Context, name string) error {
+func (h *Host) RemoveNetwork(ctx context.Context, name string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("remove network %s: %w", name, err)
 	}
@@ -95,15 +98,15 @@ func (h *hostNet) removeNetwork(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("remove network %s: %w", name, err)
 	}
-	if ok && !stateManaged(c.Labels) {
-		return fmt.Errorf("remove network %s: %s is not labelled %s: %w", name, cniConfPath(h.confDir, cniName), reconciler.LabelManaged, ErrFailedPrecondition)
+	if ok && !statedir.Managed(c.Labels) {
+		return fmt.Errorf("remove network %s: %s is not labelled %s: %w", name, cniConfPath(h.confDir, cniName), reconciler.LabelManaged, errdefs.ErrFailedPrecondition)
 	}
 	bridge := cniBridgeName(name)
 	if ok && len(c.Plugins) > 0 {
 		bridge = c.Plugins[0].Bridge // "" for macvlan and ipvlan: nothing of kelpie's on the host
 	}
-	if bridge != "" && strings.HasPrefix(bridge, cniBridgePrefix) && linkIsBridge(bridge) {
-		if err := linkDelete(bridge); err != nil {
+	if bridge != "" && strings.HasPrefix(bridge, cniBridgePrefix) && link.IsBridge(bridge) {
+		if err := link.Delete(bridge); err != nil {
 			return fmt.Errorf("remove network %s: %w", name, err)
 		}
 	}
@@ -116,9 +119,9 @@ func (h *hostNet) removeNetwork(ctx context.Context, name string) error {
 	return nil
 }
 
-// networks lists the kelpie Networks whose conflists ensureNetwork wrote,
+// Networks lists the kelpie Networks whose conflists EnsureNetwork wrote,
 // with the hash each was written from, sorted by name.
-func (h *hostNet) networks() ([]reconciler.ActualNetwork, error) {
+func (h *Host) Networks() ([]reconciler.ActualNetwork, error) {
 	entries, err := os.ReadDir(h.confDir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -136,7 +139,7 @@ func (h *hostNet) networks() ([]reconciler.ActualNetwork, error) {
 		if err != nil {
 			return nil, fmt.Errorf("list networks: %w", err)
 		}
-		if !ok || !stateManaged(c.Labels) || c.Labels[reconciler.LabelNetwork] == "" {
+		if !ok || !statedir.Managed(c.Labels) || c.Labels[reconciler.LabelNetwork] == "" {
 			continue
 		}
 		out = append(out, reconciler.ActualNetwork{

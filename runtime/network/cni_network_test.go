@@ -11,13 +11,15 @@ import (
 
 	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/network/link"
+	"github.com/kelpie-dev/kelpie/runtime/network/nettest"
 )
 
 // testNetwork is a kelpie Network of the given type on a fresh
 // 10.251.N.0/24, with a name short enough for its bridge to be "kn-NAME".
 func (tn *testNet) network(t *testing.T, typ string, isolated bool) reconciler.Network {
 	t.Helper()
-	n := freeTestOctet(t, "10.251.")
+	n := nettest.FreeOctet(t, "10.251.")
 	name := fmt.Sprintf("t%x%d", os.Getpid()&0xffff, testNetSeq.Add(1))
 	nw := reconciler.Network{
 		Name:     name,
@@ -28,7 +30,7 @@ func (tn *testNet) network(t *testing.T, typ string, isolated bool) reconciler.N
 		Hash:     "sha256:" + name,
 	}
 	t.Cleanup(func() {
-		if err := tn.removeNetwork(context.Background(), name); err != nil {
+		if err := tn.RemoveNetwork(context.Background(), name); err != nil {
 			t.Errorf("remove network %s: %v", name, err)
 		}
 	})
@@ -41,11 +43,11 @@ func TestExtraBridgeNetworks(t *testing.T) {
 	isolated := tn.network(t, "bridge", true)
 	open := tn.network(t, "bridge", false)
 	for _, n := range []reconciler.Network{isolated, open, isolated} { // again: a no-op
-		if err := tn.ensureNetwork(ctx, n); err != nil {
-			t.Fatalf("ensureNetwork %s: %v", n.Name, err)
+		if err := tn.EnsureNetwork(ctx, n); err != nil {
+			t.Fatalf("EnsureNetwork %s: %v", n.Name, err)
 		}
 	}
-	got, err := tn.networks()
+	got, err := tn.Networks()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +56,7 @@ func TestExtraBridgeNetworks(t *testing.T) {
 		want[0], want[1] = want[1], want[0]
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("networks() = %v, want %v", got, want)
+		t.Errorf("Networks() = %v, want %v", got, want)
 	}
 
 	p := tn.pod("sensor")
@@ -97,15 +99,15 @@ func TestExtraBridgeNetworks(t *testing.T) {
 	if rules := natRules(t, cniNetworkName(open.Name)); len(rules) == 0 {
 		t.Errorf("non-isolated network has no masquerade rule")
 	}
-	sbs, err := tn.sandboxes()
+	sbs, err := tn.Sandboxes()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := sbs[p.Namespace+"/"+p.Name]; !got.Ready || got.IP != sb.IP || fmt.Sprint(got.IPs) != fmt.Sprint(sb.IPs) {
-		t.Errorf("sandboxes() = %+v, setup gave %+v", got, sb)
+		t.Errorf("Sandboxes() = %+v, setup gave %+v", got, sb)
 	}
 
-	if err := tn.teardown(ctx, p.Namespace, p.Name, p.Networks); err != nil {
+	if err := tn.Teardown(ctx, p.Namespace, p.Name, p.Networks); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []reconciler.Network{isolated, open} {
@@ -113,36 +115,36 @@ func TestExtraBridgeNetworks(t *testing.T) {
 			t.Errorf("leases on %s after teardown: %v", n.Name, got)
 		}
 		for i := 0; i < 2; i++ {
-			if err := tn.removeNetwork(ctx, n.Name); err != nil {
-				t.Fatalf("removeNetwork %s (%d): %v", n.Name, i+1, err)
+			if err := tn.RemoveNetwork(ctx, n.Name); err != nil {
+				t.Fatalf("RemoveNetwork %s (%d): %v", n.Name, i+1, err)
 			}
 		}
-		if linkIsBridge(cniBridgeName(n.Name)) {
-			t.Errorf("bridge %s left after removeNetwork", cniBridgeName(n.Name))
+		if link.IsBridge(cniBridgeName(n.Name)) {
+			t.Errorf("bridge %s left after RemoveNetwork", cniBridgeName(n.Name))
 		}
 		if _, err := os.Stat(cniConfPath(tn.confDir, cniNetworkName(n.Name))); !os.IsNotExist(err) {
 			t.Errorf("conflist of %s left: %v", n.Name, err)
 		}
 	}
-	if got, _ := tn.networks(); len(got) != 0 {
-		t.Errorf("networks() after removal = %v", got)
+	if got, _ := tn.Networks(); len(got) != 0 {
+		t.Errorf("Networks() after removal = %v", got)
 	}
 }
 
 func TestEnsureNetworkUpdatesHash(t *testing.T) {
 	tn := newTestNet(t)
 	n := tn.network(t, "bridge", false)
-	if err := tn.ensureNetwork(context.Background(), n); err != nil {
+	if err := tn.EnsureNetwork(context.Background(), n); err != nil {
 		t.Fatal(err)
 	}
 	n.Hash = "sha256:changed"
 	n.Isolated = true
-	if err := tn.ensureNetwork(context.Background(), n); err != nil {
+	if err := tn.EnsureNetwork(context.Background(), n); err != nil {
 		t.Fatal(err)
 	}
-	got, err := tn.networks()
+	got, err := tn.Networks()
 	if err != nil || len(got) != 1 || got[0].Hash != "sha256:changed" {
-		t.Errorf("networks() = %v, %v; want hash sha256:changed", got, err)
+		t.Errorf("Networks() = %v, %v; want hash sha256:changed", got, err)
 	}
 }
 
@@ -155,7 +157,7 @@ func TestMacvlanAndIpvlanNetworks(t *testing.T) {
 	if out, err := exec.Command("ip", "link", "add", master, "type", "veth", "peer", "name", master+"p").CombinedOutput(); err != nil {
 		t.Fatalf("ip link add %s type veth: %v: %s", master, err, out)
 	}
-	t.Cleanup(func() { _ = linkDelete(master) })
+	t.Cleanup(func() { _ = link.Delete(master) })
 	if out, err := exec.Command("ip", "link", "set", master, "up").CombinedOutput(); err != nil {
 		t.Fatalf("ip link set %s up: %v: %s", master, err, out)
 	}
@@ -166,10 +168,10 @@ func TestMacvlanAndIpvlanNetworks(t *testing.T) {
 				// A kernel feature, not a package: nothing to install.
 				t.Skipf("this kernel cannot make %s links (ip link add: %v: %s)", typ, err, strings.TrimSpace(string(out)))
 			}
-			_ = linkDelete(probe)
+			_ = link.Delete(probe)
 			n := tn.network(t, typ, false)
 			n.Master = master
-			if err := tn.ensureNetwork(context.Background(), n); err != nil {
+			if err := tn.EnsureNetwork(context.Background(), n); err != nil {
 				t.Fatal(err)
 			}
 			p := tn.pod("vlan-" + typ)
@@ -187,7 +189,7 @@ func TestSetupRefusesUnknownNetwork(t *testing.T) {
 	tn := newTestNet(t)
 	p := tn.pod("web")
 	p.Networks = []string{"nosuch"}
-	_, err := tn.setup(context.Background(), p)
+	_, err := tn.Setup(context.Background(), p)
 	if err == nil || !strings.Contains(err.Error(), "network nosuch is not set up") {
 		t.Fatalf("setup with an unknown network: %v", err)
 	}
@@ -198,8 +200,8 @@ func TestSetupRefusesUnknownNetwork(t *testing.T) {
 }
 
 func TestNewHostNetWithoutPlugins(t *testing.T) {
-	_, err := newHostNet(NetConfig{StateDir: t.TempDir(), CNIBinDir: []string{t.TempDir()}})
+	_, err := New(Config{StateDir: t.TempDir(), CNIBinDir: []string{t.TempDir()}})
 	if err == nil || !strings.Contains(err.Error(), "CNI plugin bridge not found") {
-		t.Fatalf("newHostNet without plugins: %v", err)
+		t.Fatalf("New without plugins: %v", err)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kelpie-dev/kelpie/runtime/statedir"
 )
 
 // The tests here put a sandbox in the state an agent killed at some
@@ -18,13 +20,13 @@ func TestSetupAfterCrashBeforeAdd(t *testing.T) {
 	tn := newTestNet(t)
 	p := tn.pod("web")
 	// Killed after the record and the namespace, before any ADD.
-	if err := tn.writeRecord(p.Namespace, p.Name, sandboxRecord{Labels: stateLabels()}); err != nil {
+	if err := tn.writeRecord(p.Namespace, p.Name, sandboxRecord{Labels: statedir.Labels()}); err != nil {
 		t.Fatal(err)
 	}
 	if err := netnsCreate(tn.netnsPath(p.Namespace, p.Name)); err != nil {
 		t.Fatal(err)
 	}
-	sbs, err := tn.sandboxes()
+	sbs, err := tn.Sandboxes()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +53,7 @@ func TestSetupAfterCrashBeforeCacheWrite(t *testing.T) {
 	if err := os.Remove(cache); err != nil {
 		t.Fatalf("remove cache entry: %v", err)
 	}
-	second, err := tn.setup(context.Background(), p)
+	second, err := tn.Setup(context.Background(), p)
 	if err != nil {
 		t.Fatalf("setup after crash: %v", err)
 	}
@@ -70,14 +72,14 @@ func TestSetupAfterReboot(t *testing.T) {
 	if err := unix.Unmount(first.NetNSPath, unix.MNT_DETACH); err != nil {
 		t.Fatal(err)
 	}
-	sbs, err := tn.sandboxes()
+	sbs, err := tn.Sandboxes()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sb := sbs[p.Namespace+"/"+p.Name]; sb.Ready || sb.NetNSPath != "" {
 		t.Errorf("sandbox without its namespace reported as %+v, want not ready", sb)
 	}
-	second, err := tn.setup(context.Background(), p)
+	second, err := tn.Setup(context.Background(), p)
 	if err != nil {
 		t.Fatalf("setup after reboot: %v", err)
 	}
@@ -95,7 +97,7 @@ func TestTeardownAfterCrashAfterDel(t *testing.T) {
 	if err := tn.delAll(context.Background(), p.Namespace, p.Name, nil, sandboxRecord{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := tn.teardown(context.Background(), p.Namespace, p.Name, nil); err != nil {
+	if err := tn.Teardown(context.Background(), p.Namespace, p.Name, nil); err != nil {
 		t.Fatalf("teardown after crash: %v", err)
 	}
 	if _, err := os.Stat(sb.NetNSPath); !os.IsNotExist(err) {
@@ -114,7 +116,7 @@ func TestTeardownAfterCrashBetweenUnmountAndRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The file is no namespace now: plugins must not be handed it.
-	if err := tn.teardown(context.Background(), p.Namespace, p.Name, nil); err != nil {
+	if err := tn.Teardown(context.Background(), p.Namespace, p.Name, nil); err != nil {
 		t.Fatalf("teardown: %v", err)
 	}
 	if got := tn.leases(t, cniDefaultNetwork); len(got) != 0 {
@@ -123,7 +125,7 @@ func TestTeardownAfterCrashBetweenUnmountAndRemove(t *testing.T) {
 	if rules := natRules(t, tn.id("web")); len(rules) != 0 {
 		t.Errorf("nat rules left: %v", rules)
 	}
-	sbs, err := tn.sandboxes()
+	sbs, err := tn.Sandboxes()
 	if err != nil || len(sbs) != 0 {
 		t.Errorf("sandboxes = %v, %v; want none", sbs, err)
 	}

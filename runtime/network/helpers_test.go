@@ -7,29 +7,26 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/network/nettest"
 )
 
 // Test networks: every test gets its own state dir, its own default bridge
-// "kt<pid>-<n>" and its own /24s from 10.250.0.0/16 (the default network)
-// and 10.251.0.0/16 (extra networks), addressed only inside the namespaces
-// the test creates and on the bridges it deletes when it ends.
+// (nettest.Bridge) and its own /24s from 10.250.0.0/16 (the default network)
+// and 10.251.0.0/16 (extra networks; nettest.FreeOctet), addressed only
+// inside the namespaces the test creates and on the bridges it deletes when
+// it ends.
 
+// testNetSeq numbers the test's pod namespaces and networks.
 var testNetSeq atomic.Int32
 
-// sweepOnce deletes bridges that earlier, killed test processes left.
-var sweepOnce sync.Once
-
 type testNet struct {
-	*hostNet
+	*Host
 	bridge string
 	n      int    // the third octet of the test's subnets
 	ns     string // the namespace of the test's pods: unique, as are the iptables chains named after it
@@ -39,90 +36,25 @@ type testNet struct {
 // the CNI plugins and iptables installed.
 func needCNI(t testing.TB) {
 	t.Helper()
-	testenv.Root(t)
-	for _, p := range cniRequiredPlugins {
-		if _, err := os.Stat(filepath.Join("/usr/lib/cni", p)); err != nil {
-			testenv.Missing(t, "CNI plugin %s not found in /usr/lib/cni (apt-get install containernetworking-plugins): %v", p, err)
-		}
-	}
-	testenv.Binary(t, "iptables", "iptables")
+	nettest.NeedCNI(t, RequiredPlugins...)
 }
 
-// newTestNet makes a hostNet with a fresh state dir, bridge and subnet, and
+// newTestNet makes a Host with a fresh state dir, bridge and subnet, and
 // deletes the bridge when the test ends.
 func newTestNet(t testing.TB) *testNet {
 	t.Helper()
 	needCNI(t)
-	sweepOnce.Do(sweepTestBridges)
-	seq := testNetSeq.Add(1)
-	bridge := fmt.Sprintf("kt%x-%d", os.Getpid(), seq)
-	n := freeTestOctet(t, "10.250.")
-	h, err := newHostNet(NetConfig{
+	bridge := nettest.Bridge(t)
+	n := nettest.FreeOctet(t, "10.250.")
+	h, err := New(Config{
 		StateDir:   t.TempDir(),
 		PodSubnet:  fmt.Sprintf("10.250.%d.0/24", n),
 		BridgeName: bridge,
 	})
 	if err != nil {
-		t.Fatalf("newHostNet: %v", err)
+		t.Fatalf("New: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := linkDelete(bridge); err != nil {
-			t.Errorf("delete test bridge: %v", err)
-		}
-	})
-	return &testNet{hostNet: h, bridge: bridge, n: n, ns: fmt.Sprintf("t%x-%d", os.Getpid(), seq)}
-}
-
-// freeTestOctet picks N so that no host interface has an address in
-// PREFIX.N.0/24 and no other test of this process uses it.
-func freeTestOctet(t testing.TB, prefix string) int {
-	t.Helper()
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	used := map[int]bool{}
-	for _, a := range addrs {
-		s := a.String()
-		if rest, ok := strings.CutPrefix(s, prefix); ok {
-			octet, _, _ := strings.Cut(rest, ".")
-			if v, err := strconv.Atoi(octet); err == nil {
-				used[v] = true
-			}
-		}
-	}
-	start := (os.Getpid()*7 + int(testOctetSeq.Add(1))*13) % 250
-	for i := 0; i < 250; i++ {
-		n := 1 + (start+i)%250
-		if !used[n] {
-			return n
-		}
-	}
-	t.Fatalf("no free %sN.0/24 for a test network", prefix)
-	return 0
-}
-
-var testOctetSeq atomic.Int32
-
-// sweepTestBridges deletes test bridges ("kt<pid>-<n>") whose process is
-// gone.
-func sweepTestBridges() {
-	links, _ := os.ReadDir("/sys/class/net")
-	for _, l := range links {
-		name := l.Name()
-		hexPid, _, ok := strings.Cut(strings.TrimPrefix(name, "kt"), "-")
-		if !strings.HasPrefix(name, "kt") || !ok || !linkIsBridge(name) {
-			continue
-		}
-		pid, err := strconv.ParseInt(hexPid, 16, 32)
-		if err != nil {
-			continue
-		}
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
-			continue
-		}
-		_ = linkDelete(name)
-	}
+	return &testNet{Host: h, bridge: bridge, n: n, ns: fmt.Sprintf("t%x-%d", os.Getpid(), testNetSeq.Add(1))}
 }
 
 // pod is a pod of the test's namespace with one container publishing ports
@@ -141,17 +73,17 @@ func (tn *testNet) pod(name string, ports ...int32) reconciler.Pod {
 }
 
 // id is the CNI container ID of the test's pod name.
-func (tn *testNet) id(name string) string { return cniContainerID(tn.ns, name) }
+func (tn *testNet) id(name string) string { return ContainerID(tn.ns, name) }
 
 // setupPod sets a pod up and tears it down when the test ends.
 func (tn *testNet) setupPod(t *testing.T, p reconciler.Pod) Sandbox {
 	t.Helper()
 	t.Cleanup(func() {
-		if err := tn.teardown(context.Background(), p.Namespace, p.Name, p.Networks); err != nil {
+		if err := tn.Teardown(context.Background(), p.Namespace, p.Name, p.Networks); err != nil {
 			t.Errorf("teardown %s: %v", p.Name, err)
 		}
 	})
-	sb, err := tn.setup(context.Background(), p)
+	sb, err := tn.Setup(context.Background(), p)
 	if err != nil {
 		t.Fatalf("setup %s: %v", p.Name, err)
 	}

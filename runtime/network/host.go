@@ -9,26 +9,30 @@ import (
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
+
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
+	"github.com/kelpie-dev/kelpie/runtime/statedir"
 )
 
-// DefaultBridgeName is the default network's bridge (NetConfig.BridgeName);
-// short enough for IFNAMSIZ. NetConfig's other defaults are Config's:
-// DefaultStateDir and DefaultPodSubnet.
-const DefaultBridgeName = "kelpie0"
+// Defaults of a Config; its StateDir defaults to statedir.Default.
+const (
+	DefaultBridgeName = "kelpie0"       // short enough for IFNAMSIZ
+	DefaultPodSubnet  = "10.244.0.0/24" // the first /24 slice of the default cluster pod range 10.244.0.0/16
+)
 
 // netDefaultCNIBinDirs are where CNI plugins are looked for by default:
 // Debian's containernetworking-plugins package, then the upstream tarball's
 // place.
 var netDefaultCNIBinDirs = []string{"/usr/lib/cni", "/opt/cni/bin"}
 
-// cniRequiredPlugins are the plugins the default network needs.
-var cniRequiredPlugins = []string{"bridge", "host-local", "portmap", "loopback"}
+// RequiredPlugins are the plugins the default network needs.
+var RequiredPlugins = []string{"bridge", "host-local", "portmap", "loopback"}
 
-// NetConfig configures host networking.
-type NetConfig struct {
+// Config configures host networking.
+type Config struct {
 	// StateDir is kelpie's state dir: CNI conflists go under
 	// StateDir/cni/net.d, IP leases under StateDir/cni/networks and pod
-	// network namespaces under StateDir/netns. Default DefaultStateDir.
+	// network namespaces under StateDir/netns. Default statedir.Default.
 	StateDir string
 	// CNIBinDir are the directories searched for CNI plugins, in order.
 	// Default /usr/lib/cni, then /opt/cni/bin.
@@ -44,12 +48,12 @@ type NetConfig struct {
 }
 
 // validate fills defaults and rejects nonsense with a precise message.
-func (c *NetConfig) validate() error {
+func (c *Config) validate() error {
 	if c.StateDir == "" {
-		c.StateDir = DefaultStateDir
+		c.StateDir = statedir.Default
 	}
 	if !filepath.IsAbs(c.StateDir) {
-		return fmt.Errorf("state dir %q is not an absolute path: %w", c.StateDir, ErrInvalidArgument)
+		return fmt.Errorf("state dir %q is not an absolute path: %w", c.StateDir, errdefs.ErrInvalidArgument)
 	}
 	if len(c.CNIBinDir) == 0 {
 		c.CNIBinDir = append([]string(nil), netDefaultCNIBinDirs...)
@@ -59,23 +63,23 @@ func (c *NetConfig) validate() error {
 	}
 	ip, subnet, err := net.ParseCIDR(c.PodSubnet)
 	if err != nil {
-		return fmt.Errorf("pod subnet %q is not a CIDR: %w", c.PodSubnet, ErrInvalidArgument)
+		return fmt.Errorf("pod subnet %q is not a CIDR: %w", c.PodSubnet, errdefs.ErrInvalidArgument)
 	}
 	if ip.To4() == nil {
-		return fmt.Errorf("pod subnet %s: only IPv4 is supported: %w", c.PodSubnet, ErrInvalidArgument)
+		return fmt.Errorf("pod subnet %s: only IPv4 is supported: %w", c.PodSubnet, errdefs.ErrInvalidArgument)
 	}
 	if ones, bits := subnet.Mask.Size(); bits-ones < 2 {
-		return fmt.Errorf("pod subnet %s is too small for a gateway and a pod: %w", c.PodSubnet, ErrInvalidArgument)
+		return fmt.Errorf("pod subnet %s is too small for a gateway and a pod: %w", c.PodSubnet, errdefs.ErrInvalidArgument)
 	}
 	c.PodSubnet = subnet.String()
 	if c.CNICacheDir == "" {
-		c.CNICacheDir = filepath.Join(c.StateDir, stateDirCNICache)
+		c.CNICacheDir = filepath.Join(c.StateDir, statedir.CNICache)
 	}
 	if c.BridgeName == "" {
 		c.BridgeName = DefaultBridgeName
 	}
 	if len(c.BridgeName) > cniIfNameMax {
-		return fmt.Errorf("bridge name %q is longer than %d characters: %w", c.BridgeName, cniIfNameMax, ErrInvalidArgument)
+		return fmt.Errorf("bridge name %q is longer than %d characters: %w", c.BridgeName, cniIfNameMax, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }
@@ -92,16 +96,16 @@ type Sandbox struct {
 	// address there; the default network is in IP only.
 	IPs map[string]string
 	// Ready reports that the namespace is mounted and joined to the default
-	// network. Only sandboxes() sets it false: a namespace whose creation
+	// network. Only Sandboxes() sets it false: a namespace whose creation
 	// or removal was interrupted, for Observe to report as not ready.
 	Ready bool
 }
 
-// hostNet is the host side of pod networking: the CNI networks kelpie
+// Host is the host side of pod networking: the CNI networks kelpie
 // writes, and the pods' network namespaces attached to them. Its methods
 // are safe for concurrent use on different pods and networks.
-type hostNet struct {
-	cfg      NetConfig
+type Host struct {
+	cfg      Config
 	cni      *libcni.CNIConfig
 	confDir  string // CNI conflists
 	netnsDir string // pod network namespaces
@@ -110,23 +114,23 @@ type hostNet struct {
 	mu sync.Mutex // serialises writes of the default conflists
 }
 
-// newHostNet checks that the CNI plugins are there, creates the state dir's
+// New checks that the CNI plugins are there, creates the state dir's
 // network directories and writes the default conflists.
-func newHostNet(cfg NetConfig) (*hostNet, error) {
+func New(cfg Config) (*Host, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	h := &hostNet{
+	h := &Host{
 		cfg:      cfg,
-		confDir:  filepath.Join(cfg.StateDir, stateDirCNIConf),
-		netnsDir: filepath.Join(cfg.StateDir, stateDirNetNS),
-		leaseDir: filepath.Join(cfg.StateDir, stateDirCNILeases),
+		confDir:  filepath.Join(cfg.StateDir, statedir.CNIConf),
+		netnsDir: filepath.Join(cfg.StateDir, statedir.NetNS),
+		leaseDir: filepath.Join(cfg.StateDir, statedir.CNILeases),
 	}
 	h.cni = libcni.NewCNIConfigWithCacheDir(cfg.CNIBinDir, cfg.CNICacheDir, nil)
-	for _, plugin := range cniRequiredPlugins {
+	for _, plugin := range RequiredPlugins {
 		if _, err := invoke.FindInPath(plugin, cfg.CNIBinDir); err != nil {
 			return nil, fmt.Errorf("CNI plugin %s not found in %v (apt-get install containernetworking-plugins, or set --cni-bin-dir): %w",
-				plugin, cfg.CNIBinDir, ErrFailedPrecondition)
+				plugin, cfg.CNIBinDir, errdefs.ErrFailedPrecondition)
 		}
 	}
 	for _, dir := range []string{h.confDir, h.netnsDir, h.leaseDir, cfg.CNICacheDir} {
@@ -134,7 +138,7 @@ func newHostNet(cfg NetConfig) (*hostNet, error) {
 			return nil, fmt.Errorf("host network: %w", err)
 		}
 	}
-	stateRemoveTemps(h.confDir)
+	statedir.RemoveTemps(h.confDir)
 	if err := h.ensureDefaults(); err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ type masqRule struct {
 // container id on the network whose config is conf, when that network
 // masquerades; it must be called before the DEL, which forgets the
 // addresses.
-func (h *hostNet) masqLeftovers(conf []byte, cniName, id, ifName string) []masqRule {
+func (h *Host) masqLeftovers(conf []byte, cniName, id, ifName string) []masqRule {
 	var c cniConfList
 	if err := json.Unmarshal(conf, &c); err != nil || len(c.Plugins) == 0 || c.Plugins[0].Type != "bridge" || !c.Plugins[0].IPMasq {
 		return nil

@@ -8,8 +8,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"golang.org/x/sys/unix"
+
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 )
 
 // threadNetNS is the network namespace of the calling goroutine's thread.

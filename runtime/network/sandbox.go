@@ -14,6 +14,7 @@ import (
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/statedir"
 )
 
 // sandboxRecord is what setup writes, before it creates anything, to
@@ -35,17 +36,17 @@ type cniPortMapping struct {
 	HostIP        string `json:"hostIP,omitempty"`
 }
 
-func (h *hostNet) netnsPath(namespace, name string) string {
-	return filepath.Join(h.netnsDir, stateKey(namespace, name))
+func (h *Host) netnsPath(namespace, name string) string {
+	return filepath.Join(h.netnsDir, statedir.Key(namespace, name))
 }
 
-func (h *hostNet) recordPath(namespace, name string) string {
-	return filepath.Join(h.cfg.StateDir, stateDirSandboxes, stateKey(namespace, name)+".json")
+func (h *Host) recordPath(namespace, name string) string {
+	return filepath.Join(h.cfg.StateDir, statedir.Sandboxes, statedir.Key(namespace, name)+".json")
 }
 
 // writeRecord writes the pod's sandbox record atomically, unless it holds rec
 // already.
-func (h *hostNet) writeRecord(namespace, name string, rec sandboxRecord) error {
+func (h *Host) writeRecord(namespace, name string, rec sandboxRecord) error {
 	want, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -54,11 +55,11 @@ func (h *hostNet) writeRecord(namespace, name string, rec sandboxRecord) error {
 	if have, err := os.ReadFile(path); err == nil && string(have) == string(want) {
 		return nil
 	}
-	return stateWriteAtomic(path, want, 0o644)
+	return statedir.WriteAtomic(path, want, 0o644)
 }
 
 // readRecord reads the pod's sandbox record; the zero record when it has none.
-func (h *hostNet) readRecord(namespace, name string) (sandboxRecord, error) {
+func (h *Host) readRecord(namespace, name string) (sandboxRecord, error) {
 	var rec sandboxRecord
 	b, err := os.ReadFile(h.recordPath(namespace, name))
 	if errors.Is(err, os.ErrNotExist) {
@@ -75,16 +76,16 @@ func (h *hostNet) readRecord(namespace, name string) (sandboxRecord, error) {
 	return rec, nil
 }
 
-// sandboxes maps the key ("namespace/name") of every pod with a network
+// Sandboxes maps the key ("namespace/name") of every pod with a network
 // namespace or a sandbox record to its Sandbox, read from the namespaces
 // and libcni's cache. Ready is false for a sandbox whose creation or removal
 // was interrupted; setup completes it and teardown removes it.
-func (h *hostNet) sandboxes() (map[string]Sandbox, error) {
+func (h *Host) Sandboxes() (map[string]Sandbox, error) {
 	out := map[string]Sandbox{}
 	keys := map[string]bool{}
 	for _, d := range []struct{ dir, suffix string }{
 		{h.netnsDir, ""},
-		{filepath.Join(h.cfg.StateDir, stateDirSandboxes), ".json"},
+		{filepath.Join(h.cfg.StateDir, statedir.Sandboxes), ".json"},
 	} {
 		entries, err := os.ReadDir(d.dir)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -95,7 +96,7 @@ func (h *hostNet) sandboxes() (map[string]Sandbox, error) {
 			if !ok || e.IsDir() {
 				continue
 			}
-			if _, _, ok := stateSplitKey(key); ok {
+			if _, _, ok := statedir.SplitKey(key); ok {
 				keys[key] = true
 			}
 		}
@@ -112,7 +113,7 @@ func (h *hostNet) sandboxes() (map[string]Sandbox, error) {
 		byID[a.ContainerID] = append(byID[a.ContainerID], a)
 	}
 	for key := range keys {
-		ns, name, _ := stateSplitKey(key)
+		ns, name, _ := statedir.SplitKey(key)
 		path := h.netnsPath(ns, name)
 		mounted, err := netnsMounted(path)
 		if err != nil {
@@ -140,7 +141,7 @@ func (h *hostNet) sandboxes() (map[string]Sandbox, error) {
 }
 
 // cachedIP is the IPv4 address in the cached result of attachment a, or "".
-func (h *hostNet) cachedIP(a *libcni.NetworkAttachment) string {
+func (h *Host) cachedIP(a *libcni.NetworkAttachment) string {
 	list, err := libcni.ConfListFromBytes(a.Config)
 	if err != nil {
 		return ""

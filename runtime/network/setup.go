@@ -13,6 +13,8 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
+	"github.com/kelpie-dev/kelpie/runtime/statedir"
 )
 
 // attachment is one interface of a pod's sandbox: a CNI network joined
@@ -36,9 +38,9 @@ func podAttachments(networks []string) []attachment {
 	return out
 }
 
-// cniContainerID is the CNI container ID of a pod: "namespace_name", which
+// ContainerID is the CNI container ID of a pod: "namespace_name", which
 // names its lease files, cache entries and iptables comments.
-func cniContainerID(namespace, name string) string { return stateKey(namespace, name) }
+func ContainerID(namespace, name string) string { return statedir.Key(namespace, name) }
 
 // cniReservedArgs are CNI_ARGS keys with a meaning to plugins (host-local
 // takes IP=); pod labels of these names are not passed.
@@ -52,7 +54,7 @@ var cniReservedArgs = map[string]bool{
 // sorted. A label whose key or value cannot be written as KEY=VALUE; is left
 // out.
 func cniArgs(p reconciler.Pod) [][2]string {
-	id := cniContainerID(p.Namespace, p.Name)
+	id := ContainerID(p.Namespace, p.Name)
 	args := [][2]string{
 		{"IgnoreUnknown", "1"},
 		{"K8S_POD_NAMESPACE", p.Namespace},
@@ -74,7 +76,7 @@ func cniArgs(p reconciler.Pod) [][2]string {
 	return args
 }
 
-// setup creates, or completes, the network sandbox of p and returns it. It is
+// Setup creates, or completes, the network sandbox of p and returns it. It is
 // idempotent and crash-safe:
 //
 //  1. a sandbox record (networks, port mappings) is written first;
@@ -87,12 +89,12 @@ func cniArgs(p reconciler.Pod) [][2]string {
 // the pod is deleted (freeing its IP) before a new namespace is made. An
 // attachment with no cached result in a mounted namespace may be half made:
 // it is deleted before it is added again. hostNetwork pods get Sandbox{}.
-func (h *hostNet) setup(ctx context.Context, p reconciler.Pod) (Sandbox, error) {
+func (h *Host) Setup(ctx context.Context, p reconciler.Pod) (Sandbox, error) {
 	if p.HostNetwork {
 		return Sandbox{}, nil
 	}
 	key := reconciler.JoinName(p.Namespace, p.Name)
-	if err := stateCheckPod(p.Namespace, p.Name); err != nil {
+	if err := statedir.CheckPod(p.Namespace, p.Name); err != nil {
 		return Sandbox{}, fmt.Errorf("set up sandbox of pod %s: %w", key, err)
 	}
 	if err := h.ensureDefaults(); err != nil {
@@ -106,12 +108,12 @@ func (h *hostNet) setup(ctx context.Context, p reconciler.Pod) (Sandbox, error) 
 			return Sandbox{}, fmt.Errorf("set up sandbox of pod %s: %w", key, err)
 		}
 		if list == nil {
-			return Sandbox{}, fmt.Errorf("set up sandbox of pod %s: network %s is not set up: %w", key, a.network, ErrFailedPrecondition)
+			return Sandbox{}, fmt.Errorf("set up sandbox of pod %s: network %s is not set up: %w", key, a.network, errdefs.ErrFailedPrecondition)
 		}
 		lists[i] = list
 	}
 	rec := sandboxRecord{
-		Labels:       stateLabels(reconciler.LabelPod, key, reconciler.LabelPodNetworks, strings.Join(p.Networks, ",")),
+		Labels:       statedir.Labels(reconciler.LabelPod, key, reconciler.LabelPodNetworks, strings.Join(p.Networks, ",")),
 		Networks:     p.Networks,
 		PortMappings: podPortMappings(p),
 	}
@@ -161,7 +163,7 @@ func (h *hostNet) setup(ctx context.Context, p reconciler.Pod) (Sandbox, error) 
 
 // attach adds the network list to the pod, or returns its cached result
 // when the namespace was there before (reused) and the cache has one.
-func (h *hostNet) attach(ctx context.Context, list *libcni.NetworkConfigList, rt *libcni.RuntimeConf, reused bool) (types.Result, error) {
+func (h *Host) attach(ctx context.Context, list *libcni.NetworkConfigList, rt *libcni.RuntimeConf, reused bool) (types.Result, error) {
 	if reused {
 		if res, err := h.cni.GetNetworkListCachedResult(list, rt); err == nil && res != nil {
 			return res, nil
@@ -186,9 +188,9 @@ func (h *hostNet) attach(ctx context.Context, list *libcni.NetworkConfigList, rt
 
 // runtimeConf is the libcni runtime configuration of attachment a of a pod.
 // Port mappings go to the default network only.
-func (h *hostNet) runtimeConf(namespace, name, netns string, a attachment, args [][2]string, ports []cniPortMapping) *libcni.RuntimeConf {
+func (h *Host) runtimeConf(namespace, name, netns string, a attachment, args [][2]string, ports []cniPortMapping) *libcni.RuntimeConf {
 	rt := &libcni.RuntimeConf{
-		ContainerID: cniContainerID(namespace, name),
+		ContainerID: ContainerID(namespace, name),
 		NetNS:       netns,
 		IfName:      a.ifName,
 		Args:        args,
@@ -201,7 +203,7 @@ func (h *hostNet) runtimeConf(namespace, name, netns string, a attachment, args 
 
 // loadList reads the CNI network cniName as libcni takes it; nil when there
 // is no such network.
-func (h *hostNet) loadList(cniName string) (*libcni.NetworkConfigList, error) {
+func (h *Host) loadList(cniName string) (*libcni.NetworkConfigList, error) {
 	_, raw, ok, err := h.readConfList(cniName)
 	if err != nil || !ok {
 		return nil, err

@@ -52,7 +52,7 @@ func TestSetupTwiceIsIdempotent(t *testing.T) {
 	tn := newTestNet(t)
 	p := tn.pod("web")
 	first := tn.setupPod(t, p)
-	second, err := tn.setup(context.Background(), p)
+	second, err := tn.Setup(context.Background(), p)
 	if err != nil {
 		t.Fatalf("second setup: %v", err)
 	}
@@ -68,7 +68,7 @@ func TestHostNetworkPodHasNoSandbox(t *testing.T) {
 	tn := newTestNet(t)
 	p := tn.pod("host")
 	p.HostNetwork = true
-	sb, err := tn.setup(context.Background(), p)
+	sb, err := tn.Setup(context.Background(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestHostPortReachesPod(t *testing.T) {
 	if rules := natRules(t, tn.id("web")); len(rules) == 0 {
 		t.Errorf("no nat rules mention the pod; portmap did not run?")
 	}
-	if err := tn.teardown(context.Background(), tn.ns, "web", nil); err != nil {
+	if err := tn.Teardown(context.Background(), tn.ns, "web", nil); err != nil {
 		t.Fatal(err)
 	}
 	if rules := natRules(t, tn.id("web")); len(rules) != 0 {
@@ -120,7 +120,7 @@ func TestTeardownFreesLeaseAndNetns(t *testing.T) {
 	tn := newTestNet(t)
 	sb := tn.setupPod(t, tn.pod("web"))
 	for i := 0; i < 2; i++ { // the second is a no-op
-		if err := tn.teardown(context.Background(), tn.ns, "web", nil); err != nil {
+		if err := tn.Teardown(context.Background(), tn.ns, "web", nil); err != nil {
 			t.Fatalf("teardown %d: %v", i+1, err)
 		}
 	}
@@ -133,7 +133,7 @@ func TestTeardownFreesLeaseAndNetns(t *testing.T) {
 	if rules := natRules(t, tn.id("web")); len(rules) != 0 {
 		t.Errorf("nat rules left after teardown:\n%s", strings.Join(rules, "\n"))
 	}
-	sbs, err := tn.sandboxes()
+	sbs, err := tn.Sandboxes()
 	if err != nil || len(sbs) != 0 {
 		t.Errorf("sandboxes after teardown = %v, %v", sbs, err)
 	}
@@ -146,7 +146,7 @@ func TestTeardownAfterNetnsDeletedByHand(t *testing.T) {
 	if err := netnsRemove(sb.NetNSPath); err != nil {
 		t.Fatal(err)
 	}
-	if err := tn.teardown(context.Background(), tn.ns, "web", nil); err != nil {
+	if err := tn.Teardown(context.Background(), tn.ns, "web", nil); err != nil {
 		t.Fatalf("teardown: %v", err)
 	}
 	if got := tn.leases(t, cniDefaultNetwork); len(got) != 0 {
@@ -165,11 +165,11 @@ func TestParallelSetupsGetDistinctAddresses(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := 0; i < pods; i++ {
 		p := tn.pod(fmt.Sprint("p", i))
-		t.Cleanup(func() { _ = tn.teardown(context.Background(), p.Namespace, p.Name, nil) })
+		t.Cleanup(func() { _ = tn.Teardown(context.Background(), p.Namespace, p.Name, nil) })
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			sb, err := tn.setup(context.Background(), p)
+			sb, err := tn.Setup(context.Background(), p)
 			ips[i], errs[i] = sb.IP, err
 		}(i)
 	}
@@ -195,10 +195,10 @@ func BenchmarkSetupTeardown(b *testing.B) {
 	tn := newTestNet(b)
 	for i := 0; i < b.N; i++ {
 		p := tn.pod("bench", 80, int32(30000+tn.n))
-		if _, err := tn.setup(context.Background(), p); err != nil {
+		if _, err := tn.Setup(context.Background(), p); err != nil {
 			b.Fatal(err)
 		}
-		if err := tn.teardown(context.Background(), p.Namespace, p.Name, nil); err != nil {
+		if err := tn.Teardown(context.Background(), p.Namespace, p.Name, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

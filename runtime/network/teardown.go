@@ -10,18 +10,19 @@ import (
 	"github.com/containernetworking/cni/libcni"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/statedir"
 )
 
-// teardown removes a pod's network sandbox: CNI DEL on every network it
+// Teardown removes a pod's network sandbox: CNI DEL on every network it
 // may have joined (those given, those in its sandbox record and those in
 // libcni's cache), even when its namespace is gone, since DEL frees the IP
 // and host rules all the same; then the namespace and the record. It is
 // idempotent and crash-safe: the namespace goes only after every DEL
-// succeeded, so an interrupted teardown is found by sandboxes() and done
+// succeeded, so an interrupted teardown is found by Sandboxes() and done
 // again. Removing a sandbox that does not exist succeeds.
-func (h *hostNet) teardown(ctx context.Context, namespace, name string, networks []string) error {
+func (h *Host) Teardown(ctx context.Context, namespace, name string, networks []string) error {
 	key := reconciler.JoinName(namespace, name)
-	if err := stateCheckPod(namespace, name); err != nil {
+	if err := statedir.CheckPod(namespace, name); err != nil {
 		return fmt.Errorf("tear down sandbox of pod %s: %w", key, err)
 	}
 	rec, err := h.readRecord(namespace, name)
@@ -47,9 +48,9 @@ func (h *hostNet) teardown(ctx context.Context, namespace, name string, networks
 // portmap needs to find its rules. Without a namespace the bridge plugin
 // leaves its masquerade rules behind: delAll removes them itself. It tries
 // every attachment and reports all failures.
-func (h *hostNet) delAll(ctx context.Context, namespace, name string, networks []string, rec sandboxRecord) error {
+func (h *Host) delAll(ctx context.Context, namespace, name string, networks []string, rec sandboxRecord) error {
 	key := reconciler.JoinName(namespace, name)
-	id := cniContainerID(namespace, name)
+	id := ContainerID(namespace, name)
 	netns := h.netnsPath(namespace, name)
 	if ok, err := netnsMounted(netns); err != nil {
 		return fmt.Errorf("tear down sandbox of pod %s: %w", key, err)

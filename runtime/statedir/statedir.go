@@ -1,3 +1,8 @@
+// Package statedir owns the layout of kelpie's state dir (/var/lib/kelpie by
+// default): the names of its subdirectories, the keys of the files in them,
+// and the atomic writes, labels and leftovers-removal that every runtime
+// package (network, volume, host) shares there. It never decides what lives
+// in the state dir, and it never talks to containerd or CNI.
 package statedir
 
 import (
@@ -9,7 +14,12 @@ import (
 	"strings"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 )
+
+// Default is the state dir when none is configured (--state-dir): the FHS
+// place for a daemon's state that outlives reboots.
+const Default = "/var/lib/kelpie"
 
 // Layout of the state dir (StateDir, /var/lib/kelpie by default). Every path
 // kelpie writes there is derived by the functions below, so the layout is
@@ -26,23 +36,23 @@ import (
 // NS_NAME joins a namespace and a name with "_", which neither may contain
 // (both are Kubernetes DNS names), so the pair can be split again.
 const (
-	stateDirCNIConf     = "cni/net.d"
-	stateDirCNICache    = "cni/cache"
-	stateDirCNILeases   = "cni/networks"
-	stateDirNetNS       = "netns"
-	stateDirSandboxes   = "sandboxes"
-	stateDirPods        = "pods"
-	stateDirClaims      = "volumes"
-	stateTmpPrefix      = ".tmp-"      // files and dirs being written; removed when found
-	stateRemovingPrefix = ".removing-" // dirs renamed away before their removal
+	CNIConf        = "cni/net.d"    // CNI network configurations
+	CNICache       = "cni/cache"    // libcni's result cache
+	CNILeases      = "cni/networks" // host-local's leases
+	NetNS          = "netns"        // pods' network namespaces
+	Sandboxes      = "sandboxes"    // pods' sandbox records
+	Pods           = "pods"         // pods' volumes (and logs, /etc files)
+	Claims         = "volumes"      // claims' data
+	TmpPrefix      = ".tmp-"        // files and dirs being written; removed when found
+	RemovingPrefix = ".removing-"   // dirs renamed away before their removal
 )
 
-// stateKey is the file name of a namespaced object in the state dir:
+// Key is the file name of a namespaced object in the state dir:
 // "namespace_name".
-func stateKey(namespace, name string) string { return namespace + "_" + name }
+func Key(namespace, name string) string { return namespace + "_" + name }
 
-// stateSplitKey parses a file name made by stateKey.
-func stateSplitKey(key string) (namespace, name string, ok bool) {
+// SplitKey parses a file name made by Key.
+func SplitKey(key string) (namespace, name string, ok bool) {
 	namespace, name, ok = strings.Cut(key, "_")
 	if !ok || namespace == "" || name == "" || strings.HasPrefix(key, ".") {
 		return "", "", false
@@ -50,43 +60,43 @@ func stateSplitKey(key string) (namespace, name string, ok bool) {
 	return namespace, name, true
 }
 
-// stateCheckName rejects a namespace or name that cannot be part of a state
+// CheckName rejects a namespace or name that cannot be part of a state
 // dir path: empty, or holding a path separator, "_" or a leading dot.
-func stateCheckName(what, s string) error {
+func CheckName(what, s string) error {
 	switch {
 	case s == "":
-		return fmt.Errorf("%s is empty: %w", what, ErrInvalidArgument)
+		return fmt.Errorf("%s is empty: %w", what, errdefs.ErrInvalidArgument)
 	case strings.ContainsAny(s, "/_\x00") || strings.HasPrefix(s, "."):
-		return fmt.Errorf("%s %q: must not contain '/' or '_' nor start with '.': %w", what, s, ErrInvalidArgument)
+		return fmt.Errorf("%s %q: must not contain '/' or '_' nor start with '.': %w", what, s, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }
 
-// stateCheckPod checks a pod's namespace and name with stateCheckName.
-func stateCheckPod(namespace, name string) error {
-	if err := stateCheckName("pod namespace", namespace); err != nil {
+// CheckPod checks a pod's namespace and name with CheckName.
+func CheckPod(namespace, name string) error {
+	if err := CheckName("pod namespace", namespace); err != nil {
 		return err
 	}
-	return stateCheckName("pod name", name)
+	return CheckName("pod name", name)
 }
 
-// stateRandom returns a short random suffix for temporary names.
-func stateRandom() string {
+// Random returns a short random suffix for temporary names.
+func Random() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:]) // crypto/rand never fails on Linux
 	return hex.EncodeToString(b[:])
 }
 
-// stateWriteAtomic replaces path with data: it writes a temporary file in the
+// WriteAtomic replaces path with data: it writes a temporary file in the
 // same directory, syncs it and renames it over path, so a reader (or a crash)
 // sees the old content or the new one, never a mix. The directory is created
 // when missing.
-func stateWriteAtomic(path string, data []byte, perm os.FileMode) error {
+func WriteAtomic(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, stateTmpPrefix+filepath.Base(path)+"-*")
+	f, err := os.CreateTemp(dir, TmpPrefix+filepath.Base(path)+"-*")
 	if err != nil {
 		return err
 	}
@@ -110,11 +120,11 @@ func stateWriteAtomic(path string, data []byte, perm os.FileMode) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	return stateSyncDir(dir)
+	return SyncDir(dir)
 }
 
-// stateSyncDir makes a rename or removal in dir durable.
-func stateSyncDir(dir string) error {
+// SyncDir makes a rename or removal in dir durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -123,23 +133,23 @@ func stateSyncDir(dir string) error {
 	return d.Sync()
 }
 
-// stateRemoveTemps removes what an interrupted stateWriteAtomic or removal
+// RemoveTemps removes what an interrupted WriteAtomic or removal
 // left in dir. It is best effort: the leftovers are only clutter.
-func stateRemoveTemps(dir string) {
+func RemoveTemps(dir string) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), stateTmpPrefix) || strings.HasPrefix(e.Name(), stateRemovingPrefix) {
+		if strings.HasPrefix(e.Name(), TmpPrefix) || strings.HasPrefix(e.Name(), RemovingPrefix) {
 			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}
 }
 
-// stateLabels are the labels written beside everything kelpie creates in the
+// Labels are the labels written beside everything kelpie creates in the
 // state dir: LabelManaged plus extra.
-func stateLabels(extra ...string) map[string]string {
+func Labels(extra ...string) map[string]string {
 	l := map[string]string{reconciler.LabelManaged: reconciler.ManagedValue}
 	for i := 0; i+1 < len(extra); i += 2 {
 		l[extra[i]] = extra[i+1]
@@ -147,7 +157,7 @@ func stateLabels(extra ...string) map[string]string {
 	return l
 }
 
-// stateManaged reports whether labels mark an object kelpie created.
-func stateManaged(labels map[string]string) bool {
+// Managed reports whether labels mark an object kelpie created.
+func Managed(labels map[string]string) bool {
 	return labels[reconciler.LabelManaged] == reconciler.ManagedValue
 }

@@ -9,11 +9,12 @@ import (
 	"sort"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/statedir"
 )
 
 // A claim's local volume is StateDir/volumes/NS_NAME: its data in data/,
 // and claim.json, which labels it as kelpie's and names the claim. The
-// label is written after the data dir exists, so a claim that claims()
+// label is written after the data dir exists, so a claim that Claims()
 // reports always has its data dir.
 const (
 	claimDataDir   = "data"
@@ -26,30 +27,32 @@ type claimRecord struct {
 	StorageBytes int64             `json:"storageBytes,omitempty"`
 }
 
-func (v *volumes) claimDir(namespace, name string) string {
-	return filepath.Join(v.claimsDir, stateKey(namespace, name))
+// ClaimDir is the directory of a claim's local volume: its data dir and
+// the label beside it.
+func (v *Manager) ClaimDir(namespace, name string) string {
+	return filepath.Join(v.claimsDir, statedir.Key(namespace, name))
 }
 
-// claimDataDir is the directory a claim's pods bind.
-func (v *volumes) claimDataDir(namespace, name string) string {
-	return filepath.Join(v.claimDir(namespace, name), claimDataDir)
+// ClaimDataDir is the directory a claim's pods bind.
+func (v *Manager) ClaimDataDir(namespace, name string) string {
+	return filepath.Join(v.ClaimDir(namespace, name), claimDataDir)
 }
 
-// ensureClaim creates the local volume of c when it does not exist. An
+// EnsureClaim creates the local volume of c when it does not exist. An
 // existing volume and its data are left as they are.
-func (v *volumes) ensureClaim(c reconciler.Claim) error {
+func (v *Manager) EnsureClaim(c reconciler.Claim) error {
 	key := reconciler.JoinName(c.Namespace, c.Name)
-	if err := stateCheckName("claim namespace", c.Namespace); err != nil {
+	if err := statedir.CheckName("claim namespace", c.Namespace); err != nil {
 		return fmt.Errorf("ensure claim %s: %w", key, err)
 	}
-	if err := stateCheckName("claim name", c.Name); err != nil {
+	if err := statedir.CheckName("claim name", c.Name); err != nil {
 		return fmt.Errorf("ensure claim %s: %w", key, err)
 	}
-	dir := v.claimDir(c.Namespace, c.Name)
+	dir := v.ClaimDir(c.Namespace, c.Name)
 	if err := os.MkdirAll(dir, volPodDirMode); err != nil {
 		return fmt.Errorf("ensure claim %s: %w", key, err)
 	}
-	data := v.claimDataDir(c.Namespace, c.Name)
+	data := v.ClaimDataDir(c.Namespace, c.Name)
 	if err := os.Mkdir(data, volClaimDataMode); err == nil {
 		if err := os.Chmod(data, volClaimDataMode); err != nil { // Mkdir's mode is subject to the umask
 			return fmt.Errorf("ensure claim %s: %w", key, err)
@@ -58,33 +61,33 @@ func (v *volumes) ensureClaim(c reconciler.Claim) error {
 		return fmt.Errorf("ensure claim %s: %w", key, err)
 	}
 	labelFile := filepath.Join(dir, claimLabelFile)
-	if rec, err := readClaimRecord(labelFile); err == nil && stateManaged(rec.Labels) && rec.Labels[reconciler.LabelClaim] == key {
+	if rec, err := readClaimRecord(labelFile); err == nil && statedir.Managed(rec.Labels) && rec.Labels[reconciler.LabelClaim] == key {
 		return nil
 	}
-	b, err := json.Marshal(claimRecord{Labels: stateLabels(reconciler.LabelClaim, key), StorageBytes: c.StorageBytes})
+	b, err := json.Marshal(claimRecord{Labels: statedir.Labels(reconciler.LabelClaim, key), StorageBytes: c.StorageBytes})
 	if err != nil {
 		return fmt.Errorf("ensure claim %s: %w", key, err)
 	}
-	if err := stateWriteAtomic(labelFile, b, 0o644); err != nil {
+	if err := statedir.WriteAtomic(labelFile, b, 0o644); err != nil {
 		return fmt.Errorf("ensure claim %s: %w", key, err)
 	}
 	return nil
 }
 
-// removeClaim deletes a claim's local volume and its data (`kelpie volume
+// RemoveClaim deletes a claim's local volume and its data (`kelpie volume
 // rm`). The volume is first renamed away in one step, so an interrupted
 // removal never leaves a half-deleted claim that still counts as one.
 // Removing a claim that does not exist succeeds.
-func (v *volumes) removeClaim(namespace, name string) error {
+func (v *Manager) RemoveClaim(namespace, name string) error {
 	key := reconciler.JoinName(namespace, name)
-	if err := stateCheckName("claim namespace", namespace); err != nil {
+	if err := statedir.CheckName("claim namespace", namespace); err != nil {
 		return fmt.Errorf("remove claim %s: %w", key, err)
 	}
-	if err := stateCheckName("claim name", name); err != nil {
+	if err := statedir.CheckName("claim name", name); err != nil {
 		return fmt.Errorf("remove claim %s: %w", key, err)
 	}
-	dir := v.claimDir(namespace, name)
-	gone := filepath.Join(v.claimsDir, stateRemovingPrefix+stateKey(namespace, name)+"-"+stateRandom())
+	dir := v.ClaimDir(namespace, name)
+	gone := filepath.Join(v.claimsDir, statedir.RemovingPrefix+statedir.Key(namespace, name)+"-"+statedir.Random())
 	if err := os.Rename(dir, gone); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
@@ -100,8 +103,8 @@ func (v *volumes) removeClaim(namespace, name string) error {
 	return nil
 }
 
-// claims lists the claims' local volumes, sorted by namespace and name.
-func (v *volumes) claims() ([]reconciler.ActualClaim, error) {
+// Claims lists the claims' local volumes, sorted by namespace and name.
+func (v *Manager) Claims() ([]reconciler.ActualClaim, error) {
 	entries, err := os.ReadDir(v.claimsDir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -114,15 +117,15 @@ func (v *volumes) claims() ([]reconciler.ActualClaim, error) {
 		if !e.IsDir() {
 			continue
 		}
-		if _, _, ok := stateSplitKey(e.Name()); !ok {
+		if _, _, ok := statedir.SplitKey(e.Name()); !ok {
 			continue // temporaries and removals in progress
 		}
 		rec, err := readClaimRecord(filepath.Join(v.claimsDir, e.Name(), claimLabelFile))
-		if err != nil || !stateManaged(rec.Labels) {
+		if err != nil || !statedir.Managed(rec.Labels) {
 			continue
 		}
 		ns, name, ok := reconciler.SplitName(rec.Labels[reconciler.LabelClaim])
-		if !ok || stateKey(ns, name) != e.Name() {
+		if !ok || statedir.Key(ns, name) != e.Name() {
 			continue
 		}
 		out = append(out, reconciler.ActualClaim{Namespace: ns, Name: name})

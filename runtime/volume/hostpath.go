@@ -8,15 +8,16 @@ import (
 	"strings"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 )
 
 // hostPath checks a hostPath volume against the allowed prefixes and its
 // type, creates it for the *OrCreate types, and returns the path to bind:
 // the volume's path with every symlink resolved, so that what is checked is
 // what gets mounted.
-func (v *volumes) hostPath(hp reconciler.HostPath) (string, error) {
+func (v *Manager) hostPath(hp reconciler.HostPath) (string, error) {
 	if !filepath.IsAbs(hp.Path) {
-		return "", fmt.Errorf("hostPath %s is not an absolute path: %w", hp.Path, ErrInvalidArgument)
+		return "", fmt.Errorf("hostPath %s is not an absolute path: %w", hp.Path, errdefs.ErrInvalidArgument)
 	}
 	real, err := resolveExisting(filepath.Clean(hp.Path))
 	if err != nil {
@@ -28,9 +29,9 @@ func (v *volumes) hostPath(hp reconciler.HostPath) (string, error) {
 			resolved = "resolves to " + real + ", "
 		}
 		// The message is the operator's whole story; errors.Is still finds
-		// ErrInvalidArgument.
-		return "", &convertedError{sentinel: ErrInvalidArgument, err: fmt.Errorf(
-			"hostPath %s is not allowed: %snot under --allow-host-path %v", hp.Path, resolved, v.cfg.AllowHostPaths)}
+		// errdefs.ErrInvalidArgument.
+		return "", errdefs.Classify(errdefs.ErrInvalidArgument, fmt.Errorf(
+			"hostPath %s is not allowed: %snot under --allow-host-path %v", hp.Path, resolved, v.cfg.AllowHostPaths))
 	}
 	if err := checkHostPathType(real, hp.Type); err != nil {
 		return "", fmt.Errorf("hostPath %s: %w", hp.Path, err)
@@ -40,7 +41,7 @@ func (v *volumes) hostPath(hp reconciler.HostPath) (string, error) {
 
 // hostPathAllowed reports whether the resolved path is one of the allowed
 // prefixes or below one.
-func (v *volumes) hostPathAllowed(real string) bool {
+func (v *Manager) hostPathAllowed(real string) bool {
 	for _, p := range v.allowed {
 		if p == "/" || real == p || strings.HasPrefix(real, p+"/") {
 			return true
@@ -60,10 +61,10 @@ func checkHostPathType(path, typ string) error {
 	}
 	want := func(what string, ok func(os.FileMode) bool) error {
 		if missing {
-			return fmt.Errorf("type %s: %s does not exist: %w", typ, path, ErrFailedPrecondition)
+			return fmt.Errorf("type %s: %s does not exist: %w", typ, path, errdefs.ErrFailedPrecondition)
 		}
 		if !ok(fi.Mode()) {
-			return fmt.Errorf("type %s: %s is not %s: %w", typ, path, what, ErrFailedPrecondition)
+			return fmt.Errorf("type %s: %s is not %s: %w", typ, path, what, errdefs.ErrFailedPrecondition)
 		}
 		return nil
 	}
@@ -98,7 +99,7 @@ func checkHostPathType(path, typ string) error {
 	case "BlockDevice":
 		return want("a block device", func(m os.FileMode) bool { return m&os.ModeDevice != 0 && m&os.ModeCharDevice == 0 })
 	default:
-		return fmt.Errorf("unknown hostPath type %q: %w", typ, ErrInvalidArgument)
+		return fmt.Errorf("unknown hostPath type %q: %w", typ, errdefs.ErrInvalidArgument)
 	}
 }
 
@@ -120,7 +121,7 @@ func resolveExisting(p string) (string, error) {
 		if _, lerr := os.Lstat(cur); lerr == nil {
 			// cur exists, so a symlink on the way dangles: where it leads
 			// cannot be checked, and a mount would follow it anywhere.
-			return "", fmt.Errorf("%s: a symlink in it leads nowhere: %w", cur, ErrFailedPrecondition)
+			return "", fmt.Errorf("%s: a symlink in it leads nowhere: %w", cur, errdefs.ErrFailedPrecondition)
 		}
 		parent := filepath.Dir(cur)
 		if parent == cur {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 )
 
 func TestHostPathAllowList(t *testing.T) {
@@ -45,8 +46,8 @@ func TestHostPathAllowList(t *testing.T) {
 		if !strings.HasPrefix(got, tc.want) {
 			t.Errorf("hostPath(%s) = %s\nwant              %s", tc.path, got, tc.want)
 		}
-		if err != nil && strings.Contains(tc.want, "not allowed") && !errors.Is(err, ErrInvalidArgument) {
-			t.Errorf("hostPath(%s) error is not ErrInvalidArgument", tc.path)
+		if err != nil && strings.Contains(tc.want, "not allowed") && !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("hostPath(%s) error is not errdefs.ErrInvalidArgument", tc.path)
 		}
 	}
 }
@@ -54,7 +55,7 @@ func TestHostPathAllowList(t *testing.T) {
 func TestHostPathNoneAllowed(t *testing.T) {
 	v := newTestVolumes(t)
 	p := volPod("web", reconciler.Volume{Name: "etc", Source: reconciler.HostPath{Path: "/etc"}})
-	_, err := v.prepare(p)
+	_, err := v.Prepare(p)
 	want := "volume etc of pod ns/web: hostPath /etc is not allowed: not under --allow-host-path []"
 	if err == nil || err.Error() != want {
 		t.Errorf("prepare = %v\nwant      %s", err, want)

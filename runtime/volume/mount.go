@@ -9,6 +9,8 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 )
 
 // mountTmpfs mounts a tmpfs on the directory path unless one is mounted
@@ -85,7 +87,7 @@ func unmountUnder(dir string) error {
 		return fmt.Errorf("read mounts: %w", err)
 	}
 	if len(mounts) > 0 {
-		return fmt.Errorf("%s is still mounted: %w", mounts[0].Mountpoint, ErrFailedPrecondition)
+		return fmt.Errorf("%s is still mounted: %w", mounts[0].Mountpoint, errdefs.ErrFailedPrecondition)
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
+	"github.com/kelpie-dev/kelpie/runtime/statedir"
 )
 
 // Projected volumes (ConfigMap and Secret) are written as the kubelet's
@@ -94,7 +96,7 @@ func prepareProjected(path string, pr reconciler.Projected, fsGroup *int64) erro
 // collide with the writer's own names.
 func checkProjectedPath(p string) error {
 	bad := func(why string) error {
-		return fmt.Errorf("projected file path %q: %s: %w", p, why, ErrInvalidArgument)
+		return fmt.Errorf("projected file path %q: %s: %w", p, why, errdefs.ErrInvalidArgument)
 	}
 	switch {
 	case p == "":
@@ -187,7 +189,7 @@ func projectedMatches(path, version string, pr reconciler.Projected, fsGroup *in
 // writeProjectedVersion writes pr's files into a new version dir of path
 // and returns its name.
 func writeProjectedVersion(path string, pr reconciler.Projected, fsGroup *int64) (string, error) {
-	version := projVersionPfx + stateRandom()
+	version := projVersionPfx + statedir.Random()
 	root := filepath.Join(path, version)
 	if err := os.Mkdir(root, projDirMode); err != nil {
 		return "", fmt.Errorf("write projected files: %w", err)

@@ -39,7 +39,7 @@ func TestProjectedConfigMapItemsModesAndUpdate(t *testing.T) {
 		t.Fatalf("..data -> %q, %v", first, err)
 	}
 
-	if _, err := v.prepare(p); err != nil { // same content: same version
+	if _, err := v.Prepare(p); err != nil { // same content: same version
 		t.Fatal(err)
 	}
 	if again, _ := os.Readlink(filepath.Join(dir, projDataLink)); again != first {
@@ -51,7 +51,7 @@ func TestProjectedConfigMapItemsModesAndUpdate(t *testing.T) {
 		{Path: "keys/extra.txt", Data: []byte("extra"), Mode: 0o640}, // mode only
 	}
 	p.Volumes[0].Source = conf
-	if _, err := v.prepare(p); err != nil {
+	if _, err := v.Prepare(p); err != nil {
 		t.Fatal(err)
 	}
 	second, _ := os.Readlink(filepath.Join(dir, projDataLink))
@@ -115,7 +115,7 @@ func TestProjectedUpdateIsAtomic(t *testing.T) {
 	}()
 	for n := 1; n <= 50; n++ {
 		p.Volumes[0].Source = version(n)
-		if _, err := v.prepare(p); err != nil {
+		if _, err := v.Prepare(p); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -149,7 +149,7 @@ func TestProjectedSecretOnTmpfs(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "token")); string(b) != "s3cr3t" {
 		t.Errorf("token = %q", b)
 	}
-	if err := v.remove("ns", "web"); err != nil {
+	if err := v.Remove("ns", "web"); err != nil {
 		t.Fatal(err)
 	}
 	if m := mountsUnder(t, v.podsDir); len(m) != 0 {
@@ -163,11 +163,11 @@ func TestProjectedRejectsEscapingPaths(t *testing.T) {
 		p := volPod("web", reconciler.Volume{Name: "conf", Source: reconciler.Projected{
 			Files: []reconciler.File{{Path: path, Data: []byte("x"), Mode: 0o644}},
 		}})
-		if _, err := v.prepare(p); err == nil {
+		if _, err := v.Prepare(p); err == nil {
 			t.Errorf("projected path %q accepted", path)
 		}
 	}
-	if err := v.remove("ns", "web"); err != nil {
+	if err := v.Remove("ns", "web"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -180,8 +180,8 @@ func TestProjectedErrorsNeverHoldData(t *testing.T) {
 		{Path: "a/b", Data: []byte("TOPSECRET"), Mode: 0o400},
 	}}
 	p := volPod("web", reconciler.Volume{Name: "creds", Source: secret})
-	t.Cleanup(func() { _ = v.remove("ns", "web") })
-	_, err := v.prepare(p)
+	t.Cleanup(func() { _ = v.Remove("ns", "web") })
+	_, err := v.Prepare(p)
 	if err == nil {
 		t.Fatal("prepare of conflicting paths succeeded")
 	}

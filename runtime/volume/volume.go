@@ -8,23 +8,25 @@ import (
 	"strings"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
+	"github.com/kelpie-dev/kelpie/runtime/statedir"
 )
 
-// VolumeConfig configures pod volumes.
-type VolumeConfig struct {
+// Config configures pod volumes.
+type Config struct {
 	// StateDir is kelpie's state dir: pods' volumes go under
 	// StateDir/pods/NS_NAME/volumes, claims under StateDir/volumes. Default
-	// DefaultStateDir.
+	// statedir.Default.
 	StateDir string
 	// AllowHostPaths are the host path prefixes hostPath volumes may use
 	// (--allow-host-path). Empty allows none.
 	AllowHostPaths []string
 }
 
-// volumes makes and removes the directories pods' volumes are bound from.
+// Manager makes and removes the directories pods' volumes are bound from.
 // Its methods are safe for concurrent use on different pods and claims.
-type volumes struct {
-	cfg       VolumeConfig
+type Manager struct {
+	cfg       Config
 	podsDir   string   // StateDir/pods, symlinks resolved
 	claimsDir string   // StateDir/volumes, symlinks resolved
 	allowed   []string // AllowHostPaths, cleaned and symlinks resolved
@@ -37,20 +39,20 @@ const (
 	volClaimDataMode = 0o755 // a claim's data dir, when kelpie creates it
 )
 
-// newVolumes creates the state dir's volume directories and resolves the
+// New creates the state dir's volume directories and resolves the
 // allowed host path prefixes.
-func newVolumes(cfg VolumeConfig) (*volumes, error) {
+func New(cfg Config) (*Manager, error) {
 	if cfg.StateDir == "" {
-		cfg.StateDir = DefaultStateDir
+		cfg.StateDir = statedir.Default
 	}
 	if !filepath.IsAbs(cfg.StateDir) {
-		return nil, fmt.Errorf("volumes: state dir %q is not an absolute path: %w", cfg.StateDir, ErrInvalidArgument)
+		return nil, fmt.Errorf("volumes: state dir %q is not an absolute path: %w", cfg.StateDir, errdefs.ErrInvalidArgument)
 	}
-	v := &volumes{cfg: cfg}
+	v := &Manager{cfg: cfg}
 	for _, d := range []struct {
 		dst  *string
 		name string
-	}{{&v.podsDir, stateDirPods}, {&v.claimsDir, stateDirClaims}} {
+	}{{&v.podsDir, statedir.Pods}, {&v.claimsDir, statedir.Claims}} {
 		dir := filepath.Join(cfg.StateDir, d.name)
 		if err := os.MkdirAll(dir, volPodDirMode); err != nil {
 			return nil, fmt.Errorf("volumes: %w", err)
@@ -64,7 +66,7 @@ func newVolumes(cfg VolumeConfig) (*volumes, error) {
 	}
 	for i, p := range cfg.AllowHostPaths {
 		if !filepath.IsAbs(p) {
-			return nil, fmt.Errorf("volumes: --allow-host-path %q (%d) is not an absolute path: %w", p, i+1, ErrInvalidArgument)
+			return nil, fmt.Errorf("volumes: --allow-host-path %q (%d) is not an absolute path: %w", p, i+1, errdefs.ErrInvalidArgument)
 		}
 		real, err := resolveExisting(filepath.Clean(p))
 		if err != nil {
@@ -72,25 +74,25 @@ func newVolumes(cfg VolumeConfig) (*volumes, error) {
 		}
 		v.allowed = append(v.allowed, real)
 	}
-	stateRemoveTemps(v.claimsDir)
+	statedir.RemoveTemps(v.claimsDir)
 	return v, nil
 }
 
-// podDir is where the volumes of a pod live: StateDir/pods/NS_NAME/volumes.
-func (v *volumes) podDir(namespace, name string) string {
-	return filepath.Join(v.podsDir, stateKey(namespace, name), "volumes")
+// PodDir is where the volumes of a pod live: StateDir/pods/NS_NAME/volumes.
+func (v *Manager) PodDir(namespace, name string) string {
+	return filepath.Join(v.podsDir, statedir.Key(namespace, name), "volumes")
 }
 
-// prepare makes p's volumes ready and returns, by volume name, the host path
+// Prepare makes p's volumes ready and returns, by volume name, the host path
 // to bind into containers. It is idempotent: what exists is kept, changed
 // projected content is projected again (atomically), and what an interrupted
 // call left is completed.
-func (v *volumes) prepare(p reconciler.Pod) (map[string]string, error) {
+func (v *Manager) Prepare(p reconciler.Pod) (map[string]string, error) {
 	key := reconciler.JoinName(p.Namespace, p.Name)
-	if err := stateCheckPod(p.Namespace, p.Name); err != nil {
+	if err := statedir.CheckPod(p.Namespace, p.Name); err != nil {
 		return nil, fmt.Errorf("prepare volumes of pod %s: %w", key, err)
 	}
-	dir := v.podDir(p.Namespace, p.Name)
+	dir := v.PodDir(p.Namespace, p.Name)
 	out := make(map[string]string, len(p.Volumes))
 	for _, vol := range p.Volumes {
 		path, err := v.prepareOne(dir, vol, p.FSGroup)
@@ -103,9 +105,9 @@ func (v *volumes) prepare(p reconciler.Pod) (map[string]string, error) {
 }
 
 // prepareOne makes one volume ready under the pod's volumes dir.
-func (v *volumes) prepareOne(podDir string, vol reconciler.Volume, fsGroup *int64) (string, error) {
+func (v *Manager) prepareOne(podDir string, vol reconciler.Volume, fsGroup *int64) (string, error) {
 	if vol.Name == "" || strings.ContainsAny(vol.Name, "/\x00") || strings.HasPrefix(vol.Name, ".") {
-		return "", fmt.Errorf("invalid volume name %q: %w", vol.Name, ErrInvalidArgument)
+		return "", fmt.Errorf("invalid volume name %q: %w", vol.Name, errdefs.ErrInvalidArgument)
 	}
 	mkdir := func() (string, error) {
 		if err := os.MkdirAll(podDir, volPodDirMode); err != nil {
@@ -133,10 +135,10 @@ func (v *volumes) prepareOne(podDir string, vol reconciler.Volume, fsGroup *int6
 	case reconciler.HostPath:
 		return v.hostPath(src)
 	case reconciler.Claim:
-		if err := v.ensureClaim(src); err != nil {
+		if err := v.EnsureClaim(src); err != nil {
 			return "", err
 		}
-		data := v.claimDataDir(src.Namespace, src.Name)
+		data := v.ClaimDataDir(src.Namespace, src.Name)
 		if fsGroup != nil {
 			if err := applyFSGroupDir(data, *fsGroup); err != nil {
 				return "", err
@@ -144,9 +146,9 @@ func (v *volumes) prepareOne(podDir string, vol reconciler.Volume, fsGroup *int6
 		}
 		return data, nil
 	case nil:
-		return "", fmt.Errorf("no volume source: %w", ErrInvalidArgument)
+		return "", fmt.Errorf("no volume source: %w", errdefs.ErrInvalidArgument)
 	default:
-		return "", fmt.Errorf("unsupported volume source %T: %w", src, ErrNotImplemented)
+		return "", fmt.Errorf("unsupported volume source %T: %w", src, errdefs.ErrNotImplemented)
 	}
 }
 
@@ -161,7 +163,7 @@ func prepareEmptyDir(path string, ed reconciler.EmptyDir, fsGroup *int64) error 
 			return err
 		}
 	default:
-		return fmt.Errorf("emptyDir medium %q is not supported (use \"\" or \"Memory\"): %w", ed.Medium, ErrInvalidArgument)
+		return fmt.Errorf("emptyDir medium %q is not supported (use \"\" or \"Memory\"): %w", ed.Medium, errdefs.ErrInvalidArgument)
 	}
 	if err := os.Chmod(path, volEmptyDirMode); err != nil {
 		return err
@@ -191,15 +193,15 @@ func applyFSGroupDir(path string, gid int64) error {
 	return nil
 }
 
-// remove unmounts the pod's tmpfs volumes and removes its volumes dir. It
+// Remove unmounts the pod's tmpfs volumes and removes its volumes dir. It
 // never touches StateDir/volumes (claims) nor a hostPath. Removing what does
 // not exist succeeds.
-func (v *volumes) remove(namespace, name string) error {
+func (v *Manager) Remove(namespace, name string) error {
 	key := reconciler.JoinName(namespace, name)
-	if err := stateCheckPod(namespace, name); err != nil {
+	if err := statedir.CheckPod(namespace, name); err != nil {
 		return fmt.Errorf("remove volumes of pod %s: %w", key, err)
 	}
-	dir := v.podDir(namespace, name)
+	dir := v.PodDir(namespace, name)
 	if err := unmountUnder(dir); err != nil {
 		return fmt.Errorf("remove volumes of pod %s: %w", key, err)
 	}

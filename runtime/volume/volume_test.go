@@ -15,10 +15,10 @@ import (
 
 // newTestVolumes makes volumes on a fresh state dir. Volumes need root
 // (tmpfs mounts, ownership).
-func newTestVolumes(t *testing.T, allow ...string) *volumes {
+func newTestVolumes(t *testing.T, allow ...string) *Manager {
 	t.Helper()
 	testenv.Root(t)
-	v, err := newVolumes(VolumeConfig{StateDir: t.TempDir(), AllowHostPaths: allow})
+	v, err := New(Config{StateDir: t.TempDir(), AllowHostPaths: allow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,14 +31,14 @@ func volPod(name string, vols ...reconciler.Volume) reconciler.Pod {
 }
 
 // prepare prepares p and removes its volumes when the test ends.
-func prepare(t *testing.T, v *volumes, p reconciler.Pod) map[string]string {
+func prepare(t *testing.T, v *Manager, p reconciler.Pod) map[string]string {
 	t.Helper()
 	t.Cleanup(func() {
-		if err := v.remove(p.Namespace, p.Name); err != nil {
+		if err := v.Remove(p.Namespace, p.Name); err != nil {
 			t.Errorf("remove volumes of %s: %v", p.Name, err)
 		}
 	})
-	paths, err := v.prepare(p)
+	paths, err := v.Prepare(p)
 	if err != nil {
 		t.Fatalf("prepare %s: %v", p.Name, err)
 	}
@@ -70,14 +70,14 @@ func TestEmptyDirOnDisk(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(want, "f"), []byte("kept"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.prepare(p); err != nil { // again: keeps the content
+	if _, err := v.Prepare(p); err != nil { // again: keeps the content
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(want, "f")); string(b) != "kept" {
 		t.Errorf("second prepare lost the emptyDir's content")
 	}
 	for i := 0; i < 2; i++ {
-		if err := v.remove("ns", "web"); err != nil {
+		if err := v.Remove("ns", "web"); err != nil {
 			t.Fatalf("remove %d: %v", i+1, err)
 		}
 	}
@@ -90,7 +90,7 @@ func TestEmptyDirMemoryIsSizedTmpfs(t *testing.T) {
 	v := newTestVolumes(t)
 	p := volPod("web", reconciler.Volume{Name: "scratch", Source: reconciler.EmptyDir{Medium: "Memory", SizeLimit: 4 << 20}})
 	paths := prepare(t, v, p)
-	if _, err := v.prepare(p); err != nil { // again: no second mount
+	if _, err := v.Prepare(p); err != nil { // again: no second mount
 		t.Fatal(err)
 	}
 	mounts := mountsUnder(t, paths["scratch"])
@@ -100,7 +100,7 @@ func TestEmptyDirMemoryIsSizedTmpfs(t *testing.T) {
 	if fi, err := os.Stat(paths["scratch"]); err != nil || fi.Mode().Perm() != 0o777 {
 		t.Errorf("tmpfs root %v, %v; want mode 0777", fi, err)
 	}
-	if err := v.remove("ns", "web"); err != nil {
+	if err := v.Remove("ns", "web"); err != nil {
 		t.Fatal(err)
 	}
 	if m := mountsUnder(t, v.podsDir); len(m) != 0 {
@@ -123,7 +123,7 @@ func TestRemoveAfterCrashMidRemove(t *testing.T) {
 	if err := syscall.Unmount(paths["a"], 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.remove("ns", "web"); err != nil {
+	if err := v.Remove("ns", "web"); err != nil {
 		t.Fatalf("remove after a partial remove: %v", err)
 	}
 	if m := mountsUnder(t, v.podsDir); len(m) != 0 {
@@ -136,7 +136,7 @@ func TestPrepareAfterCrashMidPrepare(t *testing.T) {
 	secret := reconciler.Projected{Secret: true, Files: []reconciler.File{{Path: "token", Data: []byte("s3cr3t"), Mode: 0o400}}}
 	p := volPod("web", reconciler.Volume{Name: "creds", Source: secret})
 	// Killed after the tmpfs mount, before the files were published.
-	dir := filepath.Join(v.podDir("ns", "web"), "creds")
+	dir := filepath.Join(v.PodDir("ns", "web"), "creds")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -189,14 +189,14 @@ func TestPrepareRejectsBadVolumes(t *testing.T) {
 		{Name: "m", Source: reconciler.EmptyDir{Medium: "HugePages"}},
 		{Name: "n"},
 	} {
-		if _, err := v.prepare(volPod("bad", vol)); err == nil {
+		if _, err := v.Prepare(volPod("bad", vol)); err == nil {
 			t.Errorf("prepare accepted volume %+v", vol)
 		}
 	}
-	if err := v.remove("ns", "bad"); err != nil {
+	if err := v.Remove("ns", "bad"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.prepare(reconciler.Pod{Namespace: "a_b", Name: "x"}); err == nil {
+	if _, err := v.Prepare(reconciler.Pod{Namespace: "a_b", Name: "x"}); err == nil {
 		t.Errorf("prepare accepted a namespace with '_'")
 	}
 }

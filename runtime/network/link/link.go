@@ -1,3 +1,6 @@
+// Package link inspects and deletes host network interfaces (bridges that
+// kelpie's CNI networks created) over rtnetlink. It never creates an
+// interface: the CNI plugins do.
 package link
 
 import (
@@ -12,17 +15,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// linkIsBridge reports whether the host interface name exists and is a
+// IsBridge reports whether the host interface name exists and is a
 // Linux bridge.
-func linkIsBridge(name string) bool {
+func IsBridge(name string) bool {
 	_, err := os.Stat(filepath.Join("/sys/class/net", name, "bridge"))
 	return err == nil
 }
 
-// linkDelete deletes the host interface name (in the calling thread's
+// Delete deletes the host interface name (in the calling thread's
 // network namespace) with an RTM_DELLINK request. A missing interface is
 // fine.
-func linkDelete(name string) error {
+func Delete(name string) error {
 	if _, err := os.Stat(filepath.Join("/sys/class/net", name)); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
