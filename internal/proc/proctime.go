@@ -1,5 +1,3 @@
-// Package proc reads what kelpie needs to know about host processes from
-// /proc: when a process started. It never changes a process.
 package proc
 
 import (
@@ -41,24 +39,4 @@ func StartTime(pid int) time.Time {
 		return time.Time{}
 	}
 	return bootTime.Add(time.Duration(ticks) * time.Second / clockTicks)
-}
-
-// StartTicks returns the start time of process pid in clock ticks since
-// boot (field 22 of /proc/PID/stat), or "" when the process does not exist.
-func StartTicks(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return ""
-	}
-	// The command name (field 2) is in parentheses and may hold spaces.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return ""
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 { // fields 3.. follow the name; start time is field 22
-		return ""
-	}
-	return f[19]
 }

@@ -1,8 +1,3 @@
-// Package statedir owns the layout of kelpie's state dir (/var/lib/kelpie by
-// default): the names of its subdirectories, the keys of the files in them,
-// and the atomic writes, labels and leftovers-removal that every runtime
-// package (network, volume, host) shares there. It never decides what lives
-// in the state dir, and it never talks to containerd or CNI.
 package statedir
 
 import (
@@ -36,15 +31,15 @@ const Default = "/var/lib/kelpie"
 // NS_NAME joins a namespace and a name with "_", which neither may contain
 // (both are Kubernetes DNS names), so the pair can be split again.
 const (
-	CNIConf        = "cni/net.d"    // CNI network configurations
-	CNICache       = "cni/cache"    // libcni's result cache
-	CNILeases      = "cni/networks" // host-local's leases
-	NetNS          = "netns"        // pods' network namespaces
-	Sandboxes      = "sandboxes"    // pods' sandbox records
-	Pods           = "pods"         // pods' volumes (and logs, /etc files)
-	Claims         = "volumes"      // claims' data
-	TmpPrefix      = ".tmp-"        // files and dirs being written; removed when found
-	RemovingPrefix = ".removing-"   // dirs renamed away before their removal
+	CNIConf        = "cni/net.d"
+	CNICache       = "cni/cache"
+	CNILeases      = "cni/networks"
+	NetNS          = "netns"
+	Sandboxes      = "sandboxes"
+	Pods           = "pods"
+	Claims         = "volumes"
+	TmpPrefix      = ".tmp-"      // files and dirs being written; removed when found
+	RemovingPrefix = ".removing-" // dirs renamed away before their removal
 )
 
 // Key is the file name of a namespaced object in the state dir:
