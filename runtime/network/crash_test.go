@@ -152,3 +152,23 @@ func checkEth0(t *testing.T, sb Sandbox) {
 		return nil
 	})
 }
+
+// TestNewRemovesInterruptedRecordWrites: a sandbox record's write killed
+// half-way leaves a temporary file; the next start removes it.
+func TestNewRemovesInterruptedRecordWrites(t *testing.T) {
+	tn := newTestNet(t)
+	dir := filepath.Join(tn.cfg.StateDir, statedir.Sandboxes)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, statedir.TmpPrefix+statedir.Key(tn.ns, "web")+".json-123")
+	if err := os.WriteFile(tmp, []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(tn.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("%s after New: %v, want it removed", tmp, err)
+	}
+}

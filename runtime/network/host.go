@@ -139,6 +139,8 @@ func New(cfg Config) (*Host, error) {
 		}
 	}
 	statedir.RemoveTemps(h.confDir)
+	// A sandbox record's write killed half-way leaves its temporary file.
+	statedir.RemoveTemps(filepath.Join(cfg.StateDir, statedir.Sandboxes))
 	if err := h.ensureDefaults(); err != nil {
 		return nil, err
 	}
