@@ -13,7 +13,8 @@ import (
 
 	"github.com/kelpie-dev/kelpie/gossip"
 	"github.com/kelpie-dev/kelpie/reconciler"
-	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/runtime/host"
+	"github.com/kelpie-dev/kelpie/runtime/statedir"
 	"github.com/kelpie-dev/kelpie/scheduler"
 )
 
@@ -51,7 +52,7 @@ type Config struct {
 	DriftInterval time.Duration
 	// StateDir is the host's state dir (--state-dir): the agent keeps
 	// StateDir/agent/state.json and its git cache there. "" means
-	// Runtime.StateDir, or runtime.DefaultStateDir when that is empty too.
+	// Runtime.StateDir, or statedir.Default when that is empty too.
 	StateDir string
 	// Listen is the address of the HTTP endpoints (--listen); "" means
 	// DefaultListen.
@@ -82,7 +83,7 @@ type Config struct {
 	// (--node-name, --labels). Host.Name is required.
 	Host reconciler.Host
 	// Runtime configures containerd, CNI and volumes (the runtime flags).
-	Runtime runtime.Config
+	Runtime host.Config
 	// Parallelism bounds the actions of a stage that run at once; 0 means
 	// reconciler.DefaultParallelism.
 	Parallelism int
@@ -205,7 +206,7 @@ func (c *Config) validate() error {
 	}
 	switch {
 	case c.StateDir == "" && c.Runtime.StateDir == "":
-		c.StateDir = runtime.DefaultStateDir
+		c.StateDir = statedir.Default
 	case c.StateDir == "":
 		c.StateDir = c.Runtime.StateDir
 	}

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
-	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/runtime/statedir"
 )
 
 // TestConfigValidate: defaults are filled, and a bad field is named.
@@ -20,7 +20,7 @@ func TestConfigValidate(t *testing.T) {
 	if err := c.validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.StateDir != runtime.DefaultStateDir || c.Runtime.StateDir != c.StateDir || c.Path != "." || c.Listen != DefaultListen ||
+	if c.StateDir != statedir.Default || c.Runtime.StateDir != c.StateDir || c.Path != "." || c.Listen != DefaultListen ||
 		c.Interval != DefaultInterval || !c.Prune || c.AllowEmpty || c.Clock == nil || c.Log == nil || c.Parallelism != reconciler.DefaultParallelism {
 		t.Fatalf("defaults: %+v", c)
 	}

@@ -44,14 +44,14 @@ type descender interface {
 type Deps struct {
 	// Source yields the commits to apply.
 	Source Source
-	// Runtime is the host: reconcilertest.Fake in tests, runtime.Containerd for
+	// Runtime is the host: reconcilertest.Fake in tests, host.Containerd for
 	// real. The agent observes it, plans and executes through it; it never
 	// closes it.
 	Runtime reconciler.Runtime
 	// Events, when set, delivers a value whenever the runtime saw something
 	// change on its own (a task exited, a container was deleted): the agent
 	// checks the host for drift shortly after (Config.EventDelay), instead
-	// of at the next DriftInterval. See WatchContainerd.
+	// of at the next DriftInterval. See WatchEvents.
 	Events <-chan struct{}
 	// Cluster, when set, makes the agent a member of a cluster
 	// (gossip.Node): the elected leader places the replicas across the

@@ -2,69 +2,57 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/containerd/containerd"
+	"github.com/kelpie-dev/kelpie/runtime/host"
 )
 
-// eventTopics are the containerd events that can mean drift: a task that
-// exited (crash, OOM kill, kill by hand) or a container or task removed
-// behind kelpie's back.
-var eventTopics = []string{"/tasks/exit", "/tasks/oom", "/tasks/delete", "/containers/delete"}
+// EventSource is the runtime's stream of events that can mean drift
+// (host.Containerd): see host.Containerd.Events for the contract.
+type EventSource interface {
+	Events(ctx context.Context) (<-chan host.Event, <-chan error)
+}
 
-// eventReconnect is how long WatchContainerd waits before subscribing
-// again after containerd went away (restarted, upgraded).
+// eventReconnect is how long WatchEvents waits before subscribing again
+// after the stream broke (containerd restarted, upgraded).
 const eventReconnect = 2 * time.Second
 
-// WatchContainerd subscribes to containerd's task exit and container
-// removal events in namespace and sends a value to out for each (without
-// blocking: one pending value is enough, the agent observes the whole host
-// anyway). The agent then checks for drift within Config.EventDelay, so a
-// killed container is back in seconds instead of at the next drift tick.
+// WatchEvents subscribes to the runtime's events (a task exited, a
+// container or task was removed behind kelpie's back) and sends a value
+// to out for each (without blocking: one pending value is enough, the
+// agent observes the whole host anyway). The agent then checks for drift
+// within Config.EventDelay, so a killed container is back in seconds
+// instead of at the next drift tick.
 //
-// It reconnects when containerd goes away, sending one value after each
-// reconnection (events may have been missed), and returns nil when ctx
-// ends. It returns an error only when it cannot make a client at all.
-//
-// This is a second connection to containerd, apart from the runtime's: the
-// runtime package does not expose its event stream.
-func WatchContainerd(ctx context.Context, address, namespace string, out chan<- struct{}, log *slog.Logger) error {
+// It subscribes again when the stream breaks, sending one value after each
+// new subscription (events may have been missed), and returns when ctx
+// ends.
+func WatchEvents(ctx context.Context, src EventSource, out chan<- struct{}, log *slog.Logger) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	filters := make([]string, len(eventTopics))
-	for i, t := range eventTopics {
-		filters[i] = fmt.Sprintf("topic==%q,namespace==%q", t, namespace)
-	}
 	first := true
 	for {
-		err := watchOnce(ctx, address, filters, out, !first)
+		err := watchOnce(ctx, src, out, !first)
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		first = false
-		log.Warn("containerd events: subscription ended; drift checks fall back to the drift interval until it is back", "address", address, "err", err)
+		log.Warn("runtime events: subscription ended; drift checks fall back to the drift interval until it is back", "err", err)
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-time.After(eventReconnect):
 		}
 	}
 }
 
-// watchOnce connects, subscribes and forwards events until the stream
-// ends.
-func watchOnce(ctx context.Context, address string, filters []string, out chan<- struct{}, notify bool) error {
-	client, err := containerd.New(address, containerd.WithTimeout(5*time.Second))
-	if err != nil {
-		return fmt.Errorf("connect to containerd at %s: %w", address, err)
-	}
-	defer client.Close()
+// watchOnce subscribes and forwards events until the stream ends.
+func watchOnce(ctx context.Context, src EventSource, out chan<- struct{}, notify bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	events, errs := client.Subscribe(ctx, filters...)
+	events, errs := src.Events(ctx)
 	if notify {
 		offer(out)
 	}
@@ -72,11 +60,11 @@ func watchOnce(ctx context.Context, address string, filters []string, out chan<-
 		select {
 		case <-events:
 			offer(out)
-		case err := <-errs:
-			if err == nil {
-				return fmt.Errorf("event stream closed")
+		case err, ok := <-errs:
+			if err == nil || !ok {
+				return ctx.Err()
 			}
-			return fmt.Errorf("event stream: %w", err)
+			return err
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/internal/httpauth"
 )
 
 // Limits on requests that start work: a sync costs a fetch and a plan, so a
@@ -84,7 +84,7 @@ func (g *httpGuard) wrap(next http.Handler) http.Handler {
 		}
 		mutating := r.Method != http.MethodGet && r.Method != http.MethodHead
 		needToken := (!g.loopback && !open(r.URL.Path)) || (mutating && strings.HasPrefix(r.URL.Path, "/api/"))
-		if needToken && !runtime.TokenAuthorized(r, g.token) {
+		if needToken && !httpauth.TokenAuthorized(r, g.token) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="kelpie agent"`)
 			http.Error(w, "this request needs the agent's API token (kelpie --api-token, or the agent's state dir file agent/api-token)", http.StatusUnauthorized)
 			return

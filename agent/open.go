@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/kelpie-dev/kelpie/gossip"
-	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/runtime/host"
 	"github.com/kelpie-dev/kelpie/source"
 )
 
@@ -35,7 +35,7 @@ func Open(ctx context.Context, cfg Config) (*Agent, error) {
 	if rtcfg.Log == nil {
 		rtcfg.Log = cfg.Log
 	}
-	rt, err := runtime.New(ctx, rtcfg)
+	rt, err := host.New(ctx, rtcfg)
 	if err != nil {
 		remote.Close()
 		return nil, fmt.Errorf("agent: %w", err)
@@ -88,11 +88,8 @@ func Open(ctx context.Context, cfg Config) (*Agent, error) {
 			}
 		})
 	}
-	client := rt.Client()
 	a.background = append(a.background, func(ctx context.Context) {
-		if err := WatchContainerd(ctx, client.Address(), client.Namespace(), events, a.log); err != nil {
-			a.log.Warn("containerd events unavailable; drift is checked every drift interval", "err", err)
-		}
+		WatchEvents(ctx, rt, events, a.log)
 	})
 	return a, nil
 }

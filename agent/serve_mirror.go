@@ -21,7 +21,7 @@ import (
 
 	"github.com/kelpie-dev/kelpie/gossip"
 	"github.com/kelpie-dev/kelpie/internal/atomicfile"
-	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/internal/httpauth"
 )
 
 // Peer sync (--serve-mirror): an agent serves, read-only, on its Listen
@@ -118,7 +118,7 @@ type mirrorServer struct {
 
 // newMirrorServer prepares the view repository under cfg.StateDir and the
 // handlers; registry builds the /v2/ handler for the accepted tokens (Open
-// gives runtime.Client.RegistryHandler). cfg must be validated.
+// gives image.Client.RegistryHandler). cfg must be validated.
 func newMirrorServer(cfg *Config, registry func(tokens ...string) http.Handler, applied func() string) (*mirrorServer, error) {
 	tokens, err := mirrorTokens(cfg)
 	if err != nil {
@@ -225,7 +225,7 @@ func (m *mirrorServer) publish() error {
 
 // ServeHTTP checks the token, then serves the registry or the repository.
 func (m *mirrorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !runtime.TokenAuthorized(r, m.tokens...) {
+	if !httpauth.TokenAuthorized(r, m.tokens...) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="kelpie mirror"`)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusUnauthorized)

@@ -8,7 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
-	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/runtime/host"
 	"github.com/kelpie-dev/kelpie/specs"
 )
 
@@ -34,7 +34,7 @@ type hostPlan struct {
 
 // planHost loads the manifests, connects to the runtime and plans this host.
 // Manifest problems come back as a specs.ErrorList. The caller closes rt.
-func planHost(ctx context.Context, c *cli.Context) (*runtime.Containerd, hostPlan, error) {
+func planHost(ctx context.Context, c *cli.Context) (*host.Containerd, hostPlan, error) {
 	paths := c.StringSlice("filename")
 	if len(paths) == 0 {
 		paths = []string{"."}
@@ -56,7 +56,7 @@ func planHost(ctx context.Context, c *cli.Context) (*runtime.Containerd, hostPla
 	if err != nil {
 		return nil, hostPlan{}, err
 	}
-	rt, err := runtime.New(ctx, cfg)
+	rt, err := host.New(ctx, cfg)
 	if err != nil {
 		return nil, hostPlan{}, err
 	}

@@ -5,7 +5,7 @@ import (
 	"io"
 	"sync"
 
-	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/runtime/image"
 )
 
 // imageProgress draws image import and pull progress on a terminal: one
@@ -18,8 +18,8 @@ type imageProgress struct {
 	last string // ref of the line being rewritten, "" when none
 }
 
-// report is a runtime.ProgressFunc; it must not block for long.
-func (p *imageProgress) report(r runtime.Progress) {
+// report is a image.ProgressFunc; it must not block for long.
+func (p *imageProgress) report(r image.Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.last != "" && p.last != r.Ref {
@@ -36,7 +36,7 @@ func (p *imageProgress) report(r runtime.Progress) {
 	}
 	fmt.Fprintf(p.w, "\r\x1b[K%s", line)
 	p.last = r.Ref
-	if r.Stage == runtime.StageDone {
+	if r.Stage == image.StageDone {
 		fmt.Fprintln(p.w)
 		p.last = ""
 	}

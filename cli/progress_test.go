@@ -5,14 +5,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/runtime/image"
 )
 
 func TestImageProgress(t *testing.T) {
 	var b bytes.Buffer
 	p := &imageProgress{w: &b}
-	p.report(runtime.Progress{Ref: "docker.io/library/a:1", Stage: runtime.StageFetching, Current: 1536, Total: 3 << 20, Source: "registry http://127.0.0.1:5000"})
-	p.report(runtime.Progress{Ref: "docker.io/library/a:1", Stage: runtime.StageDone})
+	p.report(image.Progress{Ref: "docker.io/library/a:1", Stage: image.StageFetching, Current: 1536, Total: 3 << 20, Source: "registry http://127.0.0.1:5000"})
+	p.report(image.Progress{Ref: "docker.io/library/a:1", Stage: image.StageDone})
 	out := b.String()
 	for _, want := range []string{"a:1: fetching 1.5 KiB / 3.0 MiB (0%) from registry http://127.0.0.1:5000", "a:1: done\n"} {
 		if !strings.Contains(out, want) {

@@ -7,19 +7,22 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/runtime/host"
+	"github.com/kelpie-dev/kelpie/runtime/image"
+	"github.com/kelpie-dev/kelpie/runtime/network"
+	"github.com/kelpie-dev/kelpie/runtime/statedir"
 )
 
 // runtimeFlags are the flags of every command that talks to this host's
 // containerd: plan, apply, ps, logs, image, volume.
 func runtimeFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "containerd-address", Usage: "containerd's socket", Value: runtime.DefaultAddress, EnvVars: envVars("containerd-address")},
-		&cli.StringFlag{Name: "containerd-namespace", Usage: "the containerd namespace kelpie's containers live in", Value: runtime.DefaultNamespace, EnvVars: envVars("containerd-namespace")},
-		&cli.StringFlag{Name: "state-dir", Usage: "volumes, logs and network state of this host", Value: runtime.DefaultStateDir, EnvVars: envVars("state-dir")},
+		&cli.StringFlag{Name: "containerd-address", Usage: "containerd's socket", Value: image.DefaultAddress, EnvVars: envVars("containerd-address")},
+		&cli.StringFlag{Name: "containerd-namespace", Usage: "the containerd namespace kelpie's containers live in", Value: image.DefaultNamespace, EnvVars: envVars("containerd-namespace")},
+		&cli.StringFlag{Name: "state-dir", Usage: "volumes, logs and network state of this host", Value: statedir.Default, EnvVars: envVars("state-dir")},
 		&cli.StringSliceFlag{Name: "cni-bin-dir", Usage: "directories holding the CNI plugins (repeatable)", EnvVars: envVars("cni-bin-dir")},
-		&cli.StringFlag{Name: "pod-subnet", Usage: "this host's pod subnet, its slice of the cluster pod range", Value: runtime.DefaultPodSubnet, EnvVars: envVars("pod-subnet")},
-		&cli.StringFlag{Name: "bridge", Usage: "the Linux bridge of the default pod network", Value: runtime.DefaultBridgeName, EnvVars: envVars("bridge")},
+		&cli.StringFlag{Name: "pod-subnet", Usage: "this host's pod subnet, its slice of the cluster pod range", Value: network.DefaultPodSubnet, EnvVars: envVars("pod-subnet")},
+		&cli.StringFlag{Name: "bridge", Usage: "the Linux bridge of the default pod network", Value: network.DefaultBridgeName, EnvVars: envVars("bridge")},
 		&cli.StringSliceFlag{Name: "image-dir", Usage: "directory of OCI image layouts or archives used before any registry (repeatable)", EnvVars: envVars("image-dir")},
 		&cli.StringSliceFlag{Name: "registry-mirror", Usage: "HOST=URL: pull HOST's images from URL instead (repeatable)", EnvVars: envVars("registry-mirror")},
 		&cli.StringSliceFlag{Name: "insecure-registry", Usage: "HOST:PORT of a registry or mirror reachable over plain HTTP although not on loopback (repeatable)", EnvVars: envVars("insecure-registry")},
@@ -29,16 +32,16 @@ func runtimeFlags() []cli.Flag {
 }
 
 // runtimeConfig builds the runtime configuration from the flags.
-func runtimeConfig(c *cli.Context) (runtime.Config, error) {
-	mirrors, err := runtime.ParseRegistryMirrors(c.StringSlice("registry-mirror"))
+func runtimeConfig(c *cli.Context) (host.Config, error) {
+	mirrors, err := image.ParseRegistryMirrors(c.StringSlice("registry-mirror"))
 	if err != nil {
-		return runtime.Config{}, usageErrorf(c, "invalid value for flag --registry-mirror: %v", err)
+		return host.Config{}, usageErrorf(c, "invalid value for flag --registry-mirror: %v", err)
 	}
-	var progress runtime.ProgressFunc
+	var progress image.ProgressFunc
 	if isTerminal(c.App.ErrWriter) {
 		progress = (&imageProgress{w: c.App.ErrWriter}).report
 	}
-	cfg := runtime.Config{
+	cfg := host.Config{
 		Progress:        progress,
 		Address:         c.String("containerd-address"),
 		Namespace:       c.String("containerd-namespace"),
@@ -57,12 +60,12 @@ func runtimeConfig(c *cli.Context) (runtime.Config, error) {
 
 // openRuntime connects to this host's runtime as the flags say. The caller
 // closes it.
-func openRuntime(c *cli.Context) (*runtime.Containerd, error) {
+func openRuntime(c *cli.Context) (*host.Containerd, error) {
 	cfg, err := runtimeConfig(c)
 	if err != nil {
 		return nil, err
 	}
-	return runtime.New(c.Context, cfg)
+	return host.New(c.Context, cfg)
 }
 
 // hostFlags name this host and its labels for nodeSelector and DaemonSets.

@@ -14,7 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kelpie-dev/kelpie/agent"
-	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/runtime/statedir"
 )
 
 // agentTimeout bounds one request to the local agent.
@@ -26,7 +26,7 @@ func agentFlags() []cli.Flag {
 		&cli.StringFlag{Name: "agent", Usage: "the agent's HTTP address (its --listen), HOST:PORT or a URL", Value: agent.DefaultListen, EnvVars: envVars("agent")},
 		&cli.StringFlag{Name: "api-token", Usage: "the agent's API token (its --api-token); prefer the env var", EnvVars: envVars("api-token")},
 		&cli.StringFlag{Name: "api-token-file", Usage: "where a local agent keeps its API token, read when --api-token is not given",
-			Value: filepath.Join(runtime.DefaultStateDir, "agent", "api-token"), EnvVars: envVars("api-token-file")},
+			Value: filepath.Join(statedir.Default, "agent", "api-token"), EnvVars: envVars("api-token-file")},
 	}
 }
 

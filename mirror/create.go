@@ -21,7 +21,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/kelpie-dev/kelpie/internal/atomicfile"
-	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/runtime/image"
 	"github.com/kelpie-dev/kelpie/source"
 )
 
@@ -36,11 +36,11 @@ type Progress struct {
 // must not block.
 type ProgressFunc func(Progress)
 
-// ImageExporter writes an OCI archive of images: *runtime.Client's
-// ExportImages (containerd), or runtime.ExportImagesFromDirs bound to
+// ImageExporter writes an OCI archive of images: *image.Client's
+// ExportImages (containerd), or image.ExportImagesFromDirs bound to
 // directories (see DirExporter).
 type ImageExporter interface {
-	ExportImages(ctx context.Context, w io.Writer, refs []string, opts runtime.ExportOptions) ([]runtime.ExportedImage, error)
+	ExportImages(ctx context.Context, w io.Writer, refs []string, opts image.ExportOptions) ([]image.ExportedImage, error)
 }
 
 // DirExporter exports images from image dirs (OCI layouts and archives),
@@ -48,8 +48,8 @@ type ImageExporter interface {
 type DirExporter []string
 
 // ExportImages implements ImageExporter.
-func (d DirExporter) ExportImages(ctx context.Context, w io.Writer, refs []string, opts runtime.ExportOptions) ([]runtime.ExportedImage, error) {
-	return runtime.ExportImagesFromDirs(ctx, d, w, refs, opts)
+func (d DirExporter) ExportImages(ctx context.Context, w io.Writer, refs []string, opts image.ExportOptions) ([]image.ExportedImage, error) {
+	return image.ExportImagesFromDirs(ctx, d, w, refs, opts)
 }
 
 // CreateConfig configures Create.
@@ -190,10 +190,10 @@ func create(ctx context.Context, cfg CreateConfig) (*Index, string, error) {
 
 	// The images part.
 	imagesFile := filepath.Join(tmp, ImagesPart)
-	var exported []runtime.ExportedImage
+	var exported []image.ExportedImage
 	imagesPart, err := writePart(imagesFile, ImagesPart, func(w io.Writer) error {
 		var err error
-		exported, err = cfg.Images.ExportImages(ctx, w, images, runtime.ExportOptions{
+		exported, err = cfg.Images.ExportImages(ctx, w, images, image.ExportOptions{
 			Skip: func(d digest.Digest) bool { return skip[d] },
 			Progress: func(n, total int64) {
 				cfg.Progress(Progress{Stage: "images", Current: n, Total: total})
@@ -280,7 +280,7 @@ func basisOf(ctx context.Context, repo *source.Repo, cfg CreateConfig) (basis, e
 		return b, nil
 	}
 	// The images as they are now: list their blobs without writing any.
-	exported, err := cfg.Images.ExportImages(ctx, io.Discard, imgs, runtime.ExportOptions{Skip: func(digest.Digest) bool { return true }})
+	exported, err := cfg.Images.ExportImages(ctx, io.Discard, imgs, image.ExportOptions{Skip: func(digest.Digest) bool { return true }})
 	if err != nil {
 		return basis{}, err
 	}
@@ -345,7 +345,7 @@ func writePart(file, name string, write func(io.Writer) error) (Part, error) {
 		return Part{}, err
 	}
 	h := sha256.New()
-	cw := &runtime.ProgressWriter{W: io.MultiWriter(f, h)}
+	cw := &image.ProgressWriter{W: io.MultiWriter(f, h)}
 	if err := write(cw); err != nil {
 		f.Close()
 		return Part{}, err
@@ -399,7 +399,7 @@ func copyPart(tw *tar.Writer, file string, hdr func(string, int64) *tar.Header, 
 	if err := tw.WriteHeader(hdr(filepath.Base(file), fi.Size())); err != nil {
 		return err
 	}
-	cw := &runtime.ProgressWriter{W: tw, Report: progress}
+	cw := &image.ProgressWriter{W: tw, Report: progress}
 	_, err = io.Copy(cw, f)
 	return err
 }

@@ -5,7 +5,7 @@ import (
 	"io/fs"
 	"sort"
 
-	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/runtime/image"
 	"github.com/kelpie-dev/kelpie/specs"
 )
 
@@ -24,7 +24,7 @@ func manifestImages(fsys fs.FS, root string) ([]string, error) {
 			continue
 		}
 		for _, c := range append(tmpl.Spec.InitContainers, tmpl.Spec.Containers...) {
-			ref, err := runtime.NormalizeRef(c.Image)
+			ref, err := image.NormalizeRef(c.Image)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", obj.Key(), err)
 			}

@@ -20,7 +20,7 @@ import (
 
 	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/internal/testimage"
-	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/runtime/image"
 	"github.com/kelpie-dev/kelpie/source"
 )
 
@@ -170,8 +170,8 @@ func TestCreateImport(t *testing.T) {
 
 	// The layout is an image dir as the agent reads it: runtime finds both
 	// images there, with every blob.
-	exported, err := runtime.ExportImagesFromDirs(context.Background(), []string{filepath.Join(dir, ImagesDir)}, io.Discard,
-		[]string{"nginx:1.7.9", "busybox:1.36"}, runtime.ExportOptions{})
+	exported, err := image.ExportImagesFromDirs(context.Background(), []string{filepath.Join(dir, ImagesDir)}, io.Discard,
+		[]string{"nginx:1.7.9", "busybox:1.36"}, image.ExportOptions{})
 	if err != nil {
 		t.Fatalf("read the mirror's layout as an image dir: %v", err)
 	}
@@ -348,7 +348,7 @@ func TestCreateErrors(t *testing.T) {
 		t.Fatalf("unknown ref: err = %v", err)
 	}
 	_, _, err = Create(context.Background(), CreateConfig{Repo: site.Dir, Out: out, Path: "deploy", Images: DirExporter{t.TempDir()}})
-	if !errors.Is(err, runtime.ErrImageNotFound) {
+	if !errors.Is(err, image.ErrImageNotFound) {
 		t.Fatalf("missing image: err = %v", err)
 	}
 	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {

@@ -12,6 +12,6 @@
 // Expand and Plan are pure: they take values and return values, with no
 // I/O, no goroutines and no clock (the time is injected through
 // PlanOptions.Now). Only the executor runs concurrently. reconciler never
-// imports containerd or CNI: package runtime implements Runtime, and it
+// imports containerd or CNI: package runtime/host implements Runtime, and it
 // decides nothing that the values given to it do not already say.
 package reconciler

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Runtime is what the executor needs from a host: package runtime
+// Runtime is what the executor needs from a host: package runtime/host
 // implements it with containerd, CNI and the state dir (and says so with
 // `var _ reconciler.Runtime = (*Containerd)(nil)`); reconcilertest.Fake implements it in
 // memory for tests.

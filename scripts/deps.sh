@@ -2,7 +2,7 @@
 # Installs (apt-get, as root) the Debian packages kelpie's tests and demo use,
 # when any is missing. Prints what it installs; a no-op when all are there.
 #
-#   containerd, runc                 the container runtime the runtime package drives
+#   containerd, runc                 the container runtime runtime/host drives
 #   containernetworking-plugins      CNI plugins in /usr/lib/cni (pod networks)
 #   busybox-static                   /bin/busybox, the content of the test images
 #   iproute2, iptables               network namespaces, routes, service NAT

@@ -18,7 +18,7 @@ import (
 // host pid of that PID 1. It skips the test where that is not allowed.
 func startPID1(t *testing.T, argv ...string) (*exec.Cmd, int) {
 	t.Helper()
-	needBusybox(t)
+	NeedBusybox(t)
 	if _, err := exec.LookPath("unshare"); err != nil {
 		testenv.Missing(t, "unshare: %v", err)
 	}
@@ -110,7 +110,7 @@ func TestExitOnTerm(t *testing.T) {
 	t.Run("status passed on", func(t *testing.T) {
 		// The command ends at once, so there is no PID 1 to look for:
 		// unshare --fork passes its child's status on.
-		needBusybox(t)
+		NeedBusybox(t)
 		if _, err := exec.LookPath("unshare"); err != nil {
 			testenv.Missing(t, "unshare: %v", err)
 		}

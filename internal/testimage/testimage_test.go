@@ -18,13 +18,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-func needBusybox(t *testing.T) {
-	t.Helper()
-	if _, err := os.Stat(DefaultBusybox); err != nil {
-		testenv.Missing(t, "%s: %v (apt-get install busybox-static)", DefaultBusybox, err)
-	}
-}
-
 // readTar returns the regular files, symlinks (as "-> target") and directories
 // (as nil) of a tar by name.
 func readTar(t *testing.T, r io.Reader) map[string][]byte {
@@ -133,7 +126,7 @@ func checkImage(t *testing.T, idx ocispec.Index, blobs blobReader, spec Spec) {
 }
 
 func TestBuildArchive(t *testing.T) {
-	needBusybox(t)
+	NeedBusybox(t)
 	dir := t.TempDir()
 	for _, spec := range Standard() {
 		t.Run(spec.Name, func(t *testing.T) {
@@ -177,7 +170,7 @@ func TestBuildArchive(t *testing.T) {
 }
 
 func TestBuildIsDeterministic(t *testing.T) {
-	needBusybox(t)
+	NeedBusybox(t)
 	spec := Nginx()
 	p1, err := Build(t.TempDir(), spec)
 	if err != nil {
@@ -211,7 +204,7 @@ func TestBuildIsDeterministic(t *testing.T) {
 }
 
 func TestWriteLayout(t *testing.T) {
-	needBusybox(t)
+	NeedBusybox(t)
 	dir := t.TempDir()
 	if err := WriteLayout(dir, Standard()...); err != nil {
 		t.Fatal(err)
@@ -246,7 +239,7 @@ func TestWriteLayout(t *testing.T) {
 }
 
 func TestBuildDocker(t *testing.T) {
-	needBusybox(t)
+	NeedBusybox(t)
 	p, err := BuildDocker(t.TempDir(), Nginx())
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +271,7 @@ func TestBuildDocker(t *testing.T) {
 }
 
 func TestSpecErrors(t *testing.T) {
-	needBusybox(t)
+	NeedBusybox(t)
 	for name, spec := range map[string]Spec{
 		"bad name":      {Name: "UPPER/Case:1"},
 		"digest only":   {Name: "busybox@sha256:" + strings.Repeat("a", 64)},
@@ -294,7 +287,7 @@ func TestSpecErrors(t *testing.T) {
 }
 
 func TestPush(t *testing.T) {
-	needBusybox(t)
+	NeedBusybox(t)
 	reg := testenv.Registry(t)
 	spec := Nginx()
 	if err := Push(context.Background(), reg, spec); err != nil {

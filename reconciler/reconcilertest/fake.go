@@ -17,7 +17,7 @@ import (
 // the packages that drive them (cli, agent). It runs nothing: it keeps the
 // state the Runtime methods describe and reports it from Observe. As
 // STYLE.md says, a fake is fine for planner tests and never the only test
-// of a capability; package runtime tests the real one against containerd.
+// of a capability; package runtime/host tests the real one against containerd.
 //
 // Fake checks the promises Execute makes to a Runtime, so tests catch a
 // plan in the wrong order: CreatePod fails when a network or claim the pod

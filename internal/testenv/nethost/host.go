@@ -44,11 +44,11 @@ import (
 	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/internal/testimage"
 	"github.com/kelpie-dev/kelpie/reconciler"
-	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/runtime/image"
 )
 
 // snapshotter is the containerd snapshotter kelpie's runtime uses.
-const snapshotter = runtime.DefaultSnapshotter
+const snapshotter = image.DefaultSnapshotter
 
 // StateName is a pod's or claim's name in the state dir: "namespace_name".
 func StateName(namespace, name string) string { return namespace + "_" + name }

@@ -1,0 +1,3 @@
+// Package proc reads what kelpie needs to know about host processes from
+// /proc: when a process started. It never changes a process.
+package proc

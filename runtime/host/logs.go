@@ -1,0 +1,119 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/runtime/errdefs"
+	"github.com/kelpie-dev/kelpie/runtime/image"
+)
+
+// logPollInterval is how often Logs looks for new output when following:
+// a person watching does not notice a quarter second, and it costs nothing.
+const logPollInterval = 250 * time.Millisecond
+
+// Logs writes the log of a pod's container to w: everything its tasks
+// wrote to stdout and stderr since the container was created, restarts
+// included, as containerd's shim recorded it. container "" means the pod's
+// only app container. With follow, Logs keeps writing new output until
+// the container stops running, the pod is removed or ctx is done (which
+// is not an error).
+func (c *Containerd) Logs(ctx context.Context, namespace, pod, container string, follow bool, w io.Writer) error {
+	key := reconciler.JoinName(namespace, pod)
+	ctx = c.client.WithNamespace(ctx)
+	have, err := c.podContainers(ctx, namespace, pod)
+	if err != nil {
+		return fmt.Errorf("logs of %s: %w", key, err)
+	}
+	if container == "" {
+		var apps []string
+		for name, rec := range have {
+			if rec.Labels[reconciler.LabelInit] != reconciler.InitValue {
+				apps = append(apps, name)
+			}
+		}
+		sort.Strings(apps)
+		switch len(apps) {
+		case 0:
+			return fmt.Errorf("logs of %s: no such pod on this host: %w", key, errdefs.ErrNotFound)
+		case 1:
+			container = apps[0]
+		default:
+			return fmt.Errorf("logs of %s: the pod has containers %s; name one (-c NAME): %w", key, strings.Join(apps, ", "), errdefs.ErrInvalidArgument)
+		}
+	}
+	rec, ok := have[container]
+	if !ok {
+		return fmt.Errorf("logs of %s: no container %q on this host: %w", key, container, errdefs.ErrNotFound)
+	}
+	f, err := os.Open(c.logPath(namespace, pod, container))
+	if err != nil {
+		if os.IsNotExist(err) && !follow {
+			return nil // created, never started: no output yet
+		}
+		if !os.IsNotExist(err) {
+			return fmt.Errorf("logs of %s/%s: %w", key, container, err)
+		}
+	}
+	if f != nil {
+		defer f.Close()
+		if _, err := io.Copy(w, f); err != nil {
+			return fmt.Errorf("logs of %s/%s: %w", key, container, err)
+		}
+	}
+	if !follow {
+		return nil
+	}
+	for {
+		running, err := c.taskRunning(ctx, rec.ID)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("logs of %s/%s: %w", key, container, err)
+		}
+		if f == nil {
+			if f, err = os.Open(c.logPath(namespace, pod, container)); err == nil {
+				defer f.Close()
+			} else if !os.IsNotExist(err) {
+				return fmt.Errorf("logs of %s/%s: %w", key, container, err)
+			}
+		}
+		if f != nil {
+			if _, err := io.Copy(w, f); err != nil {
+				return fmt.Errorf("logs of %s/%s: %w", key, container, err)
+			}
+		}
+		if !running {
+			return nil // what it wrote before it stopped was copied above
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(logPollInterval):
+		}
+	}
+}
+
+// taskRunning reports whether container id exists and its task runs.
+func (c *Containerd) taskRunning(ctx context.Context, id string) (bool, error) {
+	cont, err := c.cd.LoadContainer(ctx, id)
+	if err != nil {
+		if errors.Is(image.ConvertErr(err), errdefs.ErrNotFound) {
+			return false, nil
+		}
+		return false, image.ConvertErr(err)
+	}
+	_, st, err := taskOf(ctx, cont)
+	if err != nil {
+		return false, err
+	}
+	return st.running(), nil
+}
