@@ -37,7 +37,8 @@ const maxManifestSize = 4 << 20
 // else docker.io; an image the namespace lacks is imported from the client's
 // image dirs first (never pulled), so a host with the site's images on a USB
 // stick serves them all, also those it does not run. Manifests and blobs by
-// digest come from the content store. Peers never write anything.
+// digest come from the content store, and only those that an image of the
+// namespace reaches. Peers never write anything.
 //
 // Every request must carry one of tokens, as a bearer token or as the
 // password of HTTP basic authentication (any user name); others get 401
@@ -52,6 +53,7 @@ func (c *Client) RegistryHandler(tokens ...string) http.Handler {
 type registryServer struct {
 	c      *Client
 	tokens []string
+	served servedSet
 }
 
 // ServeHTTP answers one request of the distribution API.
@@ -100,6 +102,9 @@ func (s *registryServer) manifest(ctx context.Context, w http.ResponseWriter, r 
 	cs := s.c.cd.ContentStore()
 	var desc ocispec.Descriptor
 	if d, err := digest.Parse(ref); err == nil {
+		if !s.isServed(ctx, w, d, "MANIFEST_UNKNOWN", "manifest "+ref) {
+			return
+		}
 		info, err := cs.Info(ctx, d)
 		if err != nil {
 			s.storeError(w, err, "MANIFEST_UNKNOWN", "manifest "+ref)
@@ -158,6 +163,9 @@ func (s *registryServer) blob(ctx context.Context, w http.ResponseWriter, r *htt
 		registryError(w, http.StatusBadRequest, "DIGEST_INVALID", err.Error())
 		return
 	}
+	if !s.isServed(ctx, w, d, "BLOB_UNKNOWN", "blob "+ref) {
+		return
+	}
 	cs := s.c.cd.ContentStore()
 	info, err := cs.Info(ctx, d)
 	if err != nil {
@@ -176,6 +184,20 @@ func (s *registryServer) blob(ctx context.Context, w http.ResponseWriter, r *htt
 	// ServeContent sets Content-Length, answers HEAD and Range requests
 	// (containerd resumes interrupted downloads with them).
 	http.ServeContent(w, r, "", time.Time{}, io.NewSectionReader(ra, 0, info.Size))
+}
+
+// isServed answers 404 (code) for a digest no image of the namespace
+// reaches, and reports whether the request may go on.
+func (s *registryServer) isServed(ctx context.Context, w http.ResponseWriter, d digest.Digest, code, what string) bool {
+	ok, err := s.served.allows(ctx, s.c, d)
+	if err != nil {
+		s.storeError(w, err, code, what)
+		return false
+	}
+	if !ok {
+		registryError(w, http.StatusNotFound, code, what+" not found")
+	}
+	return ok
 }
 
 // storeError answers a content or image store error: 404 with code for

@@ -1,12 +1,19 @@
 package image
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/containerd/containerd/content"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/kelpie-dev/kelpie/internal/testimage"
 )
@@ -175,5 +182,70 @@ func TestMirrorUserinfo(t *testing.T) {
 	}
 	if u, p, _ := creds("auth.example:443"); u != "" || p != "" {
 		t.Errorf("credentials offered to another host: %q, %q", u, p)
+	}
+}
+
+// TestRegistryServesOnlyImageBlobs: the registry serves the blobs of the
+// namespace's images, and no other content of the store (the audit: any
+// blob of the content store was served).
+func TestRegistryServesOnlyImageBlobs(t *testing.T) {
+	testimage.NeedBusybox(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	layout := t.TempDir()
+	if err := testimage.WriteLayout(layout, testimage.Nginx()); err != nil {
+		t.Fatal(err)
+	}
+	seed := newTestClient(t, WithImageDirs(layout))
+	img, err := seed.EnsureImage(ctx, testimage.NginxRef, PullIfNotPresent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "peer-token-0123456789abcdef"
+	srv := httptest.NewServer(http.StripPrefix("/mirror", seed.RegistryHandler(token)))
+	defer srv.Close()
+	get := func(path string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/mirror/v2/"+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Accept", ocispec.MediaTypeImageManifest)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, body
+	}
+
+	cs := seed.cd.ContentStore()
+	nctx := seed.WithNamespace(ctx)
+	manifest, err := content.ReadBlob(nctx, cs, ocispec.Descriptor{Digest: digest.Digest(img.Digest)})
+	if err != nil {
+		t.Fatalf("read the image's target %s: %v", img.Digest, err)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(manifest, &m); err != nil || len(m.Layers) == 0 {
+		t.Fatalf("target of %s is not a manifest with layers: %v", testimage.NginxRef, err)
+	}
+	if code, _ := get("library/nginx/blobs/" + m.Layers[0].Digest.String()); code != http.StatusOK {
+		t.Errorf("a layer of a served image: %d, want 200", code)
+	}
+	if code, _ := get("library/nginx/manifests/" + img.Digest); code != http.StatusOK {
+		t.Errorf("a served image's manifest by digest: %d, want 200", code)
+	}
+
+	// Content no image names: in the store, but not served.
+	secret := []byte("not part of any image " + t.Name())
+	d := digest.FromBytes(secret)
+	if err := content.WriteBlob(nctx, cs, "test-"+d.Encoded(), bytes.NewReader(secret), ocispec.Descriptor{Digest: d, Size: int64(len(secret))}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cs.Delete(nctx, d) })
+	if code, body := get("library/nginx/blobs/" + d.String()); code != http.StatusNotFound {
+		t.Errorf("a blob no image reaches: %d %s, want 404", code, body)
+	}
+	if code, _ := get("library/nginx/manifests/" + d.String()); code != http.StatusNotFound {
+		t.Errorf("a manifest by digest no image reaches: %d, want 404", code)
 	}
 }
