@@ -93,7 +93,9 @@ func (s *State) Equal(t *State) bool {
 	return s.ClusterCIDR == t.ClusterCIDR && s.ServiceCIDR == t.ServiceCIDR &&
 		maps.EqualFunc(s.Slices, t.Slices, Slice.equal) &&
 		maps.EqualFunc(s.Services, t.Services, ServiceAlloc.equal) &&
-		slices.EqualFunc(s.Released, t.Released, func(a, b Released) bool { return a.Service == b.Service && a.IP == b.IP && a.Port == b.Port && a.NodePort == b.NodePort && a.Since.Equal(b.Since) })
+		slices.EqualFunc(s.Released, t.Released, func(a, b Released) bool {
+			return a.Service == b.Service && a.IP == b.IP && a.Port == b.Port && a.NodePort == b.NodePort && a.Since.Equal(b.Since)
+		})
 }
 
 // SliceOf returns the slice of node, if it has one.
