@@ -82,38 +82,42 @@ func (a *sliceAllocator) expired(s Slice) bool {
 	return !s.IdleSince.IsZero() && a.now.Sub(s.IdleSince) >= a.cfg.SliceRetention
 }
 
-// pins honours --pod-subnet (rule 4), in name order.
+// pins honours --pod-subnet (rule 4). Hosts whose pin differs from their
+// slice give the slice up first (they run with their pin whatever the
+// leader says), then the pins are placed in name order.
 func (a *sliceAllocator) pins() {
+	var want []string
 	for _, name := range sortedKeys(a.nodes) {
-		n := a.nodes[name]
-		pin := n.PodSubnet
+		pin := a.nodes[name].PodSubnet
 		if !pin.IsValid() {
 			continue
 		}
 		subject := "node " + name
+		cur, has := a.out[name]
 		switch {
 		case !pin.Addr().Is4() || pin.Masked() != pin || pin.Bits() > 30:
 			a.report.problem(subject, "pod-subnet %s: want an IPv4 network address of at most /30", pin)
-			continue
 		case !within(pin, a.cfg.ClusterCIDR):
 			a.report.problem(subject, "no slice: pod-subnet %s is outside the cluster-cidr %s", pin, a.cfg.ClusterCIDR)
 			delete(a.out, name)
-			continue
-		}
-		if cur, ok := a.out[name]; ok && cur.Prefix == pin {
+		case has && cur.Prefix == pin:
 			cur.Pinned = true
 			a.out[name] = cur
+		default:
+			if has {
+				a.report.note(subject, "slice %s replaced by its pod-subnet %s", cur.Prefix, pin)
+				delete(a.out, name)
+			}
+			want = append(want, name)
+		}
+	}
+	for _, name := range want {
+		n := a.nodes[name]
+		if holder, ok := a.holderOf(n.PodSubnet, name); ok {
+			a.report.problem("node "+name, "no slice: pod-subnet %s overlaps the slice %s of node %s", n.PodSubnet, a.out[holder].Prefix, holder)
 			continue
 		}
-		if holder, ok := a.holderOf(pin, name); ok {
-			a.report.problem(subject, "no slice: pod-subnet %s overlaps the slice %s of node %s", pin, a.out[holder].Prefix, holder)
-			delete(a.out, name)
-			continue
-		}
-		if cur, ok := a.out[name]; ok {
-			a.report.note(subject, "slice %s replaced by its pod-subnet %s", cur.Prefix, pin)
-		}
-		a.out[name] = Slice{Prefix: pin, Pinned: true, IdleSince: idleSince(n, a.now)}
+		a.out[name] = Slice{Prefix: n.PodSubnet, Pinned: true, IdleSince: idleSince(n, a.now)}
 	}
 }
 
@@ -130,20 +134,25 @@ func idleSince(n *Node, now time.Time) time.Time {
 	return now
 }
 
-// holderOf returns another node whose slice overlaps p, evicting slices
-// that have passed their retention to make room.
+// holderOf returns another node whose slice overlaps p and is not past its
+// retention. When there is none, the overlapping slices past their
+// retention are reclaimed to make room.
 func (a *sliceAllocator) holderOf(p netip.Prefix, self string) (string, bool) {
+	var expired []string
 	for _, other := range sortedKeys(a.out) {
 		s := a.out[other]
-		if other == self || !s.Prefix.Overlaps(p) {
-			continue
+		switch {
+		case other == self || !s.Prefix.Overlaps(p):
+		case a.expired(s):
+			expired = append(expired, other)
+		default:
+			return other, true
 		}
-		if a.expired(s) {
-			a.report.note("node "+other, "slice %s reclaimed for the pod-subnet of node %s: down since %s", s.Prefix, self, s.IdleSince.UTC().Format(time.RFC3339))
-			delete(a.out, other)
-			continue
-		}
-		return other, true
+	}
+	for _, other := range expired {
+		s := a.out[other]
+		a.report.note("node "+other, "slice %s reclaimed for the pod-subnet of node %s: down since %s", s.Prefix, self, s.IdleSince.UTC().Format(time.RFC3339))
+		delete(a.out, other)
 	}
 	return "", false
 }
