@@ -57,8 +57,8 @@ func service(key string, opts ...svcOpt) *corev1.Service {
 	return s
 }
 
-func withIP(ip string) svcOpt       { return func(s *corev1.Service) { s.Spec.ClusterIP = ip } }
-func headless() svcOpt              { return withIP(corev1.ClusterIPNone) }
+func withIP(ip string) svcOpt { return func(s *corev1.Service) { s.Spec.ClusterIP = ip } }
+func headless() svcOpt        { return withIP(corev1.ClusterIPNone) }
 func withPorts(ps ...corev1.ServicePort) svcOpt {
 	return func(s *corev1.Service) { s.Spec.Ports = ps }
 }
