@@ -167,7 +167,7 @@ func (r *Ruleset) base(in RulesetInput) {
 	mark := fmt.Sprintf("0x%x", MasqueradeMark)
 	cluster := in.ClusterCIDR.String()
 	r.chain("nat-prerouting", "type nat hook prerouting priority dstnat ; policy accept ;").add("jump", chainServices)
-	r.chain("nat-output", "type nat hook output priority dstnat ; policy accept ;").add("jump", chainServices)
+	r.chain("nat-output", "type nat hook output priority -100 ; policy accept ;").add("jump", chainServices)
 	post := r.chain("nat-postrouting", "type nat hook postrouting priority srcnat ; policy accept ;")
 	post.add("jump", chainMasquerading)
 	post.add("ip saddr", cluster, "ip daddr != {", cluster+",", "224.0.0.0/4 }", "masquerade fully-random", `comment "pod traffic leaving the cluster"`)
