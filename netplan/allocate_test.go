@@ -2,6 +2,7 @@ package netplan
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -85,5 +86,43 @@ spec:
 	svcs := ServicesOf(d)
 	if len(svcs) != 1 || ServiceKey(svcs[0]) != "default/web" || svcs[0].Spec.Ports[0].TargetPort.IntVal != 80 {
 		t.Fatalf("ServicesOf = %+v", svcs)
+	}
+}
+
+// TestAllocateScale allocates for 500 hosts (in a /15 of /24 slices) and
+// 10,000 Services, NodePort one in ten, and checks that all get what they
+// need, that allocating again is a no-op, and the size of the state.
+func TestAllocateScale(t *testing.T) {
+	cfg := Config{ClusterCIDR: pfx("10.244.0.0/15"), ServiceCIDR: pfx("10.96.0.0/16")}
+	var nodes []Node
+	for i := range 500 {
+		nodes = append(nodes, alive(fmt.Sprintf("host-%03d", i)))
+	}
+	var svcs []*corev1.Service
+	for i := range 10000 {
+		var opts []svcOpt
+		if i%10 == 0 {
+			opts = append(opts, nodePort(0))
+		}
+		svcs = append(svcs, service(fmt.Sprintf("ns-%d/svc-%d", i%50, i), opts...))
+	}
+	st, rep, err := Allocate(nil, nodes, svcs, Options{Term: 1, Now: t0, Config: cfg})
+	if err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("err %v, problems %v", err, rep.Problems[:min(3, len(rep.Problems))])
+	}
+	if len(st.Slices) != 500 || len(st.Services) != 10000 {
+		t.Fatalf("%d slices, %d services", len(st.Slices), len(st.Services))
+	}
+	again, _, err := Allocate(&st, nodes, svcs, Options{Term: 1, Now: t0.Add(time.Hour), Config: cfg})
+	if err != nil || again.Seq != st.Seq {
+		t.Fatalf("allocating again: seq %d → %d (err %v)", st.Seq, again.Seq, err)
+	}
+	b, err := Encode(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("encoded state: %d bytes", len(b))
+	if len(b) > 2<<20 {
+		t.Errorf("the encoded state takes %d bytes", len(b))
 	}
 }
