@@ -6,12 +6,13 @@
 #   containernetworking-plugins      CNI plugins in /usr/lib/cni (pod networks)
 #   busybox-static                   /bin/busybox, the content of the test images
 #   iproute2, iptables               network namespaces, routes, service NAT
+#   nftables                         nft: checks the Service ruleset (netplan) and loads it
 #   docker-registry                  a local registry for the image pull tests
 #   git, make                        the repository tests and the Makefile
 #   gnupg                            gpg and gpg-agent: the signed-commit tests sign with `git commit -S`
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-packages=(containerd runc containernetworking-plugins busybox-static iproute2 iptables docker-registry git make gnupg)
+packages=(containerd runc containernetworking-plugins busybox-static iproute2 iptables nftables docker-registry git make gnupg)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
