@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -111,7 +112,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		log: cfg.Log, clock: cfg.Clock, metrics: newMetrics(),
 		triggers: make(chan source.Trigger, triggerBuffer),
 		state:    st, cluster: deps.Cluster,
-		guard: newHTTPGuard(cfg.Listen, token),
+		guard: newHTTPGuard(cfg.Listen, token, cfg.TLS.ClientCAFile != ""),
 	}
 	if st.Applied != nil {
 		a.metrics.setApplied(st.Applied.Hash)
@@ -168,6 +169,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("agent: listen on %s (--listen): %w", a.cfg.Listen, err)
 	}
+	if a.cfg.TLS.Server() {
+		tc, err := a.cfg.TLS.ServerConfig()
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("agent: %w", err)
+		}
+		ln = tls.NewListener(ln, tc)
+	}
 	srv := &http.Server{
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second, // a client that never finishes its headers
@@ -178,7 +187,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	a.log.Info("agent started", "listen", ln.Addr().String(), "repo", displayRepos(a.cfg.Repos), "ref", a.cfg.Ref, "path", a.cfg.Path, "node", a.cfg.Host.Name, "prune", a.cfg.Prune)
+	a.log.Info("agent started", "listen", ln.Addr().String(), "tls", a.cfg.TLS.Server(), "repo", displayRepos(a.cfg.Repos), "ref", a.cfg.Ref, "path", a.cfg.Path, "node", a.cfg.Host.Name, "prune", a.cfg.Prune)
 
 	var wg sync.WaitGroup
 	for _, run := range a.background {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kelpie-dev/kelpie/gossip"
+	"github.com/kelpie-dev/kelpie/internal/tlsconf"
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/runtime/host"
 	"github.com/kelpie-dev/kelpie/runtime/statedir"
@@ -128,6 +129,13 @@ type Config struct {
 	// KELPIE_API_TOKEN); at least 16 characters. "" means the token kept in
 	// APITokenPath, made at the first start (0600, readable by root only).
 	APIToken string
+	// TLS names the PEM files of the agent's TLS: with a certificate it
+	// serves HTTPS on Listen (--tls-cert, --tls-key); with a client CA,
+	// /mirror/ needs a client certificate it signed (--tls-client-ca); a CA
+	// file is trusted beside the system roots by the agent's clients: https
+	// --repo URLs and registry mirrors (--tls-ca), to which the agent's own
+	// certificate is presented when they ask for one.
+	TLS tlsconf.Files
 	// Log receives one record per sync outcome and per action, each with
 	// the commit it came from. nil discards. The cli passes slog.Default(),
 	// which --log-format and --log-level set up.
@@ -224,6 +232,9 @@ func (c *Config) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("agent config: Listen %q (--listen): want HOST:PORT: %w", c.Listen, err)
+	}
+	if err := c.TLS.Validate(); err != nil {
+		return fmt.Errorf("agent config: TLS: %w", err)
 	}
 	if c.APIToken != "" && len(c.APIToken) < minAPITokenLen {
 		return fmt.Errorf("agent config: APIToken (--api-token) has %d characters: want at least %d of a random secret", len(c.APIToken), minAPITokenLen)

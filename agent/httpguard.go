@@ -30,19 +30,23 @@ const (
 //   - mutating API requests, and on a non-loopback address every request
 //     but /healthz, /metrics, the webhook (HMAC) and /mirror/ (its own
 //     token), must carry the API token;
+//   - with a client CA (--tls-client-ca), /mirror/ needs a client
+//     certificate it signed, beside the mirror token;
 //   - syncs and webhooks are rate-limited.
 type httpGuard struct {
 	token    string
 	loopback bool
+	peerCert bool // /mirror/ needs a verified client certificate (--tls-client-ca)
 	sync     *rate.Limiter
 	hook     *rate.Limiter
 }
 
 // newHTTPGuard guards an agent listening on listen (HOST:PORT) with token.
-func newHTTPGuard(listen, token string) *httpGuard {
+func newHTTPGuard(listen, token string, peerCert bool) *httpGuard {
 	host, _, _ := net.SplitHostPort(listen)
 	return &httpGuard{
 		token:    token,
+		peerCert: peerCert,
 		loopback: isLoopbackName(host),
 		sync:     rate.NewLimiter(syncRate, syncBurst),
 		hook:     rate.NewLimiter(webhookRate, hookBurst),
@@ -80,6 +84,10 @@ func (g *httpGuard) wrap(next http.Handler) http.Handler {
 		}
 		if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r.Host) {
 			http.Error(w, "cross-origin request refused", http.StatusForbidden)
+			return
+		}
+		if g.peerCert && strings.HasPrefix(r.URL.Path, "/mirror/") && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+			http.Error(w, "the mirror needs a client certificate signed by this agent's --tls-client-ca", http.StatusUnauthorized)
 			return
 		}
 		mutating := r.Method != http.MethodGet && r.Method != http.MethodHead

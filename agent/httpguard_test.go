@@ -39,7 +39,7 @@ func TestHTTPGuard(t *testing.T) {
 		{"lan dashboard with basic auth", "0.0.0.0:7070", "GET", "host.example", "/", "", "basic", http.StatusTeapot},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			h := newHTTPGuard(c.listen, token).wrap(ok)
+			h := newHTTPGuard(c.listen, token, false).wrap(ok)
 			r := newLocalRequest(c.method, c.path, nil)
 			r.Host = c.host
 			if c.origin != "" {
@@ -63,7 +63,7 @@ func TestHTTPGuard(t *testing.T) {
 // until the bucket refills; webhooks have their own bucket.
 func TestHTTPGuardRateLimit(t *testing.T) {
 	const token = "0123456789abcdef0123"
-	h := newHTTPGuard("127.0.0.1:7070", token).wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	h := newHTTPGuard("127.0.0.1:7070", token, false).wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 	sync := func() int {
 		r := newLocalRequest("POST", "/api/v1/sync", nil)
 		r.Header.Set("Authorization", "Bearer "+token)

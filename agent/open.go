@@ -19,7 +19,14 @@ func Open(ctx context.Context, cfg Config) (*Agent, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	ca, cert, key, err := cfg.TLS.PEM()
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	remote, err := source.NewRemote(source.RemoteConfig{
+		CABundle:       ca,
+		ClientCert:     cert,
+		ClientKey:      key,
 		URLs:           cfg.Repos,
 		Ref:            cfg.Ref,
 		CacheDir:       cfg.CacheDir(),
@@ -34,6 +41,12 @@ func Open(ctx context.Context, cfg Config) (*Agent, error) {
 	rtcfg := cfg.Runtime
 	if rtcfg.Log == nil {
 		rtcfg.Log = cfg.Log
+	}
+	if rtcfg.RegistryTLS == nil {
+		if rtcfg.RegistryTLS, err = cfg.TLS.ClientConfig(); err != nil {
+			remote.Close()
+			return nil, fmt.Errorf("agent: %w", err)
+		}
 	}
 	rt, err := host.New(ctx, rtcfg)
 	if err != nil {

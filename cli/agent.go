@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kelpie-dev/kelpie/agent"
+	"github.com/kelpie-dev/kelpie/internal/tlsconf"
 	"github.com/kelpie-dev/kelpie/reconciler"
 )
 
@@ -35,6 +36,10 @@ func agentCommand() *cli.Command {
 			&cli.DurationFlag{Name: "interval", Usage: "how often to poll the repository", Value: agent.DefaultInterval, EnvVars: envVars("interval")},
 			&cli.StringFlag{Name: "listen", Usage: "address of the HTTP endpoints (status, metrics, sync, webhook)", Value: agent.DefaultListen, EnvVars: envVars("listen")},
 			&cli.StringFlag{Name: "api-token", Usage: "the token POST /api/v1/sync (and, beyond loopback, every API read) needs; prefer the env var. Default: a random one kept in STATE-DIR/agent/api-token", EnvVars: envVars("api-token")},
+			&cli.StringFlag{Name: "tls-cert", Usage: "serve HTTPS with this PEM certificate (and present it to peers that ask for a client certificate)", EnvVars: envVars("tls-cert")},
+			&cli.StringFlag{Name: "tls-key", Usage: "the PEM key of --tls-cert", EnvVars: envVars("tls-key")},
+			&cli.StringFlag{Name: "tls-client-ca", Usage: "PEM CAs whose client certificates /mirror/ requires (mutual TLS between peers)", EnvVars: envVars("tls-client-ca")},
+			&cli.StringFlag{Name: "tls-ca", Usage: "PEM CAs to trust, beside the system's, for https --repo URLs and registry mirrors (a peer's certificate)", EnvVars: envVars("tls-ca")},
 			&cli.StringFlag{Name: "webhook-secret", Usage: "HMAC key or token of /hooks/git (prefer the env var); without it /hooks/git is off", EnvVars: envVars("webhook-secret")},
 			&cli.StringFlag{Name: "verify-keys", Usage: "armored OpenPGP public keys: apply only commits signed by one of them", EnvVars: envVars("verify-keys")},
 			&cli.StringFlag{Name: "ssh-key", Usage: "private key file for ssh repositories", EnvVars: envVars("ssh-key")},
@@ -80,6 +85,7 @@ func runAgent(c *cli.Context) error {
 	cfg.Listen = c.String("listen")
 	cfg.WebhookSecret = c.String("webhook-secret")
 	cfg.APIToken = c.String("api-token")
+	cfg.TLS = tlsconf.Files{CertFile: c.String("tls-cert"), KeyFile: c.String("tls-key"), ClientCAFile: c.String("tls-client-ca"), CAFile: c.String("tls-ca")}
 	cfg.VerifyKeysFile = c.String("verify-keys")
 	cfg.SSHKeyFile = c.String("ssh-key")
 	cfg.KnownHostsFile = c.String("known-hosts")

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kelpie-dev/kelpie/agent"
+	"github.com/kelpie-dev/kelpie/internal/tlsconf"
 	"github.com/kelpie-dev/kelpie/runtime/statedir"
 )
 
@@ -25,6 +26,7 @@ func agentFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "agent", Usage: "the agent's HTTP address (its --listen), HOST:PORT or a URL", Value: agent.DefaultListen, EnvVars: envVars("agent")},
 		&cli.StringFlag{Name: "api-token", Usage: "the agent's API token (its --api-token); prefer the env var", EnvVars: envVars("api-token")},
+		&cli.StringFlag{Name: "tls-ca", Usage: "PEM CAs to trust, beside the system's, for an https --agent", EnvVars: envVars("tls-ca")},
 		&cli.StringFlag{Name: "api-token-file", Usage: "where a local agent keeps its API token, read when --api-token is not given",
 			Value: filepath.Join(statedir.Default, "agent", "api-token"), EnvVars: envVars("api-token-file")},
 	}
@@ -66,7 +68,15 @@ func agentRequest(ctx context.Context, c *cli.Context, method, path string, want
 	if tok := apiToken(c); tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := http.DefaultClient
+	if ca := c.String("tls-ca"); ca != "" {
+		tc, err := tlsconf.Files{CAFile: ca}.ClientConfig()
+		if err != nil {
+			return nil, usageErrorf(c, "invalid value %q for flag --tls-ca: %v", ca, err)
+		}
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("talk to the agent: %w (is `kelpie agent` running with --listen %s?)", err, c.String("agent"))
 	}

@@ -155,6 +155,9 @@ func (r *Remote) gitFetch(ctx context.Context, e *endpoint, specs ...config.RefS
 		RefSpecs:   specs,
 		Auth:       e.auth,
 		Tags:       git.NoTags,
+		CABundle:   r.cfg.CABundle,
+		ClientCert: r.cfg.ClientCert,
+		ClientKey:  r.cfg.ClientKey,
 	})
 	if errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil

@@ -37,6 +37,10 @@ type RemoteConfig struct {
 	// $SSH_KNOWN_HOSTS, ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts are
 	// read. A host whose key is not listed is refused.
 	KnownHostsFile string
+	// CABundle adds PEM CAs to trust for https URLs (--tls-ca); ClientCert
+	// and ClientKey are a PEM certificate and key presented to servers
+	// that ask for one (a peer's mirror with --tls-client-ca).
+	CABundle, ClientCert, ClientKey []byte
 	// VerifyKeysFile holds armored OpenPGP public keys. When set, a head
 	// commit is accepted only if it is signed by one of them.
 	VerifyKeysFile string

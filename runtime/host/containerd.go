@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +56,10 @@ type Config struct {
 	// RegistryMirrors maps a registry host to the base URL of a mirror that
 	// replaces it (--registry-mirror host=URL).
 	RegistryMirrors map[string]string
+	// RegistryTLS is the TLS configuration of registry and mirror
+	// connections (--tls-ca, and --tls-cert as client certificate); nil
+	// means Go's defaults.
+	RegistryTLS *tls.Config
 	// InsecureRegistries names non-loopback registry hosts that may be
 	// reached over plain HTTP.
 	InsecureRegistries []string
@@ -160,6 +165,9 @@ func New(ctx context.Context, cfg Config) (*Containerd, error) {
 	}
 	if cfg.Progress != nil {
 		opts = append(opts, image.WithProgress(cfg.Progress, 0))
+	}
+	if cfg.RegistryTLS != nil {
+		opts = append(opts, image.WithTLSConfig(cfg.RegistryTLS))
 	}
 	if err := os.MkdirAll(filepath.Join(cfg.StateDir, statedir.Pods), 0o711); err != nil {
 		return nil, fmt.Errorf("state dir %s: %w", cfg.StateDir, err)

@@ -2,8 +2,10 @@ package image
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"sort"
@@ -43,6 +45,8 @@ type Client struct {
 	namespace string
 	server    string // containerd's version, for messages
 	opts      options
+	// httpClient talks to registries and mirrors (opts.tls).
+	httpClient *http.Client
 
 	imageLocks keyedLock // one EnsureImage per reference at a time
 	scanMu     sync.Mutex
@@ -61,9 +65,15 @@ type options struct {
 	insecure         []string          // registry hosts allowed on plain HTTP besides loopback
 	progress         ProgressFunc
 	progressInterval time.Duration
+	tls              *tls.Config // for registries and mirrors; nil: Go's defaults
 
 	mirrorURLs map[string]*url.URL // filled by validate
 }
+
+// WithTLSConfig sets the TLS configuration of registry and mirror
+// connections: extra CAs to trust (a site CA, a peer's), and a client
+// certificate for mirrors that ask for one (--tls-ca, --tls-cert).
+func WithTLSConfig(c *tls.Config) Option { return func(o *options) { o.tls = c } }
 
 // WithDialTimeout bounds how long Connect waits for containerd to answer
 // (default DefaultDialTimeout).
@@ -186,7 +196,7 @@ func Connect(ctx context.Context, address, namespace string, opts ...Option) (*C
 	if err != nil {
 		return nil, unreachable(ConvertErr(err))
 	}
-	c := &Client{cd: cd, address: address, namespace: namespace, opts: o}
+	c := &Client{cd: cd, address: address, namespace: namespace, opts: o, httpClient: newRegistryHTTPClient(o.tls)}
 	vctx, cancel := context.WithTimeout(c.WithNamespace(ctx), timeout)
 	defer cancel()
 	v, err := cd.Version(vctx)

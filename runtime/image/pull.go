@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,10 +18,12 @@ import (
 	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 )
 
-// registryHTTPClient talks to registries and mirrors. It bounds connecting
-// and waiting for headers, never a whole download, which may be large.
-var registryHTTPClient = &http.Client{
-	Transport: &http.Transport{
+// newRegistryHTTPClient makes the client that talks to registries and
+// mirrors, with tlsc (nil for Go's defaults). It bounds connecting and
+// waiting for headers, never a whole download, which may be large.
+func newRegistryHTTPClient(tlsc *tls.Config) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		TLSClientConfig:       tlsc,
 		Proxy:                 http.ProxyFromEnvironment, // never applied to loopback
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout:   10 * time.Second,
@@ -28,7 +31,7 @@ var registryHTTPClient = &http.Client{
 		ExpectContinueTimeout: 5 * time.Second,
 		MaxIdleConnsPerHost:   4,
 		IdleConnTimeout:       90 * time.Second,
-	},
+	}}
 }
 
 // ParseRegistryMirrors parses --registry-mirror values, each "HOST=URL" as in
@@ -120,6 +123,7 @@ func contains(list []string, s string) bool {
 // mirror alone when one is configured, else the registry itself (HTTPS, or
 // plain HTTP on loopback and insecure hosts).
 func (c *Client) registryHosts(host string) ([]docker.RegistryHost, error) {
+	registryHTTPClient := c.httpClient
 	auth := docker.NewDockerAuthorizer(docker.WithAuthClient(registryHTTPClient)) // anonymous bearer tokens
 	if u, ok := c.opts.mirrorURLs[canonicalRegistryHost(host)]; ok {
 		if u.User != nil { // a peer's mirror token: the answer to its Basic challenge
