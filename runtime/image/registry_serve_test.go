@@ -16,6 +16,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/kelpie-dev/kelpie/internal/testimage"
+	"github.com/kelpie-dev/kelpie/internal/tlsconf"
+	"github.com/kelpie-dev/kelpie/internal/tlsconf/tlstest"
 )
 
 // TestRegistryHandlerServesPeer serves the images of one containerd
@@ -248,4 +250,46 @@ func TestRegistryServesOnlyImageBlobs(t *testing.T) {
 	if code, _ := get("library/nginx/manifests/" + d.String()); code != http.StatusNotFound {
 		t.Errorf("a manifest by digest no image reaches: %d, want 404", code)
 	}
+}
+
+// TestRegistryMirrorOverTLS: a peer's registry behind HTTPS with a site
+// CA: a client given the CA (WithTLSConfig, the agent's --tls-ca) pulls
+// through it; one without refuses the peer's certificate.
+func TestRegistryMirrorOverTLS(t *testing.T) {
+	testimage.NeedBusybox(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	layout := t.TempDir()
+	if err := testimage.WriteLayout(layout, testimage.Nginx()); err != nil {
+		t.Fatal(err)
+	}
+	seed := newTestClient(t, WithImageDirs(layout))
+	if _, err := seed.EnsureImage(ctx, testimage.NginxRef, PullIfNotPresent); err != nil {
+		t.Fatal(err)
+	}
+	site := tlstest.New(t, "site")
+	const token = "peer-token-0123456789abcdef"
+	srv := httptest.NewUnstartedServer(http.StripPrefix("/mirror", seed.RegistryHandler(token)))
+	var err error
+	if srv.TLS, err = (tlsconf.Files{CertFile: site.ServerCert, KeyFile: site.ServerKey}).ServerConfig(); err != nil {
+		t.Fatal(err)
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	mirror := map[string]string{"docker.io": "https://kelpie:" + token + "@" + strings.TrimPrefix(srv.URL, "https://") + "/mirror"}
+
+	untrusting := newTestClient(t, WithRegistryMirrors(mirror))
+	if _, err := untrusting.EnsureImage(ctx, "nginx:1.7.9", PullIfNotPresent); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("pull from a mirror whose CA is not trusted: %v, want a certificate error", err)
+	}
+	tc, err := (tlsconf.Files{CAFile: site.CA}).ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := newTestClient(t, WithRegistryMirrors(mirror), WithTLSConfig(tc))
+	img, err := peer.EnsureImage(ctx, "nginx:1.7.9", PullIfNotPresent)
+	if err != nil || img.Source != SourceRegistry {
+		t.Fatalf("pull through the TLS mirror with its CA: %+v, %v", img, err)
+	}
+	assertUnpacked(t, peer, img.Ref)
 }
