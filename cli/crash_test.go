@@ -102,9 +102,9 @@ type crashTarget struct {
 }
 
 // crashTargets returns the two states of the crash loop in namespace ns:
-// A runs 6 pods (web×3 with an emptyDir and a ConfigMap volume, api×1 of two
-// containers with a Secret volume, edge with a hostPort, store with a
-// claim); B changes the ConfigMap (web pods are replaced), scales web to 2
+// A runs 6 pods (web×3 with an emptyDir and a ConfigMap volume, each also
+// mounted by subPath, api×1 of two containers with a Secret volume, edge
+// with a hostPort, store with a claim); B changes the ConfigMap (web pods are replaced), scales web to 2
 // and api to 2, and drops edge (pruned).
 func crashTargets(ns string, hostPort int) (a, b crashTarget) {
 	a = crashTarget{name: "A", content: "crash state A", web: []string{"web-0", "web-1", "web-2"}, api: []string{"api-0"}, edge: true}
@@ -113,7 +113,7 @@ func crashTargets(ns string, hostPort int) (a, b crashTarget) {
 		c.text = crashManifest(ns, c.content, len(c.web), len(c.api), c.edge, hostPort)
 		c.want = nethost.Want{Pods: map[string]nethost.WantPod{}}
 		for _, n := range c.web {
-			c.want.Pods[ns+"/"+n] = nethost.WantPod{Containers: []string{"httpd"}}
+			c.want.Pods[ns+"/"+n] = nethost.WantPod{Containers: []string{"httpd"}, SubPaths: []string{"content/httpd/2", "cache/httpd/3"}}
 		}
 		for _, n := range c.api {
 			c.want.Pods[ns+"/"+n] = nethost.WantPod{Containers: []string{"httpd", "sidecar"}, Tmpfs: []string{"token"}}
@@ -161,11 +161,13 @@ spec:
       containers:
       - name: httpd
         image: nginx:1.7.9
-        command: ["sh", "-c", "hostname > /cache/host; exec httpd -f -p 80 -h /www"]
+        command: ["sh", "-c", "set -e; cmp /etc/web.html /www/index.html; hostname > /sub/host; hostname > /cache/host; exec httpd -f -p 80 -h /www"]
         ports: [{containerPort: 80}]
         volumeMounts:
         - {name: content, mountPath: /www, readOnly: true}
         - {name: cache, mountPath: /cache}
+        - {name: content, mountPath: /etc/web.html, subPath: index.html}
+        - {name: cache, mountPath: /sub, subPath: made/by/kelpie}
       volumes:
       - name: content
         configMap: {name: web-content}

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/identifiers"
@@ -259,7 +258,10 @@ func (c *Containerd) RemoveClaim(ctx context.Context, namespace, name string) er
 			return fmt.Errorf("remove claim %s: spec of container %s: %w", key, rec.ID, image.ConvertErr(err))
 		}
 		for _, m := range spec.Mounts {
-			if m.Source == dir || strings.HasPrefix(m.Source, dir+string(filepath.Separator)) {
+			// A subPath's source is kelpie's staging bind: Shows looks through it.
+			if shows, err := c.vols.Shows(m.Source, dir); err != nil {
+				return fmt.Errorf("remove claim %s: %w", key, err)
+			} else if shows {
 				return fmt.Errorf("remove claim %s: pod %s uses it; remove the pod first: %w", key, rec.Labels[reconciler.LabelPod], errdefs.ErrFailedPrecondition)
 			}
 		}

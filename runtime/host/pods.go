@@ -27,6 +27,7 @@ import (
 	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 	"github.com/kelpie-dev/kelpie/runtime/image"
 	"github.com/kelpie-dev/kelpie/runtime/statedir"
+	"github.com/kelpie-dev/kelpie/runtime/volume"
 )
 
 // Names of the files in a pod's directory.
@@ -292,7 +293,11 @@ func (c *Containerd) createPod(ctx context.Context, p *reconciler.Pod) error {
 	if err != nil {
 		return fmt.Errorf("/etc files: %w", err)
 	}
-	res := podResources{sandbox: sb, volumes: vols, fixed: map[string]bool{}, etc: etc, cgroup: c.podCgroup(p.Namespace, p.Name)}
+	res := podResources{sandbox: sb, volumes: vols, fixed: map[string]bool{}, etc: etc, cgroup: c.podCgroup(p.Namespace, p.Name),
+		subPath: func(sp volume.SubPath) (string, error) {
+			sp.Namespace, sp.Pod = p.Namespace, p.Name
+			return c.vols.MountSubPath(sp)
+		}}
 	for _, v := range p.Volumes {
 		if _, ok := v.Source.(reconciler.Projected); ok {
 			res.fixed[v.Name] = true

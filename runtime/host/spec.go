@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -14,13 +12,13 @@ import (
 	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/pkg/cap"
-	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 	"github.com/kelpie-dev/kelpie/runtime/image"
 	"github.com/kelpie-dev/kelpie/runtime/network"
+	"github.com/kelpie-dev/kelpie/runtime/volume"
 )
 
 // CPU quota period of a container's CFS limit: the kernel's default.
@@ -31,7 +29,10 @@ const cfsPeriod = 100_000 // µs
 type podResources struct {
 	sandbox network.Sandbox
 	volumes map[string]string // volume name → host path
-	fixed   map[string]bool   // volumes whose content kelpie projects: a subPath is never created in them
+	fixed   map[string]bool   // volumes whose content kelpie projects: read-only, and a subPath is never created in them
+	// subPath mounts a container's subPath of a volume where runc can bind
+	// it safely (volume.Manager.MountSubPath) and returns that path.
+	subPath func(sp volume.SubPath) (string, error)
 	etc     etcFiles
 	cgroup  string // cgroup parent; each container's cgroup is below it
 }
@@ -174,10 +175,13 @@ func cpuShares(milli int64) uint64 {
 // containerMounts returns the bind mounts of a container: its volume
 // mounts, then the pod's /etc files at the paths no volume mount takes, in
 // an order where a parent directory is mounted before what is inside it.
+// Projected volumes are read-only, as the kubelet mounts them, whatever the
+// mount asks. A subPath is bound by kelpie first (res.subPath), so that
+// runc binds a path no container can change.
 func containerMounts(ctr *reconciler.Container, res podResources) ([]specs.Mount, error) {
 	var mounts []specs.Mount
 	taken := map[string]bool{}
-	for _, m := range ctr.Mounts {
+	for i, m := range ctr.Mounts {
 		if !path.IsAbs(m.Path) {
 			return nil, fmt.Errorf("mount of volume %s: path %q is not absolute: %w", m.Volume, m.Path, errdefs.ErrInvalidArgument)
 		}
@@ -191,13 +195,16 @@ func containerMounts(ctr *reconciler.Container, res podResources) ([]specs.Mount
 			return nil, fmt.Errorf("mount of volume %s: the pod has no such volume: %w", m.Volume, errdefs.ErrInvalidArgument)
 		}
 		if m.SubPath != "" {
-			sub, err := subPath(src, m.SubPath, !res.fixed[m.Volume])
+			if res.subPath == nil {
+				return nil, fmt.Errorf("mount of volume %s: subPath %q: no subPath mounter: %w", m.Volume, m.SubPath, errdefs.ErrFailedPrecondition)
+			}
+			sub, err := res.subPath(volume.SubPath{Volume: m.Volume, Root: src, Container: ctr.Name, Index: i, Path: m.SubPath, Create: !res.fixed[m.Volume]})
 			if err != nil {
 				return nil, fmt.Errorf("mount of volume %s: %w", m.Volume, err)
 			}
 			src = sub
 		}
-		mounts = append(mounts, bindMount(src, dst, m.ReadOnly))
+		mounts = append(mounts, bindMount(src, dst, m.ReadOnly || res.fixed[m.Volume]))
 	}
 	ro := ctr.Security.ReadOnlyRootFilesystem
 	for _, f := range []struct{ src, dst string }{
@@ -222,42 +229,6 @@ func bindMount(src, dst string, readOnly bool) specs.Mount {
 		mode = "ro"
 	}
 	return specs.Mount{Destination: dst, Type: "bind", Source: src, Options: []string{"rbind", "rprivate", mode}}
-}
-
-// subPath resolves the subPath sub of the volume at root: a relative path
-// that, symlinks resolved within the volume, stays inside it. A missing
-// directory is created when create is set, as the kubelet does.
-func subPath(root, sub string, create bool) (string, error) {
-	clean := filepath.Clean(sub)
-	if filepath.IsAbs(sub) || clean == ".." || strings.HasPrefix(clean, "../") {
-		return "", fmt.Errorf("subPath %q must be a relative path inside the volume: %w", sub, errdefs.ErrInvalidArgument)
-	}
-	p, err := securejoin.SecureJoin(root, clean)
-	if err != nil {
-		return "", fmt.Errorf("subPath %q: %w", sub, err)
-	}
-	if _, err := os.Lstat(p); err != nil {
-		if !os.IsNotExist(err) || !create {
-			return "", fmt.Errorf("subPath %q: %w", sub, err)
-		}
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			return "", fmt.Errorf("subPath %q: %w", sub, err)
-		}
-	}
-	// SecureJoin resolved every symlink inside root; check the result once
-	// more in case something changed it in between.
-	real, err := filepath.EvalSymlinks(p)
-	if err != nil {
-		return "", fmt.Errorf("subPath %q: %w", sub, err)
-	}
-	realRoot, err := filepath.EvalSymlinks(root)
-	if err != nil {
-		return "", fmt.Errorf("volume %s: %w", root, err)
-	}
-	if real != realRoot && !strings.HasPrefix(real, realRoot+string(filepath.Separator)) {
-		return "", fmt.Errorf("subPath %q leaves the volume: %w", sub, errdefs.ErrInvalidArgument)
-	}
-	return real, nil
 }
 
 // withMountsReplacing adds mounts, replacing any default mount (say

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/runtime/errdefs"
@@ -39,6 +40,12 @@ const (
 // prepareProjected projects pr's files into the volume dir path, on a tmpfs
 // for a Secret. Content that is already there is left alone. File data is
 // never put in an error or a log.
+//
+// Every operation below path goes through an os.Root opened on it: a link
+// planted in the volume (by a container of an older kelpie, which mounted
+// these volumes read-write, or by anything else) is never followed out of
+// the volume, and files are created exclusively and changed through their
+// own descriptors, never by name.
 func prepareProjected(path string, pr reconciler.Projected, fsGroup *int64) error {
 	for _, f := range pr.Files {
 		if err := checkProjectedPath(f.Path); err != nil {
@@ -53,43 +60,58 @@ func prepareProjected(path string, pr reconciler.Projected, fsGroup *int64) erro
 	if err := os.Chmod(path, projDirMode); err != nil {
 		return err
 	}
-	current, _ := os.Readlink(filepath.Join(path, projDataLink))
-	same, err := projectedMatches(path, current, pr, fsGroup)
+	vol, err := os.OpenRoot(path)
+	if err != nil {
+		return err
+	}
+	defer vol.Close()
+	current, _ := vol.Readlink(projDataLink)
+	same, err := projectedMatches(vol, current, pr, fsGroup)
 	if err != nil {
 		return err
 	}
 	if !same {
-		version, err := writeProjectedVersion(path, pr, fsGroup)
+		version, err := writeProjectedVersion(vol, pr, fsGroup)
 		if err != nil {
 			return err
 		}
-		tmp := filepath.Join(path, projDataTmpLink)
-		_ = os.Remove(tmp)
-		if err := os.Symlink(version, tmp); err != nil {
+		_ = vol.RemoveAll(projDataTmpLink)
+		if err := vol.Symlink(version, projDataTmpLink); err != nil {
 			return fmt.Errorf("publish projected files: %w", err)
 		}
-		if err := os.Rename(tmp, filepath.Join(path, projDataLink)); err != nil {
+		if err := vol.Rename(projDataTmpLink, projDataLink); err != nil {
 			return fmt.Errorf("publish projected files: %w", err)
 		}
 		current = version
 	}
-	if err := linkProjectedEntries(path, pr); err != nil {
+	if err := linkProjectedEntries(vol, pr); err != nil {
 		return err
 	}
 	// Old versions and leftovers of interrupted updates.
-	entries, err := os.ReadDir(path)
+	entries, err := readDir(vol)
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
 		n := e.Name()
 		if (strings.HasPrefix(n, projVersionPfx) && n != current) || n == projDataTmpLink || strings.HasPrefix(n, projLinkTmpPfx) {
-			if err := os.RemoveAll(filepath.Join(path, e.Name())); err != nil {
+			if err := vol.RemoveAll(n); err != nil {
 				return fmt.Errorf("remove old projected files: %w", err)
 			}
 		}
 	}
 	return nil
+}
+
+// readDir lists the entries of root's directory, without following any
+// of them.
+func readDir(root *os.Root) ([]fs.DirEntry, error) {
+	d, err := root.Open(".")
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.ReadDir(-1)
 }
 
 // checkProjectedPath rejects a file path that could leave the volume or
@@ -132,31 +154,41 @@ func projectedMode(f reconciler.File, secret bool, fsGroup *int64) os.FileMode {
 	return mode
 }
 
-// projectedMatches reports whether the version dir named version holds
-// exactly pr's files, with their data and modes.
-func projectedMatches(path, version string, pr reconciler.Projected, fsGroup *int64) (bool, error) {
+// projectedMatches reports whether the version dir named version of the
+// volume vol holds exactly pr's files, with their data and modes. A
+// version dir holding anything else (a symlink, a device) does not match.
+func projectedMatches(vol *os.Root, version string, pr reconciler.Projected, fsGroup *int64) (bool, error) {
 	if !strings.HasPrefix(version, projVersionPfx) || strings.Contains(version, "/") {
 		return false, nil
 	}
-	root := filepath.Join(path, version)
+	if fi, err := vol.Lstat(version); err != nil || !fi.IsDir() {
+		return false, nil
+	}
+	root, err := vol.OpenRoot(version)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read projected files: %w", err)
+	}
+	defer root.Close()
 	want := make(map[string]reconciler.File, len(pr.Files))
 	for _, f := range pr.Files {
 		want[f.Path] = f
 	}
 	seen := 0
 	same := true
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
 			return nil
 		}
-		rel, _ := filepath.Rel(root, p)
-		f, ok := want[rel]
+		f, ok := want[p]
 		if !ok || !d.Type().IsRegular() {
 			same = false
-			return filepath.SkipAll
+			return fs.SkipAll
 		}
 		fi, err := d.Info()
 		if err != nil {
@@ -164,15 +196,15 @@ func projectedMatches(path, version string, pr reconciler.Projected, fsGroup *in
 		}
 		if fi.Mode().Perm() != projectedMode(f, pr.Secret, fsGroup) || fi.Size() != int64(len(f.Data)) {
 			same = false
-			return filepath.SkipAll
+			return fs.SkipAll
 		}
-		data, err := os.ReadFile(p)
+		data, err := root.ReadFile(p)
 		if err != nil {
 			return err
 		}
 		if !bytes.Equal(data, f.Data) {
 			same = false
-			return filepath.SkipAll
+			return fs.SkipAll
 		}
 		seen++
 		return nil
@@ -186,30 +218,23 @@ func projectedMatches(path, version string, pr reconciler.Projected, fsGroup *in
 	return same && seen == len(want), nil
 }
 
-// writeProjectedVersion writes pr's files into a new version dir of path
-// and returns its name.
-func writeProjectedVersion(path string, pr reconciler.Projected, fsGroup *int64) (string, error) {
+// writeProjectedVersion writes pr's files into a new version dir of the
+// volume vol and returns its name. Every file is created exclusively (an
+// existing name, a planted link included, fails the write) and its mode
+// and group are set through its descriptor.
+func writeProjectedVersion(vol *os.Root, pr reconciler.Projected, fsGroup *int64) (string, error) {
 	version := projVersionPfx + statedir.Random()
-	root := filepath.Join(path, version)
-	if err := os.Mkdir(root, projDirMode); err != nil {
+	if err := vol.Mkdir(version, projDirMode); err != nil {
 		return "", fmt.Errorf("write projected files: %w", err)
 	}
+	root, err := vol.OpenRoot(version)
+	if err != nil {
+		return "", fmt.Errorf("write projected files: %w", err)
+	}
+	defer root.Close()
 	for _, f := range pr.Files {
-		p := filepath.Join(root, f.Path)
-		if err := os.MkdirAll(filepath.Dir(p), projDirMode); err != nil {
+		if err := writeProjectedFile(root, f, projectedMode(f, pr.Secret, fsGroup), fsGroup); err != nil {
 			return "", fmt.Errorf("write projected file %s: %w", f.Path, err)
-		}
-		mode := projectedMode(f, pr.Secret, fsGroup)
-		if err := os.WriteFile(p, f.Data, mode); err != nil {
-			return "", fmt.Errorf("write projected file %s: %w", f.Path, err)
-		}
-		if err := os.Chmod(p, mode); err != nil { // WriteFile's mode is subject to the umask
-			return "", fmt.Errorf("write projected file %s: %w", f.Path, err)
-		}
-		if fsGroup != nil {
-			if err := os.Lchown(p, -1, int(*fsGroup)); err != nil {
-				return "", fmt.Errorf("write projected file %s: fsGroup %d: %w", f.Path, *fsGroup, err)
-			}
 		}
 	}
 	if !pr.Secret { // a tmpfs needs no sync; a crash before this only costs a rewrite
@@ -220,31 +245,57 @@ func writeProjectedVersion(path string, pr reconciler.Projected, fsGroup *int64)
 	return version, nil
 }
 
-// linkProjectedEntries makes a symlink KEY -> ..data/KEY for every
-// top-level entry of pr's files, and removes symlinks to entries that are
-// gone. Each symlink is replaced atomically.
-func linkProjectedEntries(path string, pr reconciler.Projected) error {
+// writeProjectedFile creates f in root with mode, group-owned by fsGroup
+// when set.
+func writeProjectedFile(root *os.Root, f reconciler.File, mode os.FileMode, fsGroup *int64) error {
+	if dir := filepath.Dir(f.Path); dir != "." {
+		if err := root.MkdirAll(dir, projDirMode); err != nil {
+			return err
+		}
+	}
+	out, err := root.OpenFile(f.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, mode)
+	if err != nil {
+		return err
+	}
+	_, err = out.Write(f.Data)
+	if err == nil {
+		err = out.Chmod(mode) // the mode OpenFile gave is subject to the umask
+	}
+	if err == nil && fsGroup != nil {
+		if err = out.Chown(-1, int(*fsGroup)); err != nil {
+			err = fmt.Errorf("fsGroup %d: %w", *fsGroup, err)
+		}
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// linkProjectedEntries makes a symlink KEY -> ..data/KEY in the volume vol
+// for every top-level entry of pr's files, and removes symlinks to entries
+// that are gone. Each symlink is replaced atomically.
+func linkProjectedEntries(vol *os.Root, pr reconciler.Projected) error {
 	want := map[string]bool{}
 	for _, f := range pr.Files {
 		top, _, _ := strings.Cut(f.Path, "/")
 		want[top] = true
 	}
 	for top := range want {
-		link := filepath.Join(path, top)
 		target := projDataLink + "/" + top
-		if have, err := os.Readlink(link); err == nil && have == target {
+		if have, err := vol.Readlink(top); err == nil && have == target {
 			continue
 		}
-		tmp := filepath.Join(path, projLinkTmpPfx+top)
-		_ = os.Remove(tmp)
-		if err := os.Symlink(target, tmp); err != nil {
+		tmp := projLinkTmpPfx + top
+		_ = vol.RemoveAll(tmp)
+		if err := vol.Symlink(target, tmp); err != nil {
 			return fmt.Errorf("link projected file %s: %w", top, err)
 		}
-		if err := os.Rename(tmp, link); err != nil {
+		if err := vol.Rename(tmp, top); err != nil {
 			return fmt.Errorf("link projected file %s: %w", top, err)
 		}
 	}
-	entries, err := os.ReadDir(path)
+	entries, err := readDir(vol)
 	if err != nil {
 		return err
 	}
@@ -254,9 +305,9 @@ func linkProjectedEntries(path string, pr reconciler.Projected) error {
 			continue
 		}
 		// Only what the writer made: symlinks into ..data and its temporaries.
-		target, err := os.Readlink(filepath.Join(path, name))
+		target, err := vol.Readlink(name)
 		if err == nil && strings.HasPrefix(target, projDataLink+"/") {
-			if err := os.Remove(filepath.Join(path, name)); err != nil {
+			if err := vol.Remove(name); err != nil {
 				return fmt.Errorf("unlink projected file %s: %w", name, err)
 			}
 		}
@@ -265,12 +316,15 @@ func linkProjectedEntries(path string, pr reconciler.Projected) error {
 }
 
 // syncTree syncs every file and directory under root to disk.
-func syncTree(root string) error {
-	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+func syncTree(root *os.Root) error {
+	return fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		f, err := os.Open(p)
+		if !d.IsDir() && !d.Type().IsRegular() {
+			return nil
+		}
+		f, err := root.Open(p)
 		if err != nil {
 			return err
 		}

@@ -189,3 +189,56 @@ func TestProjectedErrorsNeverHoldData(t *testing.T) {
 		t.Errorf("error shows secret data: %v", err)
 	}
 }
+
+// TestProjectedWriterNeverFollowsPlantedLinks plants, as a container with
+// write access to the volume could, a symlink to a host directory in every
+// new version directory while the volume is updated: the writer must never
+// write through it.
+func TestProjectedWriterNeverFollowsPlantedLinks(t *testing.T) {
+	v := newTestVolumes(t)
+	outside := t.TempDir()
+	version := func(n int) reconciler.Projected {
+		data := []byte(fmt.Sprint("v", n))
+		var files []reconciler.File
+		for i := range 200 {
+			files = append(files, reconciler.File{Path: fmt.Sprintf("f%03d", i), Data: data, Mode: 0o644})
+		}
+		return reconciler.Projected{Files: append(files, reconciler.File{Path: "zz/key", Data: data, Mode: 0o644})}
+	}
+	p := volPod("web", reconciler.Volume{Name: "conf", Source: version(0)})
+	dir := prepare(t, v, p)["conf"]
+
+	var stop atomic.Bool
+	var planted atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				if strings.HasPrefix(e.Name(), projVersionPfx) && os.Symlink(outside, filepath.Join(dir, e.Name(), "zz")) == nil {
+					planted.Add(1)
+				}
+			}
+		}
+	}()
+	for n := 1; n <= 8; n++ {
+		p.Volumes[0].Source = version(n)
+		_, _ = v.Prepare(p) // a planted link may fail an update; it must never be followed
+	}
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("%d links planted", planted.Load())
+	if ents, _ := os.ReadDir(outside); len(ents) > 0 {
+		t.Errorf("the writer followed a planted link: %s holds %d entries", outside, len(ents))
+	}
+	// Unattacked, the next update goes through.
+	p.Volumes[0].Source = version(9)
+	if _, err := v.Prepare(p); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "zz/key")); string(b) != "v9" {
+		t.Errorf("zz/key = %q, want v9", b)
+	}
+}

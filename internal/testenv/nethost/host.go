@@ -209,6 +209,7 @@ type Want struct {
 type WantPod struct {
 	Containers []string
 	Tmpfs      []string // volumes mounted on the host: Secrets, Memory emptyDirs
+	SubPaths   []string // subPath staging binds, "VOLUME/CONTAINER/INDEX" (INDEX: the mount's among the container's)
 }
 
 // Host is a private kelpie host of a test, inspected from outside kelpie.
@@ -477,21 +478,29 @@ func (hc *Host) Problems(want Want) []string {
 		}
 	}
 
-	// Mounts under the state dir: only the pods' namespaces and tmpfs
-	// volumes.
+	// Mounts under the state dir: only the pods' namespaces, tmpfs volumes
+	// and subPath binds (of whatever filesystem the volume is on).
 	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(hc.StateDir))
 	if err != nil {
 		add("read mounts: %v", err)
 	}
 	var haveMounts, wantMounts []string
 	for _, m := range mounts {
-		haveMounts = append(haveMounts, strings.TrimPrefix(m.Mountpoint, hc.StateDir+"/")+" ("+m.FSType+")")
+		rel := strings.TrimPrefix(m.Mountpoint, hc.StateDir+"/")
+		if strings.Contains(rel, "/volumes/.subpaths/") {
+			haveMounts = append(haveMounts, rel+" (bind)")
+			continue
+		}
+		haveMounts = append(haveMounts, rel+" ("+m.FSType+")")
 	}
 	for key, wp := range want.Pods {
 		ns, name, _ := strings.Cut(key, "/")
 		wantMounts = append(wantMounts, "netns/"+StateName(ns, name)+" (nsfs)")
 		for _, v := range wp.Tmpfs {
 			wantMounts = append(wantMounts, "pods/"+StateName(ns, name)+"/volumes/"+v+" (tmpfs)")
+		}
+		for _, sp := range wp.SubPaths {
+			wantMounts = append(wantMounts, "pods/"+StateName(ns, name)+"/volumes/.subpaths/"+sp+" (bind)")
 		}
 	}
 	if extra, missing := diffSets(haveMounts, wantMounts); len(extra)+len(missing) > 0 {
