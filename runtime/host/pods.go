@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -577,10 +578,54 @@ func (c *Containerd) restartContainer(ctx context.Context, p *reconciler.Pod, na
 			}
 		}
 	}
+	if err := c.restageSubPaths(p, name); err != nil {
+		return err
+	}
 	if err := c.startTask(ctx, cont, c.logPath(p.Namespace, p.Name, name)); err != nil {
 		return err
 	}
 	c.log.Info("container restarted", "pod", key, "container", name, "id", cont.ID())
+	return nil
+}
+
+// restageSubPaths binds container name's subPath mounts again before its
+// task starts: the binds kelpie made when it created the container do not
+// survive a reboot of the host, and a container started over their empty
+// staging dirs would see nothing of its volume (and write beside it).
+func (c *Containerd) restageSubPaths(p *reconciler.Pod, name string) error {
+	var ctr *reconciler.Container
+	for _, x := range allContainers(p) {
+		if x.Name == name {
+			ctr = &x
+		}
+	}
+	if ctr == nil || !slices.ContainsFunc(ctr.Mounts, func(m reconciler.Mount) bool { return m.SubPath != "" }) {
+		return nil
+	}
+	vols, err := c.vols.Prepare(*p)
+	if err != nil {
+		return fmt.Errorf("volumes: %w", err)
+	}
+	for i, m := range ctr.Mounts {
+		if m.SubPath == "" {
+			continue
+		}
+		_, projected := volumeSource(p, m.Volume).(reconciler.Projected)
+		sp := volume.SubPath{Namespace: p.Namespace, Pod: p.Name, Volume: m.Volume, Root: vols[m.Volume], Container: ctr.Name, Index: i, Path: m.SubPath, Create: !projected}
+		if _, err := c.vols.MountSubPath(sp); err != nil {
+			return fmt.Errorf("mount of volume %s: %w", m.Volume, err)
+		}
+	}
+	return nil
+}
+
+// volumeSource is the source of p's volume name, nil when it has none.
+func volumeSource(p *reconciler.Pod, name string) any {
+	for _, v := range p.Volumes {
+		if v.Name == name {
+			return v.Source
+		}
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -8,7 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/kelpie-dev/kelpie/internal/testimage"
 	"github.com/kelpie-dev/kelpie/reconciler"
@@ -308,5 +311,63 @@ func TestRemoveClaimRefusedWhileSubPathUsed(t *testing.T) {
 	}
 	if err := tr.RemoveClaim(ctx, claim.Namespace, claim.Name); err != nil {
 		t.Fatalf("RemoveClaim: %v", err)
+	}
+}
+
+// TestSubPathRestagedOnRestart: kelpie's subPath binds do not survive a
+// reboot of the host; a container restarted afterwards must see its
+// volume again, not the empty staging path.
+func TestSubPathRestagedOnRestart(t *testing.T) {
+	tr := newTestRuntime(t, nil)
+	ctx := tr.ctx(t)
+	p := busyboxPod("subpath-restart", "exec sleep 1000")
+	p.HostNetwork = true // no sandbox to lose: only the binds go
+	p.Volumes = []reconciler.Volume{{Name: "data", Source: reconciler.EmptyDir{}}}
+	p.InitContainers = []reconciler.Container{{
+		Name: "setup", Image: testimage.BusyboxRef, PullPolicy: reconciler.PullIfNotPresent,
+		Command: []string{"sh", "-c", "mkdir -p /data/dir && echo kept > /data/dir/f"},
+		Mounts:  []reconciler.Mount{{Volume: "data", Path: "/data"}},
+	}}
+	p.Containers[0].Mounts = []reconciler.Mount{{Volume: "data", Path: "/d", SubPath: "dir"}}
+	if err := tr.CreatePod(ctx, p); err != nil {
+		t.Fatalf("CreatePod: %v", err)
+	}
+	t.Cleanup(func() { _ = tr.RemovePod(context.Background(), p.Namespace, p.Name, 0) })
+	cont := tr.load(t, p.Namespace, p.Name, "main")
+	spec, err := cont.Spec(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var staged string
+	for _, m := range spec.Mounts {
+		if m.Destination == "/d" {
+			staged = m.Source
+		}
+	}
+	if staged == "" {
+		t.Fatal("no mount of /d in the spec")
+	}
+	// The reboot, as far as the subPath goes: the task ends, the bind goes.
+	task, err := cont.Task(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Kill(ctx, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "main exited", 10*time.Second, func() (bool, string) {
+		a, _ := tr.observePod(t, p.Namespace, p.Name)
+		c, _ := containerOf(a, "main")
+		return c.State == reconciler.Exited, fmt.Sprintf("%+v", c)
+	})
+	if err := syscall.Unmount(staged, syscall.MNT_DETACH); err != nil {
+		t.Fatalf("unmount the staging bind %s: %v", staged, err)
+	}
+	if err := tr.RestartContainer(ctx, p, "main"); err != nil {
+		t.Fatalf("RestartContainer: %v", err)
+	}
+	cont = tr.load(t, p.Namespace, p.Name, "main")
+	if out, errOut, code := tr.execIn(t, cont, "cat", "/d/f"); code != 0 || out != "kept\n" {
+		t.Errorf("after the restart the container reads /d/f = %q (exit %d, %s), want the volume's %q", out, code, errOut, "kept\n")
 	}
 }
