@@ -103,7 +103,10 @@ func StageBundle(gitDir, staging string, r io.Reader) (*StagedBundle, error) {
 	if s.stage, err = openGitDir("", staging); err != nil {
 		return nil, fmt.Errorf("open staging repository %s: %w", staging, err)
 	}
-	cr := &countReader{r: br}
+	// The pack reaches go-git only through the guard of its sizes.
+	guard := newGuardedReader(br, defaultPackLimits)
+	defer guard.close()
+	cr := &countReader{r: guard}
 	err = packfile.UpdateObjectStorage(s.stage.repo.Storer, cr)
 	switch {
 	case errors.Is(err, packfile.ErrEmptyPackfile) && cr.n == 0:
@@ -248,8 +251,17 @@ func (s *StagedBundle) checkConnected() error {
 				return fmt.Errorf("%w: tree %s: %w", ErrBundle, h, err)
 			}
 			for _, e := range t.Entries {
-				if e.Mode != filemode.Submodule {
+				switch {
+				case e.Mode == filemode.Submodule:
+				case e.Mode == filemode.Dir:
 					stack = append(stack, e.Hash)
+				case !seen[e.Hash]:
+					// A file: its presence is enough, its content
+					// (up to MaxObjectSize) is not read.
+					seen[e.Hash] = true
+					if s.both.HasEncodedObject(e.Hash) != nil {
+						return fmt.Errorf("%w: object %s is neither in the bundle nor in %s", ErrBundle, e.Hash, s.gitDir)
+					}
 				}
 			}
 		case plumbing.TagObject:
