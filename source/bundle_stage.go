@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -137,6 +138,50 @@ func StageBundle(gitDir, staging string, r io.Reader) (*StagedBundle, error) {
 
 // Header returns the bundle's header.
 func (s *StagedBundle) Header() BundleHeader { return s.header }
+
+// ReadFile returns the content of the file at path name (slash separated,
+// from the root) in the tree of the commit that ref, one of the bundle's
+// refs, points at or peels to, read from the bundle and the repository. A
+// missing file gives an error wrapping fs.ErrNotExist; a file larger than
+// limit bytes is an error. After a Check with VerifyKeysFile, the content
+// is what a trusted key signed (through the commit's tree).
+func (s *StagedBundle) ReadFile(ref, name string, limit int64) ([]byte, error) {
+	var h plumbing.Hash
+	for _, r := range s.header.Refs {
+		if r.Name == ref {
+			h = plumbing.NewHash(r.Commit)
+		}
+	}
+	if h.IsZero() {
+		return nil, fmt.Errorf("read %s at %s: the bundle carries no such ref", name, ref)
+	}
+	c, err := peelToCommit(s.both, h)
+	if err != nil {
+		return nil, fmt.Errorf("read %s at %s: %w", name, ref, err)
+	}
+	commit, err := object.GetCommit(s.both, c)
+	if err != nil {
+		return nil, fmt.Errorf("read %s at %s: %w", name, ref, err)
+	}
+	f, err := commit.File(name)
+	if errors.Is(err, object.ErrFileNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
+		return nil, fmt.Errorf("read %s at %s (%s): %w", name, ref, short(c), fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s at %s (%s): %w", name, ref, short(c), err)
+	}
+	if f.Mode != filemode.Regular && f.Mode != filemode.Executable {
+		return nil, fmt.Errorf("read %s at %s (%s): not a regular file", name, ref, short(c))
+	}
+	if f.Size > limit {
+		return nil, fmt.Errorf("read %s at %s (%s): %d bytes, more than %d", name, ref, short(c), f.Size, limit)
+	}
+	text, err := f.Contents()
+	if err != nil {
+		return nil, fmt.Errorf("read %s at %s (%s): %w", name, ref, short(c), err)
+	}
+	return []byte(text), nil
+}
 
 // Check validates the staged bundle against the repository and returns the
 // ref updates Commit would make: every object the refs reach is in the
