@@ -362,7 +362,7 @@ func TestCreateErrors(t *testing.T) {
 
 // signingKey makes a throwaway OpenPGP key and writes its armored public
 // part to a file.
-func signingKey(t *testing.T) (*openpgp.Entity, string) {
+func signingKey(t testing.TB) (*openpgp.Entity, string) {
 	t.Helper()
 	e, err := openpgp.NewEntity("release", "test key", "release@example.com",
 		&packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
