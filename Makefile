@@ -19,9 +19,10 @@ test: ## install test deps (Debian, root), start a private containerd, run every
 unit: ## run the Go tests only (containerd tests skip unless KELPIE_CONTAINERD_ADDRESS is set)
 	$(GO) test -count=1 ./...
 
-fuzz: ## fuzz the manifest decoder and bundle import for $(FUZZTIME) each
+fuzz: ## fuzz the manifest decoder, bundle import and git bundle staging for $(FUZZTIME) each
 	$(GO) test ./specs -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 3s
 	$(GO) test ./mirror -run '^$$' -fuzz '^FuzzImport$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 3s
+	$(GO) test ./source -run '^$$' -fuzz '^FuzzStageBundle$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 3s
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
