@@ -13,14 +13,16 @@ help: ## list the targets
 build: ## build bin/kelpie
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/kelpie ./cmd/kelpie
 
-test: ## install test deps (Debian, root), start a private containerd, run every test and the fuzzer
+test: ## install test deps (Debian, root), start a private containerd, run every test and the fuzzers
 	GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/test.sh
 
 unit: ## run the Go tests only (containerd tests skip unless KELPIE_CONTAINERD_ADDRESS is set)
 	$(GO) test -count=1 ./...
 
-fuzz: ## fuzz the manifest decoder for $(FUZZTIME)
+fuzz: ## fuzz the manifest decoder, bundle import and git bundle staging for $(FUZZTIME) each
 	$(GO) test ./specs -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 3s
+	$(GO) test ./mirror -run '^$$' -fuzz '^FuzzImport$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 3s
+	$(GO) test ./source -run '^$$' -fuzz '^FuzzStageBundle$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 3s
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -15,7 +15,7 @@ import (
 	"github.com/kelpie-dev/kelpie/runtime/image"
 )
 
-// mirrorCommand is `kelpie mirror create|import|ls`.
+// mirrorCommand is `kelpie mirror create|import|lock|ls`.
 func mirrorCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "mirror",
@@ -47,15 +47,19 @@ func mirrorCommand() *cli.Command {
 				Description: "Verifies every checksum of FILE, then updates the bare repository DIR/site.git\n" +
 					"(fast-forward only, unless --force) and the OCI image layout DIR/images, which an\n" +
 					"agent uses as --repo DIR/site.git --image-dir DIR/images. Everything is staged in\n" +
-					"DIR first: a corrupt, truncated or refused bundle leaves the mirror as it was.",
+					"DIR first: a corrupt, truncated or refused bundle leaves the mirror as it was.\n" +
+					"With --verify-keys, every ref's commit must be signed by one of the keys, and\n" +
+					"every image's digest pinned by the " + mirror.LockFile + " of one of those commits\n" +
+					"(see `kelpie mirror lock`): the bundle's index, which names the images, is not signed.",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "dir", Usage: "the mirror directory (created if missing)", Required: true, EnvVars: envVars("dir")},
 					&cli.BoolFlag{Name: "force", Usage: "accept refs that do not descend from what the mirror has", EnvVars: envVars("force")},
-					&cli.StringFlag{Name: "verify-keys", Usage: "armored OpenPGP public keys: the bundle's head commits must be signed by one", EnvVars: envVars("verify-keys")},
+					&cli.StringFlag{Name: "verify-keys", Usage: "armored OpenPGP public keys: the bundle's head commits must be signed by one, and pin every image's digest in " + mirror.LockFile, EnvVars: envVars("verify-keys")},
 					outputFlag(),
 				},
 				Action: runMirrorImport,
 			},
+			mirrorLockCommand(),
 			{
 				Name:      "ls",
 				Usage:     "list what a mirror directory holds",

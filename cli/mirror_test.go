@@ -131,3 +131,41 @@ func TestMirrorCreateFromContainerd(t *testing.T) {
 		t.Fatalf("image import of the mirror layout: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
 }
+
+// TestMirrorLock writes the image lock, which create then holds the images
+// to: a stale lock makes create fail before it writes a bundle.
+func TestMirrorLock(t *testing.T) {
+	r, images := mirrorSite(t)
+	res := runMain(t, "mirror", "lock", "--repo", r.Dir, "--path", "deploy", "--image-dir", images)
+	if res.code != 0 || !strings.Contains(res.stdout, testimage.NginxRef) {
+		t.Fatalf("mirror lock: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	want, _, _ := testimage.Manifest(testimage.Nginx())
+	if lock := r.Read(".kelpie/images.lock"); !strings.Contains(lock, testimage.NginxRef+" "+string(want.Digest)) {
+		t.Fatalf("images.lock:\n%s", lock)
+	}
+	res = runMain(t, "mirror", "lock", "--repo", r.Dir, "--path", "deploy", "--image-dir", images, "-o", "json")
+	var out struct {
+		File   string
+		Images map[string]string
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &out); err != nil || out.Images[testimage.NginxRef] != string(want.Digest) {
+		t.Fatalf("mirror lock -o json: %v\n%s", err, res.stdout)
+	}
+
+	// Committed stale (another digest pinned): create refuses.
+	r.Write(".kelpie/images.lock", testimage.NginxRef+" sha256:"+strings.Repeat("0", 64)+"\n")
+	r.Commit("stale lock")
+	bundle := filepath.Join(t.TempDir(), "site.kbundle")
+	res = runMain(t, "mirror", "create", "--repo", r.Dir, "--path", "deploy", "--out", bundle, "--image-dir", images)
+	if res.code != 1 || !strings.Contains(res.stderr, "pins sha256:0000") {
+		t.Fatalf("create with a stale lock: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if res = runMain(t, "mirror", "lock", "--repo", r.Dir, "--path", "deploy", "--image-dir", images); res.code != 0 {
+		t.Fatalf("mirror lock: exit %d\n%s", res.code, res.stderr)
+	}
+	r.Commit("lock")
+	if res = runMain(t, "mirror", "create", "--repo", r.Dir, "--path", "deploy", "--out", bundle, "--image-dir", images); res.code != 0 {
+		t.Fatalf("create with a fresh lock: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+}

@@ -127,6 +127,12 @@ func create(ctx context.Context, cfg CreateConfig) (*Index, string, error) {
 	x := &Index{Format: Format, Created: cfg.Now().UTC().Truncate(time.Second), Repo: display, Path: cfg.Path}
 	imageSet := map[string]bool{}
 	var images []string
+	type lockedRef struct {
+		ref, short string
+		lock       ImageLock
+		used       []string
+	}
+	var locks []lockedRef // the refs whose commit has a LockFile
 	for _, name := range refNames {
 		ref, commit, err := repo.ResolveBundleRef(name)
 		if err != nil {
@@ -139,9 +145,20 @@ func create(ctx context.Context, cfg CreateConfig) (*Index, string, error) {
 			}
 		}
 		x.Refs = append(x.Refs, ref)
-		imgs, err := imagesAt(repo, commit, cfg.Path)
+		fsys, err := repo.FS(commit)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s at %s: %w", full, commit.Short, err)
+		}
+		imgs, err := manifestImages(fsys, cfg.Path)
 		if err != nil {
 			return nil, "", fmt.Errorf("manifests of %s at %s: %w", full, commit.Short, err)
+		}
+		lock, err := readLock(fsys)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s at %s: %w", full, commit.Short, err)
+		}
+		if lock != nil {
+			locks = append(locks, lockedRef{ref: full, short: commit.Short, lock: lock, used: imgs})
 		}
 		for _, img := range imgs {
 			if !imageSet[img] {
@@ -205,6 +222,15 @@ func create(ctx context.Context, cfg CreateConfig) (*Index, string, error) {
 		return nil, "", err
 	}
 	x.Parts = []Part{gitPart, imagesPart}
+	targets := map[string]digest.Digest{}
+	for _, e := range exported {
+		targets[e.Ref] = e.Target.Digest
+	}
+	for _, l := range locks {
+		if err := checkLock(l.ref, l.short, l.lock, l.used, targets); err != nil {
+			return nil, "", err
+		}
+	}
 	carried := map[digest.Digest]bool{}
 	for _, e := range exported {
 		img := Image{Name: e.Ref, Target: e.Target, Blobs: e.Blobs}

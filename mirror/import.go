@@ -38,7 +38,9 @@ type ImportConfig struct {
 	// Force accepts refs that do not descend from what the mirror has.
 	Force bool
 	// VerifyKeysFile holds armored OpenPGP public keys: the commit of every
-	// ref the bundle carries must be signed by one of them.
+	// ref the bundle carries must be signed by one of them, and the digest
+	// of every image the bundle names must be pinned by the LockFile of
+	// one of those commits (or by the image's reference itself).
 	VerifyKeysFile string
 	// Progress, if set, receives progress reports.
 	Progress ProgressFunc
@@ -76,7 +78,8 @@ type ImportResult struct {
 // against the index's SHA-256 and size, every image blob against its
 // digest, the git pack against its own checksum; the git history must
 // connect to what the mirror has and move every existing ref forward
-// (unless Force), and with VerifyKeysFile carry trusted signatures; every
+// (unless Force), and with VerifyKeysFile carry trusted signatures and pin
+// every image's digest in their LockFile; every
 // blob an image needs must be in the bundle or the mirror. Everything is
 // staged in DIR/.staging-* first.
 //
@@ -166,6 +169,13 @@ func importBundle(ctx context.Context, cfg ImportConfig) (res *ImportResult, err
 	ups, err := st.Check(source.BundleCheck{Force: cfg.Force, VerifyKeysFile: cfg.VerifyKeysFile})
 	if err != nil {
 		return nil, err
+	}
+	if cfg.VerifyKeysFile != "" {
+		// The index that names the images is not signed: their digests
+		// must be pinned by what the signed commits hold.
+		if err := checkImagesSigned(x, st); err != nil {
+			return nil, err
+		}
 	}
 	stagedImages := filepath.Join(staging, ImagesDir)
 	mirrorImages := filepath.Join(cfg.Dir, ImagesDir)

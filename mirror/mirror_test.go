@@ -362,7 +362,7 @@ func TestCreateErrors(t *testing.T) {
 
 // signingKey makes a throwaway OpenPGP key and writes its armored public
 // part to a file.
-func signingKey(t *testing.T) (*openpgp.Entity, string) {
+func signingKey(t testing.TB) (*openpgp.Entity, string) {
 	t.Helper()
 	e, err := openpgp.NewEntity("release", "test key", "release@example.com",
 		&packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
@@ -414,6 +414,9 @@ func TestVerifyKeys(t *testing.T) {
 	key, keys := signingKey(t)
 	site := testenv.NewGitRepo(t)
 	site.Write("deploy/web.yaml", deployment("web", "nginx:1.7.9", 2))
+	if _, err := WriteLock(context.Background(), LockConfig{Dir: site.Dir, Path: "deploy", Images: DirExporter{testImageDir(t)}}); err != nil {
+		t.Fatal(err)
+	}
 	signed := commitSigned(site, "signed", key)
 
 	dir := filepath.Join(t.TempDir(), "mirror")

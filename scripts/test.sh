@@ -2,7 +2,8 @@
 # kelpie's test command (`make test`): installs what the tests need (as root on
 # Debian), starts a private containerd (own root, state dir and socket under
 # $KELPIE_CI_DIR, default /tmp/kelpie-ci) unless one already answers there,
-# runs every Go test and then fuzzes the manifest decoder briefly, and stops
+# runs every Go test and then fuzzes the manifest decoder and bundle import
+# briefly, and stops
 # the containerd it started. With CI=true, tests whose components are missing
 # fail instead of skipping.
 set -euo pipefail
@@ -40,3 +41,4 @@ containerd --version
 # more than go test's default 10 minutes per package on a slow machine.
 "$GO" test -count=1 -timeout 40m ./...
 "$GO" test ./specs -run '^$' -fuzz '^FuzzLoad$' -fuzztime "$FUZZTIME" -fuzzminimizetime 3s
+"$GO" test ./mirror -run '^$' -fuzz '^FuzzImport$' -fuzztime "$FUZZTIME" -fuzzminimizetime 3s

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -103,7 +104,10 @@ func StageBundle(gitDir, staging string, r io.Reader) (*StagedBundle, error) {
 	if s.stage, err = openGitDir("", staging); err != nil {
 		return nil, fmt.Errorf("open staging repository %s: %w", staging, err)
 	}
-	cr := &countReader{r: br}
+	// The pack reaches go-git only through the guard of its sizes.
+	guard := newGuardedReader(br, defaultPackLimits)
+	defer guard.close()
+	cr := &countReader{r: guard}
 	err = packfile.UpdateObjectStorage(s.stage.repo.Storer, cr)
 	switch {
 	case errors.Is(err, packfile.ErrEmptyPackfile) && cr.n == 0:
@@ -134,6 +138,50 @@ func StageBundle(gitDir, staging string, r io.Reader) (*StagedBundle, error) {
 
 // Header returns the bundle's header.
 func (s *StagedBundle) Header() BundleHeader { return s.header }
+
+// ReadFile returns the content of the file at path name (slash separated,
+// from the root) in the tree of the commit that ref, one of the bundle's
+// refs, points at or peels to, read from the bundle and the repository. A
+// missing file gives an error wrapping fs.ErrNotExist; a file larger than
+// limit bytes is an error. After a Check with VerifyKeysFile, the content
+// is what a trusted key signed (through the commit's tree).
+func (s *StagedBundle) ReadFile(ref, name string, limit int64) ([]byte, error) {
+	var h plumbing.Hash
+	for _, r := range s.header.Refs {
+		if r.Name == ref {
+			h = plumbing.NewHash(r.Commit)
+		}
+	}
+	if h.IsZero() {
+		return nil, fmt.Errorf("read %s at %s: the bundle carries no such ref", name, ref)
+	}
+	c, err := peelToCommit(s.both, h)
+	if err != nil {
+		return nil, fmt.Errorf("read %s at %s: %w", name, ref, err)
+	}
+	commit, err := object.GetCommit(s.both, c)
+	if err != nil {
+		return nil, fmt.Errorf("read %s at %s: %w", name, ref, err)
+	}
+	f, err := commit.File(name)
+	if errors.Is(err, object.ErrFileNotFound) || errors.Is(err, object.ErrDirectoryNotFound) {
+		return nil, fmt.Errorf("read %s at %s (%s): %w", name, ref, short(c), fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s at %s (%s): %w", name, ref, short(c), err)
+	}
+	if f.Mode != filemode.Regular && f.Mode != filemode.Executable {
+		return nil, fmt.Errorf("read %s at %s (%s): not a regular file", name, ref, short(c))
+	}
+	if f.Size > limit {
+		return nil, fmt.Errorf("read %s at %s (%s): %d bytes, more than %d", name, ref, short(c), f.Size, limit)
+	}
+	text, err := f.Contents()
+	if err != nil {
+		return nil, fmt.Errorf("read %s at %s (%s): %w", name, ref, short(c), err)
+	}
+	return []byte(text), nil
+}
 
 // Check validates the staged bundle against the repository and returns the
 // ref updates Commit would make: every object the refs reach is in the
@@ -248,8 +296,17 @@ func (s *StagedBundle) checkConnected() error {
 				return fmt.Errorf("%w: tree %s: %w", ErrBundle, h, err)
 			}
 			for _, e := range t.Entries {
-				if e.Mode != filemode.Submodule {
+				switch {
+				case e.Mode == filemode.Submodule:
+				case e.Mode == filemode.Dir:
 					stack = append(stack, e.Hash)
+				case !seen[e.Hash]:
+					// A file: its presence is enough, its content
+					// (up to MaxObjectSize) is not read.
+					seen[e.Hash] = true
+					if s.both.HasEncodedObject(e.Hash) != nil {
+						return fmt.Errorf("%w: object %s is neither in the bundle nor in %s", ErrBundle, e.Hash, s.gitDir)
+					}
 				}
 			}
 		case plumbing.TagObject:

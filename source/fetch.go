@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	git "github.com/go-git/go-git/v5"
@@ -149,7 +151,9 @@ func (r *Remote) fetchRef(ctx context.Context, e *endpoint, kind refKind) (Commi
 func (r *Remote) gitFetch(ctx context.Context, e *endpoint, specs ...config.RefSpec) error {
 	r.cache.mu.Lock()
 	defer r.cache.mu.Unlock()
-	rem := git.NewRemote(r.cache.repo.Storer, &config.RemoteConfig{Name: e.name, URLs: []string{e.url}})
+	// The pack reaches the cache only through the guard of its sizes.
+	st := guardedStorer{Storer: r.cache.repo.Storer, limits: defaultPackLimits}
+	rem := git.NewRemote(st, &config.RemoteConfig{Name: e.name, URLs: []string{e.url}})
 	err := rem.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: e.name,
 		RefSpecs:   specs,
@@ -162,7 +166,22 @@ func (r *Remote) gitFetch(ctx context.Context, e *endpoint, specs ...config.RefS
 	if errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil
 	}
+	if err != nil {
+		// go-git leaves the pack it was writing when a fetch fails half
+		// way (a refused object, a dropped connection): nothing else
+		// writes here while the cache is locked.
+		removeTempPacks(r.cfg.CacheDir)
+	}
 	return err
+}
+
+// removeTempPacks removes the partial packs (objects/pack/tmp_pack_*) that
+// go-git leaves in the bare repository gitDir after a failed fetch.
+func removeTempPacks(gitDir string) {
+	tmp, _ := filepath.Glob(filepath.Join(gitDir, "objects", "pack", "tmp_pack_*"))
+	for _, f := range tmp {
+		_ = os.Remove(f)
+	}
 }
 
 // accept checks a head against the applied commit and the trusted keys and
