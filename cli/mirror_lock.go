@@ -9,7 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kelpie-dev/kelpie/mirror"
-	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/runtime/image"
 )
 
 // mirrorLockCommand is `kelpie mirror lock`.
@@ -49,12 +49,12 @@ func runMirrorLock(c *cli.Context) error {
 	if dirs := c.StringSlice("image-dir"); len(dirs) > 0 {
 		cfg.Images = mirror.DirExporter(dirs)
 	} else {
-		mirrors, err := runtime.ParseRegistryMirrors(c.StringSlice("registry-mirror"))
+		mirrors, err := image.ParseRegistryMirrors(c.StringSlice("registry-mirror"))
 		if err != nil {
 			return usageErrorf(c, "invalid value for flag --registry-mirror: %v", err)
 		}
-		client, err := runtime.Connect(c.Context, c.String("containerd-address"), c.String("containerd-namespace"),
-			runtime.WithRegistryMirrors(mirrors))
+		client, err := image.Connect(c.Context, c.String("containerd-address"), c.String("containerd-namespace"),
+			image.WithRegistryMirrors(mirrors))
 		if err != nil {
 			return fmt.Errorf("%w (or look images up in --image-dir)", err)
 		}

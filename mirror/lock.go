@@ -17,7 +17,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/kelpie-dev/kelpie/internal/atomicfile"
-	"github.com/kelpie-dev/kelpie/runtime"
+	"github.com/kelpie-dev/kelpie/runtime/image"
 	"github.com/kelpie-dev/kelpie/source"
 )
 
@@ -79,7 +79,7 @@ func ParseLock(b []byte) (ImageLock, error) {
 		if len(fields) != 2 {
 			return nil, fmt.Errorf("%s:%d: want REFERENCE DIGEST, got %d fields", LockFile, n, len(fields))
 		}
-		ref, err := runtime.NormalizeRef(fields[0])
+		ref, err := image.NormalizeRef(fields[0])
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", LockFile, n, err)
 		}
@@ -144,7 +144,7 @@ func WriteLock(ctx context.Context, cfg LockConfig) (ImageLock, error) {
 	lock := ImageLock{}
 	if len(imgs) > 0 {
 		// List the images without writing any blob.
-		exported, err := cfg.Images.ExportImages(ctx, io.Discard, imgs, runtime.ExportOptions{Skip: func(digest.Digest) bool { return true }})
+		exported, err := cfg.Images.ExportImages(ctx, io.Discard, imgs, image.ExportOptions{Skip: func(digest.Digest) bool { return true }})
 		if err != nil {
 			return nil, fmt.Errorf("write image lock: %w", err)
 		}
