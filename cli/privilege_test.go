@@ -14,7 +14,7 @@ import (
 func TestApplyRefusesPrivileges(t *testing.T) {
 	h := newHostEnv(t, "10.248.3.0/24")
 	h.write(testenv.Deployment{Name: "admin", Namespace: "clitest", Replicas: 1, Container: testenv.Container{
-		Grace: new(1),
+		Grace: new(1), Command: `"sleep", "3600"`,
 		Extra: "          securityContext:\n            capabilities: {add: [SYS_ADMIN]}\n",
 	}}.YAML())
 	want := "pod clitest/admin-0: refused: this host does not allow spec.template.spec.containers[0].securityContext.capabilities.add[0]: capability SYS_ADMIN (--allow-capability SYS_ADMIN or --allow-privileged)"
