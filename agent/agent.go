@@ -30,6 +30,7 @@ type Agent struct {
 	cfg     Config
 	src     Source
 	rt      reconciler.Runtime
+	priv    reconciler.HostPrivileges // what the host grants its pods (Config.Runtime's flags)
 	events  <-chan struct{}
 	log     *slog.Logger
 	clock   Clock
@@ -97,6 +98,10 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	if deps.Source == nil || deps.Runtime == nil {
 		return nil, errors.New("new agent: Deps.Source and Deps.Runtime are required")
 	}
+	priv, err := cfg.Runtime.Privileges()
+	if err != nil {
+		return nil, fmt.Errorf("new agent: %w", err)
+	}
 	st, err := LoadState(cfg.StatePath())
 	if err != nil {
 		return nil, err
@@ -108,7 +113,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		}
 	}
 	a := &Agent{
-		cfg: cfg, src: deps.Source, rt: deps.Runtime, events: deps.Events,
+		cfg: cfg, src: deps.Source, rt: deps.Runtime, priv: priv, events: deps.Events,
 		log: cfg.Log, clock: cfg.Clock, metrics: newMetrics(),
 		triggers: make(chan source.Trigger, triggerBuffer),
 		state:    st, cluster: deps.Cluster,

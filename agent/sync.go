@@ -175,7 +175,7 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 		return 0, a.newError(KindObserve, &t.commit, fmt.Errorf("observe the host: %w", err))
 	}
 	a.setPods(actual)
-	res, err := reconciler.Plan(t.desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty || t.allowEmpty, RollingUpdates: true})
+	res, err := reconciler.Plan(t.desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty || t.allowEmpty, RollingUpdates: true, Privileges: &a.priv})
 	if err != nil {
 		if errors.Is(err, reconciler.ErrEmptyDesired) {
 			return 0, a.newError(KindEmpty, &t.commit, fmt.Errorf("commit %s refused: %w (start the agent with --allow-empty to let a commit remove every pod)", t.commit.Short(), err))

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -98,5 +99,23 @@ func runApply(c *cli.Context) error {
 	if !report.OK() {
 		return fmt.Errorf("apply did not converge: %w", report.Err())
 	}
+	if refused := refusedPods(hp); len(refused) > 0 {
+		return fmt.Errorf("apply did not converge: %w", errors.Join(refused...))
+	}
 	return nil
+}
+
+// refusedPods returns the refusal of each desired pod that asks for more
+// than the host grants: the plan gave them a wait, not an action.
+func refusedPods(hp hostPlan) []error {
+	if hp.Options.Privileges == nil {
+		return nil
+	}
+	var out []error
+	for i := range hp.Desired.Pods {
+		if err := hp.Options.Privileges.CheckPrivileges(&hp.Desired.Pods[i]); err != nil {
+			out = append(out, err)
+		}
+	}
+	return out
 }

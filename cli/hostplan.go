@@ -65,11 +65,13 @@ func planHost(ctx context.Context, c *cli.Context) (*host.Containerd, hostPlan, 
 		rt.Close()
 		return nil, hostPlan{}, err
 	}
+	priv := rt.Privileges()
 	opts := reconciler.PlanOptions{
 		Now:            time.Now(),
 		Prune:          c.Bool("prune"),
 		AllowEmpty:     c.Bool("allow-empty"),
 		RollingUpdates: true,
+		Privileges:     &priv, // a refused pod shows in the plan, not half-way through apply
 	}
 	res, err := reconciler.Plan(desired, actual, opts)
 	if err != nil {

@@ -27,7 +27,9 @@ func runtimeFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "registry-mirror", Usage: "HOST=URL: pull HOST's images from URL instead (repeatable)", EnvVars: envVars("registry-mirror")},
 		&cli.StringSliceFlag{Name: "insecure-registry", Usage: "HOST:PORT of a registry or mirror reachable over plain HTTP although not on loopback (repeatable)", EnvVars: envVars("insecure-registry")},
 		&cli.StringSliceFlag{Name: "allow-host-path", Usage: "host path prefix hostPath volumes may use (repeatable)", EnvVars: envVars("allow-host-path")},
-		&cli.BoolFlag{Name: "allow-privileged", Usage: "let privileged containers run", EnvVars: envVars("allow-privileged")},
+		&cli.BoolFlag{Name: "allow-privileged", Usage: "let pods ask for anything: privileged containers, every capability, the host's network, no seccomp filter", EnvVars: envVars("allow-privileged")},
+		&cli.StringSliceFlag{Name: "allow-capability", Usage: "capability beyond the default set containers may add, e.g. NET_ADMIN (repeatable)", EnvVars: envVars("allow-capability")},
+		&cli.BoolFlag{Name: "allow-host-network", Usage: "let pods run in the host's network namespace (hostNetwork: true)", EnvVars: envVars("allow-host-network")},
 	}
 }
 
@@ -53,6 +55,11 @@ func runtimeConfig(c *cli.Context) (host.Config, error) {
 		RegistryMirrors: mirrors,
 		AllowHostPaths:  c.StringSlice("allow-host-path"),
 		AllowPrivileged: c.Bool("allow-privileged"),
+	}
+	cfg.AllowCapabilities = c.StringSlice("allow-capability")
+	cfg.AllowHostNetwork = c.Bool("allow-host-network")
+	if _, err := cfg.Privileges(); err != nil {
+		return host.Config{}, usageErrorf(c, "invalid value for flag %v", err)
 	}
 	cfg.InsecureRegistries = c.StringSlice("insecure-registry")
 	return cfg, nil

@@ -33,6 +33,13 @@ type PlanOptions struct {
 	// it every changed pod is replaced in one plan, as with strategy
 	// Recreate: one plan and one execution converge.
 	RollingUpdates bool
+	// Privileges, when set, is what the host grants its pods beyond the
+	// default isolation (the runtime's flags). A desired pod that asks for
+	// more gets no action but a Wait naming each refused field and the
+	// flag that would allow it; a pod of that name already on the host is
+	// left as it is. Nil plans every pod and leaves the refusal to the
+	// runtime, which enforces it either way.
+	Privileges *HostPrivileges
 }
 
 // PlanResult is a plan: the actions that converge the host, and what the

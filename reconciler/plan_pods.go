@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -12,7 +13,8 @@ import (
 func (p *planner) pods(desired []Pod, actual map[string]*ActualPod) map[string]string {
 	used := map[string]string{}
 	want := make(map[string]bool, len(desired))
-	held := p.rollouts(desired, actual)
+	allowed, refused := p.refuse(desired)
+	held := p.rollouts(allowed, actual)
 	for i := range desired {
 		d := &desired[i]
 		key := JoinName(d.Namespace, d.Name)
@@ -21,6 +23,9 @@ func (p *planner) pods(desired []Pod, actual map[string]*ActualPod) map[string]s
 			if _, ok := used[n]; !ok {
 				used[n] = key
 			}
+		}
+		if refused[key] {
+			continue // a wait says why
 		}
 		a, ok := actual[key]
 		if !ok {
@@ -32,7 +37,7 @@ func (p *planner) pods(desired []Pod, actual map[string]*ActualPod) map[string]s
 		}
 		p.pod(d, a)
 	}
-	p.rolloutWaits(desired, held)
+	p.rolloutWaits(allowed, held)
 	obsolete := make([]string, 0, len(actual))
 	for key := range actual {
 		if !want[key] {
@@ -55,6 +60,38 @@ func (p *planner) pods(desired []Pod, actual map[string]*ActualPod) map[string]s
 		}
 	}
 	return used
+}
+
+// refuse adds a wait for each desired pod that asks for more than
+// opts.Privileges grants. It returns the other pods (desired itself when
+// none is refused) and the keys of the refused ones.
+func (p *planner) refuse(desired []Pod) ([]Pod, map[string]bool) {
+	if p.opts.Privileges == nil {
+		return desired, nil
+	}
+	var refused map[string]bool
+	for i := range desired {
+		d := &desired[i]
+		var perr *PrivilegeError
+		if !errors.As(p.opts.Privileges.CheckPrivileges(d), &perr) {
+			continue
+		}
+		if refused == nil {
+			refused = map[string]bool{}
+		}
+		refused[JoinName(d.Namespace, d.Name)] = true
+		p.wait(podSubject(d.Namespace, d.Name), time.Time{}, "%s", perr.Reason())
+	}
+	if refused == nil {
+		return desired, nil
+	}
+	allowed := make([]Pod, 0, len(desired)-len(refused))
+	for i := range desired {
+		if !refused[JoinName(desired[i].Namespace, desired[i].Name)] {
+			allowed = append(allowed, desired[i])
+		}
+	}
+	return allowed, refused
 }
 
 // rolloutWaits adds a wait for each changed pod a rolling update holds

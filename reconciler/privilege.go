@@ -59,15 +59,65 @@ func (h HostPrivileges) allows(n specs.PrivilegeNeed) bool {
 	return false
 }
 
-// Refused lists what pod p asks that the host does not grant.
+// Refused lists what pod p asks that the host does not grant: its
+// Privileges, and whatever its resolved fields ask that Privileges does
+// not list (a Pod built by hand, not by Expand), so that the runtime never
+// grants more than it checked.
 func (h HostPrivileges) Refused(p *Pod) []specs.PrivilegeNeed {
 	var out []specs.PrivilegeNeed
-	for _, n := range p.Privileges {
+	for _, n := range podNeeds(p) {
 		if !h.allows(n) {
 			out = append(out, n)
 		}
 	}
 	return out
+}
+
+// podNeeds returns p.Privileges, then the needs of p's resolved fields
+// (host network, privileged containers, added capabilities outside the
+// default set, Unconfined seccomp) that p.Privileges does not cover.
+// Unknown capability names are left to the runtime, which refuses them.
+func podNeeds(p *Pod) []specs.PrivilegeNeed {
+	needs := p.Privileges
+	covered := func(n specs.PrivilegeNeed) bool {
+		for _, m := range p.Privileges {
+			if m.Kind == n.Kind && m.Capability == n.Capability && (m.Container == n.Container || m.Container == "") {
+				return true
+			}
+		}
+		return false
+	}
+	add := func(n specs.PrivilegeNeed) {
+		if !covered(n) {
+			needs = append(needs, n)
+		}
+	}
+	if p.HostNetwork {
+		add(specs.PrivilegeNeed{Kind: specs.NeedHostNetwork, Field: "hostNetwork"})
+	}
+	for _, list := range []struct {
+		field string
+		cs    []Container
+	}{{"initContainers", p.InitContainers}, {"containers", p.Containers}} {
+		for i := range list.cs {
+			c := &list.cs[i]
+			sc := fmt.Sprintf("%s[%d].securityContext", list.field, i)
+			if c.Security.Privileged {
+				add(specs.PrivilegeNeed{Kind: specs.NeedPrivileged, Field: sc + ".privileged", Container: c.Name})
+			}
+			for j, name := range c.Security.CapAdd {
+				canon, known := specs.NormalizeCapability(name)
+				if !known || specs.DefaultCapabilities[canon] {
+					continue
+				}
+				add(specs.PrivilegeNeed{Kind: specs.NeedCapability, Field: fmt.Sprintf("%s.capabilities.add[%d]", sc, j), Container: c.Name, Capability: canon})
+			}
+			if c.Security.SeccompUnconfined {
+				add(specs.PrivilegeNeed{Kind: specs.NeedSeccompUnconfined, Field: sc + ".seccompProfile.type", Container: c.Name})
+			}
+		}
+	}
+	return needs
 }
 
 // PrivilegeError is the refusal of a pod that asks for more than its host
@@ -79,11 +129,17 @@ type PrivilegeError struct {
 
 // Error lists the refused needs.
 func (e *PrivilegeError) Error() string {
+	return fmt.Sprintf("pod %s %s", e.Pod, e.Reason())
+}
+
+// Reason is the refusal without the pod's name: "refused: this host does
+// not allow FIELD: WHAT (FLAG); …".
+func (e *PrivilegeError) Reason() string {
 	parts := make([]string, len(e.Refused))
 	for i, n := range e.Refused {
 		parts[i] = n.String() + " (" + flagFor(n) + ")"
 	}
-	return fmt.Sprintf("pod %s refused: this host does not allow %s", e.Pod, strings.Join(parts, "; "))
+	return "refused: this host does not allow " + strings.Join(parts, "; ")
 }
 
 // flagFor names the agent flag that allows need n.

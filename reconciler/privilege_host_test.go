@@ -3,6 +3,7 @@ package reconciler
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kelpie-dev/kelpie/specs"
 )
@@ -56,5 +57,82 @@ func TestHostPrivileges(t *testing.T) {
 	}
 	if _, err := NewHostPrivileges(false, false, []string{"all"}); err == nil {
 		t.Error("ALL in the allow-list was accepted")
+	}
+}
+
+// TestHostPrivilegesResolvedFields checks that a pod whose Privileges
+// list is empty (built by hand, not by Expand) is still refused for what
+// its resolved fields ask.
+func TestHostPrivilegesResolvedFields(t *testing.T) {
+	p := tpod("hand", "sha256:1", RestartAlways, "init:setup", "main")
+	p.HostNetwork = true
+	p.InitContainers[0].Security.Privileged = true
+	p.Containers[0].Security.CapAdd = []string{"CHOWN", "cap_sys_admin", "FLY"}
+	p.Containers[0].Security.SeccompUnconfined = true
+	got := HostPrivileges{}.Refused(&p)
+	var fields []string
+	for _, n := range got {
+		fields = append(fields, n.String())
+	}
+	want := []string{
+		"hostNetwork: the host's Network namespace",
+		"initContainers[0].securityContext.privileged: privileged container",
+		"containers[0].securityContext.capabilities.add[1]: capability SYS_ADMIN",
+		"containers[0].securityContext.seccompProfile.type: no seccomp filter (Unconfined)",
+	}
+	if strings.Join(fields, "\n") != strings.Join(want, "\n") {
+		t.Errorf("refused:\n%s\nwant:\n%s", strings.Join(fields, "\n"), strings.Join(want, "\n"))
+	}
+	// Needs listed by Expand are not repeated from the resolved fields.
+	p.Privileges = []specs.PrivilegeNeed{
+		{Kind: specs.NeedHostNetwork, Field: "spec.hostNetwork"},
+		{Kind: specs.NeedCapability, Field: "spec.containers[0].securityContext.capabilities.add[1]", Container: "main", Capability: "SYS_ADMIN"},
+		{Kind: specs.NeedSeccompUnconfined, Field: "spec.securityContext.seccompProfile.type"},
+	}
+	if got := (HostPrivileges{}).Refused(&p); len(got) != 4 || got[3].Kind != specs.NeedPrivileged {
+		t.Errorf("refused %v, want the three listed needs and the privileged init container", got)
+	}
+}
+
+// TestPlanRefusesPrivileges checks that with PlanOptions.Privileges a pod
+// asking for more than the host grants gets a wait naming the field and
+// the flag, not an action, while other pods are planned as usual.
+func TestPlanRefusesPrivileges(t *testing.T) {
+	text := deployment("admin", 2, "          securityContext:\n            capabilities: {add: [SYS_ADMIN]}\n") +
+		"---\n" + deployment("plain", 1, "")
+	desired, _ := expandText(t, text)
+	running0 := running(*findPod(t, desired, "default/admin-0"))
+	for _, c := range []struct {
+		name   string
+		priv   *HostPrivileges
+		actual []ActualPod
+		want   string
+	}{
+		{"no check", nil, nil, "" +
+			"+ create pod default/admin-0 (not running)\n" +
+			"+ create pod default/admin-1 (not running)\n" +
+			"+ create pod default/plain-0 (not running)\n"},
+		{"default host", &HostPrivileges{}, nil, "" +
+			"+ create pod default/plain-0 (not running)\n" +
+			"wait pod default/admin-0: refused: this host does not allow spec.template.spec.containers[0].securityContext.capabilities.add[0]: capability SYS_ADMIN (--allow-capability SYS_ADMIN or --allow-privileged)\n" +
+			"wait pod default/admin-1: refused: this host does not allow spec.template.spec.containers[0].securityContext.capabilities.add[0]: capability SYS_ADMIN (--allow-capability SYS_ADMIN or --allow-privileged)\n"},
+		{"running pod is left alone, not pruned", &HostPrivileges{}, []ActualPod{withContainer(running0, ActualContainer{Name: "main", State: Exited, ExitCode: 1, FinishedAt: now.Add(-time.Hour)})}, "" +
+			"+ create pod default/plain-0 (not running)\n" +
+			"wait pod default/admin-0: refused: this host does not allow spec.template.spec.containers[0].securityContext.capabilities.add[0]: capability SYS_ADMIN (--allow-capability SYS_ADMIN or --allow-privileged)\n" +
+			"wait pod default/admin-1: refused: this host does not allow spec.template.spec.containers[0].securityContext.capabilities.add[0]: capability SYS_ADMIN (--allow-capability SYS_ADMIN or --allow-privileged)\n"},
+		{"allow-listed", &HostPrivileges{Capabilities: []string{"SYS_ADMIN"}}, nil, "" +
+			"+ create pod default/admin-0 (not running)\n" +
+			"+ create pod default/admin-1 (not running)\n" +
+			"+ create pod default/plain-0 (not running)\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := Plan(desired, Actual{Pods: c.actual}, PlanOptions{Now: now, Prune: true, RollingUpdates: true, Privileges: c.priv})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := planText(res); got != c.want {
+				t.Errorf("plan:\n%s\nwant:\n%s", got, c.want)
+			}
+		})
 	}
 }

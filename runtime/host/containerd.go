@@ -3,7 +3,6 @@ package host
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -65,9 +64,18 @@ type Config struct {
 	// AllowHostPaths are the host path prefixes hostPath volumes may use
 	// (--allow-host-path); anything else is refused. Each must be absolute.
 	AllowHostPaths []string
-	// AllowPrivileged lets privileged containers run (--allow-privileged);
-	// without it CreatePod refuses them.
+	// AllowPrivileged lets pods ask for anything (--allow-privileged):
+	// privileged containers, every capability, the host's network, no
+	// seccomp filter. Without it CreatePod refuses them unless the two
+	// fields below allow the need.
 	AllowPrivileged bool
+	// AllowCapabilities lists the capabilities beyond containerd's default
+	// set that containers may add (--allow-capability, "NET_ADMIN" or
+	// "CAP_NET_ADMIN"); ALL is only allowed by AllowPrivileged.
+	AllowCapabilities []string
+	// AllowHostNetwork lets pods run in the host's network namespace
+	// (--allow-host-network).
+	AllowHostNetwork bool
 	// Progress, when set, receives progress reports of image imports and
 	// pulls (see image.ProgressFunc).
 	Progress image.ProgressFunc
@@ -126,10 +134,22 @@ func (c *Config) validate() error {
 			return fmt.Errorf("runtime config: AllowHostPaths[%d] %q (--allow-host-path): must be an absolute path: %w", i, p, errdefs.ErrInvalidArgument)
 		}
 	}
+	if _, err := c.Privileges(); err != nil {
+		return fmt.Errorf("runtime config: AllowCapabilities: %w: %w", err, errdefs.ErrInvalidArgument)
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
 	return nil
+}
+
+// Privileges returns what the host grants its pods beyond the default
+// isolation, from AllowPrivileged, AllowHostNetwork and AllowCapabilities:
+// CreatePod refuses a pod that asks for more, and a planner given it
+// (reconciler.PlanOptions.Privileges) shows the refusal before anything
+// runs. It fails on a capability name that is not one.
+func (c Config) Privileges() (reconciler.HostPrivileges, error) {
+	return reconciler.NewHostPrivileges(c.AllowPrivileged, c.AllowHostNetwork, c.AllowCapabilities)
 }
 
 // Containerd is the reconciler's Runtime on one host: pods are containerd
@@ -138,7 +158,8 @@ func (c *Config) validate() error {
 // concurrent use, within the contract of reconciler.Runtime.
 type Containerd struct {
 	cfg     Config
-	podsDir string // StateDir/pods, symlinks resolved (it is compared with mount points)
+	priv    reconciler.HostPrivileges // from cfg
+	podsDir string                    // StateDir/pods, symlinks resolved (it is compared with mount points)
 	client  *image.Client
 	cd      *containerd.Client
 	net     *network.Host
@@ -155,6 +176,10 @@ func New(ctx context.Context, cfg Config) (*Containerd, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	priv, err := cfg.Privileges()
+	if err != nil {
+		return nil, err
+	}
 	opts := []image.Option{image.WithImageDirs(cfg.ImageDirs...)}
 	if len(cfg.RegistryMirrors) > 0 {
 		opts = append(opts, image.WithRegistryMirrors(cfg.RegistryMirrors))
@@ -168,7 +193,7 @@ func New(ctx context.Context, cfg Config) (*Containerd, error) {
 	if cfg.RegistryTLS != nil {
 		opts = append(opts, image.WithTLSConfig(cfg.RegistryTLS))
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.StateDir, statedir.Pods), 0o711); err != nil {
+	if err := os.MkdirAll(filepath.Join(cfg.StateDir, statedir.Pods), podDirMode); err != nil {
 		return nil, fmt.Errorf("state dir %s: %w", cfg.StateDir, err)
 	}
 	podsDir, err := filepath.EvalSymlinks(filepath.Join(cfg.StateDir, statedir.Pods))
@@ -194,7 +219,17 @@ func New(ctx context.Context, cfg Config) (*Containerd, error) {
 		client.Close()
 		return nil, fmt.Errorf("volumes: %w", err)
 	}
-	return &Containerd{cfg: cfg, podsDir: podsDir, client: client, cd: client.Containerd(), net: hn, vols: vols, log: cfg.Log}, nil
+	// The pods' volumes, logs and Secret files, and the claims' data, are
+	// for root only, whatever their own modes: no other host user may
+	// enter the dirs that hold them (made wider by earlier versions, or by
+	// the umask).
+	for _, d := range []string{statedir.Pods, statedir.Claims} {
+		if err := os.Chmod(filepath.Join(cfg.StateDir, d), podDirMode); err != nil {
+			client.Close()
+			return nil, fmt.Errorf("state dir %s: %w", cfg.StateDir, err)
+		}
+	}
+	return &Containerd{cfg: cfg, priv: priv, podsDir: podsDir, client: client, cd: client.Containerd(), net: hn, vols: vols, log: cfg.Log}, nil
 }
 
 // Close closes the connection to containerd. Containers keep running.
@@ -269,6 +304,6 @@ func (c *Containerd) RemoveClaim(ctx context.Context, namespace, name string) er
 	return c.vols.RemoveClaim(namespace, name)
 }
 
-// errPrivileged is wrapped by the error CreatePod returns for a privileged
-// container on a host that does not allow them.
-var errPrivileged = errors.New("privileged container refused: start kelpie with --allow-privileged")
+// Privileges returns what the host grants its pods beyond the default
+// isolation (see Config.Privileges).
+func (c *Containerd) Privileges() reconciler.HostPrivileges { return c.priv }

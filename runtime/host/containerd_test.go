@@ -64,7 +64,8 @@ type testRuntime struct {
 	bridge string
 }
 
-// newTestRuntime makes a testRuntime; edit, when set, adjusts the config.
+// newTestRuntime makes a testRuntime; edit, when set, adjusts the config,
+// which allows host network pods.
 // When the test ends it removes every pod it finds, every container of its
 // namespace (labelled or not), the namespace's images, the namespace, its
 // cgroups and the bridge, and it checks that nothing of kelpie's is left.
@@ -89,6 +90,8 @@ func newTestRuntime(t *testing.T, edit func(*Config)) *testRuntime {
 		BridgeName: bridge,
 		ImageDirs:  []string{images},
 		Log:        slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// Most tests run their pods in the host's network: no CNI needed.
+		AllowHostNetwork: true,
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -351,6 +354,8 @@ func TestConfigValidate(t *testing.T) {
 		{"subnet v6", Config{PodSubnet: "fd00::/64"}, "only IPv4"},
 		{"empty image dir", Config{ImageDirs: []string{""}}, "ImageDirs[0]"},
 		{"relative host path", Config{AllowHostPaths: []string{"/srv", "data"}}, "AllowHostPaths[1]"},
+		{"unknown capability", Config{AllowCapabilities: []string{"NET_ADMIN", "CAP_FLY"}}, `--allow-capability "CAP_FLY"`},
+		{"capability ALL", Config{AllowCapabilities: []string{"all"}}, "use --allow-privileged"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg

@@ -37,6 +37,12 @@ const (
 	podLogsDir    = "logs"     // <container>.log, the stdout and stderr of every task of the container
 )
 
+// podDirMode is the mode of the pods dir (StateDir/pods), of each pod's
+// directory and of its logs: only root may enter them, whatever the modes
+// of the volumes, Secret files and logs inside. Containers never walk
+// these paths: runc bind-mounts their volumes as root.
+const podDirMode = 0o700
+
 // leaseExpiry bounds how long a lease kelpie takes while creating a
 // container outlives a crash; RemovePod deletes it sooner.
 const leaseExpiry = time.Hour
@@ -177,11 +183,16 @@ func ownedBy(labels map[string]string, key, name string) bool {
 }
 
 // checkPod rejects a pod the runtime must not create, before anything is
-// created: a privileged container on a host that does not allow them,
-// duplicate or unusable container names, a missing spec hash.
+// created: one that asks for more than the host grants (a
+// *reconciler.PrivilegeError that also matches
+// errdefs.ErrFailedPrecondition), duplicate or unusable container names, a
+// missing spec hash.
 func (c *Containerd) checkPod(p *reconciler.Pod) error {
 	if err := statedir.CheckPod(p.Namespace, p.Name); err != nil {
 		return err
+	}
+	if err := c.priv.CheckPrivileges(p); err != nil {
+		return errdefs.Classify(errdefs.ErrFailedPrecondition, err)
 	}
 	if p.Hash == "" {
 		return fmt.Errorf("pod has no spec hash: %w", errdefs.ErrInvalidArgument)
@@ -196,8 +207,6 @@ func (c *Containerd) checkPod(p *reconciler.Pod) error {
 			return fmt.Errorf("container name %q: %w", ctr.Name, errdefs.ErrInvalidArgument)
 		case seen[ctr.Name]:
 			return fmt.Errorf("container name %q is used twice: %w", ctr.Name, errdefs.ErrInvalidArgument)
-		case ctr.Security.Privileged && !c.cfg.AllowPrivileged:
-			return fmt.Errorf("container %q: %w", ctr.Name, errPrivileged)
 		}
 		seen[ctr.Name] = true
 	}
@@ -329,8 +338,15 @@ func (c *Containerd) createPod(ctx context.Context, p *reconciler.Pod) error {
 // before anything else of the pod exists, and returns the directory.
 func (c *Containerd) writePodMarker(p *reconciler.Pod) (string, error) {
 	dir := c.podDir(p.Namespace, p.Name)
-	if err := os.MkdirAll(filepath.Join(dir, podLogsDir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, podLogsDir), podDirMode); err != nil {
 		return "", fmt.Errorf("pod dir: %w", err)
+	}
+	// Mkdir's mode is subject to the umask, and a pod dir made by an
+	// earlier kelpie may be wider.
+	for _, d := range []string{dir, filepath.Join(dir, podLogsDir)} {
+		if err := os.Chmod(d, podDirMode); err != nil {
+			return "", fmt.Errorf("pod dir: %w", err)
+		}
 	}
 	m := podMarker{
 		Pod: reconciler.JoinName(p.Namespace, p.Name), Hash: p.Hash, HostNetwork: p.HostNetwork,

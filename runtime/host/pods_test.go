@@ -240,7 +240,7 @@ func TestCreatePodRefusesPrivileged(t *testing.T) {
 	p.Containers[0].Name = "tools"
 	p.Containers[0].Security.Privileged = true
 	err := tr.CreatePod(ctx, p)
-	want := `container "tools": privileged container refused: start kelpie with --allow-privileged`
+	want := `refused: this host does not allow containers[0].securityContext.privileged: privileged container (--allow-privileged)`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("CreatePod = %v, want an error containing %q", err, want)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/containerd/containerd/containers"
+	"github.com/containerd/containerd/contrib/seccomp"
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/pkg/cap"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -49,10 +50,12 @@ func (c *Containerd) specOpts(ctx context.Context, p *reconciler.Pod, ctr *recon
 	if len(args) == 0 {
 		return nil, fmt.Errorf("no command: image %s has no entrypoint or cmd, and the manifest gives none: %w", img.Ref, errdefs.ErrInvalidArgument)
 	}
-	sec := ctr.Security
-	if sec.Privileged && !c.cfg.AllowPrivileged {
-		return nil, errPrivileged
+	// CreatePod checked this already; the spec is where privileges are
+	// granted, so it checks again.
+	if err := c.priv.CheckPrivileges(p); err != nil {
+		return nil, errdefs.Classify(errdefs.ErrFailedPrecondition, err)
 	}
+	sec := ctr.Security
 	opts := []oci.SpecOpts{
 		oci.WithImageConfig(img.Containerd()),
 		oci.WithProcessArgs(args...),
@@ -115,6 +118,12 @@ func (c *Containerd) specOpts(ctx context.Context, p *reconciler.Pod, ctr *recon
 		return nil, err
 	}
 	opts = append(opts, capOpts...)
+	// containerd's default seccomp profile (RuntimeDefault), after the
+	// capabilities it depends on, unless the container is privileged or
+	// the manifest asks for Unconfined (both checked above).
+	if !sec.Privileged && !sec.SeccompUnconfined {
+		opts = append(opts, seccomp.WithDefaultProfile())
+	}
 
 	// Resources.
 	r := ctr.Resources

@@ -38,7 +38,7 @@ const (
 // logPath by containerd's shim (one file opened by one writer: output is
 // never garbled), or returns the task ctr already has.
 func (c *Containerd) newTask(ctx context.Context, ctr containerd.Container, logPath string) (containerd.Task, error) {
-	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(logPath), podDirMode); err != nil {
 		return nil, fmt.Errorf("log dir: %w", err)
 	}
 	wait := taskCreateBackoff
