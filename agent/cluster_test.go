@@ -177,7 +177,7 @@ func (tc *testCluster) waitPodsSpread(what string, want []string, spread int) ma
 // returns it.
 func (tc *testCluster) leader() *clusterMember {
 	tc.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(90 * time.Second)
 	for {
 		var names []string
 		for _, m := range tc.members {
