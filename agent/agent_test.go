@@ -299,8 +299,9 @@ func TestRestartPlansNothing(t *testing.T) {
 }
 
 // TestDriftRepairOnEvent: a runtime event brings a drift check soon; an
-// exited container is restarted once its back-off elapses (the planner's
-// NextCheck), with no sync in between.
+// exited container is restarted at once the first time, and after its
+// back-off (the planner's NextCheck) when it crashes again, with no sync in
+// between.
 func TestDriftRepairOnEvent(t *testing.T) {
 	h := newHarness(t)
 	v1 := h.src.push("v1", map[string]string{"app.yaml": deployment("web", 1, "busybox")})
@@ -308,12 +309,6 @@ func TestDriftRepairOnEvent(t *testing.T) {
 	h.waitFor("v1 applied", func(s Status) bool { return s.Applied != nil && s.Applied.Hash == v1.Hash })
 	seq := h.seq()
 	calls := len(h.rt.Calls())
-
-	if err := h.rt.SetContainer("agenttest", "web-0", reconciler.ActualContainer{Name: "main", State: reconciler.Exited, ExitCode: 137, FinishedAt: h.clock.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	before := h.clock.Created()
-	h.events <- struct{}{}
 	waitCalls := func(what string, cond func([]reconcilertest.Call) bool) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
@@ -324,7 +319,30 @@ func TestDriftRepairOnEvent(t *testing.T) {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}
-	// The event makes the loop check EventDelay later.
+	restarted := func(c []reconcilertest.Call) bool {
+		return slices.ContainsFunc(c, func(c reconcilertest.Call) bool { return c.Method == "RestartContainer" })
+	}
+
+	// The first crash: restarted at once, on the drift check the event brings.
+	if err := h.rt.SetContainer("agenttest", "web-0", reconciler.ActualContainer{Name: "main", State: reconciler.Exited, ExitCode: 137, FinishedAt: h.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	before := h.clock.Created()
+	h.events <- struct{}{}
+	waitTimer(t, h.clock, before) // the event makes the loop check EventDelay later
+	h.clock.Advance(DefaultEventDelay)
+	waitCalls("the first restart, at once", restarted)
+	h.waitFor("running again", func(s Status) bool {
+		return len(s.Pods) == 1 && s.Pods[0].State == "Running" && s.Pods[0].Restarts == 1 && len(s.Waiting) == 0
+	})
+
+	// It crashes again: now it waits for the back-off.
+	calls = len(h.rt.Calls())
+	if err := h.rt.SetContainer("agenttest", "web-0", reconciler.ActualContainer{Name: "main", State: reconciler.Exited, ExitCode: 137, Restarts: 1, Streak: 1, FinishedAt: h.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	before = h.clock.Created()
+	h.events <- struct{}{}
 	waitTimer(t, h.clock, before)
 	h.clock.Advance(DefaultEventDelay)
 	waitCalls("a drift check", func(c []reconcilertest.Call) bool { return len(c) > 0 })
@@ -335,11 +353,9 @@ func TestDriftRepairOnEvent(t *testing.T) {
 	// Back-off (10 s after the exit) elapses: the container is restarted.
 	waitTimer(t, h.clock, before+1)
 	h.clock.Advance(reconciler.BackoffInitial)
-	waitCalls("a restart", func(c []reconcilertest.Call) bool {
-		return slices.ContainsFunc(c, func(c reconcilertest.Call) bool { return c.Method == "RestartContainer" })
-	})
+	waitCalls("the second restart", restarted)
 	h.waitFor("running again", func(s Status) bool {
-		return len(s.Pods) == 1 && s.Pods[0].State == "Running" && s.Pods[0].Restarts == 1 && len(s.Waiting) == 0
+		return len(s.Pods) == 1 && s.Pods[0].State == "Running" && s.Pods[0].Restarts == 2 && len(s.Waiting) == 0
 	})
 	if h.seq() != seq {
 		t.Fatalf("drift repair ran a sync")

@@ -44,11 +44,17 @@ type ActualContainer struct {
 	ExitCode int
 	// Restarts counts how often the container was restarted (LabelRestarts).
 	Restarts int
+	// Streak counts the restarts since the back-off last reset
+	// (LabelRestartStreak): the next restart of a container whose streak is
+	// 0 is at once.
+	Streak int
 	// FinishedAt is when an Exited container stopped; zero when unknown,
 	// which Plan treats as long ago.
 	FinishedAt time.Time
-	// StartedAt is when a Running container's task started; zero when
-	// unknown, which Plan treats as long ago. A rolling update counts a pod
+	// StartedAt is when a Running container's task started, or when an
+	// Exited container's last run did (LabelStartedAt); zero when unknown,
+	// which Plan treats as long ago for a Running container and as a short
+	// run for an Exited one. A rolling update counts a pod
 	// available only minReadySeconds after its containers started.
 	StartedAt time.Time
 }

@@ -23,6 +23,13 @@ const (
 	LabelInit = "kelpie.dev/init"
 	// LabelRestarts counts a container's restarts, in decimal.
 	LabelRestarts = "kelpie.dev/restarts"
+	// LabelRestartStreak counts the restarts since the container's restart
+	// back-off last reset (a run of 10 minutes resets it), in decimal;
+	// missing on containers made before it existed (Restarts stands in).
+	LabelRestartStreak = "kelpie.dev/restart-streak"
+	// LabelStartedAt is when the container's current or last task started
+	// (RFC 3339), so that an exited container's run length is known.
+	LabelStartedAt = "kelpie.dev/started-at"
 	// LabelGracePeriod holds a pod's termination grace period in whole
 	// seconds, so an obsolete pod is stopped as gently as it asked.
 	LabelGracePeriod = "kelpie.dev/grace-period"

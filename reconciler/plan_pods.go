@@ -6,6 +6,10 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kelpie-dev/kelpie/workload"
 )
 
 // pods plans the pods and their containers. It returns the networks that
@@ -169,16 +173,14 @@ func (p *planner) pod(d *Pod, a *ActualPod) {
 		case Created:
 			p.act(Action{Kind: Update, Subject: cs, Reason: fmt.Sprintf("container %s created but never started", c.Name), Stage: StageContainers, Pod: d})
 		case Exited:
-			if !restarts(d.RestartPolicy, st.ExitCode) {
-				continue
-			}
-			due := st.FinishedAt.Add(Backoff(st.Restarts))
+			dec := decideRestart(d.RestartPolicy, st, p.opts.Now)
 			what := fmt.Sprintf("container %s exited %d, restart %d", c.Name, st.ExitCode, st.Restarts+1)
-			if p.opts.Now.Before(due) {
-				p.wait(cs, due, "%s waits for back-off %s", what, Backoff(st.Restarts))
-				continue
+			switch dec.Action {
+			case workload.RestartLater:
+				p.wait(cs, dec.At, "%s waits for back-off %s", what, dec.Wait)
+			case workload.RestartNow:
+				p.act(Action{Kind: Update, Subject: cs, Reason: what + restartWhen(dec), Stage: StageContainers, Pod: d})
 			}
-			p.act(Action{Kind: Update, Subject: cs, Reason: fmt.Sprintf("%s after back-off %s", what, Backoff(st.Restarts)), Stage: StageContainers, Pod: d})
 		}
 	}
 }
@@ -197,16 +199,35 @@ func (p *planner) incomplete(d *Pod, state map[string]ActualContainer, missing [
 			p.wait(s, time.Time{}, "init container %s failed (exit %d) and restartPolicy is Never", c.Name, st.ExitCode)
 			return
 		}
-		due := st.FinishedAt.Add(Backoff(st.Restarts))
+		// An init container that succeeded is done: it is retried as
+		// OnFailure whatever the pod's policy (Never stopped above).
+		dec := decideRestart(RestartOnFailure, st, p.opts.Now)
 		what := fmt.Sprintf("init container %s exited %d, retry %d", c.Name, st.ExitCode, st.Restarts+1)
-		if p.opts.Now.Before(due) {
-			p.wait(s, due, "%s waits for back-off %s", what, Backoff(st.Restarts))
+		if dec.Action == workload.RestartLater {
+			p.wait(s, dec.At, "%s waits for back-off %s", what, dec.Wait)
 			return
 		}
-		p.act(Action{Kind: Update, Subject: s, Reason: fmt.Sprintf("%s after back-off %s", what, Backoff(st.Restarts)), Stage: StagePods, Pod: d})
+		p.act(Action{Kind: Update, Subject: s, Reason: what + restartWhen(dec), Stage: StagePods, Pod: d})
 		return
 	}
 	p.act(Action{Kind: Update, Subject: s, Reason: fmt.Sprintf("%s %s missing", plural(len(missing), "container", "containers"), strings.Join(missing, ", ")), Stage: StagePods, Pod: d})
+}
+
+// decideRestart is workload.DecideRestart for an exited container as the
+// runtime reports it: the kubelet's rules (the first restart of a streak at
+// once, then 10 s doubling to 5 minutes; a 10-minute run resets the streak).
+func decideRestart(policy RestartPolicy, st ActualContainer, now time.Time) workload.RestartDecision {
+	return workload.DecideRestart(corev1.RestartPolicy(policy), st.ExitCode, workload.RestartHistory{
+		Restarts: st.Restarts, Streak: st.Streak, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt,
+	}, now)
+}
+
+// restartWhen says when a restart happens, for an action's reason.
+func restartWhen(d workload.RestartDecision) string {
+	if d.Wait == 0 {
+		return " at once"
+	}
+	return fmt.Sprintf(" after back-off %s", d.Wait)
 }
 
 // restarts reports whether a container that exited with code is restarted

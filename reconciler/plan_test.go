@@ -95,8 +95,11 @@ func TestPlan(t *testing.T) {
 	data := Claim{Namespace: "default", Name: "data", StorageBytes: 1 << 30}
 	withClaim := tpod("db-0", "sha256:9999", RestartAlways, "db")
 	withClaim.Volumes = []Volume{{Name: "data", Source: data}}
+	// exited is a container that exited ago after a short run, having been
+	// restarted restarts times in one streak (no run long enough to reset
+	// the back-off).
 	exited := func(name string, code, restarts int, ago time.Duration) ActualContainer {
-		return ActualContainer{Name: name, State: Exited, ExitCode: code, Restarts: restarts, FinishedAt: now.Add(-ago)}
+		return ActualContainer{Name: name, State: Exited, ExitCode: code, Restarts: restarts, Streak: restarts, StartedAt: now.Add(-ago - time.Second), FinishedAt: now.Add(-ago)}
 	}
 
 	tests := []struct {
@@ -164,8 +167,21 @@ func TestPlan(t *testing.T) {
 			desired: Desired{Pods: []Pod{web}},
 			actual:  Actual{Pods: []ActualPod{withContainer(withoutContainer(running(web), "sidecar"), exited("httpd", 137, 0, time.Hour))}},
 			want: `~ update pod default/web-0 (container sidecar missing)
-~ update container default/web-0/httpd (container httpd exited 137, restart 1 after back-off 10s)
+~ update container default/web-0/httpd (container httpd exited 137, restart 1 at once)
 `,
+		},
+		{
+			name:    "exited after a long run: the back-off resets, restart at once",
+			desired: Desired{Pods: []Pod{web}},
+			actual: Actual{Pods: []ActualPod{withContainer(running(web), ActualContainer{Name: "httpd", State: Exited, ExitCode: 1, Restarts: 9, Streak: 9,
+				StartedAt: now.Add(-time.Hour), FinishedAt: now.Add(-time.Second)})}},
+			want: "~ update container default/web-0/httpd (container httpd exited 1, restart 10 at once)\n",
+		},
+		{
+			name:    "exited after a reset streak: at once however many restarts",
+			desired: Desired{Pods: []Pod{web}},
+			actual:  Actual{Pods: []ActualPod{withContainer(running(web), ActualContainer{Name: "httpd", State: Exited, ExitCode: 1, Restarts: 40, FinishedAt: now.Add(-time.Second)})}},
+			want:    "~ update container default/web-0/httpd (container httpd exited 1, restart 41 at once)\n",
 		},
 		{
 			name:    "created but never started",
@@ -176,22 +192,22 @@ func TestPlan(t *testing.T) {
 		{
 			name:    "exited: back-off elapsed",
 			desired: Desired{Pods: []Pod{web}},
-			actual:  Actual{Pods: []ActualPod{withContainer(running(web), exited("httpd", 1, 2, 40*time.Second))}},
-			want:    "~ update container default/web-0/httpd (container httpd exited 1, restart 3 after back-off 40s)\n",
+			actual:  Actual{Pods: []ActualPod{withContainer(running(web), exited("httpd", 1, 2, 20*time.Second))}},
+			want:    "~ update container default/web-0/httpd (container httpd exited 1, restart 3 after back-off 20s)\n",
 		},
 		{
 			name:    "exited: back-off not elapsed",
 			desired: Desired{Pods: []Pod{web}},
-			actual:  Actual{Pods: []ActualPod{withContainer(running(web), exited("httpd", 1, 2, 39*time.Second))}},
-			want:    "wait container default/web-0/httpd: container httpd exited 1, restart 3 waits for back-off 40s until 12:00:01\n",
+			actual:  Actual{Pods: []ActualPod{withContainer(running(web), exited("httpd", 1, 2, 19*time.Second))}},
+			want:    "wait container default/web-0/httpd: container httpd exited 1, restart 3 waits for back-off 20s until 12:00:01\n",
 			next:    now.Add(time.Second),
 		},
 		{
 			name:    "exited: back-off capped at 5 minutes",
 			desired: Desired{Pods: []Pod{web}},
 			actual: Actual{Pods: []ActualPod{withContainer(withContainer(running(web),
-				exited("httpd", 1, 30, 4*time.Minute)), exited("sidecar", 1, 5, 5*time.Minute))}},
-			want: `~ update container default/web-0/sidecar (container sidecar exited 1, restart 6 after back-off 5m0s)
+				exited("httpd", 1, 30, 4*time.Minute)), exited("sidecar", 1, 6, 5*time.Minute))}},
+			want: `~ update container default/web-0/sidecar (container sidecar exited 1, restart 7 after back-off 5m0s)
 wait container default/web-0/httpd: container httpd exited 1, restart 31 waits for back-off 5m0s until 12:01:00
 `,
 			next: now.Add(time.Minute),
@@ -199,14 +215,14 @@ wait container default/web-0/httpd: container httpd exited 1, restart 31 waits f
 		{
 			name:    "exited: unknown finish time counts as long ago",
 			desired: Desired{Pods: []Pod{web}},
-			actual:  Actual{Pods: []ActualPod{withContainer(running(web), ActualContainer{Name: "httpd", State: Exited, ExitCode: 2, Restarts: 7})}},
+			actual:  Actual{Pods: []ActualPod{withContainer(running(web), ActualContainer{Name: "httpd", State: Exited, ExitCode: 2, Restarts: 7, Streak: 7})}},
 			want:    "~ update container default/web-0/httpd (container httpd exited 2, restart 8 after back-off 5m0s)\n",
 		},
 		{
 			name:    "restart policy Always restarts a clean exit",
 			desired: Desired{Pods: []Pod{web}},
 			actual:  Actual{Pods: []ActualPod{withContainer(running(web), exited("httpd", 0, 0, time.Minute))}},
-			want:    "~ update container default/web-0/httpd (container httpd exited 0, restart 1 after back-off 10s)\n",
+			want:    "~ update container default/web-0/httpd (container httpd exited 0, restart 1 at once)\n",
 		},
 		{
 			name:    "restart policy OnFailure",
@@ -219,7 +235,7 @@ wait container default/web-0/httpd: container httpd exited 1, restart 31 waits f
 					return a
 				}(),
 			}},
-			want: "~ update container default/job-2/main (container main exited 3, restart 1 after back-off 10s)\n",
+			want: "~ update container default/job-2/main (container main exited 3, restart 1 at once)\n",
 		},
 		{
 			name:    "restart policy Never",
@@ -230,16 +246,16 @@ wait container default/web-0/httpd: container httpd exited 1, restart 31 waits f
 			name:    "failed init container retried after back-off",
 			desired: Desired{Pods: []Pod{withInit}},
 			actual: Actual{Pods: []ActualPod{withContainer(withoutContainer(running(withInit), "main"),
-				exited("setup", 1, 1, 20*time.Second))}},
-			want: "~ update pod default/init (init container setup exited 1, retry 2 after back-off 20s)\n",
+				exited("setup", 1, 1, 10*time.Second))}},
+			want: "~ update pod default/init (init container setup exited 1, retry 2 after back-off 10s)\n",
 		},
 		{
 			name:    "failed init container waits for back-off",
 			desired: Desired{Pods: []Pod{withInit}},
 			actual: Actual{Pods: []ActualPod{withContainer(withoutContainer(running(withInit), "main"),
 				exited("setup", 1, 1, 5*time.Second))}},
-			want: "wait pod default/init: init container setup exited 1, retry 2 waits for back-off 20s until 12:00:15\n",
-			next: now.Add(15 * time.Second),
+			want: "wait pod default/init: init container setup exited 1, retry 2 waits for back-off 10s until 12:00:05\n",
+			next: now.Add(5 * time.Second),
 		},
 		{
 			name:    "failed init container with restartPolicy Never",
@@ -338,8 +354,8 @@ keep claim default/data: no longer desired; a claim's data is only removed by an
 + create pod default/web-2 (not running)
 + create pod default/web-10 (not running)
 + create pod zeta/a (not running)
-~ update container default/web-1/a (container a exited 1, restart 1 after back-off 10s)
-~ update container default/web-1/b (container b exited 1, restart 1 after back-off 10s)
+~ update container default/web-1/a (container a exited 1, restart 1 at once)
+~ update container default/web-1/b (container b exited 1, restart 1 at once)
 `,
 		},
 	}

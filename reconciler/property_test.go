@@ -207,6 +207,7 @@ func genState(r *rand.Rand) (reconciler.Desired, reconciler.Actual) {
 // restart count and finish time around its back-off.
 func genExited(r *rand.Rand, name string) reconciler.ActualContainer {
 	c := reconciler.ActualContainer{Name: name, State: reconciler.Exited, ExitCode: r.IntN(2), Restarts: r.IntN(7)}
+	c.Streak = r.IntN(c.Restarts + 1)
 	if r.IntN(5) > 0 {
 		c.FinishedAt = reconciler.Now.Add(-time.Duration(r.IntN(400)) * time.Second)
 	}

@@ -112,15 +112,15 @@ func TestRollingUpdatePlan(t *testing.T) {
 			tweak: func(a *reconciler.Actual) {
 				for _, i := range []int{0, 1} {
 					a.Pods[i].Hash = desired.Pods[i].Hash
-					a.Pods[i].Containers[0] = reconciler.ActualContainer{Name: "main", State: reconciler.Exited, ExitCode: 1, Restarts: 3, FinishedAt: reconciler.Now}
+					a.Pods[i].Containers[0] = reconciler.ActualContainer{Name: "main", State: reconciler.Exited, ExitCode: 1, Restarts: 3, Streak: 3, FinishedAt: reconciler.Now}
 				}
 			},
 			want: "wait pod default/web-2: rolling update: 2 of 6 replaced at a time; waiting for default/web-0, default/web-1\n" +
 				"wait pod default/web-3: rolling update: 2 of 6 replaced at a time; waiting for default/web-0, default/web-1\n" +
 				"wait pod default/web-4: rolling update: 2 of 6 replaced at a time; waiting for default/web-0, default/web-1\n" +
 				"wait pod default/web-5: rolling update: 2 of 6 replaced at a time; waiting for default/web-0, default/web-1\n" +
-				"wait container default/web-0/main: container main exited 1, restart 4 waits for back-off 1m20s until 12:01:20\n" +
-				"wait container default/web-1/main: container main exited 1, restart 4 waits for back-off 1m20s until 12:01:20\n",
+				"wait container default/web-0/main: container main exited 1, restart 4 waits for back-off 40s until 12:00:40\n" +
+				"wait container default/web-1/main: container main exited 1, restart 4 waits for back-off 40s until 12:00:40\n",
 		},
 		{
 			name: "a missing new pod is created and counts as unavailable", rolling: true, wantContinue: true,
@@ -217,7 +217,8 @@ func TestExecuteRollout(t *testing.T) {
 	if err != nil || !rep.OK() {
 		t.Fatalf("ExecuteRollout: %v, %v", err, rep.Err())
 	}
-	if rep.Succeeded != 2 || last.Continue || !strings.Contains(reconciler.PlanText(last), "waiting for default/web-0, default/web-1") {
+	// 2 replacements, and the first restart of each crashed container, at once.
+	if rep.Succeeded != 4 || last.Continue || !strings.Contains(reconciler.PlanText(last), "waiting for default/web-0, default/web-1") {
 		t.Errorf("%d succeeded; last plan:\n%s", rep.Succeeded, reconciler.PlanText(last))
 	}
 }
@@ -233,6 +234,26 @@ func (c *crashingRuntime) CreatePod(ctx context.Context, p reconciler.Pod) error
 	for _, ct := range p.Containers {
 		if err := c.SetContainer(p.Namespace, p.Name, reconciler.ActualContainer{Name: ct.Name, State: reconciler.Exited, ExitCode: 1, FinishedAt: reconciler.Now}); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// RestartContainer restarts the container, which exits again at once.
+func (c *crashingRuntime) RestartContainer(ctx context.Context, p reconciler.Pod, name string) error {
+	if err := c.Fake.RestartContainer(ctx, p, name); err != nil {
+		return err
+	}
+	a, _ := c.Fake.Observe(ctx)
+	for _, ap := range a.Pods {
+		if ap.Namespace != p.Namespace || ap.Name != p.Name {
+			continue
+		}
+		for _, ct := range ap.Containers {
+			if ct.Name == name {
+				ct.State, ct.ExitCode, ct.FinishedAt = reconciler.Exited, 1, reconciler.Now
+				return c.SetContainer(p.Namespace, p.Name, ct)
+			}
 		}
 	}
 	return nil

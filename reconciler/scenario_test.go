@@ -151,7 +151,7 @@ func TestSiteScenario(t *testing.T) {
 	step("web scaled to 1 without prune", scaled, reconciler.PlanOptions{}, false)
 	step("web scaled to 1 with prune", scaled, reconciler.PlanOptions{Prune: true}, true)
 
-	if err := h.fake.SetContainer("default", "web-0", reconciler.ActualContainer{Name: "httpd", State: reconciler.Exited, ExitCode: 1, Restarts: 1, FinishedAt: reconciler.Now.Add(-5 * time.Second)}); err != nil {
+	if err := h.fake.SetContainer("default", "web-0", reconciler.ActualContainer{Name: "httpd", State: reconciler.Exited, ExitCode: 1, Restarts: 1, Streak: 1, FinishedAt: reconciler.Now.Add(-5 * time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.fake.SetContainer("default", "db-0", reconciler.ActualContainer{Name: "db", State: reconciler.Missing}); err != nil {

@@ -292,6 +292,7 @@ func (f *Fake) CreatePod(ctx context.Context, p reconciler.Pod) error {
 		if ic.State == reconciler.Exited && ic.ExitCode != 0 { // a failed init container runs again
 			ic.ExitCode = 0
 			ic.Restarts++
+			ic.Streak++
 		}
 	}
 	for _, c := range p.Containers {
@@ -336,6 +337,7 @@ func (f *Fake) RestartContainer(ctx context.Context, p reconciler.Pod, container
 		case reconciler.Exited:
 			c.State = reconciler.Running
 			c.Restarts++
+			c.Streak++
 		case reconciler.Created:
 			c.State = reconciler.Running
 		case reconciler.Missing:

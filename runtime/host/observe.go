@@ -89,7 +89,17 @@ func (c *Containerd) Observe(ctx context.Context) (reconciler.Actual, error) {
 			p.grace, p.graceKnown = time.Duration(s)*time.Second, true
 		}
 		restarts, _ := strconv.Atoi(l[reconciler.LabelRestarts])
-		p.containers = append(p.containers, containerState(name, restarts, tasks[rec.ID]))
+		ac := containerState(name, restarts, tasks[rec.ID])
+		ac.Streak = restarts // containers made before the streak label
+		if n, err := strconv.Atoi(l[reconciler.LabelRestartStreak]); err == nil {
+			ac.Streak = n
+		}
+		if ac.State == reconciler.Exited {
+			if t, err := time.Parse(time.RFC3339Nano, l[reconciler.LabelStartedAt]); err == nil {
+				ac.StartedAt = t
+			}
+		}
+		p.containers = append(p.containers, ac)
 	}
 
 	sbs, err := c.net.Sandboxes()

@@ -89,8 +89,36 @@ func TestPlanExecuteConverges(t *testing.T) {
 		t.Errorf("after a kill the plan did %v, want one restart", did)
 	}
 	a, _ := tr.observePod(t, testNS, "web-0")
-	if c, _ := containerOf(a, "nginx"); c.State != reconciler.Running || c.Restarts != 1 {
-		t.Errorf("nginx after its restart: %+v", c)
+	if c, _ := containerOf(a, "nginx"); c.State != reconciler.Running || c.Restarts != 1 || c.Streak != 1 {
+		t.Errorf("nginx after its restart: %+v, want running, 1 restart in a streak of 1", c)
+	}
+	// Killed again at once: the streak goes on, so the second restart
+	// waits for the back-off (the first one did not: the kubelet's rules).
+	if task, err = tr.load(t, testNS, "web-0", "nginx").Task(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Kill(ctx, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var exited reconciler.ActualContainer
+	waitFor(t, "nginx exited again", 10*time.Second, func() (bool, string) {
+		a, _ := tr.observePod(t, testNS, "web-0")
+		exited, _ = containerOf(a, "nginx")
+		return exited.State == reconciler.Exited, fmt.Sprintf("%+v", exited)
+	})
+	if exited.Streak != 1 || exited.StartedAt.IsZero() || exited.FinishedAt.Before(exited.StartedAt) {
+		t.Errorf("nginx exited: %+v, want streak 1 and its run's start from the label", exited)
+	}
+	res, err := reconciler.Plan(desired, mustObserve(t, tr), reconciler.PlanOptions{Now: exited.FinishedAt.Add(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Waiting) != 1 || !strings.Contains(res.Waiting[0].Reason, "waits for back-off 10s") {
+		t.Errorf("a second crash right after the first: %s; want a wait for the 10 s back-off", fmt.Sprintf("actions %v, waiting %v", res.Actions, res.Waiting))
+	}
+	did = tr.converge(t, desired, time.Now().Add(reconciler.BackoffInitial+time.Second), false)
+	if len(did) != 1 || !strings.Contains(did[0], "restart 2 after back-off 10s") {
+		t.Errorf("after the back-off the plan did %v, want the second restart", did)
 	}
 
 	// ... and one deleted by hand is created again.
@@ -130,4 +158,14 @@ func TestPlanExecuteConverges(t *testing.T) {
 	if len(actual.Claims) != 1 || actual.Claims[0].Name != "data" {
 		t.Errorf("claims = %+v", actual.Claims)
 	}
+}
+
+// mustObserve observes the runtime or ends the test.
+func mustObserve(t *testing.T, tr *testRuntime) reconciler.Actual {
+	t.Helper()
+	a, err := tr.Observe(tr.ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/kelpie-dev/kelpie/runtime/image"
 	"github.com/kelpie-dev/kelpie/runtime/statedir"
 	"github.com/kelpie-dev/kelpie/runtime/volume"
+	"github.com/kelpie-dev/kelpie/workload"
 )
 
 // Names of the files in a pod's directory.
@@ -401,7 +402,7 @@ func (c *Containerd) runInit(ctx context.Context, p *reconciler.Pod, ctr *reconc
 		if err := deleteTask(ctx, t); err != nil {
 			return fmt.Errorf("init container %s: %w", ctr.Name, err)
 		}
-		if err := bumpRestarts(ctx, cont); err != nil {
+		if err := bumpRestarts(ctx, cont, st.exitedAt); err != nil {
 			return fmt.Errorf("init container %s: %w", ctr.Name, err)
 		}
 	}
@@ -416,14 +417,23 @@ func (c *Containerd) runInit(ctx context.Context, p *reconciler.Pod, ctr *reconc
 	return nil
 }
 
-// bumpRestarts counts one more restart in a container's LabelRestarts.
-func bumpRestarts(ctx context.Context, cont containerd.Container) error {
+// bumpRestarts counts one more restart of a container whose last run
+// ended at exitedAt: LabelRestarts one up, and LabelRestartStreak one up,
+// or 1 when that run lasted workload.BackoffReset (the back-off resets).
+func bumpRestarts(ctx context.Context, cont containerd.Container, exitedAt time.Time) error {
 	labels, err := cont.Labels(ctx)
 	if err != nil {
 		return fmt.Errorf("read labels: %w", image.ConvertErr(err))
 	}
 	n, _ := strconv.Atoi(labels[reconciler.LabelRestarts])
-	if _, err := cont.SetLabels(ctx, map[string]string{reconciler.LabelRestarts: strconv.Itoa(n + 1)}); err != nil {
+	streak, err := strconv.Atoi(labels[reconciler.LabelRestartStreak])
+	if err != nil {
+		streak = n
+	}
+	if started, err := time.Parse(time.RFC3339Nano, labels[reconciler.LabelStartedAt]); err == nil && !exitedAt.IsZero() && exitedAt.Sub(started) >= workload.BackoffReset {
+		streak = 0
+	}
+	if _, err := cont.SetLabels(ctx, map[string]string{reconciler.LabelRestarts: strconv.Itoa(n + 1), reconciler.LabelRestartStreak: strconv.Itoa(streak + 1)}); err != nil {
 		return fmt.Errorf("count restart: %w", image.ConvertErr(err))
 	}
 	return nil
@@ -589,7 +599,7 @@ func (c *Containerd) restartContainer(ctx context.Context, p *reconciler.Pod, na
 			return err
 		}
 		if st.status != containerd.Created { // it ran
-			if err := bumpRestarts(ctx, cont); err != nil {
+			if err := bumpRestarts(ctx, cont, st.exitedAt); err != nil {
 				return err
 			}
 		}

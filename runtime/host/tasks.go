@@ -14,6 +14,7 @@ import (
 	tasks "github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/cio"
 
+	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 	"github.com/kelpie-dev/kelpie/runtime/image"
 )
@@ -123,6 +124,11 @@ func (c *Containerd) startTask(ctx context.Context, ctr containerd.Container, lo
 	if err := t.Start(ctx); err != nil {
 		return fmt.Errorf("start task: %w", image.ConvertErr(err))
 	}
+	// The start time, so that the run's length is known once it exits
+	// (a run of 10 minutes resets the restart back-off).
+	if _, err := ctr.SetLabels(ctx, map[string]string{reconciler.LabelStartedAt: time.Now().UTC().Format(time.RFC3339Nano)}); err != nil {
+		return fmt.Errorf("record start: %w", image.ConvertErr(err))
+	}
 	return nil
 }
 
@@ -165,9 +171,10 @@ func (c *Containerd) runTask(ctx context.Context, ctr containerd.Container, logP
 
 // taskState is a container's task as containerd reports it.
 type taskState struct {
-	exists bool
-	status containerd.ProcessStatus
-	code   uint32
+	exists   bool
+	status   containerd.ProcessStatus
+	code     uint32
+	exitedAt time.Time // zero unless it exited
 }
 
 // taskOf returns the task of ctr and its state; a nil task and a zero
@@ -187,7 +194,7 @@ func taskOf(ctx context.Context, ctr containerd.Container) (containerd.Task, tas
 		}
 		return nil, taskState{}, fmt.Errorf("task status: %w", err)
 	}
-	return t, taskState{exists: true, status: st.Status, code: st.ExitStatus}, nil
+	return t, taskState{exists: true, status: st.Status, code: st.ExitStatus, exitedAt: st.ExitTime}, nil
 }
 
 // running reports whether a task state counts as running.
