@@ -109,21 +109,12 @@ func runMirrorCreate(c *cli.Context) error {
 	}
 	progress := newMirrorProgress(c.App.ErrWriter)
 	cfg.Progress = progress.fn()
-	if dirs := c.StringSlice("image-dir"); len(dirs) > 0 {
-		cfg.Images = mirror.DirExporter(dirs)
-	} else {
-		mirrors, err := image.ParseRegistryMirrors(c.StringSlice("registry-mirror"))
-		if err != nil {
-			return usageErrorf(c, "invalid value for flag --registry-mirror: %v", err)
-		}
-		client, err := image.Connect(c.Context, c.String("containerd-address"), c.String("containerd-namespace"),
-			image.WithRegistryMirrors(mirrors))
-		if err != nil {
-			return fmt.Errorf("%w (or take images from --image-dir)", err)
-		}
-		defer client.Close()
-		cfg.Images = client
+	images, closeImages, err := mirrorImages(c)
+	if err != nil {
+		return err
 	}
+	defer closeImages()
+	cfg.Images = images
 	x, id, err := mirror.Create(c.Context, cfg)
 	progress.finish()
 	if err != nil {
@@ -302,4 +293,23 @@ func fileSize(name string) int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// mirrorImages is where `mirror create` and `mirror lock` take images from:
+// --image-dir when given, else containerd (with --registry-mirror). Call
+// the returned func when done.
+func mirrorImages(c *cli.Context) (mirror.ImageExporter, func(), error) {
+	if dirs := c.StringSlice("image-dir"); len(dirs) > 0 {
+		return mirror.DirExporter(dirs), func() {}, nil
+	}
+	mirrors, err := image.ParseRegistryMirrors(c.StringSlice("registry-mirror"))
+	if err != nil {
+		return nil, nil, usageErrorf(c, "invalid value for flag --registry-mirror: %v", err)
+	}
+	client, err := image.Connect(c.Context, c.String("containerd-address"), c.String("containerd-namespace"),
+		image.WithRegistryMirrors(mirrors))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (or take images from --image-dir)", err)
+	}
+	return client, func() { client.Close() }, nil
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kelpie-dev/kelpie/mirror"
-	"github.com/kelpie-dev/kelpie/runtime/image"
 )
 
 // mirrorLockCommand is `kelpie mirror lock`.
@@ -46,21 +45,12 @@ func runMirrorLock(c *cli.Context) error {
 		return usageErrorf(c, "mirror lock takes no arguments (got %q); name the work tree with --repo", c.Args().First())
 	}
 	cfg := mirror.LockConfig{Dir: c.String("repo"), Path: c.String("path")}
-	if dirs := c.StringSlice("image-dir"); len(dirs) > 0 {
-		cfg.Images = mirror.DirExporter(dirs)
-	} else {
-		mirrors, err := image.ParseRegistryMirrors(c.StringSlice("registry-mirror"))
-		if err != nil {
-			return usageErrorf(c, "invalid value for flag --registry-mirror: %v", err)
-		}
-		client, err := image.Connect(c.Context, c.String("containerd-address"), c.String("containerd-namespace"),
-			image.WithRegistryMirrors(mirrors))
-		if err != nil {
-			return fmt.Errorf("%w (or look images up in --image-dir)", err)
-		}
-		defer client.Close()
-		cfg.Images = client
+	images, closeImages, err := mirrorImages(c)
+	if err != nil {
+		return err
 	}
+	defer closeImages()
+	cfg.Images = images
 	lock, err := mirror.WriteLock(c.Context, cfg)
 	if err != nil {
 		return err
