@@ -230,18 +230,6 @@ func restartWhen(d workload.RestartDecision) string {
 	return fmt.Sprintf(" after back-off %s", d.Wait)
 }
 
-// restarts reports whether a container that exited with code is restarted
-// under policy.
-func restarts(policy RestartPolicy, code int) bool {
-	switch policy {
-	case RestartAlways:
-		return true
-	case RestartOnFailure:
-		return code != 0
-	}
-	return false
-}
-
 // unexpected lists, sorted, the actual containers of a pod that its spec
 // does not have (possible only when labels were tampered with).
 func unexpected(d *Pod, a *ActualPod) []string {

@@ -495,21 +495,6 @@ func TestPlanRefuses(t *testing.T) {
 	}
 }
 
-// TestBackoff checks the restart back-off sequence.
-func TestBackoff(t *testing.T) {
-	want := []time.Duration{10 * time.Second, 20 * time.Second, 40 * time.Second, 80 * time.Second, 160 * time.Second, 5 * time.Minute, 5 * time.Minute}
-	for restarts, w := range want {
-		if got := Backoff(restarts); got != w {
-			t.Errorf("Backoff(%d) = %v, want %v", restarts, got, w)
-		}
-	}
-	for _, r := range []int{-1, 1000, 1 << 40} {
-		if got := Backoff(r); got < BackoffInitial || got > BackoffMax {
-			t.Errorf("Backoff(%d) = %v out of range", r, got)
-		}
-	}
-}
-
 // TestActionString checks the terraform-style rendering of actions.
 func TestActionString(t *testing.T) {
 	for _, tt := range []struct {
