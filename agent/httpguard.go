@@ -64,8 +64,9 @@ func isLoopbackName(host string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-// open reports whether path is served without the token on any address.
-func open(path string) bool {
+// tokenFree reports whether path is served without the API token on any
+// address: health, metrics, and the routes that check their own secret.
+func tokenFree(path string) bool {
 	return path == "/healthz" || path == "/metrics" || path == "/hooks/git" || strings.HasPrefix(path, "/mirror/")
 }
 
@@ -91,7 +92,7 @@ func (g *httpGuard) wrap(next http.Handler) http.Handler {
 			return
 		}
 		mutating := r.Method != http.MethodGet && r.Method != http.MethodHead
-		needToken := (!g.loopback && !open(r.URL.Path)) || (mutating && strings.HasPrefix(r.URL.Path, "/api/"))
+		needToken := (!g.loopback && !tokenFree(r.URL.Path)) || (mutating && strings.HasPrefix(r.URL.Path, "/api/"))
 		if needToken && !httpauth.TokenAuthorized(r, g.token) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="kelpie agent"`)
 			http.Error(w, "this request needs the agent's API token (kelpie --api-token, or the agent's state dir file agent/api-token)", http.StatusUnauthorized)
