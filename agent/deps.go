@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"time"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/source"
@@ -39,6 +40,29 @@ type descender interface {
 	Descends(ancestor, descendant string) (bool, error)
 }
 
+// Prober probes the containers of this host's pods and kills a container
+// whose liveness or startup probe failed: host.Containerd implements it
+// (exec through containerd; httpGet, tcpSocket and grpc from the host to
+// the pod's address). The agent decides when to probe and what a result
+// means (workload.Tracker); the Prober only makes one probe.
+//
+// Probe may be called concurrently for different containers. It returns
+// within p.Timeout (a probe that takes longer is a failure, with output
+// "timeout after 1s") or once ctx is done.
+type Prober interface {
+	// Probe makes one probe p of container in pod (as Observe reported it:
+	// its IP is the pod's address, "" for a hostNetwork pod, which is
+	// probed on the host's loopback). ok is success; output says what
+	// happened in a few words ("HTTP 503", "exit 1: <first line>",
+	// "connection refused", "timeout after 1s", "NOT_SERVING").
+	Probe(ctx context.Context, pod reconciler.ActualPod, container string, p reconciler.Probe) (ok bool, output string)
+	// KillContainer stops the running task of container in the pod:
+	// SIGTERM, then SIGKILL after grace. The container stays (Exited,
+	// with its exit code); the restart policy decides what follows. A
+	// container that does not run succeeds.
+	KillContainer(ctx context.Context, namespace, pod, container string, grace time.Duration) error
+}
+
 // Deps are the parts an agent drives: Open builds the real ones, tests pass
 // fakes to New. Source and Runtime are required.
 type Deps struct {
@@ -58,4 +82,8 @@ type Deps struct {
 	// members, and this host runs the ones placed on it, at the commit the
 	// placement names. Nil runs every replica here (one host).
 	Cluster Cluster
+	// Prober, when set, runs the containers' probes: readiness gates
+	// rollouts and Services, liveness restarts. Nil runs no probes: a pod
+	// is Ready when its containers run.
+	Prober Prober
 }

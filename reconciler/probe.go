@@ -9,8 +9,8 @@ type Probes struct {
 	Startup   *Probe
 }
 
-// Probe is a resolved health check: exactly one of Exec, HTTPGet and
-// TCPSocket is set, and timings are defaulted as in Kubernetes.
+// Probe is a resolved health check: exactly one of Exec, HTTPGet,
+// TCPSocket and GRPC is set, and timings are defaulted as in Kubernetes.
 type Probe struct {
 	// Exec runs this command in the container; exit 0 is success.
 	Exec []string
@@ -18,12 +18,18 @@ type Probe struct {
 	HTTPGet *HTTPGet
 	// TCPSocket connects to a port; a connection is success.
 	TCPSocket *TCPSocket
+	// GRPC calls the standard health service (grpc.health.v1.Health/Check);
+	// SERVING is success.
+	GRPC *GRPC
 
 	InitialDelay     time.Duration
 	Timeout          time.Duration
 	Period           time.Duration
 	SuccessThreshold int
 	FailureThreshold int
+	// TerminationGrace, when set, replaces the pod's grace period for a
+	// kill this probe asks for (liveness and startup).
+	TerminationGrace *time.Duration
 }
 
 // HTTPGet is an HTTP probe.
@@ -50,4 +56,12 @@ type TCPSocket struct {
 	Port int
 	// Host defaults to the pod's IP when empty.
 	Host string
+}
+
+// GRPC is a gRPC health probe.
+type GRPC struct {
+	// Port is the port of the health service on the pod's address.
+	Port int
+	// Service is the service name sent in the request ("" for the server).
+	Service string
 }

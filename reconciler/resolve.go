@@ -228,6 +228,16 @@ func probe(p *corev1.Probe, ports []corev1.ContainerPort) *Probe {
 		out.HTTPGet = h
 	case p.TCPSocket != nil:
 		out.TCPSocket = &TCPSocket{Port: portNumber(p.TCPSocket.Port, ports), Host: p.TCPSocket.Host}
+	case p.GRPC != nil:
+		g := &GRPC{Port: int(p.GRPC.Port)}
+		if p.GRPC.Service != nil {
+			g.Service = *p.GRPC.Service
+		}
+		out.GRPC = g
+	}
+	if g := p.TerminationGracePeriodSeconds; g != nil {
+		d := time.Duration(*g) * time.Second
+		out.TerminationGrace = &d
 	}
 	return out
 }
