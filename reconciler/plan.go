@@ -3,6 +3,7 @@ package reconciler
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"sort"
 	"time"
 )
@@ -40,6 +41,11 @@ type PlanOptions struct {
 	// left as it is. Nil plans every pod and leaves the refusal to the
 	// runtime, which enforces it either way.
 	Privileges *HostPrivileges
+	// PodSubnet, when valid, is this host's slice of the cluster pod range
+	// (the subnet of its default network): a pod on the default network
+	// whose address is outside it, as after the slice changed, is replaced
+	// so that it is numbered in the slice. Invalid checks nothing.
+	PodSubnet netip.Prefix
 }
 
 // PlanResult is a plan: the actions that converge the host, and what the

@@ -3,6 +3,7 @@ package reconciler
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -145,6 +146,9 @@ func (p *planner) pod(d *Pod, a *ActualPod) {
 	case !a.SandboxReady:
 		replace("sandbox gone")
 		return
+	case !d.HostNetwork && p.outsideSubnet(a.IP):
+		replace(fmt.Sprintf("address %s is outside this host's pod range %s", a.IP, p.opts.PodSubnet))
+		return
 	}
 	state := make(map[string]ActualContainer, len(a.Containers))
 	for _, c := range a.Containers {
@@ -248,4 +252,14 @@ func unexpected(d *Pod, a *ActualPod) []string {
 	}
 	sort.Strings(extra)
 	return extra
+}
+
+// outsideSubnet reports whether a pod address is known and outside the
+// host's pod range (PlanOptions.PodSubnet, when set).
+func (p *planner) outsideSubnet(ip string) bool {
+	if !p.opts.PodSubnet.IsValid() || ip == "" {
+		return false
+	}
+	addr, err := netip.ParseAddr(ip)
+	return err == nil && !p.opts.PodSubnet.Contains(addr)
 }

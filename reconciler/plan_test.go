@@ -3,6 +3,7 @@ package reconciler
 import (
 	"errors"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -52,6 +53,12 @@ func withContainer(a ActualPod, c ActualContainer) ActualPod {
 	return out
 }
 
+// withIP returns a with its address set to ip.
+func withIP(a ActualPod, ip string) ActualPod {
+	a.IP = ip
+	return a
+}
+
 // withoutContainer returns a without container name.
 func withoutContainer(a ActualPod, name string) ActualPod {
 	out := a
@@ -95,6 +102,8 @@ func TestPlan(t *testing.T) {
 	data := Claim{Namespace: "default", Name: "data", StorageBytes: 1 << 30}
 	withClaim := tpod("db-0", "sha256:9999", RestartAlways, "db")
 	withClaim.Volumes = []Volume{{Name: "data", Source: data}}
+	hostNet := tpod("host", "sha256:8888", RestartAlways, "main")
+	hostNet.HostNetwork = true
 	// exited is a container that exited ago after a short run, having been
 	// restarted restarts times in one streak (no run long enough to reset
 	// the back-off).
@@ -124,6 +133,17 @@ func TestPlan(t *testing.T) {
 			name:    "converged",
 			desired: Desired{Pods: []Pod{web, onLan}, Networks: []Network{lan}, Claims: []Claim{data}},
 			actual:  Actual{Pods: []ActualPod{running(web), running(onLan)}, Networks: []ActualNetwork{{Name: "lan", Hash: lan.Hash}}, Claims: []ActualClaim{{Namespace: "default", Name: "data"}}},
+		},
+		{
+			name:    "pod outside the host's pod range is renumbered; inside, unknown and hostNetwork are not",
+			desired: Desired{Pods: []Pod{web, onFailure, never, hostNet}},
+			actual: Actual{Pods: []ActualPod{
+				withIP(running(web), "10.244.0.7"), withIP(running(onFailure), "10.244.1.9"),
+				running(never), withIP(running(hostNet), "192.168.1.4"),
+			}},
+			opts: PlanOptions{PodSubnet: netip.MustParsePrefix("10.244.1.0/24")},
+			want: `-/+ replace pod default/web-0 (address 10.244.0.7 is outside this host's pod range 10.244.1.0/24)
+`,
 		},
 		{
 			name:    "spec changed",

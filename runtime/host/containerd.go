@@ -307,3 +307,10 @@ func (c *Containerd) RemoveClaim(ctx context.Context, namespace, name string) er
 // Privileges returns what the host grants its pods beyond the default
 // isolation (see Config.Privileges).
 func (c *Containerd) Privileges() reconciler.HostPrivileges { return c.priv }
+
+// PodSubnet returns the subnet pods are numbered in on the default network.
+func (c *Containerd) PodSubnet() netip.Prefix { return c.net.PodSubnet() }
+
+// SetPodSubnet makes subnet the default network's from now on (the agent
+// sets the slice the cluster gave this host); see network.Host.SetPodSubnet.
+func (c *Containerd) SetPodSubnet(subnet netip.Prefix) error { return c.net.SetPodSubnet(subnet) }
