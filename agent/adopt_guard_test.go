@@ -34,7 +34,7 @@ func TestClusterFollowerRefusesRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := scheduler.Encode(pub.Placement, scheduler.Report{})
+	data, err := pub.Encode() // the network allocation too: only the commit is forged
 	if err != nil {
 		t.Fatal(err)
 	}

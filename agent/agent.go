@@ -58,6 +58,7 @@ type Agent struct {
 	waiting     []string    // the last plan's waits
 	notices     []string    // the target's notices and the last plan's kept subjects
 	phases      SyncPhases  // the current sync's phases so far
+	net         netting     // the networking allocation and this host's slice
 
 	// Owned by the loop, in a cluster (Deps.Cluster) only.
 	cluster      Cluster
@@ -122,6 +123,8 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	if st.Applied != nil {
 		a.metrics.setApplied(st.Applied.Hash)
 	}
+	a.net.pin = pinOf(cfg.Runtime.PodSubnet)
+	a.restoreNetwork()
 	a.publish(nil)
 	return a, nil
 }

@@ -85,6 +85,9 @@ type nodeDetail struct {
 	// Head is the newest valid head this host fetched: a push or webhook
 	// any member notices reaches the leader this way, which then fetches.
 	Head string `json:"head,omitempty"`
+	// PodSubnet is the slice of the pod range the host pins (--pod-subnet);
+	// "" when the leader chooses.
+	PodSubnet string `json:"podSubnet,omitempty"`
 }
 
 // clusterSync is sync for an agent in a cluster: it fetches and validates
@@ -160,10 +163,11 @@ func (a *Agent) place() *SyncError {
 	lead := a.cluster.Leader()
 	cur, hasCur := a.cluster.Placement()
 	var prev *scheduler.Placement
+	var prevNet json.RawMessage
 	if hasCur {
 		p := scheduler.Placement{Commit: cur.Commit} // an undecodable placement places nothing
 		if pub, err := scheduler.Decode(cur.Data); err == nil {
-			p = pub.Placement
+			p, prevNet = pub.Placement, pub.Network
 		}
 		p.Term, p.Seq = cur.Term, cur.Seq
 		prev = &p
@@ -212,11 +216,17 @@ func (a *Agent) place() *SyncError {
 	default:
 		return nil
 	}
-	if !d.Changed {
+	network, netChanged, err := a.allocateLeader(prevNet, t, lead.Term)
+	if err != nil {
+		a.log.Warn("network allocation", "err", err)
+	}
+	if !d.Changed && !netChanged {
 		return nil
 	}
 	sp, rep := d.Placement, d.Report
-	data, err := scheduler.Encode(sp, rep)
+	pub := scheduler.NewPublished(sp, rep)
+	pub.Network = network
+	data, err := pub.Encode()
 	if err != nil {
 		return a.newError(KindPlan, commit, err)
 	}
@@ -271,6 +281,7 @@ func (a *Agent) adopt(ctx context.Context) (int, *SyncError) {
 		if err := a.checkForward(p); err != nil {
 			return 0, a.newError(KindNotFastForward, &t.commit, err)
 		}
+		a.adoptNetwork(pub.Network)
 		mine := *t
 		mine.desired = t.full.Assigned(a.cluster.Name(), pub.Assignments, pub.Volumes)
 		// The leader refuses a commit that gives the cluster no pods; a
@@ -388,6 +399,9 @@ func (a *Agent) reportNode() {
 	var d nodeDetail
 	d.Claims = slices.Sorted(slices.Values(a.claims))
 	d.Head = a.seenHead
+	if a.net.pin.IsValid() {
+		d.PodSubnet = a.net.pin.String()
+	}
 	st.Data, _ = json.Marshal(d)
 	key := fmt.Sprintf("%s/%v/%d/%d/%s", st.Commit, st.Ready, st.PodsRunning, st.PodsReady, st.Data)
 	if key == a.lastReported {
@@ -453,6 +467,9 @@ func (a *Agent) clusterStatus() *ClusterStatus {
 		}
 		if ms.Pods == nil {
 			ms.Pods = []string{}
+		}
+		if sl, ok := a.net.state.SliceOf(m.Name); ok {
+			ms.PodRange = sl.String()
 		}
 		cs.Members = append(cs.Members, ms)
 	}

@@ -33,6 +33,8 @@ type testCluster struct {
 	src     *fakeSource
 	key     string
 	members []*clusterMember
+	// runtime, when set, wraps each member's fake runtime (subnetFake).
+	runtime func(*reconcilertest.Fake) reconciler.Runtime
 }
 
 func newTestCluster(t *testing.T, src *fakeSource) *testCluster {
@@ -89,7 +91,11 @@ func (tc *testCluster) startWith(name string, expect int, src *fakeSource, adjus
 		adjust(&cfg)
 	}
 	m := &clusterMember{name: name, node: node, rt: reconcilertest.NewFake(reconciler.Actual{})}
-	a, err := New(cfg, Deps{Source: src, Runtime: m.rt, Cluster: node})
+	var rt reconciler.Runtime = m.rt
+	if tc.runtime != nil {
+		rt = tc.runtime(m.rt)
+	}
+	a, err := New(cfg, Deps{Source: src, Runtime: rt, Cluster: node})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"path"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/kelpie-dev/kelpie/gossip"
 	"github.com/kelpie-dev/kelpie/internal/tlsconf"
+	"github.com/kelpie-dev/kelpie/netplan"
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/runtime/host"
 	"github.com/kelpie-dev/kelpie/runtime/statedir"
@@ -140,6 +142,12 @@ type Config struct {
 	// the commit it came from. nil discards. The cli passes slog.Default(),
 	// which --log-format and --log-level set up.
 	Log *slog.Logger
+	// Network is the cluster's networking configuration: the pod range cut
+	// into a slice per host (--cluster-cidr, --pod-slice-size). Zero fields
+	// take netplan's defaults. Runtime.PodSubnet (--pod-subnet), when set,
+	// pins this host's slice; empty, the leader (or, on its own, the agent)
+	// gives it one.
+	Network netplan.Config
 	// Clock is the agent's time; nil means SystemClock.
 	Clock Clock
 }
@@ -249,6 +257,15 @@ func (c *Config) validate() error {
 	}
 	if c.Host.Name == "" {
 		return errors.New("agent config: Host.Name (--node-name) is empty")
+	}
+	if err := c.Network.Validate(); err != nil {
+		return fmt.Errorf("agent config: %w", err)
+	}
+	if s := c.Runtime.PodSubnet; s != "" {
+		p, err := netip.ParsePrefix(s)
+		if err != nil || !p.Addr().Is4() || p != p.Masked() || p.Bits() > 30 {
+			return fmt.Errorf("agent config: Runtime.PodSubnet %q (--pod-subnet): want an IPv4 network address of at most /30, or nothing to take the slice the cluster gives", s)
+		}
 	}
 	if c.Parallelism < 0 {
 		return fmt.Errorf("agent config: Parallelism %d: want 0 (the default) or more", c.Parallelism)

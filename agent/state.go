@@ -34,6 +34,10 @@ type State struct {
 	// a transient one (a fetch, observe or apply that failed). nil once a
 	// sync succeeds with nothing pending.
 	LastError *SyncError `json:"lastError,omitempty"`
+	// Network is the networking allocation of an agent on its own
+	// (netplan.Encode): its slice of the pod range and its Services'
+	// addresses, kept across restarts. In a cluster the placement holds it.
+	Network json.RawMessage `json:"network,omitempty"`
 }
 
 // CommitInfo is a commit as state and status show it.
@@ -103,6 +107,9 @@ const (
 	KindObserve ErrorKind = "observe"
 	// KindApply: actions failed.
 	KindApply ErrorKind = "apply"
+	// KindNetwork: the host has no slice of the cluster pod range yet, or
+	// its runtime could not take it; it starts no pods until it has one.
+	KindNetwork ErrorKind = "network"
 )
 
 // refusal reports whether the kind is a refusal of a commit, which no

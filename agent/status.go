@@ -35,6 +35,11 @@ type Status struct {
 	// Notices are the planner's notes on the applied manifests: objects
 	// that run nothing on this host, and why.
 	Notices []string `json:"notices"`
+	// PodRange is the slice of the cluster pod range this host numbers its
+	// pods in ("" before it has one, or when its runtime numbers pods its
+	// own way); PodRangeWait says why it has none yet.
+	PodRange     string `json:"podRange,omitempty"`
+	PodRangeWait string `json:"podRangeWait,omitempty"`
 	// Cluster is the cluster view; nil for an agent on its own.
 	Cluster *ClusterStatus `json:"cluster,omitempty"`
 }
@@ -209,4 +214,7 @@ type MemberStatus struct {
 	Ready       bool   `json:"ready"`
 	// Pods are the replicas the placement gives the node.
 	Pods []string `json:"pods"`
+	// PodRange is the node's slice of the cluster pod range in the
+	// allocation in force ("" when it has none).
+	PodRange string `json:"podRange,omitempty"`
 }

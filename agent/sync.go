@@ -170,12 +170,19 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 		return 0, nil
 	}
 	defer func() { a.metrics.reconcile.Observe(a.clock.Now().Sub(now).Seconds()) }()
+	if a.cluster == nil {
+		a.allocateAlone(t)
+	}
+	subnet, err := a.podRange()
+	if err != nil {
+		return 0, a.newError(KindNetwork, &t.commit, err)
+	}
 	actual, err := a.rt.Observe(ctx)
 	if err != nil {
 		return 0, a.newError(KindObserve, &t.commit, fmt.Errorf("observe the host: %w", err))
 	}
 	a.setPods(actual)
-	res, err := reconciler.Plan(t.desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty || t.allowEmpty, RollingUpdates: true, Privileges: &a.priv})
+	res, err := reconciler.Plan(t.desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty || t.allowEmpty, RollingUpdates: true, Privileges: &a.priv, PodSubnet: subnet})
 	if err != nil {
 		if errors.Is(err, reconciler.ErrEmptyDesired) {
 			return 0, a.newError(KindEmpty, &t.commit, fmt.Errorf("commit %s refused: %w (start the agent with --allow-empty to let a commit remove every pod)", t.commit.Short(), err))
@@ -376,6 +383,10 @@ func (a *Agent) publish(info *SyncInfo) {
 	s.Pods = append([]PodStatus{}, a.pods...)
 	s.Waiting = append([]string{}, a.waiting...)
 	s.Notices = append([]string{}, a.notices...)
+	s.PodRange, s.PodRangeWait = "", a.net.why
+	if a.net.subnet.IsValid() {
+		s.PodRange = a.net.subnet.String()
+	}
 	if a.cluster != nil {
 		s.Cluster = a.clusterStatus()
 	}

@@ -47,7 +47,7 @@ func agentCommand() *cli.Command {
 			&cli.BoolFlag{Name: "allow-rewrite", Usage: "apply a head that does not descend from the applied commit", EnvVars: envVars("allow-rewrite")},
 			&cli.BoolFlag{Name: "prune", Usage: "delete pods and networks the manifests no longer name (--prune=false keeps them)", Value: true, EnvVars: envVars("prune")},
 			&cli.BoolFlag{Name: "allow-empty", Usage: "let a commit with no pods for this host remove every pod", EnvVars: envVars("allow-empty")},
-		}, hostFlags(), clusterFlags(), serveMirrorFlags(), runtimeFlags()),
+		}, hostFlags(), clusterFlags(), networkFlags(), serveMirrorFlags(), runtimeFlags()),
 		Action: runAgent,
 	}
 }
@@ -74,6 +74,10 @@ func runAgent(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	ncfg, err := networkConfig(c)
+	if err != nil {
+		return err
+	}
 	cfg := agent.DefaultConfig()
 	cfg.Cluster = gc
 	cfg.LeaveOnStop = c.Bool("leave-on-stop")
@@ -94,6 +98,7 @@ func runAgent(c *cli.Context) error {
 	cfg.AllowEmpty = c.Bool("allow-empty")
 	cfg.Host = reconciler.Host{Name: node, Labels: labels}
 	cfg.Runtime = rcfg
+	cfg.Network = ncfg
 	cfg.StateDir = rcfg.StateDir
 	serveMirrorConfig(c, &cfg)
 	cfg.Log = slog.Default()

@@ -192,8 +192,8 @@ func TestStatusOutputGolden(t *testing.T) {
 			Unplaceable: []string{"default/big-0: Dimension memory exhausted on 2 nodes"}, Waiting: []string{"default/web-2 on c"}},
 		Note: "commit eeeeeeeeeeee has no pods; not placed",
 		Members: []agent.MemberStatus{
-			{Name: "a", Addr: "10.0.0.1:7946", State: "alive", Eligible: true, Leader: true, Commit: applied.Hash, PodsRunning: 2, PodsReady: 2, Ready: true, Pods: []string{"default/web-0", "default/worker"}},
-			{Name: "b", Addr: "10.0.0.2:7946", State: "alive", Eligible: true, Commit: applied.Hash, PodsRunning: 1, PodsReady: 1, Ready: true, Pods: []string{"default/web-1"}},
+			{Name: "a", Addr: "10.0.0.1:7946", State: "alive", Eligible: true, Leader: true, Commit: applied.Hash, PodsRunning: 2, PodsReady: 2, Ready: true, Pods: []string{"default/web-0", "default/worker"}, PodRange: "10.244.0.0/24"},
+			{Name: "b", Addr: "10.0.0.2:7946", State: "alive", Eligible: true, Commit: applied.Hash, PodsRunning: 1, PodsReady: 1, Ready: true, Pods: []string{"default/web-1"}, PodRange: "10.244.1.0/24"},
 			{Name: "c", Addr: "10.0.0.3:7946", State: "dead", Since: now.Add(-5*time.Minute - 30*time.Second), Eligible: true, Pods: []string{"default/web-2"}},
 		},
 	}

@@ -21,7 +21,7 @@ func runtimeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "containerd-namespace", Usage: "the containerd namespace kelpie's containers live in", Value: image.DefaultNamespace, EnvVars: envVars("containerd-namespace")},
 		&cli.StringFlag{Name: "state-dir", Usage: "volumes, logs and network state of this host", Value: statedir.Default, EnvVars: envVars("state-dir")},
 		&cli.StringSliceFlag{Name: "cni-bin-dir", Usage: "directories holding the CNI plugins (repeatable)", EnvVars: envVars("cni-bin-dir")},
-		&cli.StringFlag{Name: "pod-subnet", Usage: "this host's pod subnet, its slice of the cluster pod range", Value: network.DefaultPodSubnet, EnvVars: envVars("pod-subnet")},
+		&cli.StringFlag{Name: "pod-subnet", Usage: "pin this host's pod subnet, its slice of the cluster pod range (default: `kelpie agent` takes the slice the cluster gives it; `apply` uses " + network.DefaultPodSubnet + ")", EnvVars: envVars("pod-subnet")},
 		&cli.StringFlag{Name: "bridge", Usage: "the Linux bridge of the default pod network", Value: network.DefaultBridgeName, EnvVars: envVars("bridge")},
 		&cli.StringSliceFlag{Name: "image-dir", Usage: "directory of OCI image layouts or archives used before any registry (repeatable)", EnvVars: envVars("image-dir")},
 		&cli.StringSliceFlag{Name: "registry-mirror", Usage: "HOST=URL: pull HOST's images from URL instead (repeatable)", EnvVars: envVars("registry-mirror")},

@@ -177,6 +177,12 @@ func printStatus(w io.Writer, z colorizer, s agent.Status, now time.Time) {
 			fmt.Fprintf(w, "  %s\n", termSafe(fmt.Sprint(m)))
 		}
 	}
+	switch {
+	case s.PodRange != "":
+		fmt.Fprintf(w, "Pod range: %s\n", s.PodRange)
+	case s.PodRangeWait != "":
+		fmt.Fprintf(w, "Pod range: %s\n", z.yellow("none yet: "+termSafe(s.PodRangeWait)))
+	}
 	for _, n := range s.Notices {
 		fmt.Fprintf(w, "%s %s\n", z.yellow("note:"), termSafe(n))
 	}
@@ -264,7 +270,7 @@ func printCluster(w io.Writer, z colorizer, cs *agent.ClusterStatus, now time.Ti
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEMBER\tADDRESS\tSTATE\tCOMMIT\tRUNNING\tPLACED")
+	fmt.Fprintln(tw, "MEMBER\tADDRESS\tSTATE\tPOD RANGE\tCOMMIT\tRUNNING\tPLACED")
 	for _, m := range cs.Members {
 		name := m.Name
 		if m.Leader {
@@ -290,7 +296,11 @@ func printCluster(w io.Writer, z colorizer, cs *agent.ClusterStatus, now time.Ti
 		if placed == "" {
 			placed = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", name, m.Addr, state, commit, m.PodsRunning, placed)
+		podRange := m.PodRange
+		if podRange == "" {
+			podRange = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", name, m.Addr, state, podRange, commit, m.PodsRunning, placed)
 	}
 	tw.Flush()
 }

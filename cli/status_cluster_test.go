@@ -21,10 +21,11 @@ func TestStatusCluster(t *testing.T) {
 		Placement: &agent.PlacementStatus{Term: 4, Seq: 2, Leader: "h1", Commit: strings.Repeat("a", 40), Replicas: 3,
 			Unplaceable: []string{"default/db-0: volume claim default/data is on node h3, which is dead"}},
 		Members: []agent.MemberStatus{
-			{Name: "h1", Addr: "10.0.0.1:7946", State: "alive", Leader: true, Commit: strings.Repeat("a", 40), PodsRunning: 2, Pods: []string{"default/web-0", "default/web-1"}},
+			{Name: "h1", Addr: "10.0.0.1:7946", State: "alive", Leader: true, Commit: strings.Repeat("a", 40), PodsRunning: 2, Pods: []string{"default/web-0", "default/web-1"}, PodRange: "10.244.0.0/24"},
 			{Name: "h3", Addr: "10.0.0.3:7946", State: "dead", Since: time.Now().Add(-90 * time.Second), Pods: []string{}},
 		},
 	}
+	s.PodRange = "10.244.0.0/24"
 	s.LastSync = &agent.SyncInfo{Seq: 4, Time: time.Now(), Reason: "poll", Result: "ok", Source: "/srv/mirror/site.git",
 		Skipped: []string{"https://git.example.com/site.git: dial tcp: connection refused"}}
 	srv := httptest.NewServer(&fakeAgent{status: s})
@@ -35,12 +36,13 @@ func TestStatusCluster(t *testing.T) {
 	}
 	for _, want := range []string{
 		"Fetched:   from /srv/mirror/site.git; passed over:\n  ! https://git.example.com/site.git: dial tcp: connection refused",
+		"Pod range: 10.244.0.0/24\n",
 		"Cluster:   leader h1 (this node), term 4",
 		"Quorum:    no quorum: 1 of 3 expected members alive, 2 needed",
 		"Placement: 4.2 by h1, commit aaaaaaaaaaaa, 3 replicas",
 		"unplaceable: default/db-0: volume claim default/data is on node h3, which is dead",
-		"h1*     10.0.0.1:7946  alive        aaaaaaaaaaaa  2        default/web-0,default/web-1",
-		"h3      10.0.0.3:7946  dead 1m ago  -             0        -",
+		"h1*     10.0.0.1:7946  alive        10.244.0.0/24  aaaaaaaaaaaa  2        default/web-0,default/web-1",
+		"h3      10.0.0.3:7946  dead 1m ago  -              -             0        -",
 	} {
 		if !strings.Contains(res.stdout, want) {
 			t.Errorf("status lacks %q:\n%s", want, res.stdout)

@@ -21,11 +21,19 @@ type Published struct {
 	// Waiting lists "REPLICA on NODE" for replicas kept on a dead node
 	// until its grace period ends.
 	Waiting []string `json:"waiting,omitempty"`
+	// Network is the cluster's networking allocation (netplan.Encode of a
+	// netplan.State) the leader publishes with the placement, under the
+	// same term and quorum rule; opaque to the scheduler. Empty from a
+	// leader that allocates none.
+	Network json.RawMessage `json:"network,omitempty"`
 }
 
 // Encode returns the gzip-compressed JSON of p and the report r: node
 // names repeat, so 10,000 replicas compress to tens of kilobytes.
-func Encode(p Placement, r Report) ([]byte, error) {
+func Encode(p Placement, r Report) ([]byte, error) { return NewPublished(p, r).Encode() }
+
+// NewPublished is what a leader publishes for placement p and its report r.
+func NewPublished(p Placement, r Report) Published {
 	pub := Published{Placement: p}
 	for _, u := range r.Unplaceable {
 		pub.Unplaceable = append(pub.Unplaceable, u.String())
@@ -33,6 +41,11 @@ func Encode(p Placement, r Report) ([]byte, error) {
 	for _, w := range r.Waiting {
 		pub.Waiting = append(pub.Waiting, w.Replica+" on "+w.Node)
 	}
+	return pub
+}
+
+// Encode returns the gzip-compressed JSON of pub, which Decode reads.
+func (pub Published) Encode() ([]byte, error) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	if err := json.NewEncoder(zw).Encode(pub); err != nil {

@@ -1,0 +1,34 @@
+package cli
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/kelpie-dev/kelpie/netplan"
+)
+
+// networkFlags are `kelpie agent`'s cluster networking flags: the pod range
+// every host takes a slice of. They must be the same on every host.
+func networkFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "cluster-cidr", Usage: "the pod range of the whole cluster, cut into a slice per host (the same on every host)", Value: netplan.DefaultClusterCIDR.String(), EnvVars: envVars("cluster-cidr")},
+		&cli.IntFlag{Name: "pod-slice-size", Usage: "prefix length of each host's slice of --cluster-cidr", Value: netplan.DefaultSliceBits, EnvVars: envVars("pod-slice-size")},
+	}
+}
+
+// networkConfig returns the networking configuration the flags ask for.
+func networkConfig(c *cli.Context) (netplan.Config, error) {
+	var cfg netplan.Config
+	p, err := netip.ParsePrefix(c.String("cluster-cidr"))
+	if err != nil {
+		return cfg, usageErrorf(c, "flag --cluster-cidr %q: want an IPv4 network such as 10.244.0.0/16", c.String("cluster-cidr"))
+	}
+	cfg.ClusterCIDR = p
+	cfg.SliceBits = c.Int("pod-slice-size")
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageErrorf(c, "%s", fmt.Sprint(err))
+	}
+	return cfg, nil
+}
