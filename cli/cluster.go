@@ -29,6 +29,7 @@ func clusterFlags() []cli.Flag {
 		&cli.StringFlag{Name: "gossip-key-file", Usage: "file holding the gossip keyring", EnvVars: envVars("gossip-key-file")},
 		&cli.BoolFlag{Name: "insecure-gossip", Usage: "gossip without encryption (anyone on the network can join)", EnvVars: envVars("insecure-gossip")},
 		&cli.IntFlag{Name: "expect", Usage: "expected cluster size: placement changes need expect/2+1 alive members (0: favour availability)", EnvVars: envVars("expect")},
+		&cli.StringFlag{Name: "gossip-profile", Usage: "failure detection preset: fast (a dead host is seen in about 3 s; one site network), lan (memberlist's LAN timings, about 7 s) or wan (across sites)", Value: "fast", EnvVars: envVars("gossip-profile")},
 		&cli.DurationFlag{Name: "reschedule-after", Usage: "how long a dead host's replicas wait before they move", Value: scheduler.DefaultRescheduleAfter, EnvVars: envVars("reschedule-after")},
 		&cli.BoolFlag{Name: "leave-on-stop", Usage: "on SIGTERM, leave the cluster and remove this host's pods: the others take them over at once", EnvVars: envVars("leave-on-stop")},
 		&cli.BoolFlag{Name: "scheduler", Usage: "let this host be elected scheduler (--scheduler=false: never lead)", Value: true, EnvVars: envVars("scheduler")},
@@ -39,7 +40,7 @@ func clusterFlags() []cli.Flag {
 // when no cluster flag is set.
 func clusterConfig(c *cli.Context) (*gossip.Config, error) {
 	if !c.IsSet("bind") && !c.IsSet("join") && !c.IsSet("gossip-key") && !c.IsSet("gossip-key-file") && !c.IsSet("insecure-gossip") {
-		for _, name := range []string{"advertise", "expect", "leave-on-stop"} {
+		for _, name := range []string{"advertise", "expect", "leave-on-stop", "gossip-profile"} {
 			if c.IsSet(name) {
 				return nil, usageErrorf(c, "flag --%s needs a cluster: set --bind, --join or --gossip-key too", name)
 			}
@@ -76,6 +77,11 @@ func clusterConfig(c *cli.Context) (*gossip.Config, error) {
 		return nil, usageErrorf(c, "invalid value %d for flag --expect: must not be negative", gc.Expect)
 	}
 	gc.Eligible = c.Bool("scheduler")
+	profile, err := gossip.ParseProfile(c.String("gossip-profile"))
+	if err != nil {
+		return nil, usageErrorf(c, "invalid value %q for flag --gossip-profile: want fast, lan or wan", c.String("gossip-profile"))
+	}
+	gc.Profile = profile
 	info, _ := debug.ReadBuildInfo()
 	gc.Version = resolveVersion(Version, Commit, info).Version
 	gc.Capacity = hostCapacity()

@@ -191,6 +191,9 @@ func (h *clusterHost) start() {
 	if !c.defaults {
 		args = append(args, "--reschedule-after", "5s", "--interval", "5s")
 	}
+	// bench/cluster.sh compares settings through CLUSTER_E2E_ARGS, e.g.
+	// "--gossip-profile lan"; later flags win.
+	args = append(args, strings.Fields(os.Getenv("CLUSTER_E2E_ARGS"))...)
 	args = append(args, h.runtimeFlags()...)
 	h.cmd = h.net.Command(c.bin, args...)
 	h.cmd.Env = append(os.Environ(), "KELPIE_GOSSIP_KEY="+c.key)
@@ -889,6 +892,9 @@ func (c *clusterE2E) benchHostLoss(runs int) {
 	mode := "--reschedule-after 5s --interval 5s"
 	if c.defaults {
 		mode = "default --reschedule-after and --interval"
+	}
+	if extra := os.Getenv("CLUSTER_E2E_ARGS"); extra != "" {
+		mode += ", " + extra
 	}
 	if c.killLeader {
 		mode += ", the leader killed"

@@ -8,13 +8,14 @@ import (
 
 // DefaultRescheduleAfter is how long a dead node keeps its replicas before
 // they move, and what --reschedule-after defaults to. memberlist declares a
-// node dead only after its suspicion timeout (about 4 to 7 s on a LAN, a
-// blip it recovers from never gets that far), so the grace period adds to
-// that: measured on three hosts, host loss to replacements running took a
-// median of 36.5 s with 30 s and 12 s with 5 s (bench/cluster.sh). 5 s keeps
-// that under 15 s, as Docker Swarm does; a site that reboots hosts often
-// and would rather wait sets more.
-const DefaultRescheduleAfter = 5 * time.Second
+// node dead only after its suspicion timeout (2.8 s on three hosts with
+// `--gossip-profile fast`, the default, 7 s with lan; a blip it recovers
+// from never gets that far), so the grace period adds to that. Measured on
+// three hosts (bench/cluster.sh), host loss to replacements running took a
+// median of 36.5 s with 30 s and lan, 10-12 s with 5 s and lan; 3 s with
+// fast keeps it under 8 s. A site that reboots hosts often and would rather
+// wait sets more.
+const DefaultRescheduleAfter = 3 * time.Second
 
 // ErrStaleTerm is returned by Place when asked to place for a term lower
 // than the previous placement's: a leader that has been superseded must
