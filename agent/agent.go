@@ -59,6 +59,7 @@ type Agent struct {
 	notices     []string    // the target's notices and the last plan's kept subjects
 	phases      SyncPhases  // the current sync's phases so far
 	net         netting     // the networking allocation and this host's slice
+	startNote   string      // what went wrong at start (a corrupt state set aside), shown in status notices
 
 	// Owned by the loop, in a cluster (Deps.Cluster) only.
 	cluster      Cluster
@@ -104,6 +105,20 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		return nil, fmt.Errorf("new agent: %w", err)
 	}
 	st, err := LoadState(cfg.StatePath())
+	var startNote string
+	if errors.Is(err, ErrCorruptState) {
+		// What the state holds (the applied commit, the pending one, the
+		// last error, a lone host's network allocation) is rebuilt by the
+		// first sync: the pods that run are observed, not remembered, and
+		// keep running when the head still wants them.
+		aside, serr := setAside(cfg.StatePath(), cfg.Clock.Now())
+		if serr != nil {
+			return nil, fmt.Errorf("%w; %w", err, serr)
+		}
+		startNote = fmt.Sprintf("the agent state did not parse; it was set aside as %s and the agent started afresh (the first sync rebuilds it; the check that a new head descends from the applied commit has no applied commit to check against until then): %v", aside, err)
+		cfg.Log.Error("agent state corrupt: starting afresh", "aside", aside, "err", err)
+		st, err = State{Version: stateVersion}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +138,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	if st.Applied != nil {
 		a.metrics.setApplied(st.Applied.Hash)
 	}
+	a.startNote = startNote
 	a.net.pin = pinOf(cfg.Runtime.PodSubnet)
 	a.restoreNetwork()
 	a.publish(nil)

@@ -170,9 +170,14 @@ func manifestErrors(err error, root string) []ManifestError {
 	return out
 }
 
+// ErrCorruptState marks a state file that does not parse (torn by a full
+// disk or damaged by hand): New moves it aside and starts afresh.
+var ErrCorruptState = errors.New("corrupt agent state")
+
 // LoadState reads the state file at path. A missing file is the zero
 // State (a first start); an unreadable or malformed one is an error naming
-// the file, so a damaged state is never mistaken for a fresh host.
+// the file (wrapping ErrCorruptState when it does not parse), so a damaged
+// state is never mistaken for a fresh host.
 func LoadState(path string) (State, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -183,12 +188,22 @@ func LoadState(path string) (State, error) {
 	}
 	var s State
 	if err := json.Unmarshal(data, &s); err != nil {
-		return State{}, fmt.Errorf("read agent state %s: %w (move it away to start as a new agent)", path, err)
+		return State{}, fmt.Errorf("read agent state %s: %w: %w", path, ErrCorruptState, err)
 	}
 	if s.Version != stateVersion {
 		return State{}, fmt.Errorf("read agent state %s: version %d, this agent reads version %d", path, s.Version, stateVersion)
 	}
 	return s, nil
+}
+
+// setAside renames a corrupt file to PATH.corrupt-TIMESTAMP, keeping it for
+// a post-mortem, and returns the new name.
+func setAside(path string, now time.Time) (string, error) {
+	aside := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
+	if err := os.Rename(path, aside); err != nil {
+		return "", fmt.Errorf("set the corrupt %s aside: %w", path, err)
+	}
+	return aside, nil
 }
 
 // SaveState writes s to path with atomicfile.WriteFile, so a crash leaves

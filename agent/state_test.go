@@ -84,3 +84,61 @@ func TestNewRefusesDamagedState(t *testing.T) {
 		t.Fatalf("New over a damaged state: %v", err)
 	}
 }
+
+// TestCorruptStateSetAside: a state file torn or damaged (here: cut in
+// half) does not keep the agent down. It is set aside for a post-mortem,
+// the agent starts afresh and says so, the first sync rebuilds the state,
+// and the pods that run are kept: nothing is restarted.
+func TestCorruptStateSetAside(t *testing.T) {
+	h := newHarness(t)
+	v1 := h.src.push("v1", map[string]string{"app.yaml": deployment("web", 2, "busybox")})
+	h.start()
+	h.waitFor("v1 applied", func(s Status) bool { return s.Applied != nil && s.Applied.Hash == v1.Hash })
+	h.stop()
+	calls := len(h.rt.Calls())
+	path := h.cfg.StatePath()
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, good[:len(good)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	h.start()
+	s := h.waitFor("v1 applied again", func(s Status) bool { return s.Applied != nil && s.Applied.Hash == v1.Hash })
+	var note string
+	for _, n := range s.Notices {
+		if strings.Contains(n, "did not parse") {
+			note = n
+		}
+	}
+	if note == "" {
+		t.Errorf("status does not say the state was set aside: %q", s.Notices)
+	}
+	aside, _ := filepath.Glob(path + ".corrupt-*")
+	if len(aside) != 1 {
+		t.Fatalf("set-aside files %v, want one", aside)
+	}
+	if b, err := os.ReadFile(aside[0]); err != nil || string(b) != string(good[:len(good)/2]) {
+		t.Errorf("the set-aside file does not hold the corrupt state (%v)", err)
+	}
+	if !strings.Contains(note, aside[0]) {
+		t.Errorf("the notice %q does not name %s", note, aside[0])
+	}
+	if m := h.mutations(calls); len(m) != 0 {
+		t.Errorf("starting afresh changed the host: %v", m)
+	}
+	h.stop()
+	if _, err := LoadState(path); err != nil {
+		t.Errorf("the rebuilt state does not load: %v", err)
+	}
+
+	// A state of another version is not damage: it is refused, not set aside.
+	if err := os.WriteFile(path, []byte(`{"version": 99}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(h.cfg, Deps{Source: h.src, Runtime: h.rt}); err == nil || !strings.Contains(err.Error(), "version 99") {
+		t.Errorf("New with a state of version 99: %v, want a refusal naming the version", err)
+	}
+}

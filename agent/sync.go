@@ -383,6 +383,9 @@ func (a *Agent) publish(info *SyncInfo) {
 	s.Pods = append([]PodStatus{}, a.pods...)
 	s.Waiting = append([]string{}, a.waiting...)
 	s.Notices = append([]string{}, a.notices...)
+	if a.startNote != "" {
+		s.Notices = append(s.Notices, a.startNote)
+	}
 	s.PodRange, s.PodRangeWait = "", a.net.why
 	if a.net.subnet.IsValid() {
 		s.PodRange = a.net.subnet.String()

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -223,6 +224,17 @@ func (n *Node) restore() error {
 		return nil
 	}
 	pf, err := readPeers(n.peersPath())
+	if errors.Is(err, errCorruptPeers) {
+		// The peers are a hint (--join and the others' gossip give them
+		// back) and the highest term is learned from the others' metadata:
+		// a torn file must not keep the node down. It is kept aside.
+		aside := n.peersPath() + ".corrupt-" + n.clock.Now().UTC().Format("20060102T150405Z")
+		if rerr := os.Rename(n.peersPath(), aside); rerr != nil {
+			return fmt.Errorf("gossip state: %w; set it aside: %w", err, rerr)
+		}
+		n.log.Error("peers file corrupt: set aside, starting from --join and the others' gossip", "aside", aside, "err", err)
+		pf, err = peersFile{}, nil
+	}
 	if err != nil {
 		return fmt.Errorf("gossip state: %w", err)
 	}

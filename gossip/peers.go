@@ -34,6 +34,9 @@ type peersFile struct {
 	HighestTerm uint64 `json:"highest_term"`
 }
 
+// errCorruptPeers marks a peers file that does not parse.
+var errCorruptPeers = errors.New("corrupt peers file")
+
 // readPeers reads the peers file; a missing file is an empty one.
 func readPeers(path string) (peersFile, error) {
 	var pf peersFile
@@ -45,7 +48,7 @@ func readPeers(path string) (peersFile, error) {
 		return pf, fmt.Errorf("read peers: %w", err)
 	}
 	if err := json.Unmarshal(b, &pf); err != nil {
-		return pf, fmt.Errorf("parse peers %s: %w", path, err)
+		return pf, fmt.Errorf("parse peers %s: %w: %w", path, errCorruptPeers, err)
 	}
 	return pf, nil
 }

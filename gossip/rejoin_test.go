@@ -199,3 +199,46 @@ func TestLeaveIsGraceful(t *testing.T) {
 		return true, ""
 	})
 }
+
+// TestCorruptPeersFileSetAside: a node whose peers file is torn starts
+// anyway: the file is set aside, and the node joins through --join and
+// learns the cluster's term from the others.
+func TestCorruptPeersFileSetAside(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir()}
+	cl := startCluster(t, 2, func(i int, c *Config) { c.StateDir = dirs[i] })
+	waitFor(t, 10*time.Second, "2 members", func() (bool, string) { return converged(cl.nodes, 2) })
+	waitFor(t, 10*time.Second, "one leader", func() (bool, string) { return oneLeader(cl.nodes) })
+	term := cl.nodes[0].Leader().Term
+	if err := cl.nodes[1].Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dirs[1], "gossip", "peers.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b[:len(b)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuf{}
+	c := testConfig(t, "n01", logs)
+	c.StateDir = dirs[1]
+	c.Join = []string{cl.nodes[0].Addr()}
+	n, err := New(c)
+	if err != nil {
+		t.Fatalf("a torn peers file kept the node down: %v", err)
+	}
+	cl.nodes[1], cl.logs[1] = n, logs
+	aside, _ := filepath.Glob(path + ".corrupt-*")
+	if len(aside) != 1 {
+		t.Errorf("set-aside peers files %v, want one", aside)
+	}
+	if !strings.Contains(logs.String(), "peers file corrupt") {
+		t.Errorf("the node did not log that it set the peers file aside:\n%s", logs.String())
+	}
+	waitFor(t, 10*time.Second, "2 members again", func() (bool, string) { return converged(cl.nodes, 2) })
+	waitFor(t, 10*time.Second, "one leader", func() (bool, string) { return oneLeader(cl.nodes) })
+	if got := n.Leader().Term; got < term {
+		t.Errorf("the restarted node follows term %d, below the cluster's %d", got, term)
+	}
+}
