@@ -52,8 +52,18 @@ func (d *delegate) NotifyMsg(b []byte) {
 	case msgStatus:
 		s := decodeStatus(&dec)
 		if dec.err == nil && n.mergeStatus(s) {
-			n.queue.QueueBroadcast(&broadcast{name: "s/" + s.Node, msg: slices.Clone(b)}) // relay: receivers do not by themselves
+			n.queueStatus(s.Node, s.Version, slices.Clone(b)) // relay: receivers do not by themselves
 			n.notify()
+		}
+	case msgStatusNotice:
+		nt := decodeNotice(&dec)
+		if dec.err == nil {
+			n.onStatusNotice(nt)
+		}
+	case msgWantStatus:
+		nt := decodeNotice(&dec)
+		if dec.err == nil {
+			n.onWantStatus(nt)
 		}
 	case msgLeaving:
 		name := dec.string()

@@ -13,6 +13,8 @@ const (
 	msgPlacement                       // a whole placement, over TCP
 	msgStatus                          // one node's status, relayed by receivers
 	msgLeaving                         // (name): the node leaves gracefully
+	msgStatusNotice                    // (0, version, node): node's status of that version can be pulled from it
+	msgWantStatus                      // (0, version, from): send me your status if it is that new
 )
 
 // stateFormat is the first byte of push-pull state.

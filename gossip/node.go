@@ -110,7 +110,8 @@ type Node struct {
 	viewChanged  time.Time
 	lead         Leadership
 	wants        map[[2]uint64]time.Time
-	claims       map[uint64]string // term → the member seen claiming it (noteClaimLocked)
+	statusWants  map[string]statusWant // node → the status version last asked of it
+	claims       map[uint64]string     // term → the member seen claiming it (noteClaimLocked)
 	dirtyPeers   bool
 	dirtyPlace   bool
 	savedTerm    uint64
@@ -136,20 +137,21 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("gossip config: %w", err)
 	}
 	n := &Node{
-		cfg:       cfg,
-		log:       cfg.Logger.With("component", "gossip", "node", cfg.NodeName),
-		clock:     cfg.Clock,
-		members:   map[string]*memberState{},
-		left:      map[string]bool{},
-		peers:     map[string]peer{},
-		statuses:  map[string]NodeStatus{},
-		wants:     map[[2]uint64]time.Time{},
-		claims:    map[uint64]string{},
-		changes:   make(chan struct{}, 1),
-		persistCh: make(chan struct{}, 1),
-		kick:      make(chan struct{}, 1),
-		sends:     make(chan sendJob, sendQueue),
-		done:      make(chan struct{}),
+		cfg:         cfg,
+		log:         cfg.Logger.With("component", "gossip", "node", cfg.NodeName),
+		clock:       cfg.Clock,
+		members:     map[string]*memberState{},
+		left:        map[string]bool{},
+		peers:       map[string]peer{},
+		statuses:    map[string]NodeStatus{},
+		wants:       map[[2]uint64]time.Time{},
+		statusWants: map[string]statusWant{},
+		claims:      map[uint64]string{},
+		changes:     make(chan struct{}, 1),
+		persistCh:   make(chan struct{}, 1),
+		kick:        make(chan struct{}, 1),
+		sends:       make(chan sendJob, sendQueue),
+		done:        make(chan struct{}),
 	}
 	n.bridge = &logBridge{log: cfg.Logger.With("node", cfg.NodeName), clock: cfg.Clock}
 	if err := n.restore(); err != nil {
@@ -446,10 +448,7 @@ func (n *Node) SetStatus(s NodeStatus) error {
 	s.Data = slices.Clone(s.Data)
 	n.statuses[s.Node] = s
 	n.mu.Unlock()
-	msg := encodeStatusMsg(s)
-	if len(msg) <= maxBroadcastStatus {
-		n.queue.QueueBroadcast(&broadcast{name: "s/" + s.Node, msg: msg})
-	}
+	n.queueStatus(s.Node, s.Version, encodeStatusMsg(s))
 	n.notify()
 	return nil
 }

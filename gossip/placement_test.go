@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 func TestAdoptable(t *testing.T) {
@@ -157,4 +159,33 @@ func TestStatusSpreads(t *testing.T) {
 		}
 		return true, ""
 	})
+}
+
+// TestBigStatusSpreads: a status too big for a UDP packet (a host listing
+// hundreds of pods) reaches every node through its notice and a pull, not
+// only at the next push-pull (which this test puts an hour away), and a
+// newer big status replaces it.
+func TestBigStatusSpreads(t *testing.T) {
+	cl := startCluster(t, 4, func(i int, c *Config) {
+		c.tune = func(mc *memberlist.Config) {
+			fastTimers(mc)
+			mc.PushPullInterval = time.Hour
+		}
+	})
+	waitFor(t, 10*time.Second, "4 members", func() (bool, string) { return converged(cl.nodes, 4) })
+	for round := range 2 {
+		data := bytes.Repeat([]byte{byte('a' + round)}, 8*maxBroadcastStatus)
+		if err := cl.nodes[3].SetStatus(NodeStatus{Commit: "abc", PodsRunning: 300 + round, Data: data}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, fmt.Sprintf("big status %d everywhere", round), func() (bool, string) {
+			for _, n := range cl.nodes[:3] {
+				s, ok := n.Statuses()[cl.nodes[3].Name()]
+				if !ok || s.PodsRunning != 300+round || !bytes.Equal(s.Data, data) {
+					return false, fmt.Sprintf("%s has %d pods, %d bytes", n.Name(), s.PodsRunning, len(s.Data))
+				}
+			}
+			return true, ""
+		})
+	}
 }

@@ -36,6 +36,15 @@ type Options struct {
 	// replicas move; 0 means DefaultRescheduleAfter. Use a tiny positive
 	// value (1ns) to move them at once.
 	RescheduleAfter time.Duration
+	// Rebalance moves replicas back towards an even spread when a node
+	// returns or joins (--rebalance): one replica per workload per
+	// placement, only for workloads whose replicas are all Settled, never
+	// a replica bound to a claim. Off, replicas stay where they run.
+	Rebalance bool
+	// Settled holds the replicas ("NAMESPACE/NAME") that run and are
+	// available on the node the previous placement gave them, from the
+	// nodes' status; rebalancing waits for a workload's to be all there.
+	Settled map[string]bool
 }
 
 // validate fills zero values and rejects nonsense.

@@ -92,6 +92,7 @@ func place(desired *specs.DesiredState, nodes []Node, previous *Placement, opts 
 	p.bindVolumes(claimsOf(desired), previous)
 	if previous != nil {
 		p.keepSticky(ws, previous.Assignments)
+		p.rebalance(ws)
 	}
 	// Replicas pinned by their volumes go first: they have one node only.
 	done := make([]bool, len(ws))

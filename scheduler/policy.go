@@ -46,6 +46,9 @@ type PolicyInput struct {
 	// and how long the cluster's first placement waits for the members
 	// Expect names; 0 means DefaultRescheduleAfter.
 	RescheduleAfter time.Duration
+	// Rebalance and Settled: see Options.
+	Rebalance bool
+	Settled   map[string]bool
 	// Expect is the cluster size the agents were started with (--expect;
 	// 0 for none), Alive how many members are alive in the view.
 	Expect, Alive int
@@ -190,7 +193,7 @@ func Decide(in PolicyInput) (Decision, error) {
 			return d, nil
 		}
 	}
-	sp, rep, err := Place(in.Candidate, in.Nodes, prev, Options{Term: in.Term, Commit: in.Commit, Now: in.Now, RescheduleAfter: after})
+	sp, rep, err := Place(in.Candidate, in.Nodes, prev, Options{Term: in.Term, Commit: in.Commit, Now: in.Now, RescheduleAfter: after, Rebalance: in.Rebalance, Settled: in.Settled})
 	if err != nil {
 		return Decision{}, fmt.Errorf("place %s: %w", name, err)
 	}
