@@ -122,6 +122,12 @@ func (c *Containerd) execProbe(ctx context.Context, cont containerd.Container, c
 	}
 	p, err := task.Exec(pctx, id, &ps, cio.NewCreator(cio.WithStreams(nil, out, out)))
 	if err != nil {
+		// A creation cut short by the deadline may still have happened.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), killWait)
+		defer cancel()
+		if lp, lerr := task.LoadProcess(dctx, id, nil); lerr == nil {
+			_, _ = lp.Delete(dctx, containerd.WithProcessKill)
+		}
 		return failed(err)
 	}
 	// The exec process goes, whatever happened: killed if it still runs,
@@ -153,8 +159,12 @@ func (c *Containerd) execProbe(ctx context.Context, cont containerd.Container, c
 		}
 		return failed(err)
 	}
-	timedOut := func() (bool, string) {
-		killTree(int(p.Pid()))
+	// timedOut kills what still runs of the command: the exec process
+	// (not reaped yet, so its pid is still its own) and what it started.
+	timedOut := func(running bool) (bool, string) {
+		if running {
+			killTree(int(p.Pid()))
+		}
 		if ctx.Err() != nil {
 			return false, "canceled"
 		}
@@ -164,8 +174,8 @@ func (c *Containerd) execProbe(ctx context.Context, cont containerd.Container, c
 	case es := <-exitCh:
 		code, _, err := es.Result()
 		if err != nil {
-			if pctx.Err() != nil { // the wait ended with the deadline
-				return timedOut()
+			if pctx.Err() != nil { // the wait ended with the deadline, not the process
+				return timedOut(true)
 			}
 			return failed(err)
 		}
@@ -184,7 +194,12 @@ func (c *Containerd) execProbe(ctx context.Context, cont containerd.Container, c
 		}
 		return code == 0, s
 	case <-pctx.Done():
-		return timedOut()
+		select {
+		case es := <-exitCh: // it ended just now, or the wait did
+			return timedOut(es.Error() != nil)
+		default:
+			return timedOut(true)
+		}
 	}
 }
 
