@@ -54,7 +54,7 @@ func Open(ctx context.Context, cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	events := make(chan struct{}, 1)
-	deps := Deps{Source: remote, Runtime: rt, Events: events}
+	deps := Deps{Source: remote, Runtime: rt, Events: events, Prober: rt}
 	var node *gossip.Node
 	if cfg.Cluster != nil {
 		gc := *cfg.Cluster

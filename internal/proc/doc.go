@@ -1,3 +1,4 @@
 // Package proc reads what kelpie needs to know about host processes from
-// /proc: when a process started. It never changes a process.
+// /proc: when a process started, and which processes descend from one. It
+// never changes a process.
 package proc

@@ -206,11 +206,21 @@ func (s taskState) running() bool {
 	return false
 }
 
-// stopTask stops t: SIGTERM, then SIGKILL once grace has passed (or at
-// once when grace is not positive), and deletes it. A PID 1 that ignores
-// SIGTERM, as busybox sleep does, is killed after grace. It returns once
-// the task is gone.
+// stopTask stops t (killTask) and deletes it. It returns once the task is
+// gone.
 func stopTask(ctx context.Context, t containerd.Task, grace time.Duration) error {
+	if err := killTask(ctx, t, grace); err != nil {
+		return err
+	}
+	return deleteTask(ctx, t)
+}
+
+// killTask stops t if it runs: SIGTERM, then SIGKILL to all its processes
+// once grace has passed (or at once when grace is not positive). A PID 1
+// that ignores SIGTERM, as busybox sleep does, is killed after grace. It
+// returns once the task has exited, and leaves it (stopped, with its exit
+// status); a task that does not run, or does not exist, is left alone.
+func killTask(ctx context.Context, t containerd.Task, grace time.Duration) error {
 	st, err := t.Status(ctx)
 	if err != nil {
 		if err = image.ConvertErr(err); errors.Is(err, errdefs.ErrNotFound) {
@@ -258,7 +268,7 @@ func stopTask(ctx context.Context, t containerd.Task, grace time.Duration) error
 			timer.Stop()
 		}
 	}
-	return deleteTask(ctx, t)
+	return nil
 }
 
 // deleteTask deletes a task that is not running (one that still runs is

@@ -1,0 +1,27 @@
+package probe
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"time"
+)
+
+// TCP makes a tcpSocket probe of port at addr (an IP address, from
+// Target.Address): a connection within timeout (DefaultTimeout when not
+// positive) is success, and is closed at once.
+func TCP(ctx context.Context, addr string, port int, timeout time.Duration) (ok bool, output string) {
+	timeout = timeoutOf(timeout)
+	if port <= 0 || port > 65535 {
+		return false, "port " + strconv.Itoa(port) + " out of range"
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(pctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
+	if err != nil {
+		return false, describe(pctx, ctx, err, timeout)
+	}
+	conn.Close()
+	return true, "connected"
+}
