@@ -1,6 +1,7 @@
 package routes
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -129,6 +130,18 @@ func TestHostGWReplacesAndPrunes(t *testing.T) {
 	got := a.ip("route", "show", "proto", "75")
 	if strings.TrimSpace(got) != "10.244.2.0/24 via 192.0.2.20 dev eth0" {
 		t.Errorf("kelpie's routes:\n%s", got)
+	}
+
+	// A route that cannot be programmed (its link is missing) fails, and
+	// the route kelpie had there stays.
+	set := netplan.RouteSet{Routes: []netplan.Route{{
+		Peer: "b", Mode: netplan.ModeHostGW, Dst: netip.MustParsePrefix("10.244.2.0/24"), Via: mustAddr("192.0.2.21"), Link: "eth9",
+	}}}
+	if ch, err := a.s.Sync(set); err == nil || !strings.Contains(err.Error(), "link eth9") || len(ch) != 0 {
+		t.Errorf("Sync with a missing link: %q, %v", ch, err)
+	}
+	if got := a.ip("route", "show", "proto", "75"); strings.TrimSpace(got) != "10.244.2.0/24 via 192.0.2.20 dev eth0" {
+		t.Errorf("kelpie's routes after a failed Sync:\n%s", got)
 	}
 }
 

@@ -100,10 +100,12 @@ func (s *Syncer) syncRoutes(want []netplan.Route, vx *netlink.Vxlan, ch *changes
 	}
 	var errs []error
 	var kept []netlink.Route
+	failed := map[netip.Prefix]bool{} // kelpie's routes there stay as they are
 	for _, r := range want {
 		nr, err := s.kernelRoute(r, vx)
 		if err != nil {
 			errs = append(errs, err)
+			failed[r.Dst.Masked()] = true
 			continue
 		}
 		kept = append(kept, nr)
@@ -135,7 +137,7 @@ func (s *Syncer) syncRoutes(want []netplan.Route, vx *netlink.Vxlan, ch *changes
 		return append(errs, err)
 	}
 	for _, h := range have {
-		if slices.ContainsFunc(kept, func(w netlink.Route) bool { return same(w, h) }) {
+		if failed[prefixOf(h.Dst)] || slices.ContainsFunc(kept, func(w netlink.Route) bool { return same(w, h) }) {
 			continue
 		}
 		if err := s.h.RouteDel(&h); err != nil && !errors.Is(err, unix.ESRCH) {

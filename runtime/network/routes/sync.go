@@ -31,7 +31,8 @@ func (c *changes) add(format string, args ...any) { *c = append(*c, fmt.Sprintf(
 //     more are deleted.
 //
 // It goes on past a failing item (one peer's route does not hold up the
-// others) and returns every failure joined. Calling it again with the same
+// others) and returns every failure joined; a route of kelpie's to a
+// destination it failed to program is kept as it is, not deleted. Calling it again with the same
 // value changes nothing; Sync(netplan.RouteSet{}) removes all of kelpie's
 // routes and its device.
 func (s *Syncer) Sync(want netplan.RouteSet) ([]string, error) {
@@ -42,6 +43,9 @@ func (s *Syncer) Sync(want netplan.RouteSet) ([]string, error) {
 		v, err := s.ensureDevice(want.VTEP, &ch)
 		if err != nil {
 			errs = append(errs, err)
+			// Keep what works: the routes through a device that could
+			// not be corrected are kept, not pruned.
+			v, _ = s.device()
 		}
 		vx = v
 	} else if err := s.removeDevice(&ch); err != nil {
