@@ -63,7 +63,7 @@ func (s *Syncer) fdb(vx *netlink.Vxlan) ([]netlink.Neigh, error) {
 	return fs, nil
 }
 
-// neighbour is the permanent entry r's VTEP → r's MAC on the device.
+// neighbour is the permanent neighbour entry vtep → mac on the device.
 func neighbour(vx *netlink.Vxlan, vtep netip.Addr, mac net.HardwareAddr) *netlink.Neigh {
 	return &netlink.Neigh{
 		LinkIndex: vx.Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT, Type: unix.RTN_UNICAST,
