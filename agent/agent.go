@@ -60,6 +60,7 @@ type Agent struct {
 	phases      SyncPhases  // the current sync's phases so far
 	net         netting     // the networking allocation and this host's slice
 	startNote   string      // what went wrong at start (a corrupt state set aside), shown in status notices
+	routes      RouteSyncer // Deps.Routes
 
 	// Owned by the loop, in a cluster (Deps.Cluster) only.
 	cluster      Cluster
@@ -139,6 +140,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		a.metrics.setApplied(st.Applied.Hash)
 	}
 	a.startNote = startNote
+	a.routes = deps.Routes
 	a.net.pin = pinOf(cfg.Runtime.PodSubnet)
 	a.restoreNetwork()
 	a.publish(nil)

@@ -143,6 +143,7 @@ func (a *Agent) clusterStep(ctx context.Context) (int, *SyncError) {
 	if err == nil {
 		err = perr
 	}
+	a.syncRoutes()
 	a.reportNode()
 	a.publish(nil)
 	return n, err

@@ -148,6 +148,11 @@ type Config struct {
 	// pins this host's slice; empty, the leader (or, on its own, the agent)
 	// gives it one.
 	Network netplan.Config
+	// PodNetworkMode is how pods reach the other hosts' pods
+	// (--pod-network-mode): host-gw routes where a peer shares a link,
+	// VXLAN where it does not (auto, the default), or one of them for
+	// every peer.
+	PodNetworkMode netplan.PodNetworkMode
 	// Clock is the agent's time; nil means SystemClock.
 	Clock Clock
 }

@@ -82,6 +82,9 @@ type Deps struct {
 	// members, and this host runs the ones placed on it, at the commit the
 	// placement names. Nil runs every replica here (one host).
 	Cluster Cluster
+	// Routes, when set, programs this host's routes to the other hosts'
+	// pod ranges (in a cluster). Nil routes nothing.
+	Routes RouteSyncer
 	// Prober, when set, runs the containers' probes: readiness gates
 	// rollouts and Services, liveness restarts. Nil runs no probes: a pod
 	// is Ready when its containers run.

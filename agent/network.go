@@ -30,6 +30,10 @@ type netting struct {
 	subnet netip.Prefix   // the slice the host numbers its pods in now; invalid before one
 	why    string         // why there is no slice, for errors and status
 	logged netip.Prefix   // the slice last logged
+	// Routes to the other hosts' slices (syncRoutes): as last programmed,
+	// the peers left unrouted and why, and the last failure logged.
+	routes, unrouted []string
+	routeErr         string
 }
 
 // errNoPodRange is the reason a host with no slice starts no pods.

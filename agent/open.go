@@ -6,6 +6,7 @@ import (
 
 	"github.com/kelpie-dev/kelpie/gossip"
 	"github.com/kelpie-dev/kelpie/runtime/host"
+	"github.com/kelpie-dev/kelpie/runtime/network/routes"
 	"github.com/kelpie-dev/kelpie/source"
 )
 
@@ -56,7 +57,14 @@ func Open(ctx context.Context, cfg Config) (*Agent, error) {
 	events := make(chan struct{}, 1)
 	deps := Deps{Source: remote, Runtime: rt, Events: events, Prober: rt}
 	var node *gossip.Node
+	var rs *routes.Syncer
 	if cfg.Cluster != nil {
+		if rs, err = routes.New(routes.Config{}); err != nil {
+			rt.Close()
+			remote.Close()
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		deps.Routes = rs
 		gc := *cfg.Cluster
 		gc.NodeName, gc.StateDir = cfg.Host.Name, cfg.StateDir
 		if gc.Labels == nil {
@@ -66,6 +74,7 @@ func Open(ctx context.Context, cfg Config) (*Agent, error) {
 			gc.Logger = cfg.Log
 		}
 		if node, err = gossip.New(gc); err != nil {
+			rs.Close()
 			rt.Close()
 			remote.Close()
 			return nil, fmt.Errorf("agent: %w", err)
@@ -76,6 +85,7 @@ func Open(ctx context.Context, cfg Config) (*Agent, error) {
 	if err != nil {
 		if node != nil {
 			node.Shutdown()
+			rs.Close()
 		}
 		rt.Close()
 		remote.Close()
@@ -83,7 +93,7 @@ func Open(ctx context.Context, cfg Config) (*Agent, error) {
 	}
 	a.closers = []func() error{rt.Close, remote.Close}
 	if node != nil {
-		a.closers = append([]func() error{node.Shutdown}, a.closers...)
+		a.closers = append([]func() error{node.Shutdown, func() error { rs.Close(); return nil }}, a.closers...)
 	}
 	if cfg.ServeMirror {
 		m, err := newMirrorServer(&a.cfg, rt.Client().RegistryHandler, a.publishedApplied)

@@ -40,6 +40,10 @@ type Status struct {
 	// own way); PodRangeWait says why it has none yet.
 	PodRange     string `json:"podRange,omitempty"`
 	PodRangeWait string `json:"podRangeWait,omitempty"`
+	// Routes are this host's routes to the other hosts' pod ranges, as
+	// last programmed; Unrouted the live peers it cannot reach, and why.
+	Routes   []string `json:"routes,omitempty"`
+	Unrouted []string `json:"unrouted,omitempty"`
 	// Cluster is the cluster view; nil for an agent on its own.
 	Cluster *ClusterStatus `json:"cluster,omitempty"`
 }

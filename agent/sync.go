@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -152,6 +153,7 @@ func (a *Agent) repair(ctx context.Context) {
 	}
 	if a.cluster != nil {
 		a.reportNode()
+		a.syncRoutes()
 	}
 	if n > 0 || cerr != nil {
 		a.log.Info("drift repaired", "commit", a.targetShort(), "actions", n, "ok", cerr == nil)
@@ -387,6 +389,7 @@ func (a *Agent) publish(info *SyncInfo) {
 		s.Notices = append(s.Notices, a.startNote)
 	}
 	s.PodRange, s.PodRangeWait = "", a.net.why
+	s.Routes, s.Unrouted = slices.Clone(a.net.routes), slices.Clone(a.net.unrouted)
 	if a.net.subnet.IsValid() {
 		s.PodRange = a.net.subnet.String()
 	}

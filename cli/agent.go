@@ -74,7 +74,7 @@ func runAgent(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ncfg, err := networkConfig(c)
+	ncfg, mode, err := networkConfig(c)
 	if err != nil {
 		return err
 	}
@@ -99,6 +99,7 @@ func runAgent(c *cli.Context) error {
 	cfg.Host = reconciler.Host{Name: node, Labels: labels}
 	cfg.Runtime = rcfg
 	cfg.Network = ncfg
+	cfg.PodNetworkMode = mode
 	cfg.StateDir = rcfg.StateDir
 	serveMirrorConfig(c, &cfg)
 	cfg.Log = slog.Default()

@@ -141,6 +141,11 @@ func (c *clusterE2E) addHost(i int) *clusterHost {
 	return h
 }
 
+// clusterE2ECIDR is the cluster pod range the hosts' pinned pod subnets
+// (10.231.11-13.0/24) are slices of; it leaves out the hosts' own network,
+// 10.231.0.0/24, which the hosts share as their link.
+const clusterE2ECIDR = "10.231.8.0/21"
+
 // clusterE2EHostNet is the network namespace of host number i, joined to
 // the test's bridge, with the address 10.231.0.1N.
 func clusterE2EHostNet(i int) nethost.Netns {
@@ -163,6 +168,7 @@ func (h *clusterHost) runtimeFlags() []string {
 		"--containerd-namespace", h.ctrNS,
 		"--state-dir", h.stateDir,
 		"--pod-subnet", h.podNet,
+		"--cluster-cidr", clusterE2ECIDR,
 		"--bridge", h.bridge,
 		"--image-dir", h.c.images,
 		"--node-name", h.name,
@@ -689,6 +695,7 @@ func TestClusterEndToEnd(t *testing.T) {
 	})
 	leader, _ := v.oneLeader()
 	t.Logf("(1) 2/2/2 running %.1fs after the agents started; leader %s, commit %.12s\n%s", time.Since(start).Seconds(), leader, v1, v.describe())
+	c.checkPodRoutes(all)
 
 	if runs > 0 {
 		c.benchHostLoss(runs)
@@ -903,4 +910,55 @@ func (c *clusterE2E) benchHostLoss(runs int) {
 	}
 	t.Logf("BENCH host loss, %d runs, %s: seen dead median %.2fs max %.2fs; placed median %.2fs max %.2fs; replacements running median %.2fs max %.2fs",
 		runs, mode, md.Seconds(), xd.Seconds(), mp.Seconds(), xp.Seconds(), mr.Seconds(), xr.Seconds())
+}
+
+// checkPodRoutes checks that every host routes the other hosts' pod ranges:
+// from inside a pod's network namespace on each host, a pod on every other
+// host answers a ping (host-gw routes over the hosts' shared link), and
+// status lists the routes.
+func (c *clusterE2E) checkPodRoutes(hosts []*clusterHost) {
+	t := c.t
+	t.Helper()
+	podIP := func(h *clusterHost) string {
+		s, _ := h.status()
+		for _, p := range s.Pods {
+			if p.IP != "" && p.State == "Running" {
+				return p.IP
+			}
+		}
+		return ""
+	}
+	for _, from := range hosts {
+		ents, err := os.ReadDir(filepath.Join(from.stateDir, "netns"))
+		if err != nil || len(ents) == 0 {
+			t.Fatalf("%s: no pod network namespace under its state dir (%v)", from.name, err)
+		}
+		netns := filepath.Join(from.stateDir, "netns", ents[0].Name())
+		for _, to := range hosts {
+			if to == from {
+				continue
+			}
+			ip := podIP(to)
+			if ip == "" {
+				t.Fatalf("%s runs no pod with an address", to.name)
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				out, err := exec.Command("nsenter", "--net="+netns, "busybox", "ping", "-c", "1", "-W", "1", ip).CombinedOutput()
+				if err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					s, _ := from.status()
+					t.Fatalf("a pod on %s does not reach pod %s on %s: %v\n%s\nroutes of %s: %q, unrouted %q", from.name, ip, to.name, err, out, from.name, s.Routes, s.Unrouted)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+		s, _ := from.status()
+		if len(s.Routes) != len(hosts)-1 {
+			t.Errorf("%s lists routes %q, want one to each of the %d other hosts", from.name, s.Routes, len(hosts)-1)
+		}
+	}
+	t.Logf("pods reach each other across the three hosts")
 }

@@ -14,21 +14,27 @@ import (
 func networkFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "cluster-cidr", Usage: "the pod range of the whole cluster, cut into a slice per host (the same on every host)", Value: netplan.DefaultClusterCIDR.String(), EnvVars: envVars("cluster-cidr")},
+		&cli.StringFlag{Name: "pod-network-mode", Usage: "how pods reach the other hosts' pods: auto (host-gw routes to peers on a shared link, VXLAN to the others), host-gw or vxlan", Value: string(netplan.DefaultPodNetworkMode), EnvVars: envVars("pod-network-mode")},
 		&cli.IntFlag{Name: "pod-slice-size", Usage: "prefix length of each host's slice of --cluster-cidr", Value: netplan.DefaultSliceBits, EnvVars: envVars("pod-slice-size")},
 	}
 }
 
-// networkConfig returns the networking configuration the flags ask for.
-func networkConfig(c *cli.Context) (netplan.Config, error) {
+// networkConfig returns the networking configuration the flags ask for,
+// and the pod network mode.
+func networkConfig(c *cli.Context) (netplan.Config, netplan.PodNetworkMode, error) {
 	var cfg netplan.Config
+	mode, err := netplan.ParsePodNetworkMode(c.String("pod-network-mode"))
+	if err != nil {
+		return cfg, "", usageErrorf(c, "%s", fmt.Sprint(err))
+	}
 	p, err := netip.ParsePrefix(c.String("cluster-cidr"))
 	if err != nil {
-		return cfg, usageErrorf(c, "flag --cluster-cidr %q: want an IPv4 network such as 10.244.0.0/16", c.String("cluster-cidr"))
+		return cfg, "", usageErrorf(c, "flag --cluster-cidr %q: want an IPv4 network such as 10.244.0.0/16", c.String("cluster-cidr"))
 	}
 	cfg.ClusterCIDR = p
 	cfg.SliceBits = c.Int("pod-slice-size")
 	if err := cfg.Validate(); err != nil {
-		return cfg, usageErrorf(c, "%s", fmt.Sprint(err))
+		return cfg, "", usageErrorf(c, "%s", fmt.Sprint(err))
 	}
-	return cfg, nil
+	return cfg, mode, nil
 }

@@ -183,6 +183,12 @@ func printStatus(w io.Writer, z colorizer, s agent.Status, now time.Time) {
 	case s.PodRangeWait != "":
 		fmt.Fprintf(w, "Pod range: %s\n", z.yellow("none yet: "+termSafe(s.PodRangeWait)))
 	}
+	for _, r := range s.Routes {
+		fmt.Fprintf(w, "  route %s\n", termSafe(r))
+	}
+	for _, u := range s.Unrouted {
+		fmt.Fprintf(w, "  %s %s\n", z.yellow("unrouted:"), termSafe(u))
+	}
 	for _, n := range s.Notices {
 		fmt.Fprintf(w, "%s %s\n", z.yellow("note:"), termSafe(n))
 	}
