@@ -88,6 +88,10 @@ type nodeDetail struct {
 	// PodSubnet is the slice of the pod range the host pins (--pod-subnet);
 	// "" when the leader chooses.
 	PodSubnet string `json:"podSubnet,omitempty"`
+	// Available lists the pods ("ns/name") that run here with every
+	// container ready: the leader rebalances a workload only when all of
+	// its replicas are.
+	Available []string `json:"available,omitempty"`
 }
 
 // clusterSync is sync for an agent in a cluster: it fetches and validates
@@ -180,6 +184,7 @@ func (a *Agent) place() *SyncError {
 	in := scheduler.PolicyInput{
 		Nodes: a.schedulerNodes(), Previous: prev, Term: lead.Term, Now: a.clock.Now(),
 		RescheduleAfter: a.cfg.RescheduleAfter, WaitSince: a.placing.waitSince,
+		Rebalance: a.cfg.Rebalance, Settled: a.settled(prev),
 		AllowEmpty: a.cfg.AllowEmpty, AllowRewrite: a.cfg.AllowRewrite,
 	}
 	q := a.cluster.Quorum()
@@ -400,6 +405,12 @@ func (a *Agent) reportNode() {
 	var d nodeDetail
 	d.Claims = slices.Sorted(slices.Values(a.claims))
 	d.Head = a.seenHead
+	for _, p := range a.pods {
+		if p.State == "Running" && readyAll(p.Ready) {
+			d.Available = append(d.Available, p.Namespace+"/"+p.Name)
+		}
+	}
+	slices.Sort(d.Available)
 	if a.net.pin.IsValid() {
 		d.PodSubnet = a.net.pin.String()
 	}
@@ -513,4 +524,29 @@ func askedFor(asked map[string]string, head string) bool {
 		}
 	}
 	return false
+}
+
+// settled returns the replicas of placement prev that run, with every
+// container ready, on the node prev gives them, as the nodes report it:
+// what the leader may rebalance.
+func (a *Agent) settled(prev *scheduler.Placement) map[string]bool {
+	if prev == nil || !a.cfg.Rebalance {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, m := range a.cluster.Members() {
+		if m.State != gossip.StateAlive || !m.HasStatus {
+			continue
+		}
+		var d nodeDetail
+		if json.Unmarshal(m.Status.Data, &d) != nil {
+			continue
+		}
+		for _, id := range d.Available {
+			if prev.Assignments[id] == m.Name {
+				out[id] = true
+			}
+		}
+	}
+	return out
 }

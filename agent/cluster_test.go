@@ -419,3 +419,47 @@ func TestCluster50(t *testing.T) {
 	t.Logf("50 agents: membership converged in %v, 100 replicas running in %v; leader killed → new leader in %v, → its replicas running elsewhere in %v (reschedule-after 3s)",
 		joined.Round(time.Millisecond), placed.Round(time.Millisecond), newLeader.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
 }
+
+// TestClusterRebalancesReturningHost: a host that comes back after its
+// replicas moved gets its share back, one replica at a time, until the
+// spread is even; with Rebalance off it stays empty.
+func TestClusterRebalancesReturningHost(t *testing.T) {
+	for _, rebalance := range []bool{true, false} {
+		t.Run(fmt.Sprintf("rebalance=%v", rebalance), func(t *testing.T) {
+			src := newFakeSource()
+			src.push("v1", map[string]string{"web.yaml": deployment("web", 6, "busybox")})
+			tc := newTestCluster(t, src)
+			set := func(c *Config) { c.Rebalance = rebalance }
+			tc.start("a", 0, set)
+			tc.start("b", 0, set)
+			got := tc.waitPodsSpread("6 replicas on a and b", replicaNames("web", 6), 2)
+			if len(got["a"]) != 3 || len(got["b"]) != 3 {
+				t.Fatalf("spread %v, want 3/3", got)
+			}
+			c := tc.start("c", 0, set)
+			if !rebalance {
+				// The leader places again whenever the view or a status
+				// changes; give it several chances to move something.
+				deadline := time.Now().Add(3 * time.Second)
+				for time.Now().Before(deadline) {
+					if n := len(tc.pods()["c"]); n != 0 {
+						t.Fatalf("with Rebalance off, the new host got %d replicas", n)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				return
+			}
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				p := tc.pods()
+				if len(p["a"]) == 2 && len(p["b"]) == 2 && len(p[c.name]) == 2 {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("not rebalanced to 2/2/2 after 60 s: %v", p)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+}

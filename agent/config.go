@@ -111,6 +111,12 @@ type Config struct {
 	// leader places them elsewhere (--reschedule-after); 0 means
 	// scheduler.DefaultRescheduleAfter. Only in a cluster (Deps.Cluster).
 	RescheduleAfter time.Duration
+	// Rebalance lets the leader move replicas back towards an even spread
+	// when a host returns or joins (--rebalance; DefaultConfig turns it
+	// on): one replica of a workload at a time, once all of its replicas
+	// run and are ready, never one bound to a claim. Off, replicas stay
+	// where they run (sticky sites). Only in a cluster.
+	Rebalance bool
 	// ServeMirror serves this host's applied commit and images to its peers
 	// on Listen, read-only, under /mirror/ (--serve-mirror): a peer follows
 	// it with --repo http://kelpie:TOKEN@HOST:PORT/mirror/git/repo.git and
@@ -165,6 +171,7 @@ func DefaultConfig() Config {
 		DriftInterval: DefaultDriftInterval,
 		Listen:        DefaultListen,
 		Prune:         true, // the agent owns the host: what git no longer names goes
+		Rebalance:     true,
 	}
 }
 

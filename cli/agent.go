@@ -82,6 +82,7 @@ func runAgent(c *cli.Context) error {
 	cfg.Cluster = gc
 	cfg.LeaveOnStop = c.Bool("leave-on-stop")
 	cfg.RescheduleAfter = c.Duration("reschedule-after")
+	cfg.Rebalance = c.Bool("rebalance")
 	cfg.Repos = repos
 	cfg.Ref = c.String("ref")
 	cfg.Path = c.String("path")

@@ -31,6 +31,7 @@ func clusterFlags() []cli.Flag {
 		&cli.IntFlag{Name: "expect", Usage: "expected cluster size: placement changes need expect/2+1 alive members (0: favour availability)", EnvVars: envVars("expect")},
 		&cli.StringFlag{Name: "gossip-profile", Usage: "failure detection preset: fast (a dead host is seen in about 3 s; one site network), lan (memberlist's LAN timings, about 7 s) or wan (across sites)", Value: "fast", EnvVars: envVars("gossip-profile")},
 		&cli.DurationFlag{Name: "reschedule-after", Usage: "how long a dead host's replicas wait before they move", Value: scheduler.DefaultRescheduleAfter, EnvVars: envVars("reschedule-after")},
+		&cli.BoolFlag{Name: "rebalance", Usage: "move replicas back, one at a time, when a host returns or joins (--rebalance=false: replicas stay where they run)", Value: true, EnvVars: envVars("rebalance")},
 		&cli.BoolFlag{Name: "leave-on-stop", Usage: "on SIGTERM, leave the cluster and remove this host's pods: the others take them over at once", EnvVars: envVars("leave-on-stop")},
 		&cli.BoolFlag{Name: "scheduler", Usage: "let this host be elected scheduler (--scheduler=false: never lead)", Value: true, EnvVars: envVars("scheduler")},
 	}
@@ -40,7 +41,7 @@ func clusterFlags() []cli.Flag {
 // when no cluster flag is set.
 func clusterConfig(c *cli.Context) (*gossip.Config, error) {
 	if !c.IsSet("bind") && !c.IsSet("join") && !c.IsSet("gossip-key") && !c.IsSet("gossip-key-file") && !c.IsSet("insecure-gossip") {
-		for _, name := range []string{"advertise", "expect", "leave-on-stop", "gossip-profile"} {
+		for _, name := range []string{"advertise", "expect", "leave-on-stop", "gossip-profile", "rebalance"} {
 			if c.IsSet(name) {
 				return nil, usageErrorf(c, "flag --%s needs a cluster: set --bind, --join or --gossip-key too", name)
 			}
