@@ -340,9 +340,12 @@ func TestClusterStaleLeaderDoesNotRollBack(t *testing.T) {
 		t.Fatal("fake hashes collide")
 	}
 	tc := newTestCluster(t, src)
-	b := tc.start("b", 0, nil)
+	// Rebalancing off: b keeps all four replicas, so any change on b is
+	// the stale leader's doing.
+	noRebalance := func(c *Config) { c.Rebalance = false }
+	b := tc.start("b", 0, noRebalance)
 	tc.waitPods("4 replicas on b", replicaNames("web", 4))
-	a := tc.startWith("a", 0, stale, nil)
+	a := tc.startWith("a", 0, stale, noRebalance)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		st := a.agent.Status()

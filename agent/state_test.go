@@ -69,22 +69,6 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 }
 
-// TestNewRefusesDamagedState: an agent does not start over a damaged state
-// (it would forget which commit runs, and with it the fast-forward check).
-func TestNewRefusesDamagedState(t *testing.T) {
-	h := newHarness(t)
-	path := h.cfg.StatePath()
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte("{"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := New(h.cfg, Deps{Source: h.src, Runtime: h.rt}); err == nil || !strings.Contains(err.Error(), "state.json") {
-		t.Fatalf("New over a damaged state: %v", err)
-	}
-}
-
 // TestCorruptStateSetAside: a state file torn or damaged (here: cut in
 // half) does not keep the agent down. It is set aside for a post-mortem,
 // the agent starts afresh and says so, the first sync rebuilds the state,
