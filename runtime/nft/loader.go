@@ -95,7 +95,7 @@ type Loader struct {
 	run func(ctx context.Context, text string) error
 
 	mu       sync.Mutex
-	current  *netplan.Ruleset // what the kernel holds; nil: unknown
+	current  *netplan.Ruleset     // what the kernel holds; nil: unknown
 	stale    map[string]time.Time // chains emptied, when, to delete StaleDelay later
 	attempts int                  // failed deletions in a row
 	timer    *time.Timer
