@@ -15,6 +15,11 @@ type Config struct {
 	// free one (tests). The unspecified address is refused: the server
 	// listens on the gateway only.
 	Addr string
+	// FreeBind lets the server listen before Addr is on any interface
+	// (IP_FREEBIND): the CNI bridge plugin gives the bridge its gateway
+	// address only when the first pod joins. Without it Start fails when
+	// the address is not this host's.
+	FreeBind bool
 	// Clients are the source address ranges the server answers: the
 	// cluster pod range (and whatever else the host should be able to ask,
 	// e.g. loopback). Queries from elsewhere are dropped (UDP, so that

@@ -8,9 +8,11 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
 
 	"github.com/kelpie-dev/kelpie/netplan"
 )
@@ -60,7 +62,7 @@ func (s *Server) Start() error {
 	if s.started {
 		return errors.New("dns server: already started")
 	}
-	pc, l, err := listen(s.cfg.Addr)
+	pc, l, err := listen(s.cfg.Addr, s.cfg.FreeBind)
 	if err != nil {
 		return err
 	}
@@ -99,16 +101,27 @@ func (s *Server) Start() error {
 }
 
 // listen binds addr for UDP and TCP on the same port (port 0: a free port
-// both have).
-func listen(addr string) (net.PacketConn, net.Listener, error) {
+// both have), with IP_FREEBIND when freeBind is set.
+func listen(addr string, freeBind bool) (net.PacketConn, net.Listener, error) {
 	ap := netip.MustParseAddrPort(addr)
+	var lc net.ListenConfig
+	if freeBind {
+		lc.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1) }); err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	ctx := context.Background()
 	for try := 0; ; try++ {
-		pc, err := net.ListenPacket("udp", addr)
+		pc, err := lc.ListenPacket(ctx, "udp", addr)
 		if err != nil {
 			return nil, nil, fmt.Errorf("dns server: listen udp %s: %w", addr, err)
 		}
 		port := netip.MustParseAddrPort(pc.LocalAddr().String()).Port()
-		l, err := net.Listen("tcp", netip.AddrPortFrom(ap.Addr(), port).String())
+		l, err := lc.Listen(ctx, "tcp", netip.AddrPortFrom(ap.Addr(), port).String())
 		if err == nil {
 			return pc, l, nil
 		}

@@ -103,7 +103,7 @@ func (u *upstream) queries(proto string) int {
 // listenPair binds a free port of 127.0.0.1 for UDP and TCP.
 func listenPair(t *testing.T) (net.PacketConn, net.Listener) {
 	t.Helper()
-	pc, l, err := listen("127.0.0.1:0")
+	pc, l, err := listen("127.0.0.1:0", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,5 +425,29 @@ func TestConfigValidate(t *testing.T) {
 		if _, err := New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v) = %v, want an error naming %s", tc.cfg, err, tc.want)
 		}
+	}
+}
+
+// TestServerFreeBind starts a server on an address no interface has yet,
+// as the agent does before the first pod gives the bridge its gateway.
+func TestServerFreeBind(t *testing.T) {
+	addr := "192.0.2.53:0" // TEST-NET-1: on no interface
+	s, err := New(Config{Addr: addr, Clients: []netip.Prefix{loopback}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err == nil {
+		s.Close()
+		t.Fatalf("Start on %s without FreeBind succeeded: is the address on an interface here?", addr)
+	}
+	s, err = New(Config{Addr: addr, Clients: []netip.Prefix{loopback}, FreeBind: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start with FreeBind: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Error(err)
 	}
 }
