@@ -88,3 +88,36 @@ func flowsTo(t *testing.T, path string, dst netip.AddrPort) map[netip.Addr]int {
 	}
 	return out
 }
+
+func TestStaleFilter(t *testing.T) {
+	flow := func(proto uint8, dst string, dport uint16, replySrc string) *netlink.ConntrackFlow {
+		f := &netlink.ConntrackFlow{}
+		f.Forward.Protocol = proto
+		f.Forward.DstIP = netip.MustParseAddr(dst).AsSlice()
+		f.Forward.DstPort = dport
+		f.Reverse.SrcIP = netip.MustParseAddr(replySrc).AsSlice()
+		return f
+	}
+	vip, ep, other := netip.MustParseAddr("10.96.0.11"), netip.MustParseAddr("10.244.0.6"), netip.MustParseAddr("10.244.0.5")
+	for _, tc := range []struct {
+		name  string
+		stale netplan.StaleFlow
+		flow  *netlink.ConntrackFlow
+		want  bool
+	}{
+		{"endpoint gone", netplan.StaleFlow{Dst: vip, Port: 53, Endpoint: ep}, flow(unix.IPPROTO_UDP, "10.96.0.11", 53, "10.244.0.6"), true},
+		{"another endpoint", netplan.StaleFlow{Dst: vip, Port: 53, Endpoint: ep}, flow(unix.IPPROTO_UDP, "10.96.0.11", 53, other.String()), false},
+		{"TCP is never touched", netplan.StaleFlow{Dst: vip, Port: 53, Endpoint: ep}, flow(unix.IPPROTO_TCP, "10.96.0.11", 53, "10.244.0.6"), false},
+		{"another port", netplan.StaleFlow{Dst: vip, Port: 53, Endpoint: ep}, flow(unix.IPPROTO_UDP, "10.96.0.11", 54, "10.244.0.6"), false},
+		{"another VIP", netplan.StaleFlow{Dst: vip, Port: 53, Endpoint: ep}, flow(unix.IPPROTO_UDP, "10.96.0.12", 53, "10.244.0.6"), false},
+		{"port that had no endpoints: every entry", netplan.StaleFlow{Dst: vip, Port: 53}, flow(unix.IPPROTO_UDP, "10.96.0.11", 53, "10.96.0.11"), true},
+		{"node port, any local address", netplan.StaleFlow{Port: 30053, Endpoint: ep}, flow(unix.IPPROTO_UDP, "192.168.1.10", 30053, "10.244.0.6"), true},
+		{"node port, another endpoint", netplan.StaleFlow{Port: 30053, Endpoint: ep}, flow(unix.IPPROTO_UDP, "192.168.1.10", 30053, other.String()), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := (staleFilter{tc.stale}).MatchConntrackFlow(tc.flow); got != tc.want {
+				t.Errorf("match = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
