@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	goruntime "runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,7 +34,27 @@ var (
 	dnsVIP      = netip.MustParseAddr("10.96.0.11")
 )
 
-var netnsSeq atomic.Int32
+var (
+	netnsSeq  atomic.Int32
+	sweepOnce sync.Once // deletes the namespaces of test processes that are gone
+)
+
+// sweepNetns deletes the namespaces "kelpie-nft-PID-N" of processes that
+// are gone (killed test runs).
+func sweepNetns() {
+	ents, _ := os.ReadDir("/run/netns")
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), "kelpie-nft-")
+		pid, _, ok2 := strings.Cut(rest, "-")
+		if !ok || !ok2 {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			continue
+		}
+		_ = exec.Command("ip", "netns", "del", e.Name()).Run()
+	}
+}
 
 // testNetns makes a network namespace of the test's own (/run/netns/NAME)
 // with lo up and an interface (one end of a veth pair) holding the client's and the endpoints'
@@ -45,8 +66,8 @@ func testNetns(t *testing.T) string {
 	testenv.Binary(t, "ip", "iproute2")
 	testenv.Binary(t, "nft", "nftables")
 	testenv.Binary(t, "nsenter", "util-linux")
+	sweepOnce.Do(sweepNetns)
 	name := fmt.Sprintf("kelpie-nft-%d-%d", os.Getpid(), netnsSeq.Add(1))
-	_ = exec.Command("ip", "netns", "del", name).Run() // a leftover of a killed run with this pid
 	run(t, "ip", "netns", "add", name)
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
 	for _, args := range [][]string{
