@@ -168,7 +168,6 @@ func (h *clusterHost) runtimeFlags() []string {
 		"--containerd-namespace", h.ctrNS,
 		"--state-dir", h.stateDir,
 		"--pod-subnet", h.podNet,
-		"--cluster-cidr", clusterE2ECIDR,
 		"--bridge", h.bridge,
 		"--image-dir", h.c.images,
 		"--node-name", h.name,
@@ -193,6 +192,7 @@ func (h *clusterHost) start() {
 		"--join", strings.Join(join, ","),
 		"--expect", "3",
 		"--api-token", e2eAPIToken, // the listen address is not loopback: reads need it too
+		"--cluster-cidr", clusterE2ECIDR,
 	}
 	if !c.defaults {
 		args = append(args, "--reschedule-after", "5s", "--interval", "5s")
