@@ -35,6 +35,10 @@ type Status struct {
 	// Notices are the planner's notes on the applied manifests: objects
 	// that run nothing on this host, and why.
 	Notices []string `json:"notices"`
+	// Jobs and CronJobs are the Jobs (of the manifests and of CronJobs) and
+	// the CronJobs this host runs, as the Job controller last saw them.
+	Jobs     []reconciler.JobStatus     `json:"jobs,omitempty"`
+	CronJobs []reconciler.CronJobStatus `json:"cronJobs,omitempty"`
 	// Cluster is the cluster view; nil for an agent on its own.
 	Cluster *ClusterStatus `json:"cluster,omitempty"`
 }

@@ -175,7 +175,9 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 		return 0, a.newError(KindObserve, &t.commit, fmt.Errorf("observe the host: %w", err))
 	}
 	a.setPods(actual)
-	res, err := reconciler.Plan(t.desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty || t.allowEmpty, RollingUpdates: true, Privileges: &a.priv})
+	defer a.wakeForJobs(now)
+	desired, jobNotices := a.runJobs(t, actual, now)
+	res, err := reconciler.Plan(desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty || t.allowEmpty, RollingUpdates: true, Privileges: &a.priv})
 	if err != nil {
 		if errors.Is(err, reconciler.ErrEmptyDesired) {
 			return 0, a.newError(KindEmpty, &t.commit, fmt.Errorf("commit %s refused: %w (start the agent with --allow-empty to let a commit remove every pod)", t.commit.Short(), err))
@@ -190,7 +192,7 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 	for _, w := range res.Waiting {
 		a.waiting = append(a.waiting, w.String())
 	}
-	a.notices = append(append(a.notices[:0], t.notices...), keptStrings(res.Kept)...)
+	a.notices = append(append(append(a.notices[:0], t.notices...), jobNotices...), keptStrings(res.Kept)...)
 	if res.Empty() {
 		return 0, nil
 	}
@@ -376,6 +378,8 @@ func (a *Agent) publish(info *SyncInfo) {
 	s.Pods = append([]PodStatus{}, a.pods...)
 	s.Waiting = append([]string{}, a.waiting...)
 	s.Notices = append([]string{}, a.notices...)
+	s.Jobs = append([]reconciler.JobStatus{}, a.jobStatus...)
+	s.CronJobs = append([]reconciler.CronJobStatus{}, a.cronStatus...)
 	if a.cluster != nil {
 		s.Cluster = a.clusterStatus()
 	}
