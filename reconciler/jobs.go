@@ -302,13 +302,28 @@ func (c *jobController) apply(st jobStep, cronJob string) bool {
 	for _, del := range d.Delete {
 		deleted[del.Name] = true
 	}
+	// The pods to keep: those observed of this run (finished ones too,
+	// until the TTL) and those the record lists as active but that are not
+	// observed (their creation failed or is on its way: made again).
+	keep := map[string]int{}
 	for _, p := range st.pods {
-		if deleted[p.Name] || p.Identity != j.Identity {
-			continue
+		if !deleted[p.Name] && p.Identity == j.Identity {
+			keep[p.Name] = p.Index
 		}
-		pod, err := c.buildJobPod(st.obj, j, p.Name, p.Index)
+	}
+	creating := map[string]bool{}
+	for _, cr := range d.Create {
+		creating[cr.Name] = true
+	}
+	for _, r := range d.Record.Active {
+		if !deleted[r.Name] && !creating[r.Name] {
+			keep[r.Name] = r.Index
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(keep)) {
+		pod, err := c.buildJobPod(st.obj, j, name, keep[name])
 		if err != nil {
-			c.notice(st.obj, fmt.Sprintf("pod %s: %v; not run", p.Name, err))
+			c.notice(st.obj, fmt.Sprintf("pod %s: %v; not run", name, err))
 			return false
 		}
 		pods = append(pods, pod)
