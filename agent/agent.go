@@ -44,23 +44,28 @@ type Agent struct {
 
 	// Owned by the loop (Run's goroutine).
 	state       State
-	target      *target     // the newest commit that validated and planned: what drift repair converges to
-	syncDue     bool        // a sync was requested
-	syncReason  string      // why
-	nextPoll    time.Time   // when the next poll is due
-	nextRetry   time.Time   // when a failed sync is retried; zero when none is
-	nextCheck   time.Time   // when the host is next checked for drift
-	failures    int         // transient failures in a row, for back-off
-	syncs       int         // syncs since start
-	lastLogged  string      // the last error logged at warn, to log repeats at debug
-	lastSkipped string      // the URLs the last fetch passed over, logged once
-	pods        []PodStatus // as last observed
-	waiting     []string    // the last plan's waits
-	notices     []string    // the target's notices and the last plan's kept subjects
-	phases      SyncPhases  // the current sync's phases so far
-	net         netting     // the networking allocation and this host's slice
-	startNote   string      // what went wrong at start (a corrupt state set aside), shown in status notices
-	routes      RouteSyncer // Deps.Routes
+	target      *target                    // the newest commit that validated and planned: what drift repair converges to
+	syncDue     bool                       // a sync was requested
+	syncReason  string                     // why
+	nextPoll    time.Time                  // when the next poll is due
+	nextRetry   time.Time                  // when a failed sync is retried; zero when none is
+	nextCheck   time.Time                  // when the host is next checked for drift
+	failures    int                        // transient failures in a row, for back-off
+	syncs       int                        // syncs since start
+	lastLogged  string                     // the last error logged at warn, to log repeats at debug
+	lastSkipped string                     // the URLs the last fetch passed over, logged once
+	pods        []PodStatus                // as last observed
+	waiting     []string                   // the last plan's waits
+	notices     []string                   // the target's notices and the last plan's kept subjects
+	phases      SyncPhases                 // the current sync's phases so far
+	jobs        reconciler.JobRecords      // the Job controller's records, as stored in Config.JobsPath
+	jobsWake    time.Time                  // when the Job controller must run again; zero for never
+	jobStatus   []reconciler.JobStatus     // as the controller last saw them
+	cronStatus  []reconciler.CronJobStatus // as the controller last saw them
+	cronReqs    chan cronRequest           // `kelpie cron trigger` requests for the loop
+	net         netting                    // the networking allocation and this host's slice
+	startNote   string                     // what went wrong at start (a corrupt state set aside), shown in status notices
+	routes      RouteSyncer                // Deps.Routes
 
 	// Owned by the loop, in a cluster (Deps.Cluster) only.
 	cluster      Cluster
@@ -123,6 +128,10 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	jobs, err := LoadJobRecords(cfg.JobsPath())
+	if err != nil {
+		return nil, fmt.Errorf("new agent: %w", err)
+	}
 	token := cfg.APIToken
 	if token == "" {
 		if token, err = loadOrCreateAPIToken(cfg.APITokenPath()); err != nil {
@@ -134,6 +143,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		log: cfg.Log, clock: cfg.Clock, metrics: newMetrics(),
 		triggers: make(chan source.Trigger, triggerBuffer),
 		state:    st, cluster: deps.Cluster,
+		jobs: jobs, cronReqs: make(chan cronRequest),
 		guard: newHTTPGuard(cfg.Listen, token, cfg.TLS.ClientCAFile != ""),
 	}
 	if st.Applied != nil {
@@ -264,6 +274,8 @@ func (a *Agent) loop(ctx context.Context) {
 		case t := <-a.triggers:
 			a.requestSync(t.Reason)
 			a.drainTriggers()
+		case req := <-a.cronReqs:
+			req.reply <- a.triggerCron(req)
 		case <-changes:
 			a.clusterDue = true
 		case <-a.events:

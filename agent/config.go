@@ -182,6 +182,9 @@ func (c *Config) StatePath() string { return filepath.Join(c.StateDir, "agent", 
 // empty: StateDir/agent/api-token.
 func (c *Config) APITokenPath() string { return filepath.Join(c.StateDir, "agent", "api-token") }
 
+// JobsPath is where the agent keeps its Job records: StateDir/agent/jobs.json.
+func (c *Config) JobsPath() string { return JobsPath(c.StateDir) }
+
 // CacheDir is where the agent keeps its git cache: StateDir/agent/git.
 func (c *Config) CacheDir() string { return filepath.Join(c.StateDir, "agent", "git") }
 

@@ -26,6 +26,7 @@ func (a *Agent) handler() http.Handler {
 		a.Trigger("api")
 		writeJSON(w, http.StatusAccepted, map[string]string{"status": "sync requested"})
 	})
+	mux.HandleFunc("POST /api/v1/cronjobs/{namespace}/{name}/trigger", a.cronTrigger)
 	if a.mirror != nil {
 		mux.Handle("/mirror/", a.mirror) // checks the mirror token itself
 	}

@@ -100,7 +100,7 @@ func (g *httpGuard) wrap(next http.Handler) http.Handler {
 		}
 		var lim *rate.Limiter
 		switch {
-		case r.URL.Path == "/api/v1/sync" && mutating:
+		case (r.URL.Path == "/api/v1/sync" || strings.HasPrefix(r.URL.Path, "/api/v1/cronjobs/")) && mutating:
 			lim = g.sync
 		case r.URL.Path == "/hooks/git":
 			lim = g.hook

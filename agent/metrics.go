@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/kelpie-dev/kelpie/reconciler"
 )
 
 // Sync results, the values of kelpie_sync_total's result label.
@@ -24,6 +26,7 @@ type metrics struct {
 	reconcile  prometheus.Histogram
 	phases     *prometheus.HistogramVec
 	pods       *prometheus.GaugeVec
+	jobs       *prometheus.GaugeVec
 	errors     *prometheus.CounterVec
 	lastCommit string
 }
@@ -59,18 +62,25 @@ func newMetrics() *metrics {
 			Name: "kelpie_pods",
 			Help: "Pods kelpie runs on this host by phase: Running, Pending, Succeeded, Failed.",
 		}, []string{"phase"}),
+		jobs: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kelpie_jobs",
+			Help: "Jobs on this host (of the manifests and of CronJobs) by condition: Running, Complete, Failed.",
+		}, []string{"condition"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kelpie_errors_total",
 			Help: "Failures by kind: invalid, not_fast_forward, untrusted, empty, plan, fetch, observe, apply.",
 		}, []string{"kind"}),
 	}
-	m.reg.MustRegister(m.syncs, m.lastSync, m.applied, m.reconcile, m.phases, m.pods, m.errors,
+	m.reg.MustRegister(m.syncs, m.lastSync, m.applied, m.reconcile, m.phases, m.pods, m.jobs, m.errors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{resultOK, resultRefused, resultFailed} {
 		m.syncs.WithLabelValues(r) // present at 0, so rate() works from the start
 	}
 	for _, p := range podPhases {
 		m.pods.WithLabelValues(p)
+	}
+	for _, c := range jobConditions {
+		m.jobs.WithLabelValues(c)
 	}
 	for _, k := range []ErrorKind{KindInvalid, KindNotFastForward, KindUntrusted, KindEmpty, KindPlan, KindFetch, KindObserve, KindApply} {
 		m.errors.WithLabelValues(string(k))
@@ -106,6 +116,24 @@ func (m *metrics) setPods(pods []PodStatus) {
 	}
 	for _, p := range podPhases {
 		m.pods.WithLabelValues(p).Set(float64(counts[p]))
+	}
+}
+
+// jobConditions label kelpie_jobs: a Job runs until Complete or Failed.
+var jobConditions = []string{"Running", "Complete", "Failed"}
+
+// setJobs sets kelpie_jobs from the Jobs' conditions.
+func (m *metrics) setJobs(jobs []reconciler.JobStatus) {
+	counts := map[string]int{}
+	for _, j := range jobs {
+		c := j.Condition
+		if c == "" {
+			c = "Running"
+		}
+		counts[c]++
+	}
+	for _, c := range jobConditions {
+		m.jobs.WithLabelValues(c).Set(float64(counts[c]))
 	}
 }
 

@@ -44,6 +44,10 @@ type Status struct {
 	// last programmed; Unrouted the live peers it cannot reach, and why.
 	Routes   []string `json:"routes,omitempty"`
 	Unrouted []string `json:"unrouted,omitempty"`
+	// Jobs and CronJobs are the Jobs (of the manifests and of CronJobs) and
+	// the CronJobs this host runs, as the Job controller last saw them.
+	Jobs     []reconciler.JobStatus     `json:"jobs,omitempty"`
+	CronJobs []reconciler.CronJobStatus `json:"cronJobs,omitempty"`
 	// Cluster is the cluster view; nil for an agent on its own.
 	Cluster *ClusterStatus `json:"cluster,omitempty"`
 }

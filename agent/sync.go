@@ -184,7 +184,9 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 		return 0, a.newError(KindObserve, &t.commit, fmt.Errorf("observe the host: %w", err))
 	}
 	a.setPods(actual)
-	res, err := reconciler.Plan(t.desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty || t.allowEmpty, RollingUpdates: true, Privileges: &a.priv, PodSubnet: subnet})
+	defer a.wakeForJobs(now)
+	desired, jobNotices := a.runJobs(t, actual, now)
+	res, err := reconciler.Plan(desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty || t.allowEmpty, RollingUpdates: true, Privileges: &a.priv, PodSubnet: subnet})
 	if err != nil {
 		if errors.Is(err, reconciler.ErrEmptyDesired) {
 			return 0, a.newError(KindEmpty, &t.commit, fmt.Errorf("commit %s refused: %w (start the agent with --allow-empty to let a commit remove every pod)", t.commit.Short(), err))
@@ -199,7 +201,7 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 	for _, w := range res.Waiting {
 		a.waiting = append(a.waiting, w.String())
 	}
-	a.notices = append(append(a.notices[:0], t.notices...), keptStrings(res.Kept)...)
+	a.notices = append(append(append(a.notices[:0], t.notices...), jobNotices...), keptStrings(res.Kept)...)
 	if res.Empty() {
 		return 0, nil
 	}
@@ -393,6 +395,8 @@ func (a *Agent) publish(info *SyncInfo) {
 	if a.net.subnet.IsValid() {
 		s.PodRange = a.net.subnet.String()
 	}
+	s.Jobs = append([]reconciler.JobStatus{}, a.jobStatus...)
+	s.CronJobs = append([]reconciler.CronJobStatus{}, a.cronStatus...)
 	if a.cluster != nil {
 		s.Cluster = a.clusterStatus()
 	}

@@ -42,6 +42,7 @@ func commands() []*cli.Command {
 		agentCommand(),
 		statusCommand(),
 		syncCommand(),
+		cronCommand(),
 		psCommand(),
 		logsCommand(),
 		imageCommand(),

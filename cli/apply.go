@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/kelpie-dev/kelpie/agent"
 	"github.com/kelpie-dev/kelpie/reconciler"
 )
 
@@ -18,6 +19,9 @@ func applyCommand() *cli.Command {
 		Description: "Plans exactly as `kelpie plan` does, then executes that plan: networks and\n" +
 			"volumes first, then pods (up to --parallel at once), printing each action as it\n" +
 			"completes and a summary. Running it again after an interruption converges.\n\n" +
+			"Jobs and CronJobs: apply runs the Job controller once, with the records the\n" +
+			"agent keeps (STATEDIR/agent/jobs.json): it creates the pods a Job or a due\n" +
+			"CronJob tick needs and exits; the next apply, or the agent, sees them finish.\n\n" +
 			"Exit status: 0 converged, 1 error.",
 		Flags: concatFlags(manifestFlags(), hostFlags(), runtimeFlags(), []cli.Flag{
 			&cli.IntFlag{Name: "parallel", Usage: "actions run at once within a stage", Value: reconciler.DefaultParallelism, EnvVars: envVars("parallel")},
@@ -59,6 +63,13 @@ func runApply(c *cli.Context) error {
 		return manifestOrError(c, err)
 	}
 	defer rt.Close()
+	if hp.JobsChanged {
+		// The records first: a Job pod this apply creates is never one the
+		// records do not know of (the agent and the next apply read them).
+		if err := agent.SaveJobRecords(hp.JobsPath, hp.Jobs.Records); err != nil {
+			return err
+		}
+	}
 	w := c.App.Writer
 	pr := applyPrinter{w: w, z: newColorizer(c, w)}
 	if format == formatText {

@@ -20,6 +20,7 @@ func (p applyPrinter) begin(hp hostPlan) {
 	for _, n := range hp.Notices {
 		fmt.Fprintf(p.w, "%s %s\n", p.z.yellow("note:"), n)
 	}
+	printJobEvents(p.w, p.z, hp)
 	if hp.Result.Empty() {
 		fmt.Fprintf(p.w, "No changes: host %s runs what the manifests describe.\n", hp.Node)
 	}

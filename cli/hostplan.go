@@ -2,11 +2,14 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/kelpie-dev/kelpie/agent"
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/runtime/host"
 	"github.com/kelpie-dev/kelpie/specs"
@@ -30,6 +33,12 @@ type hostPlan struct {
 	// again with them while a rolling update goes on.
 	Desired reconciler.Desired
 	Options reconciler.PlanOptions
+	// Jobs is the Job controller's step the plan includes (its pods are
+	// in Desired); JobsPath is where its records are kept, and JobsChanged
+	// whether apply must store Jobs.Records before executing.
+	Jobs        reconciler.JobsResult
+	JobsPath    string
+	JobsChanged bool
 }
 
 // planHost loads the manifests, connects to the runtime and plans this host.
@@ -65,9 +74,20 @@ func planHost(ctx context.Context, c *cli.Context) (*host.Containerd, hostPlan, 
 		rt.Close()
 		return nil, hostPlan{}, err
 	}
+	now := time.Now()
+	jobsPath := agent.JobsPath(cfg.StateDir)
+	records, err := agent.LoadJobRecords(jobsPath)
+	if err != nil {
+		rt.Close()
+		return nil, hostPlan{}, err
+	}
+	h := reconciler.Host{Name: node, Labels: labels}
+	jobs := reconciler.SyncJobs(reconciler.JobsInput{State: state, Records: records, Pods: actual.Pods, Now: now, Host: &h})
+	desired, clash := desired.WithJobs(jobs)
+	notices = append(append(notices, jobs.Notices...), clash...)
 	priv := rt.Privileges()
 	opts := reconciler.PlanOptions{
-		Now:            time.Now(),
+		Now:            now,
 		Prune:          c.Bool("prune"),
 		AllowEmpty:     c.Bool("allow-empty"),
 		RollingUpdates: true,
@@ -81,5 +101,15 @@ func planHost(ctx context.Context, c *cli.Context) (*host.Containerd, hostPlan, 
 		}
 		return nil, hostPlan{}, err
 	}
-	return rt, hostPlan{Node: node, Result: res, Notices: notices, Desired: desired, Options: opts}, nil
+	return rt, hostPlan{Node: node, Result: res, Notices: notices, Desired: desired, Options: opts,
+		Jobs: jobs, JobsPath: jobsPath, JobsChanged: !reflect.DeepEqual(jobsJSON(jobs.Records), jobsJSON(records))}, nil
+}
+
+// jobsJSON encodes Job records for comparison ("" when they cannot be).
+func jobsJSON(r reconciler.JobRecords) string {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }

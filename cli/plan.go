@@ -35,6 +35,8 @@ type planJSON struct {
 	Waiting []subjectJSON `json:"waiting"`
 	Kept    []subjectJSON `json:"kept"`
 	Notices []string      `json:"notices"`
+	// Jobs are the Job controller's transitions this plan includes.
+	Jobs []string `json:"jobEvents,omitempty"`
 }
 
 // actionJSON is one action in JSON output.
@@ -110,6 +112,9 @@ func planToJSON(hp hostPlan) planJSON {
 	for _, n := range hp.Notices {
 		out.Notices = append(out.Notices, n.String())
 	}
+	for _, e := range hp.Jobs.Events {
+		out.Jobs = append(out.Jobs, e.String())
+	}
 	return out
 }
 
@@ -118,6 +123,7 @@ func printPlan(w io.Writer, z colorizer, hp hostPlan) {
 	for _, n := range hp.Notices {
 		fmt.Fprintf(w, "%s %s\n", z.yellow("note:"), n)
 	}
+	printJobEvents(w, z, hp)
 	if hp.Result.Empty() {
 		fmt.Fprintf(w, "No changes: host %s runs what the manifests describe.\n", hp.Node)
 	} else {
@@ -162,4 +168,11 @@ func concatFlags(lists ...[]cli.Flag) []cli.Flag {
 		out = append(out, l...)
 	}
 	return out
+}
+
+// printJobEvents writes the Job controller's transitions of the plan.
+func printJobEvents(w io.Writer, z colorizer, hp hostPlan) {
+	for _, e := range hp.Jobs.Events {
+		fmt.Fprintf(w, "%s %s\n", z.bold("job:"), termSafe(e.String()))
+	}
 }

@@ -90,7 +90,32 @@ func runPs(c *cli.Context) error {
 		if ip == "" {
 			ip = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%d\t%s\n", p.Namespace, p.Name, running, len(p.Containers), strings.Join(states, ","), restarts, ip)
+		status := strings.Join(states, ",")
+		if s := finishedStatus(p); s != "" {
+			status = s + " (" + status + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%d\t%s\n", p.Namespace, p.Name, running, len(p.Containers), status, restarts, ip)
 	}
 	return tw.Flush()
+}
+
+// finishedStatus names a pod whose containers all exited as kubectl does:
+// Completed when every one exited 0, Error otherwise; "" for a pod that
+// has a container not exited (a finished Job's pods stay, with their
+// logs, until its ttlSecondsAfterFinished).
+func finishedStatus(p reconciler.ActualPod) string {
+	if len(p.Containers) == 0 {
+		return ""
+	}
+	failed := false
+	for _, ct := range p.Containers {
+		if ct.State != reconciler.Exited {
+			return ""
+		}
+		failed = failed || ct.ExitCode != 0
+	}
+	if failed {
+		return "Error"
+	}
+	return "Completed"
 }

@@ -198,6 +198,7 @@ func printStatus(w io.Writer, z colorizer, s agent.Status, now time.Time) {
 	if s.Cluster != nil {
 		printCluster(w, z, s.Cluster, now)
 	}
+	printJobs(w, z, s, now)
 	fmt.Fprintln(w)
 	if len(s.Pods) == 0 {
 		fmt.Fprintln(w, "No pods.")
@@ -210,7 +211,14 @@ func printStatus(w io.Writer, z colorizer, s agent.Status, now time.Time) {
 		if ip == "" {
 			ip = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", p.Namespace, p.Name, p.Ready, p.State, p.Restarts, ip)
+		state := p.State
+		switch state { // as kubectl names finished pods
+		case "Succeeded":
+			state = "Completed"
+		case "Failed":
+			state = "Error"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", p.Namespace, p.Name, p.Ready, state, p.Restarts, ip)
 	}
 	tw.Flush()
 }
@@ -309,4 +317,44 @@ func printCluster(w io.Writer, z colorizer, cs *agent.ClusterStatus, now time.Ti
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", name, m.Addr, state, podRange, commit, m.PodsRunning, placed)
 	}
 	tw.Flush()
+}
+
+// printJobs prints the Jobs and CronJobs of a status, kubectl style.
+func printJobs(w io.Writer, z colorizer, s agent.Status, now time.Time) {
+	if len(s.Jobs) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAMESPACE\tJOB\tSTATUS\tCOMPLETIONS\tACTIVE\tFAILED\tAGE")
+		for _, j := range s.Jobs {
+			status := z.yellow("Running")
+			switch j.Condition {
+			case "Complete":
+				status = z.green("Complete")
+			case "Failed":
+				status = z.red("Failed (" + j.Reason + ")")
+			}
+			completions := fmt.Sprintf("%d/%d", j.Succeeded, j.Completions)
+			if j.Completions == 0 {
+				completions = fmt.Sprintf("%d/-", j.Succeeded)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", termSafe(j.Namespace), termSafe(j.Name), status, completions, j.Active, j.Failed, strings.TrimSuffix(ago(now, j.StartTime), " ago"))
+		}
+		tw.Flush()
+	}
+	if len(s.CronJobs) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAMESPACE\tCRONJOB\tSCHEDULE\tSUSPEND\tACTIVE\tLAST SCHEDULE\tNEXT SCHEDULE")
+		for _, cj := range s.CronJobs {
+			last, next := "-", "-"
+			if !cj.LastScheduleTime.IsZero() {
+				last = ago(now, cj.LastScheduleTime)
+			}
+			if !cj.NextScheduleTime.IsZero() {
+				next = cj.NextScheduleTime.Local().Format("2006-01-02 15:04")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%d\t%s\t%s\n", termSafe(cj.Namespace), termSafe(cj.Name), termSafe(cj.Schedule), cj.Suspended, len(cj.Active), last, next)
+		}
+		tw.Flush()
+	}
 }

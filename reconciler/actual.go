@@ -14,6 +14,10 @@ type Actual struct {
 type ActualPod struct {
 	Namespace string
 	Name      string
+	// Owner is the workload the pod comes from (LabelOwner); zero when
+	// the runtime has no record of it. The Job controller finds a Job's
+	// pods by it.
+	Owner Owner
 	// Hash is the spec hash shared by the pod's sandbox and containers
 	// (LabelSpecHash). When they disagree, as after an interrupted replace,
 	// the runtime reports "" and Plan replaces the pod.

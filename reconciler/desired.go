@@ -9,6 +9,18 @@ type Desired struct {
 	Pods     []Pod
 	Networks []Network
 	Claims   []Claim
+	// Remove lists pods to delete although pruning is off: the pods of Jobs
+	// that the Job controller (SyncJobs) deletes (an earlier template's,
+	// one past ttlSecondsAfterFinished, a running one of a finished Job).
+	// A pod listed here is never also in Pods.
+	Remove []Removal `json:",omitempty"`
+}
+
+// Removal is a pod to delete, and why.
+type Removal struct {
+	Namespace string
+	Name      string
+	Reason    string
 }
 
 // Network is a kelpie.dev/v1alpha1 Network to create on the host.

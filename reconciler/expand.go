@@ -22,8 +22,10 @@ import (
 //   - every Network and PersistentVolumeClaim is listed as it is.
 //
 // A workload whose nodeSelector does not match the host's labels runs no
-// pod here, and says so in a Notice. Jobs, CronJobs and Services are not
-// run by the host runtime yet; each gets a Notice, never silence. A pod
+// pod here, and says so in a Notice. Jobs and CronJobs expand to nothing
+// here: their pods depend on their records and the time, and SyncJobs
+// decides them (Desired.WithJobs adds them). Services are not served by
+// the host runtime yet; each gets a Notice, never silence. A pod
 // whose name another workload took first (in the state's object order), or
 // whose references cannot be resolved (only possible for an unvalidated
 // state), is not run either, with a Notice.
@@ -70,7 +72,7 @@ func (e *expander) object(obj *specs.Object) {
 	case *corev1.Pod:
 		e.workload(obj, specs.PodTemplate(o), 1, Rollout{})
 	case *batchv1.Job, *batchv1.CronJob:
-		e.notice(obj, "not yet supported by the host runtime; not run")
+		// Run by the Job controller (SyncJobs), which keeps their records.
 	case *corev1.Service:
 		e.notice(obj, "virtual IPs and endpoints are not yet programmed by the host runtime; not served")
 	case *specs.Network:

@@ -97,7 +97,7 @@ spec:
 			notices: []string{"v1 Pod default/picky: nodeSelector {gpu=true} does not match host n1; not run"},
 		},
 		{
-			name: "jobs, cronjobs and services are never silently dropped",
+			name: "jobs and cronjobs expand to nothing (SyncJobs runs them); services get a notice",
 			files: map[string]string{"a.yaml": `apiVersion: batch/v1
 kind: Job
 metadata: {name: x}
@@ -125,8 +125,6 @@ spec:
   ports: [{port: 80}]
 `},
 			notices: []string{
-				"batch/v1 CronJob ops/nightly: not yet supported by the host runtime; not run",
-				"batch/v1 Job default/x: not yet supported by the host runtime; not run",
 				"v1 Service default/web: virtual IPs and endpoints are not yet programmed by the host runtime; not served",
 			},
 		},

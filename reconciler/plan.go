@@ -105,9 +105,14 @@ func (k Kept) String() string { return k.Subject.String() + ": " + k.Reason }
 // Stages, each completing before the next:
 //
 //  1. StageSetup: networks created or updated (spec hash changed), claims created;
-//  2. StageRemovePods: pods no longer desired deleted (only with opts.Prune);
+//  2. StageRemovePods: pods no longer desired deleted (only with opts.Prune),
+//     and those desired.Remove lists (always);
 //  3. StagePods: pods created, replaced (spec hash changed, sandbox gone,
 //     unexpected containers) or updated (missing containers recreated);
+//     a Job's pod (Owner kind Job) is never replaced for a changed spec
+//     hash (its Job's identity says when it runs anew), and once finished
+//     it gets no action at all: it stays, with its logs, until the Job
+//     controller lists it in desired.Remove;
 //     with opts.RollingUpdates, a Deployment's changed pods are replaced a
 //     few at a time (Rollout) and the others wait;
 //  4. StageContainers: exited containers restarted as their pod's restart
@@ -141,11 +146,11 @@ func Plan(desired Desired, actual Actual, opts PlanOptions) (PlanResult, error) 
 		}
 		actualPods[key] = a
 	}
-	if len(desired.Pods) == 0 && len(actual.Pods) > 0 && !opts.AllowEmpty {
-		return PlanResult{}, fmt.Errorf("plan: %w (%d running)", ErrEmptyDesired, len(actual.Pods))
+	if n := len(actual.Pods) - removed(desired.Remove, actualPods); len(desired.Pods) == 0 && n > 0 && !opts.AllowEmpty {
+		return PlanResult{}, fmt.Errorf("plan: %w (%d running)", ErrEmptyDesired, n)
 	}
 	p := &planner{opts: opts}
-	used := p.pods(desired.Pods, actualPods)
+	used := p.pods(desired.Pods, desired.Remove, actualPods)
 	p.networks(desired.Networks, actual.Networks, used)
 	p.claims(desired.Claims, actual.Claims)
 	p.finish()
@@ -285,10 +290,26 @@ func checkDesired(d *Desired) error {
 			}
 		}
 	}
+	for _, r := range d.Remove {
+		if key := JoinName(r.Namespace, r.Name); pods[key] {
+			return fmt.Errorf("pod %s is both desired and to remove", key)
+		}
+	}
 	return nil
 }
 
 // changed is the reason of a spec change.
 func changed(from, to string) string {
 	return "spec changed: " + shortHash(from) + " → " + shortHash(to)
+}
+
+// removed counts the pods of remove that the host has.
+func removed(remove []Removal, actual map[string]*ActualPod) int {
+	n := 0
+	for _, r := range remove {
+		if _, ok := actual[JoinName(r.Namespace, r.Name)]; ok {
+			n++
+		}
+	}
+	return n
 }

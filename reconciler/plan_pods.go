@@ -10,12 +10,17 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/kelpie-dev/kelpie/specs"
 	"github.com/kelpie-dev/kelpie/workload"
 )
 
 // pods plans the pods and their containers. It returns the networks that
 // pods staying on the host join, each mapped to one such pod.
-func (p *planner) pods(desired []Pod, actual map[string]*ActualPod) map[string]string {
+func (p *planner) pods(desired []Pod, remove []Removal, actual map[string]*ActualPod) map[string]string {
+	removals := make(map[string]string, len(remove))
+	for _, r := range remove {
+		removals[JoinName(r.Namespace, r.Name)] = r.Reason
+	}
 	used := map[string]string{}
 	want := make(map[string]bool, len(desired))
 	allowed, refused := p.refuse(desired)
@@ -53,6 +58,10 @@ func (p *planner) pods(desired []Pod, actual map[string]*ActualPod) map[string]s
 	for _, key := range obsolete {
 		a := actual[key]
 		s := podSubject(a.Namespace, a.Name)
+		if why, ok := removals[key]; ok {
+			p.act(Action{Kind: Delete, Subject: s, Reason: why, Stage: StageRemovePods, Grace: a.GracePeriod})
+			continue
+		}
 		if p.opts.Prune {
 			p.act(Action{Kind: Delete, Subject: s, Reason: "no longer desired", Stage: StageRemovePods, Grace: a.GracePeriod})
 			continue
@@ -139,8 +148,12 @@ func (p *planner) pod(d *Pod, a *ActualPod) {
 	replace := func(reason string) {
 		p.act(Action{Kind: Replace, Subject: s, Reason: reason, Stage: StagePods, Pod: d, Grace: a.GracePeriod})
 	}
+	job := d.Owner.Kind == specs.KindJob
+	if job && jobPodDone(d, a) {
+		return // finished: kept as it is, with its logs, until the Job deletes it
+	}
 	switch {
-	case a.Hash != d.Hash:
+	case a.Hash != d.Hash && !job:
 		replace(changed(a.Hash, d.Hash))
 		return
 	case !a.SandboxReady:

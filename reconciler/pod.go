@@ -65,7 +65,8 @@ type Pod struct {
 
 // Owner is the workload a pod comes from.
 type Owner struct {
-	// Kind is Deployment, DaemonSet or Pod.
+	// Kind is Deployment, DaemonSet, Pod or Job (the pods of a CronJob
+	// are owned by the Job of their tick).
 	Kind string
 	Name string
 }

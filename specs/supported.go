@@ -88,7 +88,7 @@ var supportedFields = map[reflect.Type][]string{
 	typeOf[batchv1.Job](): {"apiVersion", "kind", "metadata", "spec"},
 	typeOf[batchv1.JobSpec](): {
 		"parallelism", "completions", "activeDeadlineSeconds", "backoffLimit",
-		"ttlSecondsAfterFinished", "template",
+		"ttlSecondsAfterFinished", "template", "podFailurePolicy", "completionMode",
 	},
 	typeOf[batchv1.CronJob]():         {"apiVersion", "kind", "metadata", "spec"},
 	typeOf[batchv1.JobTemplateSpec](): {"metadata", "spec"},
@@ -96,6 +96,13 @@ var supportedFields = map[reflect.Type][]string{
 		"schedule", "timeZone", "startingDeadlineSeconds", "concurrencyPolicy", "suspend",
 		"jobTemplate", "successfulJobsHistoryLimit", "failedJobsHistoryLimit",
 	},
+
+	// A Job's podFailurePolicy: onPodConditions only with DisruptionTarget
+	// (validation refuses other conditions).
+	typeOf[batchv1.PodFailurePolicy]():                       {"rules"},
+	typeOf[batchv1.PodFailurePolicyRule]():                   {"action", "onExitCodes", "onPodConditions"},
+	typeOf[batchv1.PodFailurePolicyOnExitCodesRequirement](): {"containerName", "operator", "values"},
+	typeOf[batchv1.PodFailurePolicyOnPodConditionsPattern](): {"type", "status"},
 
 	typeOf[corev1.Service]():     {"apiVersion", "kind", "metadata", "spec"},
 	typeOf[corev1.ServiceSpec](): {"type", "clusterIP", "ports", "selector"},

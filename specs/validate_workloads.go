@@ -9,6 +9,7 @@ import (
 	"github.com/robfig/cron/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -102,6 +103,97 @@ func (c *check) jobSpec(p string, s *batchv1.JobSpec) {
 	}
 	c.template(joinPath(p, "template"), &s.Template.Annotations, workloadBatch, s.Template.Labels)
 	c.podSpec(joinPath(p, "template.spec"), &s.Template.Spec, workloadBatch)
+	if m := s.CompletionMode; m != nil {
+		switch *m {
+		case batchv1.NonIndexedCompletion:
+		case batchv1.IndexedCompletion:
+			if s.Completions == nil {
+				c.errorf(joinPath(p, "completions"), "required when completionMode is Indexed")
+			}
+		default:
+			c.errorf(joinPath(p, "completionMode"), "unsupported value %q: want NonIndexed or Indexed", *m)
+		}
+	}
+	c.podFailurePolicy(joinPath(p, "podFailurePolicy"), s)
+}
+
+// maxFailureRules is Kubernetes' limit on podFailurePolicy rules.
+const maxFailureRules = 20
+
+// podFailurePolicy validates a Job's podFailurePolicy as Kubernetes does,
+// within what kelpie runs: actions FailJob, Ignore and Count (FailIndex
+// needs backoffLimitPerIndex, which kelpie does not have), onExitCodes,
+// and onPodConditions of type DisruptionTarget (a pod lost with its host).
+func (c *check) podFailurePolicy(p string, s *batchv1.JobSpec) {
+	pol := s.PodFailurePolicy
+	if pol == nil {
+		return
+	}
+	if rp := s.Template.Spec.RestartPolicy; rp != corev1.RestartPolicyNever {
+		c.errorf(p, "requires spec.template.spec.restartPolicy Never, got %q", rp)
+	}
+	if len(pol.Rules) > maxFailureRules {
+		c.errorf(joinPath(p, "rules"), "at most %d rules, got %d", maxFailureRules, len(pol.Rules))
+	}
+	names := map[string]bool{}
+	for _, ct := range s.Template.Spec.InitContainers {
+		names[ct.Name] = true
+	}
+	for _, ct := range s.Template.Spec.Containers {
+		names[ct.Name] = true
+	}
+	for i, r := range pol.Rules {
+		rp := indexPath(joinPath(p, "rules"), i)
+		switch r.Action {
+		case batchv1.PodFailurePolicyActionFailJob, batchv1.PodFailurePolicyActionIgnore, batchv1.PodFailurePolicyActionCount:
+		case batchv1.PodFailurePolicyActionFailIndex:
+			c.errorf(rp+".action", "FailIndex is not supported by kelpie (it needs backoffLimitPerIndex); use FailJob, Ignore or Count")
+		default:
+			c.errorf(rp+".action", "unsupported value %q: want FailJob, Ignore or Count", r.Action)
+		}
+		switch {
+		case r.OnExitCodes != nil && len(r.OnPodConditions) > 0:
+			c.errorf(rp, "set onExitCodes or onPodConditions, not both")
+		case r.OnExitCodes == nil && len(r.OnPodConditions) == 0:
+			c.errorf(rp, "set onExitCodes or onPodConditions")
+		}
+		if e := r.OnExitCodes; e != nil {
+			ep := rp + ".onExitCodes"
+			if e.ContainerName != nil && !names[*e.ContainerName] {
+				c.errorf(ep+".containerName", "no container %q in the pod template", *e.ContainerName)
+			}
+			if e.Operator != batchv1.PodFailurePolicyOnExitCodesOpIn && e.Operator != batchv1.PodFailurePolicyOnExitCodesOpNotIn {
+				c.errorf(ep+".operator", "unsupported value %q: want In or NotIn", e.Operator)
+			}
+			if len(e.Values) == 0 || len(e.Values) > 255 {
+				c.errorf(ep+".values", "want 1 to 255 exit codes, got %d", len(e.Values))
+			}
+			seen := map[int32]bool{}
+			for j, v := range e.Values {
+				vp := indexPath(ep+".values", j)
+				switch {
+				case v < 0 || v > 255:
+					c.errorf(vp, "exit code %d out of range 0-255", v)
+				case v == 0 && e.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn:
+					c.errorf(vp, "exit code 0 never matches with operator In")
+				case seen[v]:
+					c.errorf(vp, "exit code %d listed twice", v)
+				}
+				seen[v] = true
+			}
+		}
+		for j, pc := range r.OnPodConditions {
+			cp := indexPath(rp+".onPodConditions", j)
+			if pc.Type != corev1.DisruptionTarget {
+				c.errorf(cp+".type", "condition %q is not supported by kelpie (supported: DisruptionTarget, a pod lost with its host)", pc.Type)
+			}
+			switch pc.Status {
+			case "", corev1.ConditionTrue, corev1.ConditionFalse, corev1.ConditionUnknown:
+			default:
+				c.errorf(cp+".status", "unsupported value %q: want True, False or Unknown", pc.Status)
+			}
+		}
+	}
 }
 
 // template validates a pod template's metadata.

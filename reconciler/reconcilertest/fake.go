@@ -259,7 +259,7 @@ func (f *Fake) CreatePod(ctx context.Context, p reconciler.Pod) error {
 	if !ok {
 		f.nextIP++
 		a = &reconciler.ActualPod{
-			Namespace: p.Namespace, Name: p.Name, Hash: p.Hash,
+			Namespace: p.Namespace, Name: p.Name, Owner: p.Owner, Hash: p.Hash,
 			IP:       fmt.Sprintf("10.244.%d.%d", f.nextIP/250, f.nextIP%250+2),
 			Networks: slices.Clone(p.Networks), GracePeriod: p.TerminationGracePeriod,
 		}

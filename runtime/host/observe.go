@@ -29,6 +29,7 @@ type observedPod struct {
 	networks        []string
 	grace           time.Duration
 	graceKnown      bool
+	owner           reconciler.Owner
 	containers      []reconciler.ActualContainer
 	sandbox         *network.Sandbox
 	dirExists       bool
@@ -81,6 +82,9 @@ func (c *Containerd) Observe(ctx context.Context) (reconciler.Actual, error) {
 			continue
 		}
 		p.hashes[l[reconciler.LabelSpecHash]] = true
+		if kind, name, ok := strings.Cut(l[reconciler.LabelOwner], "/"); ok && p.owner.Kind == "" {
+			p.owner = reconciler.Owner{Kind: kind, Name: name}
+		}
 		p.hostNetwork = p.hostNetwork || l[labelHostNetwork] == reconciler.ManagedValue
 		if v := l[reconciler.LabelPodNetworks]; v != "" && p.networks == nil {
 			p.networks = strings.Split(v, ",")
@@ -192,6 +196,7 @@ func (p *observedPod) actual() reconciler.ActualPod {
 	a := reconciler.ActualPod{
 		Namespace:   p.namespace,
 		Name:        p.name,
+		Owner:       p.owner,
 		Networks:    p.networks,
 		GracePeriod: p.grace,
 		Containers:  p.containers,
