@@ -63,6 +63,9 @@ type Agent struct {
 	jobStatus   []reconciler.JobStatus     // as the controller last saw them
 	cronStatus  []reconciler.CronJobStatus // as the controller last saw them
 	cronReqs    chan cronRequest           // `kelpie cron trigger` requests for the loop
+	jobPods     []reconciler.ActualPod     // this host's Job pods, as last observed (reported to the leader)
+	placedJobs  reconciler.JobRecords      // in a cluster: the Job records of the placement in force
+	jobTrigger  *reconciler.JobRecords     // on the leader: records with a Job triggered by hand, to publish
 	net         netting                    // the networking allocation and this host's slice
 	startNote   string                     // what went wrong at start (a corrupt state set aside), shown in status notices
 	routes      RouteSyncer                // Deps.Routes

@@ -88,6 +88,9 @@ type nodeDetail struct {
 	// PodSubnet is the slice of the pod range the host pins (--pod-subnet);
 	// "" when the leader chooses.
 	PodSubnet string `json:"podSubnet,omitempty"`
+	// JobPods are the host's Job pods as observed: the leader's Job
+	// controller counts their outcomes.
+	JobPods []reconciler.ActualPod `json:"jobPods,omitempty"`
 	// Available lists the pods ("ns/name") that run here with every
 	// container ready: the leader rebalances a workload only when all of
 	// its replicas are.
@@ -137,6 +140,7 @@ func (a *Agent) clusterStep(ctx context.Context) (int, *SyncError) {
 	a.placing.next = a.clock.Now().Add(a.cfg.RescheduleAfter)
 	var perr *SyncError
 	if !a.cluster.Leader().Self {
+		a.jobTrigger = nil // a Job triggered while this node led, not yet published: the caller was told where to retry
 		a.placing.waitSince = time.Time{}
 		a.placing.note = "" // a note of this node's own time as leader
 	} else {
@@ -168,11 +172,11 @@ func (a *Agent) place() *SyncError {
 	lead := a.cluster.Leader()
 	cur, hasCur := a.cluster.Placement()
 	var prev *scheduler.Placement
-	var prevNet json.RawMessage
+	var prevNet, prevJobs json.RawMessage
 	if hasCur {
 		p := scheduler.Placement{Commit: cur.Commit} // an undecodable placement places nothing
 		if pub, err := scheduler.Decode(cur.Data); err == nil {
-			p, prevNet = pub.Placement, pub.Network
+			p, prevNet, prevJobs = pub.Placement, pub.Network, pub.Jobs
 		}
 		p.Term, p.Seq = cur.Term, cur.Seq
 		prev = &p
@@ -193,8 +197,12 @@ func (a *Agent) place() *SyncError {
 		in.Ancestry = d
 	}
 	var commit *CommitInfo
+	jobs, jobsChanged := prevJobs, false
 	if t != nil {
 		in.Candidate, in.Commit, commit = t.state, t.commit.Hash, &t.commit
+		if cand, recs, changed := a.leaderJobs(prevJobs, t); cand != nil {
+			in.Candidate, jobs, jobsChanged = cand, recs, changed
+		}
 	}
 	d, err := scheduler.Decide(in)
 	if err != nil {
@@ -226,12 +234,12 @@ func (a *Agent) place() *SyncError {
 	if err != nil {
 		a.log.Warn("network allocation", "err", err)
 	}
-	if !d.Changed && !netChanged {
+	if !d.Changed && !netChanged && !jobsChanged {
 		return nil
 	}
 	sp, rep := d.Placement, d.Report
 	pub := scheduler.NewPublished(sp, rep)
-	pub.Network = network
+	pub.Network, pub.Jobs = network, jobs
 	data, err := pub.Encode()
 	if err != nil {
 		return a.newError(KindPlan, commit, err)
@@ -288,6 +296,7 @@ func (a *Agent) adopt(ctx context.Context) (int, *SyncError) {
 			return 0, a.newError(KindNotFastForward, &t.commit, err)
 		}
 		a.adoptNetwork(pub.Network)
+		a.adoptJobs(pub.Jobs)
 		mine := *t
 		mine.desired = t.full.Assigned(a.cluster.Name(), pub.Assignments, pub.Volumes)
 		// The leader refuses a commit that gives the cluster no pods; a
@@ -405,6 +414,7 @@ func (a *Agent) reportNode() {
 	var d nodeDetail
 	d.Claims = slices.Sorted(slices.Values(a.claims))
 	d.Head = a.seenHead
+	d.JobPods = a.jobPods
 	for _, p := range a.pods {
 		if p.State == "Running" && readyAll(p.Ready) {
 			d.Available = append(d.Available, p.Namespace+"/"+p.Name)

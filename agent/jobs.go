@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	batchv1 "k8s.io/api/batch/v1"
-
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/specs"
 )
@@ -39,16 +37,9 @@ func (a *Agent) runJobs(t *target, actual reconciler.Actual, now time.Time) (rec
 	if t.state == nil {
 		return t.desired, nil
 	}
+	a.jobPods = jobPodsOf(actual)
 	if a.cluster != nil {
-		var notices []string
-		for _, obj := range t.state.Objects {
-			switch obj.Obj.(type) {
-			case *batchv1.Job, *batchv1.CronJob:
-				notices = append(notices, reconciler.Notice{APIVersion: obj.APIVersion, Key: obj.Key(),
-					Message: "Jobs and CronJobs are not yet run in a cluster; not run"}.String())
-			}
-		}
-		return t.desired, notices
+		return a.hostJobs(t, actual)
 	}
 	res := reconciler.SyncJobs(reconciler.JobsInput{State: t.state, Records: a.jobs, Pods: actual.Pods, Now: now, Host: &a.cfg.Host})
 	if !sameRecords(res.Records, a.jobs) {
@@ -105,19 +96,34 @@ func (a *Agent) wakeForJobs(now time.Time) {
 // asks for a check at once, which starts it.
 func (a *Agent) triggerCron(req cronRequest) cronReply {
 	switch {
-	case a.cluster != nil:
-		return cronReply{code: http.StatusNotImplemented, err: errors.New("CronJobs are not yet run in a cluster")}
+	case a.cluster != nil && !a.cluster.Leader().Self:
+		return cronReply{code: http.StatusConflict, err: fmt.Errorf("this host does not lead the cluster: trigger the CronJob on the leader, %q (kelpie cron trigger --agent URL-OF-THE-LEADER)", a.cluster.Leader().Leader)}
 	case a.target == nil || a.target.state == nil:
 		return cronReply{code: http.StatusServiceUnavailable, err: errors.New("the agent has applied no manifests yet")}
 	}
 	now := a.clock.Now()
-	recs, job, err := reconciler.TriggerCronJob(a.target.state, a.jobs, req.namespace, req.name, now)
+	base := a.jobs
+	if a.cluster != nil {
+		base = a.placedJobs
+		if a.jobTrigger != nil {
+			base = *a.jobTrigger
+		}
+	}
+	recs, job, err := reconciler.TriggerCronJob(a.target.state, base, req.namespace, req.name, now)
 	if err != nil {
 		code := http.StatusConflict
 		if errors.Is(err, reconciler.ErrNoCronJob) {
 			code = http.StatusNotFound
 		}
 		return cronReply{code: code, err: err}
+	}
+	if a.cluster != nil {
+		// The leader publishes the new records with its next placement,
+		// which places the Job's pods.
+		a.jobTrigger = &recs
+		a.clusterDue = true
+		a.log.Info("job", "object", specs.KindCronJob+" "+reconciler.JoinName(req.namespace, req.name), "event", "triggered by hand: Job "+job)
+		return cronReply{job: job, code: http.StatusCreated}
 	}
 	if err := SaveJobRecords(a.cfg.JobsPath(), recs); err != nil {
 		return cronReply{code: http.StatusInternalServerError, err: err}

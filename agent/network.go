@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/kelpie-dev/kelpie/gossip"
 	"github.com/kelpie-dev/kelpie/netplan"
@@ -136,7 +137,12 @@ func (a *Agent) allocateLeader(prev json.RawMessage, t *target, term uint64) (js
 		return prev, false, fmt.Errorf("allocate the cluster network: %w", err)
 	}
 	a.net.report = rep
-	if prevState != nil && st.Equal(prevState) && st.Term == prevState.Term {
+	if prevState != nil && st.Term == prevState.Term && sameButIdle(&st, prevState) {
+		// Nothing but when a host was first seen down changed: that is
+		// published with the next placement. Publishing it alone would
+		// make a leader that sees one peer die during a partition, just
+		// before it sees the other and loses its quorum, publish for
+		// nothing.
 		return prev, false, nil
 	}
 	b, err := netplan.Encode(st)
@@ -198,4 +204,19 @@ func (a *Agent) podRange() (netip.Prefix, error) {
 		a.log.Info("pod range", "subnet", sub.String(), "pinned", a.net.pin.IsValid())
 	}
 	return sub, nil
+}
+
+// sameButIdle reports whether two allocations differ at most in their
+// slices' IdleSince.
+func sameButIdle(a, b *netplan.State) bool {
+	strip := func(s *netplan.State) *netplan.State {
+		c := *s
+		c.Slices = make(map[string]netplan.Slice, len(s.Slices))
+		for k, v := range s.Slices {
+			v.IdleSince = time.Time{}
+			c.Slices[k] = v
+		}
+		return &c
+	}
+	return strip(a).Equal(strip(b))
 }

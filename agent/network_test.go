@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelpie-dev/kelpie/netplan"
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/reconciler/reconcilertest"
 )
@@ -158,5 +159,36 @@ func TestAlonePodRange(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSameButIdle: a leader does not publish an allocation that differs
+// from the one in force only in when a host was first seen down.
+func TestSameButIdle(t *testing.T) {
+	base := func() *netplan.State {
+		return &netplan.State{Term: 2, Seq: 3, Slices: map[string]netplan.Slice{
+			"a": {Prefix: netip.MustParsePrefix("10.244.0.0/24")},
+			"b": {Prefix: netip.MustParsePrefix("10.244.1.0/24")},
+		}}
+	}
+	idle := base()
+	idle.Slices["b"] = netplan.Slice{Prefix: netip.MustParsePrefix("10.244.1.0/24"), IdleSince: time.Now()}
+	moved := base()
+	moved.Slices["b"] = netplan.Slice{Prefix: netip.MustParsePrefix("10.244.2.0/24")}
+	gone := base()
+	delete(gone.Slices, "b")
+	for _, tc := range []struct {
+		name string
+		s    *netplan.State
+		same bool
+	}{
+		{"equal", base(), true},
+		{"only IdleSince", idle, true},
+		{"slice moved", moved, false},
+		{"slice released", gone, false},
+	} {
+		if got := sameButIdle(tc.s, base()); got != tc.same {
+			t.Errorf("%s: sameButIdle = %v, want %v", tc.name, got, tc.same)
+		}
 	}
 }

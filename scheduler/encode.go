@@ -26,6 +26,11 @@ type Published struct {
 	// same term and quorum rule; opaque to the scheduler. Empty from a
 	// leader that allocates none.
 	Network json.RawMessage `json:"network,omitempty"`
+	// Jobs are the Job controller's records (reconciler.JobRecords as
+	// JSON): what each Job and CronJob ran and how it ended, published
+	// with the placement of their pods so that a Job that finished never
+	// runs again, whoever leads next. Opaque to the scheduler.
+	Jobs json.RawMessage `json:"jobs,omitempty"`
 }
 
 // Encode returns the gzip-compressed JSON of p and the report r: node

@@ -227,12 +227,11 @@ func TestPlaceRules(t *testing.T) {
 			unplaceable: []string{"default/web-0: 2 nodes dead or left; 1 node ineligible"},
 		},
 		{
-			name:    "DaemonSets are not placed, Jobs skipped, name clash skipped",
+			name:    "DaemonSets and Jobs are not placed (a Job's pods are, as bare pods), name clash skipped",
 			desired: state(daemonSet("agent"), job("backup"), deploy("web", 2), bare("web-1")),
 			nodes:   three,
 			want:    assignments("default/web-0", "n1", "default/web-1", "n2"),
 			skipped: []string{
-				"Job/default/backup: not yet run by the host runtime; not placed",
 				"Pod/default/web-1 default/web-1: pod name default/web-1 is already used by Deployment/default/web; not placed",
 			},
 		},

@@ -44,9 +44,9 @@ type replica struct {
 const maxPrealloc = 1024
 
 // workloads turns the desired state into the workloads to place, sorted by
-// key, with their replicas named as reconciler.Expand names pods. Jobs and
-// CronJobs, and pods whose name another workload took first, are returned
-// as skipped.
+// key, with their replicas named as reconciler.Expand names pods. Pods
+// whose name another workload took first are returned as skipped; Jobs and
+// CronJobs are not workloads here (the leader adds their pods as bare pods).
 func workloads(desired *specs.DesiredState) ([]*workload, []Skipped) {
 	if desired == nil {
 		return nil, nil
@@ -76,8 +76,7 @@ func workloads(desired *specs.DesiredState) ([]*workload, []Skipped) {
 		case *corev1.Pod:
 			spec = &o.Spec
 		case *batchv1.Job, *batchv1.CronJob:
-			skipped = append(skipped, Skipped{Workload: obj.Key(), Reason: "not yet run by the host runtime; not placed"})
-			continue
+			continue // the leader places a Job's pods, as bare pods (reconciler.JobPodObjects)
 		default:
 			continue // DaemonSets: each host decides; the rest are not workloads
 		}
