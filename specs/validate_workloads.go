@@ -67,8 +67,12 @@ func (c *check) workload(obj any) {
 			c.errorf("spec.schedule", "required")
 		} else if strings.HasPrefix(s.Schedule, "TZ=") || strings.HasPrefix(s.Schedule, "CRON_TZ=") {
 			c.errorf("spec.schedule", "a time zone in the schedule (TZ= or CRON_TZ=) is not allowed; use spec.timeZone")
-		} else if _, err := cron.ParseStandard(s.Schedule); err != nil {
+		} else if sched, err := cron.ParseStandard(s.Schedule); err != nil {
 			c.errorf("spec.schedule", "invalid cron schedule %q: %v", s.Schedule, err)
+		} else if d, ok := sched.(cron.ConstantDelaySchedule); ok && (d.Delay < time.Minute || d.Delay%time.Minute != 0) {
+			// A tick's Job is named by its minute (as in Kubernetes), so
+			// ticks closer than a minute would share one Job.
+			c.errorf("spec.schedule", "%q: a CronJob runs at most one Job a minute; use @every with a whole number of minutes", s.Schedule)
 		}
 		if tz := s.TimeZone; tz != nil {
 			if *tz == "" || *tz == "Local" {
