@@ -3,12 +3,15 @@
 # beside a baseline in the same run: a shell loop that starts the same N
 # containers with `ctr run -d`, each in its own network namespace attached by
 # the same CNI bridge plugin (host-local IPAM), one after another. Reports
-# both wall times, their ratio, kelpie's peak RSS, and the time of a no-op
-# `kelpie plan` and `kelpie apply` on 50 running pods.
+# both wall times, their ratio, kelpie's peak RSS, the time of a no-op
+# `kelpie plan` and `kelpie apply` on NOOP_N (default 50) running pods, and
+# of an apply that changes one pod among them.
+#
+#   N=300 NOOP_N=300 bash bench/apply.sh   # the 300-pod numbers (issue 15)
 #
 # Needs root, containerd (scripts/containerd.sh starts a private one), the
 # CNI plugins and busybox-static. Only namespaces and addresses this script
-# creates are used (pods in 10.246.0.0/24 and 10.247.0.0/24).
+# creates are used (pods in 10.246.0.0/22 and 10.247.0.0/22).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
@@ -30,13 +33,13 @@ CNI_BIN=/usr/lib/cni
 go build -o "$work/kelpie" ./cmd/kelpie
 go run ./internal/testimage/mkimages "$work/images" >/dev/null
 KFLAGS=(--containerd-address "$ADDR" --containerd-namespace kelpie-bench --state-dir "$work/state"
-  --pod-subnet 10.246.0.0/24 --bridge kbench1 --image-dir "$work/images" --no-color)
+  --pod-subnet 10.246.0.0/22 --bridge kbench1 --image-dir "$work/images" --no-color)
 PFLAGS=(--node-name bench)
 
 baseline_conf() { # the CNI config the baseline gives the bridge plugin
   cat <<JSON
 {"cniVersion":"1.0.0","name":"kbench0","type":"bridge","bridge":"kbench0","isGateway":true,"ipMasq":true,
- "ipam":{"type":"host-local","subnet":"10.247.0.0/24","dataDir":"$work/baseline-ipam"}}
+ "ipam":{"type":"host-local","subnet":"10.247.0.0/22","dataDir":"$work/baseline-ipam"}}
 JSON
 }
 cni() { # cni ADD|DEL NAME
@@ -124,3 +127,8 @@ for r in 1 2 3 4 5; do
 done
 printf 'no-op plan on %d running pods (best of 5):  %4.0f ms\n' "$NOOP_N" "$(calc "$best_plan * 1000")"
 printf 'no-op apply on %d running pods (best of 5): %4.0f ms\n' "$NOOP_N" "$(calc "$best_apply * 1000")"
+
+# One pod changed among NOOP_N: its command, so it is replaced.
+sed -i '0,/command: \[sleep, "3600"\]/s//command: [sleep, "3601"]/' "$work/noop/pods.yaml"
+t0=$(now); "$work/kelpie" apply -f "$work/noop" "${KFLAGS[@]}" "${PFLAGS[@]}" >/dev/null; t1=$(now)
+printf 'apply of one changed pod among %d running pods: %4.0f ms\n' "$NOOP_N" "$(calc "($t1 - $t0) * 1000")"
