@@ -159,6 +159,10 @@ type Config struct {
 	// VXLAN where it does not (auto, the default), or one of them for
 	// every peer.
 	PodNetworkMode netplan.PodNetworkMode
+	// SkipKinds are kinds left out of the manifests (--skip-kind; the
+	// manifests' .kelpie.yaml may add skipKinds): listed in status notices,
+	// never run.
+	SkipKinds []string
 	// Clock is the agent's time; nil means SystemClock.
 	Clock Clock
 }

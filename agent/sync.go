@@ -39,7 +39,7 @@ func (a *Agent) restore(ctx context.Context) {
 
 // load validates a fetched tree and expands it for this host.
 func (a *Agent) load(f source.Fetched) (*target, error) {
-	state, err := specs.Load(f.FS, a.cfg.Path, specs.Options{})
+	state, err := specs.Load(f.FS, a.cfg.Path, specs.Options{SkipKinds: a.cfg.SkipKinds})
 	if err != nil {
 		return nil, err
 	}

@@ -47,7 +47,7 @@ func agentCommand() *cli.Command {
 			&cli.BoolFlag{Name: "allow-rewrite", Usage: "apply a head that does not descend from the applied commit", EnvVars: envVars("allow-rewrite")},
 			&cli.BoolFlag{Name: "prune", Usage: "delete pods and networks the manifests no longer name (--prune=false keeps them)", Value: true, EnvVars: envVars("prune")},
 			&cli.BoolFlag{Name: "allow-empty", Usage: "let a commit with no pods for this host remove every pod", EnvVars: envVars("allow-empty")},
-		}, hostFlags(), clusterFlags(), networkFlags(), serveMirrorFlags(), runtimeFlags()),
+		}, []cli.Flag{skipKindFlag()}, hostFlags(), clusterFlags(), networkFlags(), serveMirrorFlags(), runtimeFlags()),
 		Action: runAgent,
 	}
 }
@@ -101,6 +101,7 @@ func runAgent(c *cli.Context) error {
 	cfg.Runtime = rcfg
 	cfg.Network = ncfg
 	cfg.PodNetworkMode = mode
+	cfg.SkipKinds = c.StringSlice("skip-kind")
 	cfg.StateDir = rcfg.StateDir
 	serveMirrorConfig(c, &cfg)
 	cfg.Log = slog.Default()

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/internal/testenv"
+	"github.com/kelpie-dev/kelpie/reconciler"
 )
 
 // clusterCronManifest is a CronJob that ticks every minute and keeps

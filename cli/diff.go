@@ -33,6 +33,7 @@ func diffCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "repo", Usage: "the git repository (or a directory inside it)", Value: ".", EnvVars: envVars("repo")},
 			&cli.StringFlag{Name: "path", Usage: "the manifests' directory inside the repository", Value: ".", EnvVars: envVars("path")},
+			skipKindFlag(),
 			outputFlag(),
 		},
 		Action: runDiff,
@@ -70,16 +71,16 @@ func runDiff(c *cli.Context) error {
 	if fromRev == "" {
 		fromRev = "HEAD"
 	}
-	from, fromName, fromExists, err := loadRevision(repo, fromRev, sub)
+	from, fromName, fromExists, err := loadRevision(loadOptions(c), repo, fromRev, sub)
 	if err != nil {
 		return manifestFailure(c, err)
 	}
 	var to *specs.DesiredState
 	toName, toExists := worktreeSide, false
 	if toRev := c.Args().Get(1); toRev != "" {
-		to, toName, toExists, err = loadRevision(repo, toRev, sub)
+		to, toName, toExists, err = loadRevision(loadOptions(c), repo, toRev, sub)
 	} else {
-		to, toExists, err = loadWorktree(repo, sub)
+		to, toExists, err = loadWorktree(loadOptions(c), repo, sub)
 	}
 	if err != nil {
 		return manifestFailure(c, err)
@@ -112,7 +113,7 @@ func runDiff(c *cli.Context) error {
 // loadRevision resolves rev and loads the manifests of its tree. It returns
 // the state, the full commit hash and whether the directory exists there (a
 // missing one is an empty state).
-func loadRevision(repo *source.Repo, rev, sub string) (*specs.DesiredState, string, bool, error) {
+func loadRevision(opts specs.Options, repo *source.Repo, rev, sub string) (*specs.DesiredState, string, bool, error) {
 	commit, err := repo.Resolve(rev)
 	if err != nil {
 		return nil, "", false, err
@@ -124,7 +125,7 @@ func loadRevision(repo *source.Repo, rev, sub string) (*specs.DesiredState, stri
 	if _, err := fs.Stat(fsys, sub); errors.Is(err, fs.ErrNotExist) {
 		return &specs.DesiredState{}, commit.Hash, false, nil
 	}
-	state, err := specs.LoadSources(specs.Options{}, specs.Source{FS: fsys, Root: sub, Prefix: rev + ":"})
+	state, err := specs.LoadSources(opts, specs.Source{FS: fsys, Root: sub, Prefix: rev + ":"})
 	if err != nil {
 		return nil, "", false, err
 	}
@@ -160,7 +161,7 @@ func repoSubdir(repo *source.Repo, dir string) string {
 
 // loadWorktree loads the manifests of the repository's working tree, and
 // says whether the directory exists there.
-func loadWorktree(repo *source.Repo, sub string) (*specs.DesiredState, bool, error) {
+func loadWorktree(opts specs.Options, repo *source.Repo, sub string) (*specs.DesiredState, bool, error) {
 	if repo.Root() == "" {
 		return nil, false, errors.New("a bare repository has no working tree: give two revisions, FROM and TO")
 	}
@@ -179,7 +180,7 @@ func loadWorktree(repo *source.Repo, sub string) (*specs.DesiredState, bool, err
 	if prefix == "." {
 		prefix = ""
 	}
-	state, err := specs.LoadSources(specs.Options{}, specs.Source{FS: os.DirFS(dir), Root: ".", Prefix: prefix})
+	state, err := specs.LoadSources(opts, specs.Source{FS: os.DirFS(dir), Root: ".", Prefix: prefix})
 	return state, true, err
 }
 

@@ -21,6 +21,7 @@ func manifestFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "filename", Aliases: []string{"f"}, Usage: "manifest file or directory (repeatable; default .)", EnvVars: envVars("filename")},
 		&cli.BoolFlag{Name: "prune", Usage: "delete pods and networks kelpie runs that the manifests no longer name", EnvVars: envVars("prune")},
 		&cli.BoolFlag{Name: "allow-empty", Usage: "allow manifests with no pods to remove every pod of this host", EnvVars: envVars("allow-empty")},
+		skipKindFlag(),
 	}
 }
 
@@ -52,7 +53,7 @@ func planHost(ctx context.Context, c *cli.Context) (*host.Containerd, hostPlan, 
 	if err != nil {
 		return nil, hostPlan{}, err
 	}
-	state, err := specs.LoadSources(specs.Options{}, sources...)
+	state, err := specs.LoadSources(loadOptions(c), sources...)
 	if err != nil {
 		return nil, hostPlan{}, err
 	}

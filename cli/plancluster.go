@@ -83,10 +83,10 @@ func runPlanCluster(c *cli.Context) error {
 	var cand *specs.DesiredState
 	candName, label, base := worktreeSide, "the working tree", ""
 	if rev := c.Args().First(); rev != "" {
-		cand, candName, _, err = loadRevision(repo, rev, sub)
+		cand, candName, _, err = loadRevision(loadOptions(c), repo, rev, sub)
 		label = "" // "commit SHORT", as the leader names it
 	} else {
-		cand, _, err = loadWorktree(repo, sub)
+		cand, _, err = loadWorktree(loadOptions(c), repo, sub)
 		if head, herr := repo.Resolve("HEAD"); herr == nil {
 			base = head.Hash // a commit of the working tree would descend from HEAD
 		}
@@ -98,7 +98,7 @@ func runPlanCluster(c *cli.Context) error {
 	from := ""
 	if p := view.Placement; p != nil {
 		from = p.Commit
-		if cur, _, _, err = loadRevision(repo, p.Commit, sub); err != nil {
+		if cur, _, _, err = loadRevision(loadOptions(c), repo, p.Commit, sub); err != nil {
 			return fmt.Errorf("the cluster runs commit %.12s, which --repo cannot read (fetch it first): %w", p.Commit, err)
 		}
 	}

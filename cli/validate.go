@@ -21,7 +21,7 @@ func validateCommand() *cli.Command {
 			"quantities, volume mounts and references between objects. All PATHs form one desired\n" +
 			"state. Every problem is printed as FILE:LINE:COL: FIELD: MESSAGE on stderr.\n\n" +
 			"Exit status: 0 valid, 1 invalid or unreadable.",
-		Flags:  []cli.Flag{outputFlag()},
+		Flags:  []cli.Flag{skipKindFlag(), outputFlag()},
 		Action: runValidate,
 	}
 }
@@ -48,7 +48,7 @@ func runValidate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	state, err := specs.LoadSources(specs.Options{}, sources...)
+	state, err := specs.LoadSources(loadOptions(c), sources...)
 	var list specs.ErrorList
 	if err != nil && !errors.As(err, &list) {
 		return err
@@ -92,6 +92,9 @@ func runValidate(c *cli.Context) error {
 		fmt.Fprintf(out, " (%s)", summary)
 	}
 	fmt.Fprintln(out)
+	for _, sk := range state.Skipped {
+		fmt.Fprintf(out, "%s %s\n", z.yellow("skipped:"), termSafe(sk.String()))
+	}
 	return nil
 }
 

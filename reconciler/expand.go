@@ -37,6 +37,11 @@ func Expand(state *specs.DesiredState, host Host) (Desired, []Notice) {
 		for _, obj := range state.Objects {
 			e.object(obj)
 		}
+		for _, sk := range state.Skipped {
+			e.notices = append(e.notices, Notice{APIVersion: sk.APIVersion,
+				Key:     specs.Key{Kind: sk.Kind, Namespace: sk.Namespace, Name: sk.Name},
+				Message: fmt.Sprintf("skipped (%s); not run (%s:%d)", sk.Why, sk.Pos.File, sk.Pos.Line)})
+		}
 	}
 	sortDesired(&e.desired)
 	return e.desired, e.notices

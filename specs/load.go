@@ -26,6 +26,11 @@ type Options struct {
 	// GOMAXPROCS. Files are read one at a time, and the result (objects and
 	// errors, in order) is the same whatever the number.
 	Workers int
+	// SkipKinds are kinds left out of the desired state (--skip-kind): a
+	// document of such a kind is not decoded, and is listed in
+	// DesiredState.Skipped. A source's ConfigFile may add kinds
+	// (skipKinds).
+	SkipKinds []string
 }
 
 // Source is one tree or file to load.
@@ -51,7 +56,8 @@ func Load(fsys fs.FS, root string, opts Options) (*DesiredState, error) {
 // LoadSources is Load over several trees or files validated as one desired
 // state (references and duplicates are checked across all of them).
 func LoadSources(opts Options, sources ...Source) (*DesiredState, error) {
-	l := &loader{limits: opts.Limits.withDefaults(), workers: opts.Workers, failed: map[Key]bool{}}
+	l := &loader{limits: opts.Limits.withDefaults(), workers: opts.Workers, failed: map[Key]bool{}, skip: skipSet{}}
+	l.skip.add(opts.SkipKinds, "--skip-kind")
 	for _, src := range sources {
 		if err := l.loadSource(src); err != nil {
 			return nil, err
@@ -63,7 +69,7 @@ func LoadSources(opts Options, sources ...Source) (*DesiredState, error) {
 		l.errs.Sort()
 		return nil, l.errs
 	}
-	state := &DesiredState{index: make(map[Key]*Object, len(l.items))}
+	state := &DesiredState{index: make(map[Key]*Object, len(l.items)), Skipped: l.skipped}
 	for _, it := range l.items {
 		state.Objects = append(state.Objects, it.obj)
 		state.index[it.obj.Key()] = it.obj
@@ -86,6 +92,9 @@ type loader struct {
 	// unparsed is set when a file had a syntax error: the objects in its
 	// unparsed part are unknown, so missing references are not reported.
 	unparsed bool
+	// skip are the kinds left out, and why; skipped the documents left out.
+	skip    skipSet
+	skipped []Skipped
 }
 
 // item is a decoded object with the YAML it came from, kept until
@@ -110,6 +119,10 @@ func (l *loader) loadSource(src Source) error {
 		l.loadFile(src, root, path.Base(root))
 		return nil
 	}
+	cfgName := displayName(src.Prefix, path.Join(root, ConfigFile))
+	cfg, cerrs := readRepoConfig(src.FS, root, cfgName)
+	l.errs = append(l.errs, cerrs...)
+	l.skip.add(cfg.SkipKinds, "skipKinds in "+cfgName)
 	var ig ignorer
 	return fs.WalkDir(src.FS, root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -161,6 +174,10 @@ type fileJob struct {
 	errs      ErrorList
 	failed    []Key
 	syntaxErr bool // part of the file could not be parsed
+	// skip are the kinds left out (read only while decoding); skipped
+	// the documents left out.
+	skip    skipSet
+	skipped []Skipped
 }
 
 // loadFile reads one manifest file for decoding.
@@ -178,7 +195,7 @@ func (l *loader) loadFile(src Source, p, rel string) {
 		l.errs = append(l.errs, &Error{Pos: Position{File: name}, Message: err.Error()})
 		return
 	}
-	l.files = append(l.files, &fileJob{name: name, data: data})
+	l.files = append(l.files, &fileJob{name: name, data: data, skip: l.skip})
 }
 
 // decodeFiles parses and decodes every file read, on up to l.workers
@@ -212,6 +229,7 @@ func (l *loader) decodeFiles() {
 	for _, job := range l.files {
 		l.items = append(l.items, job.items...)
 		l.errs = append(l.errs, job.errs...)
+		l.skipped = append(l.skipped, job.skipped...)
 		for _, k := range job.failed {
 			l.failed[k] = true
 		}
@@ -271,10 +289,22 @@ func (job *fileJob) decodeDocument(dec *decoder, root *yaml.Node) {
 		job.errs = append(job.errs, &Error{Pos: pos, Message: "document has no " + strings.Join(missing, " and ")})
 		return
 	}
+	if why, ok := job.skip[kind]; ok {
+		s := Skipped{APIVersion: apiVersion, Kind: kind, Pos: pos, Why: why}
+		if meta := mappingValue(root, "metadata"); meta != nil {
+			s.Name, _ = topScalar(meta, "name")
+			s.Namespace, _ = topScalar(meta, "namespace")
+		}
+		job.skipped = append(job.skipped, s)
+		return
+	}
 	ki, ok := kinds[kind]
 	if !ok {
-		job.errs = append(job.errs, &Error{Pos: nodePos(file, kindNode), Field: "kind",
-			Message: fmt.Sprintf("unsupported kind %q (apiVersion %s); kelpie supports %s", kind, apiVersion, supportedKindList())})
+		msg, known := foreignKindMessage(kind)
+		if !known {
+			msg = fmt.Sprintf("unsupported kind %q (apiVersion %s); kelpie supports %s", kind, apiVersion, supportedKindList())
+		}
+		job.errs = append(job.errs, &Error{Pos: nodePos(file, kindNode), Field: "kind", Message: msg})
 		return
 	}
 	if ki.apiVersion != apiVersion {
@@ -387,4 +417,17 @@ func failedKey(root *yaml.Node, kind string, namespaced bool) Key {
 		}
 	}
 	return k
+}
+
+// mappingValue returns the mapping value of key in mapping m, or nil.
+func mappingValue(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			if v := deref(m.Content[i+1]); v.Kind == yaml.MappingNode {
+				return v
+			}
+			return nil
+		}
+	}
+	return nil
 }

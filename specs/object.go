@@ -60,6 +60,9 @@ func (o *Object) Key() Key {
 // sorted by Key.
 type DesiredState struct {
 	Objects []*Object
+	// Skipped are the documents left out because their kind is skipped
+	// (Options.SkipKinds, skipKinds in ConfigFile), in file order.
+	Skipped []Skipped
 	index   map[Key]*Object
 }
 
