@@ -3,6 +3,7 @@ package reconciler
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
@@ -51,7 +52,7 @@ func (b *podBuilder) volumes(namespace string, vols []corev1.Volume) ([]Volume, 
 				return nil, nil, fmt.Errorf("volume %s: PersistentVolumeClaim %q not found", v.Name, name)
 			}
 			src = claimOf(pvc)
-			if v.PersistentVolumeClaim.ReadOnly {
+			if v.PersistentVolumeClaim.ReadOnly || readOnlyClaim(pvc) {
 				readOnly[v.Name] = true
 			}
 		default:
@@ -143,4 +144,12 @@ func project(kind, name string, keys []string, get func(string) ([]byte, bool), 
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	return files, nil
+}
+
+// readOnlyClaim reports whether a claim may only be read: its only access
+// mode is ReadOnlyMany, so every pod mounts it read-only. (ReadWriteOnce
+// and ReadWriteMany mean the same on one host: read-write.)
+func readOnlyClaim(pvc *corev1.PersistentVolumeClaim) bool {
+	modes := pvc.Spec.AccessModes
+	return len(modes) > 0 && !slices.ContainsFunc(modes, func(m corev1.PersistentVolumeAccessMode) bool { return m != corev1.ReadOnlyMany })
 }

@@ -296,7 +296,7 @@ var fieldUses = map[string]fieldUse{
 	"PersistentVolumeClaim.metadata":   {uses: []string{loaderMeta}},
 	"PersistentVolumeClaim.spec":       {uses: []string{"reconciler:claimOf(o)"}},
 
-	"PersistentVolumeClaimSpec.accessModes":      {gap: "validated only: a claim is a local directory on one host whatever the mode; ReadOnlyMany does not make its mounts read-only and ReadWriteOncePod does not keep a second pod on that host from mounting it"},
+	"PersistentVolumeClaimSpec.accessModes":      {uses: []string{"reconciler:readOnlyClaim(pvc)"}}, // ReadOnlyMany mounts read-only; ReadWriteOncePod is refused
 	"PersistentVolumeClaimSpec.resources":        {informational: "the storage request is required and recorded with the claim (reconciler.Claim.StorageBytes), but a local directory has no size: nothing enforces it, as with local-path provisioners"},
 	"PersistentVolumeClaimSpec.storageClassName": {informational: "kelpie has one kind of storage, a directory on the host that holds the claim; any class name gets that (Kubernetes would leave a claim of an unknown class Pending)"},
 	"VolumeResourceRequirements.limits":          {informational: "validated (storage only); a local directory has no size to limit"},

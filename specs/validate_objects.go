@@ -141,7 +141,12 @@ func (c *check) pvc(p *corev1.PersistentVolumeClaim) {
 		c.errorf("spec.accessModes", "required: at least one access mode")
 	}
 	for i, m := range p.Spec.AccessModes {
-		if !accessModes[m] {
+		switch {
+		case m == corev1.ReadWriteOncePod:
+			// One pod at a time is not enforced: replicas on one host
+			// share a claim's directory.
+			c.errorf(indexPath("spec.accessModes", i), "ReadWriteOncePod is not supported by kelpie (the pods of a host share a claim's directory): use ReadWriteOnce")
+		case !accessModes[m]:
 			c.errorf(indexPath("spec.accessModes", i), "unsupported value %q: want ReadWriteOnce, ReadOnlyMany, ReadWriteMany or ReadWriteOncePod", m)
 		}
 	}
