@@ -73,7 +73,7 @@ func (e *expander) object(obj *specs.Object) {
 		}
 		e.workload(obj, &o.Spec.Template, replicas, rolloutOf(o, replicas))
 	case *appsv1.DaemonSet:
-		e.workload(obj, &o.Spec.Template, 1, Rollout{})
+		e.workload(obj, &o.Spec.Template, 1, Rollout{OnDelete: o.Spec.UpdateStrategy.Type == appsv1.OnDeleteDaemonSetStrategyType})
 	case *corev1.Pod:
 		e.workload(obj, specs.PodTemplate(o), 1, Rollout{})
 	case *batchv1.Job, *batchv1.CronJob:

@@ -153,6 +153,9 @@ func (p *planner) pod(d *Pod, a *ActualPod) {
 		return // finished: kept as it is, with its logs, until the Job deletes it
 	}
 	switch {
+	case a.Hash != d.Hash && d.Rollout.OnDelete && a.SandboxReady && len(unexpected(d, a)) == 0 && allRunning(a):
+		p.wait(s, time.Time{}, "updateStrategy OnDelete: runs its previous template (%s) until it stops or is removed", shortHash(a.Hash))
+		return
 	case a.Hash != d.Hash && !job:
 		replace(changed(a.Hash, d.Hash))
 		return
@@ -275,4 +278,19 @@ func (p *planner) outsideSubnet(ip string) bool {
 	}
 	addr, err := netip.ParseAddr(ip)
 	return err == nil && !p.opts.PodSubnet.Contains(addr)
+}
+
+// allRunning reports whether every container the pod has that is not a
+// completed init container runs.
+func allRunning(a *ActualPod) bool {
+	n := 0
+	for _, c := range a.Containers {
+		switch c.State {
+		case Running:
+			n++
+		case Created, Missing:
+			return false
+		}
+	}
+	return n > 0
 }

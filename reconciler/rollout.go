@@ -36,6 +36,10 @@ type Rollout struct {
 	// once). Readiness probes are not taken into account: the planner has
 	// no readiness, so a running container is a ready one.
 	MinReady time.Duration `json:",omitempty"`
+	// OnDelete is set for a DaemonSet whose updateStrategy is OnDelete: a
+	// pod of an older template keeps running until it stops or is
+	// removed, and only then comes back with the new one.
+	OnDelete bool `json:",omitempty"`
 }
 
 // rolloutOf resolves the update strategy of a defaulted Deployment with

@@ -216,7 +216,7 @@ var fieldUses = map[string]fieldUse{
 	"DaemonSetSpec.minReadySeconds":      {gap: "read by validation only: DaemonSet pods are not rolled out (Rollout{}), so nothing waits for them to be available"},
 	"DaemonSetSpec.revisionHistoryLimit": {informational: "kelpie keeps no ControllerRevisions to roll back to: the previous revision is the previous git commit"},
 
-	"DaemonSetUpdateStrategy.type":          {gap: "OnDelete is accepted but a changed DaemonSet pod is replaced at once, as with RollingUpdate"},
+	"DaemonSetUpdateStrategy.type":          {uses: []string{"reconciler:appsv1.OnDeleteDaemonSetStrategyType"}}, // OnDelete keeps the old pod until it stops (Rollout.OnDelete); RollingUpdate across hosts is not paced yet
 	"DaemonSetUpdateStrategy.rollingUpdate": {gap: "read by validation and defaults only (see DaemonSetSpec.updateStrategy)"},
 	"RollingUpdateDaemonSet.maxUnavailable": {gap: "read by validation and defaults only: all hosts replace their DaemonSet pod at once"},
 	"RollingUpdateDaemonSet.maxSurge":       {gap: "read by validation and defaults only: the old pod is deleted before the new one is created"},
