@@ -211,7 +211,7 @@ var fieldUses = map[string]fieldUse{
 	"DaemonSet.spec":       {uses: []string{"scheduler:ds.Spec.Template.Spec.NodeSelector"}},
 
 	"DaemonSetSpec.selector":             {informational: selectorWhy},
-	"DaemonSetSpec.template":             {uses: []string{"reconciler:e.workload(obj, &o.Spec.Template, 1, Rollout{})"}},
+	"DaemonSetSpec.template":             {uses: []string{"reconciler:e.workload(obj, &o.Spec.Template, 1, Rollout{OnDelete"}},
 	"DaemonSetSpec.updateStrategy":       {gap: "read by validation and defaults only: every host replaces its DaemonSet pod as soon as the template changes (OnDelete and maxUnavailable are not honoured)"},
 	"DaemonSetSpec.minReadySeconds":      {gap: "read by validation only: DaemonSet pods are not rolled out (Rollout{}), so nothing waits for them to be available"},
 	"DaemonSetSpec.revisionHistoryLimit": {informational: "kelpie keeps no ControllerRevisions to roll back to: the previous revision is the previous git commit"},
