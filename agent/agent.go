@@ -64,6 +64,7 @@ type Agent struct {
 	cronStatus  []reconciler.CronJobStatus // as the controller last saw them
 	cronReqs    chan cronRequest           // `kelpie cron trigger` requests for the loop
 	jobPods     []reconciler.ActualPod     // this host's Job pods, as last observed (reported to the leader)
+	podHashes   map[string]string          // this host's pods ("ns/name") → the spec hash they run, as last observed
 	placedJobs  reconciler.JobRecords      // in a cluster: the Job records of the placement in force
 	jobTrigger  *reconciler.JobRecords     // on the leader: records with a Job triggered by hand, to publish
 	net         netting                    // the networking allocation and this host's slice

@@ -91,6 +91,9 @@ type nodeDetail struct {
 	// JobPods are the host's Job pods as observed: the leader's Job
 	// controller counts their outcomes.
 	JobPods []reconciler.ActualPod `json:"jobPods,omitempty"`
+	// Revisions maps the host's pods ("ns/name") to the spec hash they
+	// run: the leader paces rolling updates with it.
+	Revisions map[string]string `json:"revisions,omitempty"`
 	// Available lists the pods ("ns/name") that run here with every
 	// container ready: the leader rebalances a workload only when all of
 	// its replicas are.
@@ -173,10 +176,11 @@ func (a *Agent) place() *SyncError {
 	cur, hasCur := a.cluster.Placement()
 	var prev *scheduler.Placement
 	var prevNet, prevJobs json.RawMessage
+	var prevRollouts map[string][]string
 	if hasCur {
 		p := scheduler.Placement{Commit: cur.Commit} // an undecodable placement places nothing
 		if pub, err := scheduler.Decode(cur.Data); err == nil {
-			p, prevNet, prevJobs = pub.Placement, pub.Network, pub.Jobs
+			p, prevNet, prevJobs, prevRollouts = pub.Placement, pub.Network, pub.Jobs, pub.Rollouts
 		}
 		p.Term, p.Seq = cur.Term, cur.Seq
 		prev = &p
@@ -234,12 +238,21 @@ func (a *Agent) place() *SyncError {
 	if err != nil {
 		a.log.Warn("network allocation", "err", err)
 	}
-	if !d.Changed && !netChanged && !jobsChanged {
+	var rollouts map[string][]string
+	rolloutsChanged := false
+	if hasCur && cur.Commit == t.commit.Hash {
+		// Paced against the replicas as the placement in force puts them;
+		// a new commit starts from none allowed (its hashes are new).
+		rollouts, rolloutsChanged = a.leaderRollouts(t, prevRollouts, d.Placement.Assignments)
+	} else {
+		rollouts, rolloutsChanged = a.leaderRollouts(t, nil, d.Placement.Assignments)
+	}
+	if !d.Changed && !netChanged && !jobsChanged && !rolloutsChanged {
 		return nil
 	}
 	sp, rep := d.Placement, d.Report
 	pub := scheduler.NewPublished(sp, rep)
-	pub.Network, pub.Jobs = network, jobs
+	pub.Network, pub.Jobs, pub.Rollouts = network, jobs, rollouts
 	data, err := pub.Encode()
 	if err != nil {
 		return a.newError(KindPlan, commit, err)
@@ -415,6 +428,7 @@ func (a *Agent) reportNode() {
 	d.Claims = slices.Sorted(slices.Values(a.claims))
 	d.Head = a.seenHead
 	d.JobPods = a.jobPods
+	d.Revisions = a.revisions()
 	for _, p := range a.pods {
 		if p.State == "Running" && readyAll(p.Ready) {
 			d.Available = append(d.Available, p.Namespace+"/"+p.Name)

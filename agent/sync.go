@@ -186,7 +186,7 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 	a.setPods(actual)
 	defer a.wakeForJobs(now)
 	desired, jobNotices := a.runJobs(t, actual, now)
-	res, err := reconciler.Plan(desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty || t.allowEmpty, RollingUpdates: true, Privileges: &a.priv, PodSubnet: subnet})
+	res, err := reconciler.Plan(desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty || t.allowEmpty, RollingUpdates: true, Privileges: &a.priv, PodSubnet: subnet, RolloutAllowed: a.allowedOnThisHost()})
 	if err != nil {
 		if errors.Is(err, reconciler.ErrEmptyDesired) {
 			return 0, a.newError(KindEmpty, &t.commit, fmt.Errorf("commit %s refused: %w (start the agent with --allow-empty to let a commit remove every pod)", t.commit.Short(), err))
@@ -360,6 +360,12 @@ func (a *Agent) setPods(actual reconciler.Actual) {
 	a.pods = podStatuses(actual.Pods)
 	if a.cluster != nil {
 		a.clusterActual(actual)
+		a.podHashes = make(map[string]string, len(actual.Pods))
+		for _, p := range actual.Pods {
+			if p.Hash != "" {
+				a.podHashes[reconciler.JoinName(p.Namespace, p.Name)] = p.Hash
+			}
+		}
 	}
 	a.metrics.setPods(a.pods)
 }

@@ -46,6 +46,12 @@ type PlanOptions struct {
 	// whose address is outside it, as after the slice changed, is replaced
 	// so that it is numbered in the slice. Invalid checks nothing.
 	PodSubnet netip.Prefix
+	// RolloutAllowed, when not nil, paces rolling updates across hosts: a
+	// changed pod of a rolling Deployment that is available is replaced
+	// only when it is in the set ("NAMESPACE/NAME", the leader's
+	// scheduler.PaceRollouts), and within this host's budget too. Nil
+	// paces by this host's budget alone (one host).
+	RolloutAllowed map[string]bool
 }
 
 // PlanResult is a plan: the actions that converge the host, and what the

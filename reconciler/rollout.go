@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,6 +123,18 @@ func (p *planner) rollouts(desired []Pod, actual map[string]*ActualPod) map[stri
 			}
 		}
 		r := pods[0].Rollout
+		if allowed := p.opts.RolloutAllowed; allowed != nil {
+			// The leader paces the Deployment across hosts: the pods it
+			// allows first, then no more than this host's budget.
+			slices.SortStableFunc(changed, func(x, y *Pod) int {
+				return boolOrder(allowed[JoinName(x.Namespace, x.Name)], allowed[JoinName(y.Namespace, y.Name)])
+			})
+			k := 0
+			for k < len(changed) && allowed[JoinName(changed[k].Namespace, changed[k].Name)] {
+				k++
+			}
+			changed, held = changed[:k:k], addHeld(held, changed[k:], "rolling update across hosts: waiting for the leader to allow it (one replica after another, within maxUnavailable for the whole cluster)")
+		}
 		n := min(max(r.MaxUnavailable-len(busy), 0), len(changed))
 		for _, d := range changed[:n] {
 			busy = append(busy, JoinName(d.Namespace, d.Name))
@@ -185,4 +198,23 @@ func listNames(names []string, limit int) string {
 		return strings.Join(names, ", ")
 	}
 	return strings.Join(names[:limit], ", ") + fmt.Sprintf(" and %d more", len(names)-limit)
+}
+
+// boolOrder orders true before false.
+func boolOrder(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return -1
+	}
+	return 1
+}
+
+// addHeld holds pods for reason (the leader has not allowed them yet).
+func addHeld(held map[string]rolloutWait, pods []*Pod, reason string) map[string]rolloutWait {
+	for _, d := range pods {
+		held[JoinName(d.Namespace, d.Name)] = rolloutWait{reason: reason}
+	}
+	return held
 }

@@ -31,6 +31,10 @@ type Published struct {
 	// with the placement of their pods so that a Job that finished never
 	// runs again, whoever leads next. Opaque to the scheduler.
 	Jobs json.RawMessage `json:"jobs,omitempty"`
+	// Rollouts maps each rolling Deployment ("NAMESPACE/NAME") that has
+	// replicas to replace to those whose hosts may replace them now
+	// (PaceRollouts): the cluster-wide rolling update budget.
+	Rollouts map[string][]string `json:"rollouts,omitempty"`
 }
 
 // Encode returns the gzip-compressed JSON of p and the report r: node
