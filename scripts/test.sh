@@ -38,7 +38,7 @@ export KELPIE_CONTAINERD_ADDRESS
 "$GO" version
 containerd --version
 # The fault suite (test/faults: stalled git, flaky CNI, containerd restarted,
-# a full state dir, the agent SIGKILLed mid-sync; about 4 minutes) runs with
+# a full state dir, the agent SIGKILLed mid-sync; about 5 minutes) runs with
 # the rest here; `make faults` runs it alone.
 # The cli package runs the end-to-end tests (crash loop, agents, clusters):
 # more than go test's default 10 minutes per package on a slow machine.
