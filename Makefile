@@ -5,7 +5,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/kelpie-dev/kelpie/cli.Version=$(VERSION) -X github.com/kelpie-dev/kelpie/cli.Commit=$(COMMIT)
 FUZZTIME ?= 15s
 
-.PHONY: help build test unit fuzz lint bench bench-host e2e-long demo demo-check demo-clean clean
+.PHONY: help build test unit faults fuzz lint bench bench-host e2e-long demo demo-check demo-clean clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -18,6 +18,9 @@ test: ## install test deps (Debian, root), start a private containerd, run every
 
 unit: ## run the Go tests only (containerd tests skip unless KELPIE_CONTAINERD_ADDRESS is set)
 	$(GO) test -count=1 ./...
+
+faults: ## (root) the fault suite (test/faults) on a private containerd; KELPIE_FAULTS_LONG=1 for the long variants
+	GO=$(GO) bash scripts/faults.sh
 
 fuzz: ## fuzz the manifest decoder, bundle import and git bundle staging for $(FUZZTIME) each
 	$(GO) test ./specs -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 3s

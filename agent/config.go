@@ -50,6 +50,12 @@ type Config struct {
 	// DefaultInterval. Ref watches, the webhook, SIGHUP and `kelpie sync`
 	// trigger a sync in between.
 	Interval time.Duration
+	// FetchStallTimeout gives up on a repository URL that sends nothing
+	// for this long during a fetch (--fetch-stall-timeout): the sync fails
+	// with a fetch error (or goes on to the next mirror) and is retried
+	// with back-off, while the last good commit keeps running. 0 means
+	// source.DefaultStallTimeout.
+	FetchStallTimeout time.Duration
 	// DriftInterval is how often the host is observed and repaired when no
 	// runtime event says it changed; 0 means DefaultDriftInterval.
 	DriftInterval time.Duration

@@ -35,6 +35,7 @@ func Open(ctx context.Context, cfg Config) (*Agent, error) {
 		KnownHostsFile: cfg.KnownHostsFile,
 		VerifyKeysFile: cfg.VerifyKeysFile,
 		AllowRewrite:   cfg.AllowRewrite,
+		StallTimeout:   cfg.FetchStallTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)

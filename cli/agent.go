@@ -11,6 +11,7 @@ import (
 	"github.com/kelpie-dev/kelpie/agent"
 	"github.com/kelpie-dev/kelpie/internal/tlsconf"
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/source"
 )
 
 // agentCommand is `kelpie agent --repo URL`.
@@ -34,6 +35,7 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "ref", Usage: "branch, tag or commit to follow", Value: "main", EnvVars: envVars("ref")},
 			&cli.StringFlag{Name: "path", Usage: "directory of the manifests inside the repository", Value: ".", EnvVars: envVars("path")},
 			&cli.DurationFlag{Name: "interval", Usage: "how often to poll the repository", Value: agent.DefaultInterval, EnvVars: envVars("interval")},
+			&cli.DurationFlag{Name: "fetch-stall-timeout", Usage: "give up on a repository URL that sends nothing for this long during a fetch", Value: source.DefaultStallTimeout, EnvVars: envVars("fetch-stall-timeout")},
 			&cli.StringFlag{Name: "listen", Usage: "address of the HTTP endpoints (status, metrics, sync, webhook)", Value: agent.DefaultListen, EnvVars: envVars("listen")},
 			&cli.StringFlag{Name: "api-token", Usage: "the token POST /api/v1/sync (and, beyond loopback, every API read) needs; prefer the env var. Default: a random one kept in STATE-DIR/agent/api-token", EnvVars: envVars("api-token")},
 			&cli.StringFlag{Name: "tls-cert", Usage: "serve HTTPS with this PEM certificate (and present it to peers that ask for a client certificate)", EnvVars: envVars("tls-cert")},
@@ -87,6 +89,7 @@ func runAgent(c *cli.Context) error {
 	cfg.Ref = c.String("ref")
 	cfg.Path = c.String("path")
 	cfg.Interval = c.Duration("interval")
+	cfg.FetchStallTimeout = c.Duration("fetch-stall-timeout")
 	cfg.Listen = c.String("listen")
 	cfg.WebhookSecret = c.String("webhook-secret")
 	cfg.APIToken = c.String("api-token")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -151,8 +152,12 @@ func (r *Remote) fetchRef(ctx context.Context, e *endpoint, kind refKind) (Commi
 func (r *Remote) gitFetch(ctx context.Context, e *endpoint, specs ...config.RefSpec) error {
 	r.cache.mu.Lock()
 	defer r.cache.mu.Unlock()
+	// A remote that sends nothing for StallTimeout (neither progress nor
+	// pack data) is given up on: the agent's loop waits for its fetch.
+	ctx, watch := watchStall(ctx, r.cfg.StallTimeout)
+	defer watch.stop()
 	// The pack reaches the cache only through the guard of its sizes.
-	st := guardedStorer{Storer: r.cache.repo.Storer, limits: defaultPackLimits}
+	st := guardedStorer{Storer: r.cache.repo.Storer, limits: defaultPackLimits, touch: watch.touch}
 	rem := git.NewRemote(st, &config.RemoteConfig{Name: e.name, URLs: []string{e.url}})
 	err := rem.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: e.name,
@@ -162,7 +167,12 @@ func (r *Remote) gitFetch(ctx context.Context, e *endpoint, specs ...config.RefS
 		CABundle:   r.cfg.CABundle,
 		ClientCert: r.cfg.ClientCert,
 		ClientKey:  r.cfg.ClientKey,
+		Progress:   touchWriter{watch},
 	})
+	err = watch.wrap(err)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = fmt.Errorf("the pack ended early (the connection dropped or the server cut it short); nothing of it was kept: %w", err)
+	}
 	if errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil
 	}

@@ -360,6 +360,7 @@ func (r *guardedReader) close() { r.g.close() }
 type guardedStorer struct {
 	storage.Storer
 	limits packLimits
+	touch  func() // called on every chunk of pack written; nil for none
 }
 
 // PackfileWriter implements storer.PackfileWriter.
@@ -372,18 +373,22 @@ func (s guardedStorer) PackfileWriter() (io.WriteCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &guardedWriter{w: w, g: newPackGuard(s.limits)}, nil
+	return &guardedWriter{w: w, g: newPackGuard(s.limits), touch: s.touch}, nil
 }
 
 type guardedWriter struct {
-	w    io.WriteCloser
-	g    *packGuard
-	seen bool
+	w     io.WriteCloser
+	g     *packGuard
+	seen  bool
+	touch func()
 }
 
 func (w *guardedWriter) Write(p []byte) (int, error) {
 	if len(p) > 0 {
 		w.seen = true
+		if w.touch != nil {
+			w.touch()
+		}
 	}
 	if err := w.g.check(p); err != nil {
 		return 0, err

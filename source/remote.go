@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -48,12 +49,23 @@ type RemoteConfig struct {
 	// commit. Without it such a head is refused with ErrNotFastForward, so
 	// that neither an accident nor an attacker rolls a site back silently.
 	AllowRewrite bool
+	// StallTimeout gives up on a URL that sends nothing (no progress, no
+	// pack data) for this long, with an error wrapping ErrStalled, and
+	// goes on to the next one; 0 means DefaultStallTimeout. A slow link
+	// that keeps sending is never cut off.
+	StallTimeout time.Duration
 }
 
 // validate fills defaults and rejects nonsense, naming the field.
 func (c *RemoteConfig) validate() error {
 	if len(c.URLs) == 0 {
 		return errors.New("URLs: at least one repository URL is needed")
+	}
+	if c.StallTimeout < 0 {
+		return fmt.Errorf("StallTimeout: %v is negative", c.StallTimeout)
+	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = DefaultStallTimeout
 	}
 	if c.Ref == "" {
 		c.Ref = "main" // the default branch of git ≥ 2.28 and of the git hosts

@@ -358,3 +358,73 @@ func TestCronExactlyOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestCronClockJumps: the wall clock jumps an hour while a CronJob ticks
+// every minute. Forwards: one Job (the latest tick), the 59 ticks in
+// between reported missed once, and then a Job a minute as before (no
+// burst). Backwards: no tick already run runs again, nothing runs until
+// the clock passes the last tick run (as the Kubernetes controller, which
+// counts from lastScheduleTime), and the wake-up is never in the past, so
+// the decider is not spun or left asleep.
+func TestCronClockJumps(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		jump time.Duration
+	}{
+		{"an hour forwards", time.Hour},
+		{"an hour backwards", -time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cj := testCron("* * * * *", nil)
+			rec := CronRecord{Since: t0}
+			var runs []CronRun
+			created := map[string]int{}
+			decide := func(now time.Time) CronDecision {
+				t.Helper()
+				d, err := ScheduleCron(cj, rec, runs, now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !d.Wake.After(now) {
+					t.Fatalf("at %s: wake %s is not ahead", stamp(now), stamp(d.Wake))
+				}
+				if d.Run != nil {
+					created[d.Run.Name]++
+					if created[d.Run.Name] > 1 {
+						t.Fatalf("at %s: tick %s runs a second time", stamp(now), stamp(d.Run.ScheduledAt))
+					}
+					runs = append(runs, CronRun{Name: d.Run.Name, ScheduledAt: d.Run.ScheduledAt, Condition: JobComplete})
+				}
+				rec = d.Record
+				return d
+			}
+			// Ten minutes of normal ticks, woken at each tick plus a second.
+			for m := 1; m <= 10; m++ {
+				if d := decide(mins(m).Add(time.Second)); d.Run == nil {
+					t.Fatalf("minute %d: no Job", m)
+				}
+			}
+			// The jump, then a decision at every wake for two hours of the new clock.
+			now := mins(10).Add(time.Second + tc.jump)
+			ran, missed := 0, 0
+			for end := now.Add(2 * time.Hour); now.Before(end); {
+				d := decide(now)
+				if d.Run != nil {
+					ran++
+				}
+				missed += d.Missed
+				now = d.Wake.Add(time.Second)
+			}
+			switch tc.jump > 0 {
+			case true: // the tick of 13:10 right after the jump, then 13:11 … 15:09
+				if missed != 59 || ran != 120 {
+					t.Errorf("after the jump forwards: %d Jobs, %d ticks missed; want 120 and 59", ran, missed)
+				}
+			case false: // nothing for the hour already run, then one a minute: 12:11 … 13:09
+				if missed != 0 || ran != 59 {
+					t.Errorf("after the jump backwards: %d Jobs, %d ticks missed; want 59 and 0", ran, missed)
+				}
+			}
+		})
+	}
+}

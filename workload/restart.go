@@ -97,7 +97,9 @@ func Restarts(policy corev1.RestartPolicy, code int) bool {
 //   - the policy may keep it stopped (Restarts);
 //   - a run of at least BackoffReset resets the streak;
 //   - the first restart of a streak is at once, the next after
-//     Backoff(0) = 10 s from FinishedAt, then 20 s, 40 s … up to 5 min.
+//     Backoff(0) = 10 s from FinishedAt, then 20 s, 40 s … up to 5 min;
+//   - a FinishedAt more than the back-off after now (the wall clock went
+//     back) restarts at once rather than waiting for the clock to catch up.
 //
 // The same rules apply to a container killed by its liveness probe (its
 // exit code is that of the signal). For an init container pass OnFailure
@@ -121,6 +123,15 @@ func DecideRestart(policy corev1.RestartPolicy, code int, h RestartHistory, now 
 	what := fmt.Sprintf("exited %d, restart %d", code, h.Restarts+1)
 	if wait > 0 {
 		what += fmt.Sprintf(" after back-off %s", wait)
+	}
+	// An exit more than the back-off in the future means the wall clock
+	// went back (the exit time comes from containerd's clock, now from
+	// ours): waiting for it would hold the container down for as long as
+	// the jump (an hour back, an hour down). Restart now instead; the exits
+	// after the jump are dated on the new clock, so this happens once.
+	if !h.FinishedAt.IsZero() && h.FinishedAt.After(now.Add(wait)) {
+		due = now
+		what += " (the clock went back: its exit is dated " + h.FinishedAt.Sub(now).Round(time.Second).String() + " ahead)"
 	}
 	if due.After(now) {
 		return RestartDecision{Action: RestartLater, At: due, Wait: wait, History: h,

@@ -200,3 +200,43 @@ func TestCrashLoopProperty(t *testing.T) {
 		}
 	}
 }
+
+// TestDecideRestartClockJumps: the wall clock jumps an hour forwards or
+// backwards while a container waits for its back-off. Forwards, the
+// back-off is over: one restart now, and the next exit waits as usual (no
+// storm). Backwards, the exit is dated an hour ahead: before the fix the
+// restart waited for the clock to catch up, an hour with the container
+// down; now it restarts at once, and the next exit waits as usual.
+func TestDecideRestartClockJumps(t *testing.T) {
+	exited := RestartHistory{Restarts: 3, Streak: 3, StartedAt: at(0), FinishedAt: at(time.Second)} // back-off 40 s
+	for _, tc := range []struct {
+		name   string
+		jump   time.Duration
+		action RestartAction
+		at     time.Time
+	}{
+		{"no jump", 0, RestartLater, at(41 * time.Second)},
+		{"an hour forwards", time.Hour, RestartNow, at(time.Hour + 2*time.Second)},
+		{"an hour backwards", -time.Hour, RestartNow, at(-time.Hour + 2*time.Second)},
+		{"backwards less than the back-off", -30 * time.Second, RestartLater, at(41 * time.Second)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := at(2*time.Second + tc.jump)
+			d := DecideRestart(corev1.RestartPolicyAlways, 1, exited, now)
+			if d.Action != tc.action || !d.At.Equal(tc.at) {
+				t.Fatalf("after the jump: %s at %v (%s), want %s at %v", d.Action, d.At, d.Reason, tc.action, tc.at)
+			}
+			if d.Action != RestartNow {
+				return
+			}
+			// The restarted container crashes again a second later, dated
+			// on the new clock: the next restart waits its back-off.
+			next := d.History
+			next.FinishedAt = now.Add(time.Second)
+			d2 := DecideRestart(corev1.RestartPolicyAlways, 1, next, now.Add(time.Second))
+			if d2.Action != RestartLater || d2.Wait != Backoff(next.Streak-1) {
+				t.Errorf("the exit after the jump: %s after %v (%s), want a back-off of %v", d2.Action, d2.Wait, d2.Reason, Backoff(next.Streak-1))
+			}
+		})
+	}
+}

@@ -63,13 +63,13 @@ const (
 
 // staleBridge matches the bridges New names: "k", a tag, the
 // subnet's third octet.
-var staleBridge = regexp.MustCompile(`^k(crp|crt|site|hp)[0-9]+$`)
+var staleBridge = regexp.MustCompile(`^k(crp|crt|site|hp|flt)[0-9]+$`)
 
 // New makes a private host for a test that needs hosts of its own,
 // several in one process, on the containerd at addr (read it with
 // testenv.ContainerdAddress before anything clears KELPIE_*). It claims a
-// free pod subnet of 10.248.10.0/24 … 10.248.19.0/24; tag (crp, crt, site
-// or hp) and the subnet's third octet N name its bridge ("k" tag N) and,
+// free pod subnet of 10.248.10.0/24 … 10.248.19.0/24; tag (crp, crt, site, hp
+// or flt) and the subnet's third octet N name its bridge ("k" tag N) and,
 // with the process id and a random suffix, its containerd namespace; its
 // hostPort is 18080+N. Callers put N in their Kubernetes namespaces, since
 // the CNI plugins name iptables chains after "namespace_pod". When the test
@@ -486,6 +486,9 @@ func (hc *Host) Problems(want Want) []string {
 	}
 	var haveMounts, wantMounts []string
 	for _, m := range mounts {
+		if m.Mountpoint == hc.StateDir {
+			continue // the state dir on a filesystem of its own (a test's small tmpfs)
+		}
 		rel := strings.TrimPrefix(m.Mountpoint, hc.StateDir+"/")
 		if strings.Contains(rel, "/volumes/.subpaths/") {
 			haveMounts = append(haveMounts, rel+" (bind)")
