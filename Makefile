@@ -5,7 +5,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/kelpie-dev/kelpie/cli.Version=$(VERSION) -X github.com/kelpie-dev/kelpie/cli.Commit=$(COMMIT)
 FUZZTIME ?= 15s
 
-.PHONY: help build test unit faults fuzz lint bench bench-host e2e-long demo demo-check demo-clean clean
+.PHONY: help build test unit faults fuzz lint bench bench-host e2e-long soak demo demo-check demo-clean clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -40,6 +40,10 @@ bench: ## benchmarks beside their baselines: manifest loading, placement, fetch 
 e2e-long: ## (root) end-to-end tests too long for CI: a CronJob once per tick on 3 hosts while its leader dies (~4 min)
 	KELPIE_CI_DIR=$${KELPIE_CI_DIR:-/tmp/kelpie-ci} bash scripts/containerd.sh start >/dev/null
 	eval "$$(KELPIE_CI_DIR=$${KELPIE_CI_DIR:-/tmp/kelpie-ci} bash scripts/containerd.sh env)" && CI=true KELPIE_LONG_E2E=1 $(GO) test -count=1 -v -timeout 20m -run '^TestClusterCronJobOncePerTick$$' ./cli
+
+soak: ## (root) 15 minutes of pushes to 3 hosts with 100 pods: exact end state, agents' RSS/goroutines/fds slopes (SOAK=15m)
+	KELPIE_CI_DIR=$${KELPIE_CI_DIR:-/tmp/kelpie-ci} bash scripts/containerd.sh start >/dev/null
+	eval "$$(KELPIE_CI_DIR=$${KELPIE_CI_DIR:-/tmp/kelpie-ci} bash scripts/containerd.sh env)" && CI=true KELPIE_SOAK=$${SOAK:-15m} $(GO) test -count=1 -v -timeout 60m -run '^TestClusterSoak$$' ./cli
 
 bench-host: ## (root) benchmarks on a private containerd: apply, push to running, mirror bundles
 	bash bench/apply.sh
