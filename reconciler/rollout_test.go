@@ -192,7 +192,7 @@ func TestExecuteRollout(t *testing.T) {
 	}
 	last, rep, err := reconciler.ExecuteRollout(context.Background(), fake, desired, res, opts, reconciler.ExecOptions{
 		OnDone: func(a reconciler.Action, err error, took time.Duration) { inRound++ },
-	}, clock)
+	}, clock, reconciler.RolloutHooks{})
 	if err != nil || !rep.OK() {
 		t.Fatalf("ExecuteRollout: %v, %v", err, rep.Err())
 	}
@@ -213,7 +213,7 @@ func TestExecuteRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	crash := &crashingRuntime{Fake: fake}
-	last, rep, err = reconciler.ExecuteRollout(context.Background(), crash, broken, res, opts, reconciler.ExecOptions{}, func() time.Time { return reconciler.Now })
+	last, rep, err = reconciler.ExecuteRollout(context.Background(), crash, broken, res, opts, reconciler.ExecOptions{}, func() time.Time { return reconciler.Now }, reconciler.RolloutHooks{})
 	if err != nil || !rep.OK() {
 		t.Fatalf("ExecuteRollout: %v, %v", err, rep.Err())
 	}
@@ -394,7 +394,7 @@ func genRollout(r *rand.Rand) (reconciler.Desired, reconciler.Actual) {
 
 // isAvailable is available at now, without the time it becomes so.
 func isAvailable(d *reconciler.Pod, a *reconciler.ActualPod) bool {
-	ok, _ := reconciler.Available(d, a, reconciler.Now)
+	ok, _, _ := reconciler.Available(d, a, reconciler.Now)
 	return ok
 }
 
