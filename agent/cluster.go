@@ -85,6 +85,9 @@ type nodeDetail struct {
 	// Head is the newest valid head this host fetched: a push or webhook
 	// any member notices reaches the leader this way, which then fetches.
 	Head string `json:"head,omitempty"`
+	// Ready lists the pods ("ns/name") that are Ready here (PodStatus.PodReady):
+	// Services send traffic to them only.
+	Ready []string `json:"ready,omitempty"`
 }
 
 // clusterSync is sync for an agent in a cluster: it fetches and validates
@@ -377,15 +380,17 @@ func (a *Agent) schedulerNodes() []scheduler.Node {
 // reportNode publishes this host's status to the cluster when it changed.
 func (a *Agent) reportNode() {
 	st := gossip.NodeStatus{Commit: a.appliedHash(), Ready: a.state.LastError == nil || a.state.LastError.Kind.refusal()}
+	var d nodeDetail
 	for _, p := range a.pods {
 		if p.State == "Running" {
 			st.PodsRunning++
-			if readyAll(p.Ready) {
-				st.PodsReady++
-			}
+		}
+		if p.PodReady {
+			st.PodsReady++
+			d.Ready = append(d.Ready, reconciler.JoinName(p.Namespace, p.Name))
 		}
 	}
-	var d nodeDetail
+	slices.Sort(d.Ready)
 	d.Claims = slices.Sorted(slices.Values(a.claims))
 	d.Head = a.seenHead
 	st.Data, _ = json.Marshal(d)
@@ -398,15 +403,6 @@ func (a *Agent) reportNode() {
 		return
 	}
 	a.lastReported = key
-}
-
-// readyAll reports whether a "running/total" ready string has all running.
-func readyAll(r string) bool {
-	var x, y int
-	if _, err := fmt.Sscanf(r, "%d/%d", &x, &y); err != nil {
-		return false
-	}
-	return x == y && y > 0
 }
 
 // clusterActual records the claims the host holds, for the node status.

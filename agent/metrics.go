@@ -24,6 +24,7 @@ type metrics struct {
 	reconcile  prometheus.Histogram
 	phases     *prometheus.HistogramVec
 	pods       *prometheus.GaugeVec
+	podsReady  prometheus.Gauge
 	errors     *prometheus.CounterVec
 	lastCommit string
 }
@@ -59,12 +60,16 @@ func newMetrics() *metrics {
 			Name: "kelpie_pods",
 			Help: "Pods kelpie runs on this host by phase: Running, Pending, Succeeded, Failed.",
 		}, []string{"phase"}),
+		podsReady: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kelpie_pods_ready",
+			Help: "Pods kelpie runs on this host whose Ready condition holds (every app container ready: its readiness probe passed, or it runs without one).",
+		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kelpie_errors_total",
 			Help: "Failures by kind: invalid, not_fast_forward, untrusted, empty, plan, fetch, observe, apply.",
 		}, []string{"kind"}),
 	}
-	m.reg.MustRegister(m.syncs, m.lastSync, m.applied, m.reconcile, m.phases, m.pods, m.errors,
+	m.reg.MustRegister(m.syncs, m.lastSync, m.applied, m.reconcile, m.phases, m.pods, m.podsReady, m.errors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{resultOK, resultRefused, resultFailed} {
 		m.syncs.WithLabelValues(r) // present at 0, so rate() works from the start
@@ -98,12 +103,18 @@ func (m *metrics) setApplied(commit string) {
 	m.applied.WithLabelValues(commit).Set(1)
 }
 
-// setPods sets kelpie_pods from the pods' phases.
+// setPods sets kelpie_pods from the pods' phases and kelpie_pods_ready
+// from their Ready condition.
 func (m *metrics) setPods(pods []PodStatus) {
 	counts := map[string]int{}
+	ready := 0
 	for _, p := range pods {
 		counts[p.State]++
+		if p.PodReady {
+			ready++
+		}
 	}
+	m.podsReady.Set(float64(ready))
 	for _, p := range podPhases {
 		m.pods.WithLabelValues(p).Set(float64(counts[p]))
 	}

@@ -152,3 +152,22 @@ func untracked(ap reconciler.ActualPod, d *reconciler.Pod) reconciler.ActualPod 
 	}
 	return ap
 }
+
+// Unprobed returns actual with every pod's readiness as it is without a
+// probe engine (no Prober): a pod is Ready when its sandbox is ready and
+// its app containers (those of desired, when it names the pod) all run,
+// since the latest of their starts. The planner's rule for a pod whose
+// readiness is not known is the same; status and `kelpie ps` use this.
+func Unprobed(desired []reconciler.Pod, actual reconciler.Actual) reconciler.Actual {
+	want := make(map[string]*reconciler.Pod, len(desired))
+	for i := range desired {
+		want[reconciler.JoinName(desired[i].Namespace, desired[i].Name)] = &desired[i]
+	}
+	out := actual
+	out.Pods = make([]reconciler.ActualPod, len(actual.Pods))
+	for i, ap := range actual.Pods {
+		ap.Containers = slices.Clone(ap.Containers)
+		out.Pods[i] = untracked(ap, want[reconciler.JoinName(ap.Namespace, ap.Name)])
+	}
+	return out
+}
