@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kelpie-dev/kelpie/gossip"
+	"github.com/kelpie-dev/kelpie/probes"
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/scheduler"
 	"github.com/kelpie-dev/kelpie/source"
@@ -41,6 +42,8 @@ type Agent struct {
 	closers    []func() error              // what Close releases (Open's runtime and cache)
 	mirror     http.Handler                // /mirror/ with ServeMirror (Open's mirrorServer), else nil
 	guard      *httpGuard                  // Host, Origin, token and rate checks of every HTTP request
+	probes     *probes.Engine              // runs the probes (Deps.Prober); nil without
+	probed     chan struct{}               // buffered 1: a probe changed a container's readiness or killed it
 
 	// Owned by the loop (Run's goroutine).
 	state       State
@@ -148,7 +151,14 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		triggers: make(chan source.Trigger, triggerBuffer),
 		state:    st, cluster: deps.Cluster,
 		jobs: jobs, cronReqs: make(chan cronRequest),
-		guard: newHTTPGuard(cfg.Listen, token, cfg.TLS.ClientCAFile != ""),
+		guard:  newHTTPGuard(cfg.Listen, token, cfg.TLS.ClientCAFile != ""),
+		probed: make(chan struct{}, 1),
+	}
+	if deps.Prober != nil {
+		a.probes, err = probes.New(probes.Config{Prober: deps.Prober, Clock: cfg.Clock, Log: cfg.Log, OnChange: a.probeChanged})
+		if err != nil {
+			return nil, fmt.Errorf("new agent: %w", err)
+		}
 	}
 	if st.Applied != nil {
 		a.metrics.setApplied(st.Applied.Hash)
@@ -233,6 +243,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	for _, run := range a.background {
 		wg.Go(func() { run(ctx) })
 	}
+	if a.probes != nil {
+		wg.Go(func() { a.probes.Run(ctx) })
+	}
 	a.loop(ctx)
 	wg.Wait()
 	if a.cluster != nil && a.cfg.LeaveOnStop {
@@ -286,9 +299,23 @@ func (a *Agent) loop(ctx context.Context) {
 			if soon := a.clock.Now().Add(a.cfg.EventDelay); soon.Before(a.nextCheck) {
 				a.nextCheck = soon
 			}
+		case <-a.probed:
+			// A killed container is restarted, and a rollout goes on, at
+			// the next check: now.
+			a.nextCheck = a.clock.Now()
 		case <-timer.C():
 		}
 		timer.Stop()
+	}
+}
+
+// probeChanged is the probe engine's OnChange: a container's readiness
+// changed or a probe killed it. It never blocks.
+func (a *Agent) probeChanged(reason string) {
+	a.log.Debug("probe change; checking the host", "reason", reason)
+	select {
+	case a.probed <- struct{}{}:
+	default:
 	}
 }
 

@@ -94,9 +94,9 @@ type nodeDetail struct {
 	// Revisions maps the host's pods ("ns/name") to the spec hash they
 	// run: the leader paces rolling updates with it.
 	Revisions map[string]string `json:"revisions,omitempty"`
-	// Available lists the pods ("ns/name") that run here with every
-	// container ready: the leader rebalances a workload only when all of
-	// its replicas are.
+	// Available lists the pods ("ns/name") that run here and are Ready
+	// (PodStatus.PodReady): the leader rebalances a workload, and paces
+	// its rolling update, by them.
 	Available []string `json:"available,omitempty"`
 }
 
@@ -416,21 +416,21 @@ func (a *Agent) schedulerNodes() []scheduler.Node {
 // reportNode publishes this host's status to the cluster when it changed.
 func (a *Agent) reportNode() {
 	st := gossip.NodeStatus{Commit: a.appliedHash(), Ready: a.state.LastError == nil || a.state.LastError.Kind.refusal()}
+	var d nodeDetail
 	for _, p := range a.pods {
 		if p.State == "Running" {
 			st.PodsRunning++
-			if readyAll(p.Ready) {
-				st.PodsReady++
-			}
+		}
+		if p.PodReady {
+			st.PodsReady++
 		}
 	}
-	var d nodeDetail
 	d.Claims = slices.Sorted(slices.Values(a.claims))
 	d.Head = a.seenHead
 	d.JobPods = a.jobPods
 	d.Revisions = a.revisions()
 	for _, p := range a.pods {
-		if p.State == "Running" && readyAll(p.Ready) {
+		if p.State == "Running" && p.PodReady {
 			d.Available = append(d.Available, p.Namespace+"/"+p.Name)
 		}
 	}
@@ -448,15 +448,6 @@ func (a *Agent) reportNode() {
 		return
 	}
 	a.lastReported = key
-}
-
-// readyAll reports whether a "running/total" ready string has all running.
-func readyAll(r string) bool {
-	var x, y int
-	if _, err := fmt.Sscanf(r, "%d/%d", &x, &y); err != nil {
-		return false
-	}
-	return x == y && y > 0
 }
 
 // clusterActual records the claims the host holds, for the node status.

@@ -73,14 +73,14 @@ pre{background:#f5f5f5;padding:.5em;white-space:pre-wrap}
 </table>
 {{with .Placement}}{{if .Unplaceable}}<ul>{{range .Unplaceable}}<li class="bad">unplaceable: {{.}}</li>{{end}}</ul>{{end}}{{if .Waiting}}<ul>{{range .Waiting}}<li class="warn">waiting: {{.}}</li>{{end}}</ul>{{end}}{{end}}
 <table>
-<tr><th>Member</th><th>Address</th><th>State</th><th>Commit</th><th>Running</th><th>Placed</th></tr>
-{{range .Members}}<tr><td>{{.Name}}{{if .Leader}} ★{{end}}</td><td><code>{{.Addr}}</code></td><td class="{{if eq .State "alive"}}ok{{else}}bad{{end}}">{{.State}}</td><td><code>{{shortHash .Commit}}</code></td><td>{{.PodsRunning}}</td><td>{{range $i, $p := .Pods}}{{if $i}}, {{end}}{{$p}}{{end}}</td></tr>
+<tr><th>Member</th><th>Address</th><th>State</th><th>Commit</th><th>Running</th><th>Ready</th><th>Placed</th></tr>
+{{range .Members}}<tr><td>{{.Name}}{{if .Leader}} ★{{end}}</td><td><code>{{.Addr}}</code></td><td class="{{if eq .State "alive"}}ok{{else}}bad{{end}}">{{.State}}</td><td><code>{{shortHash .Commit}}</code></td><td>{{.PodsRunning}}</td><td>{{.PodsReady}}</td><td>{{range $i, $p := .Pods}}{{if $i}}, {{end}}{{$p}}{{end}}</td></tr>
 {{end}}</table>
 {{end}}
 <h2>Pods ({{len .S.Pods}})</h2>
 {{if .S.Pods}}<table>
 <tr><th>Namespace</th><th>Pod</th><th>Phase</th><th>Ready</th><th>Restarts</th><th>IP</th><th>Containers</th></tr>
-{{range .S.Pods}}<tr><td>{{.Namespace}}</td><td>{{.Name}}</td><td class="{{if eq .State "Running" "Succeeded"}}ok{{else if eq .State "Failed"}}bad{{else}}warn{{end}}">{{.State}}</td><td>{{.Ready}}</td><td>{{.Restarts}}</td><td><code>{{.IP}}</code></td><td>{{range $i, $c := .Containers}}{{if $i}}, {{end}}{{$c.Name}} {{$c.State}}{{if $c.ExitCode}} (exit {{$c.ExitCode}}){{end}}{{if $c.Restarts}}, {{$c.Restarts}} restarts{{end}}{{end}}</td></tr>
+{{range .S.Pods}}<tr><td>{{.Namespace}}</td><td>{{.Name}}</td><td class="{{if eq .State "Running" "Succeeded"}}ok{{else if eq .State "Failed"}}bad{{else}}warn{{end}}">{{.State}}</td><td class="{{if .PodReady}}ok{{else}}warn{{end}}">{{.Ready}}{{if not .PodReady}} not ready{{end}}</td><td>{{.Restarts}}</td><td><code>{{.IP}}</code></td><td>{{range $i, $c := .Containers}}{{if $i}}, {{end}}{{$c.Name}} {{$c.State}}{{if and (eq $c.State "Running") (not $c.Ready)}} (not ready){{end}}{{if $c.ExitCode}} (exit {{$c.ExitCode}}){{end}}{{if $c.Restarts}}, {{$c.Restarts}} restarts{{end}}{{end}}</td></tr>
 {{end}}</table>{{else}}<p>No pods.</p>{{end}}
 {{if .S.Waiting}}<h2>Waiting</h2><ul>{{range .S.Waiting}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if .S.Notices}}<h2>Notices</h2><ul>{{range .S.Notices}}<li>{{.}}</li>{{end}}</ul>{{end}}

@@ -2,8 +2,8 @@ package agent
 
 import (
 	"context"
-	"time"
 
+	"github.com/kelpie-dev/kelpie/probes"
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/source"
 )
@@ -41,27 +41,11 @@ type descender interface {
 }
 
 // Prober probes the containers of this host's pods and kills a container
-// whose liveness or startup probe failed: host.Containerd implements it
-// (exec through containerd; httpGet, tcpSocket and grpc from the host to
-// the pod's address). The agent decides when to probe and what a result
-// means (workload.Tracker); the Prober only makes one probe.
-//
-// Probe may be called concurrently for different containers. It returns
-// within p.Timeout (a probe that takes longer is a failure, with output
-// "timeout after 1s") or once ctx is done.
-type Prober interface {
-	// Probe makes one probe p of container in pod (as Observe reported it:
-	// its IP is the pod's address, "" for a hostNetwork pod, which is
-	// probed on the host's loopback). ok is success; output says what
-	// happened in a few words ("HTTP 503", "exit 1: <first line>",
-	// "connection refused", "timeout after 1s", "NOT_SERVING").
-	Probe(ctx context.Context, pod reconciler.ActualPod, container string, p reconciler.Probe) (ok bool, output string)
-	// KillContainer stops the running task of container in the pod:
-	// SIGTERM, then SIGKILL after grace. The container stays (Exited,
-	// with its exit code); the restart policy decides what follows. A
-	// container that does not run succeeds.
-	KillContainer(ctx context.Context, namespace, pod, container string, grace time.Duration) error
-}
+// whose liveness or startup probe failed: host.Containerd implements it.
+// It is probes.Prober, which states its contract; the agent runs a
+// probes.Engine over it, which decides when to probe and what a result
+// means (workload.Tracker).
+type Prober = probes.Prober
 
 // Deps are the parts an agent drives: Open builds the real ones, tests pass
 // fakes to New. Source and Runtime are required.
@@ -87,6 +71,6 @@ type Deps struct {
 	Routes RouteSyncer
 	// Prober, when set, runs the containers' probes: readiness gates
 	// rollouts and Services, liveness restarts. Nil runs no probes: a pod
-	// is Ready when its containers run.
+	// is Ready when its app containers run.
 	Prober Prober
 }

@@ -27,6 +27,7 @@ type metrics struct {
 	phases     *prometheus.HistogramVec
 	pods       *prometheus.GaugeVec
 	jobs       *prometheus.GaugeVec
+	podsReady  prometheus.Gauge
 	errors     *prometheus.CounterVec
 	lastCommit string
 }
@@ -66,12 +67,16 @@ func newMetrics() *metrics {
 			Name: "kelpie_jobs",
 			Help: "Jobs on this host (of the manifests and of CronJobs) by condition: Running, Complete, Failed.",
 		}, []string{"condition"}),
+		podsReady: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kelpie_pods_ready",
+			Help: "Pods kelpie runs on this host whose Ready condition holds (every app container ready: its readiness probe passed, or it runs without one).",
+		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kelpie_errors_total",
 			Help: "Failures by kind: invalid, not_fast_forward, untrusted, empty, plan, fetch, observe, apply.",
 		}, []string{"kind"}),
 	}
-	m.reg.MustRegister(m.syncs, m.lastSync, m.applied, m.reconcile, m.phases, m.pods, m.jobs, m.errors,
+	m.reg.MustRegister(m.syncs, m.lastSync, m.applied, m.reconcile, m.phases, m.pods, m.podsReady, m.jobs, m.errors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{resultOK, resultRefused, resultFailed} {
 		m.syncs.WithLabelValues(r) // present at 0, so rate() works from the start
@@ -108,12 +113,18 @@ func (m *metrics) setApplied(commit string) {
 	m.applied.WithLabelValues(commit).Set(1)
 }
 
-// setPods sets kelpie_pods from the pods' phases.
+// setPods sets kelpie_pods from the pods' phases and kelpie_pods_ready
+// from their Ready condition.
 func (m *metrics) setPods(pods []PodStatus) {
 	counts := map[string]int{}
+	ready := 0
 	for _, p := range pods {
 		counts[p.State]++
+		if p.PodReady {
+			ready++
+		}
 	}
+	m.podsReady.Set(float64(ready))
 	for _, p := range podPhases {
 		m.pods.WithLabelValues(p).Set(float64(counts[p]))
 	}

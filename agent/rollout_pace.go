@@ -95,7 +95,7 @@ func (a *Agent) revisions() map[string]string {
 func (a *Agent) availablePods() []string {
 	var out []string
 	for _, p := range a.pods {
-		if p.State == "Running" && readyAll(p.Ready) {
+		if p.State == "Running" && p.PodReady {
 			out = append(out, p.Namespace+"/"+p.Name)
 		}
 	}

@@ -94,8 +94,15 @@ type PodStatus struct {
 	Name      string `json:"name"`
 	// State is the pod's phase: Running, Pending, Succeeded or Failed.
 	State string `json:"state"`
-	// Ready is "running/total" containers.
+	// Ready is "ready/total" app containers, as kubectl's READY column: a
+	// container is ready when it runs and its readiness probe passed (or
+	// it has none, and its startup probe, if any, passed).
 	Ready string `json:"ready"`
+	// PodReady is the pod's Ready condition: every app container is ready.
+	// Rollouts wait for it and Services send traffic only to Ready pods.
+	PodReady bool `json:"podReady"`
+	// ReadySince is when the pod last became Ready (zero when it is not).
+	ReadySince time.Time `json:"readySince,omitzero"`
 	// Restarts adds up the containers' restarts.
 	Restarts   int               `json:"restarts"`
 	IP         string            `json:"ip,omitempty"`
@@ -104,26 +111,48 @@ type PodStatus struct {
 
 // ContainerStatus is one container of a pod.
 type ContainerStatus struct {
-	Name     string `json:"name"`
-	State    string `json:"state"`
-	ExitCode int    `json:"exitCode,omitempty"`
-	Restarts int    `json:"restarts"`
+	Name  string `json:"name"`
+	State string `json:"state"`
+	// Ready is the container's Ready condition (false for init containers).
+	Ready    bool `json:"ready"`
+	ExitCode int  `json:"exitCode,omitempty"`
+	Restarts int  `json:"restarts"`
 }
 
-// podStatuses converts observed pods.
-func podStatuses(pods []reconciler.ActualPod) []PodStatus {
+// podStatuses converts observed pods, whose readiness is filled in
+// (probes.Engine.Observe or probes.Unprobed). The init containers of the
+// desired pod of that name do not count in Ready's total; for a pod not
+// desired, the containers that exited 0 are taken for init containers.
+func podStatuses(pods []reconciler.ActualPod, desired []reconciler.Pod) []PodStatus {
+	init := map[string]bool{} // "ns/pod/container"
+	for _, d := range desired {
+		for _, c := range d.InitContainers {
+			init[reconciler.JoinName(d.Namespace, d.Name)+"/"+c.Name] = true
+		}
+	}
+	known := map[string]bool{}
+	for _, d := range desired {
+		known[reconciler.JoinName(d.Namespace, d.Name)] = true
+	}
 	out := make([]PodStatus, 0, len(pods))
 	for _, p := range pods {
-		ps := PodStatus{Namespace: p.Namespace, Name: p.Name, IP: p.IP, Containers: make([]ContainerStatus, 0, len(p.Containers))}
-		running := 0
+		key := reconciler.JoinName(p.Namespace, p.Name)
+		ps := PodStatus{Namespace: p.Namespace, Name: p.Name, IP: p.IP, Containers: make([]ContainerStatus, 0, len(p.Containers)),
+			PodReady: p.Ready, ReadySince: p.ReadySince}
+		ready, total := 0, 0
 		for _, c := range p.Containers {
-			ps.Containers = append(ps.Containers, ContainerStatus{Name: c.Name, State: string(c.State), ExitCode: c.ExitCode, Restarts: c.Restarts})
+			ps.Containers = append(ps.Containers, ContainerStatus{Name: c.Name, State: string(c.State), Ready: c.Ready, ExitCode: c.ExitCode, Restarts: c.Restarts})
 			ps.Restarts += c.Restarts
-			if c.State == reconciler.Running {
-				running++
+			switch {
+			case init[key+"/"+c.Name]:
+			case c.Ready:
+				ready++
+				total++
+			case known[key] || c.State != reconciler.Exited || c.ExitCode != 0:
+				total++
 			}
 		}
-		ps.Ready = fmt.Sprintf("%d/%d", running, len(p.Containers))
+		ps.Ready = fmt.Sprintf("%d/%d", ready, total)
 		ps.State = podPhase(p)
 		out = append(out, ps)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kelpie-dev/kelpie/probes"
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/source"
 	"github.com/kelpie-dev/kelpie/specs"
@@ -183,9 +184,10 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 	if err != nil {
 		return 0, a.newError(KindObserve, &t.commit, fmt.Errorf("observe the host: %w", err))
 	}
-	a.setPods(actual)
 	defer a.wakeForJobs(now)
 	desired, jobNotices := a.runJobs(t, actual, now)
+	actual = a.readiness(desired, actual)
+	a.setPods(desired, actual)
 	res, err := reconciler.Plan(desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty || t.allowEmpty, RollingUpdates: true, Privileges: &a.priv, PodSubnet: subnet, RolloutAllowed: a.allowedOnThisHost()})
 	if err != nil {
 		if errors.Is(err, reconciler.ErrEmptyDesired) {
@@ -219,7 +221,7 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 		},
 	})
 	if after, err := a.rt.Observe(ctx); err == nil {
-		a.setPods(after)
+		a.setPods(t.desired, a.readiness(t.desired, after))
 	}
 	a.nextCheck = a.clock.Now().Add(a.cfg.DriftInterval)
 	if !res.NextCheck.IsZero() && res.NextCheck.Before(a.nextCheck) {
@@ -355,9 +357,20 @@ func (a *Agent) save() {
 	}
 }
 
-// setPods records observed pods for status and metrics.
-func (a *Agent) setPods(actual reconciler.Actual) {
-	a.pods = podStatuses(actual.Pods)
+// readiness returns actual with the pods' readiness: the probe engine's,
+// which also learns from it what to probe, or without one (no Prober) a
+// pod is Ready when its app containers run.
+func (a *Agent) readiness(desired reconciler.Desired, actual reconciler.Actual) reconciler.Actual {
+	if a.probes == nil {
+		return probes.Unprobed(desired.Pods, actual)
+	}
+	return a.probes.Observe(desired.Pods, actual)
+}
+
+// setPods records observed pods, with their readiness, for status and
+// metrics.
+func (a *Agent) setPods(desired reconciler.Desired, actual reconciler.Actual) {
+	a.pods = podStatuses(actual.Pods, desired.Pods)
 	if a.cluster != nil {
 		a.clusterActual(actual)
 		a.podHashes = make(map[string]string, len(actual.Pods))

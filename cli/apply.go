@@ -77,7 +77,10 @@ func runApply(c *cli.Context) error {
 	}
 	start := time.Now()
 	// A rolling update is carried to its end: after each batch the host is
-	// observed and planned again until nothing is held back.
+	// observed and planned again until nothing is held back, the new pods
+	// Ready first when the runtime makes probes.
+	hooks, stopProbes := rolloutProbes(c.Context, rt, hp.Desired)
+	defer stopProbes()
 	last, report, err := reconciler.ExecuteRollout(c.Context, rt, hp.Desired, hp.Result, hp.Options, reconciler.ExecOptions{
 		Parallelism: c.Int("parallel"),
 		OnDone: func(a reconciler.Action, err error, took time.Duration) {
@@ -85,7 +88,8 @@ func runApply(c *cli.Context) error {
 				pr.done(a, err, took)
 			}
 		},
-	}, time.Now)
+	}, time.Now, hooks)
+	stopProbes()
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/kelpie-dev/kelpie/probes"
 	"github.com/kelpie-dev/kelpie/reconciler"
 )
 
@@ -16,7 +17,10 @@ func psCommand() *cli.Command {
 		Name:  "ps",
 		Usage: "list the pods kelpie runs on this host",
 		Description: "Lists the pods on this host that carry kelpie's labels: their containers, state,\n" +
-			"restarts and IP address. Containers kelpie did not create are never shown.",
+			"restarts and IP address. Containers kelpie did not create are never shown.\n\n" +
+			"READY counts the ready app containers of a pod, as kubectl does. Probe results\n" +
+			"live in the agent: here a container is ready when it runs (`kelpie status`\n" +
+			"shows the agent's view, readiness probes included).",
 		Flags:  concatFlags(runtimeFlags(), []cli.Flag{outputFlag()}),
 		Action: runPs,
 	}
@@ -24,11 +28,14 @@ func psCommand() *cli.Command {
 
 // psPod is one pod in -o json output.
 type psPod struct {
-	Namespace  string        `json:"namespace"`
-	Name       string        `json:"name"`
-	IP         string        `json:"ip,omitempty"`
-	Ready      bool          `json:"sandboxReady"`
-	Hash       string        `json:"specHash"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	IP        string `json:"ip,omitempty"`
+	Ready     bool   `json:"sandboxReady"`
+	Hash      string `json:"specHash"`
+	// PodReady is the pod's Ready condition as far as ps knows it (its
+	// app containers run).
+	PodReady   bool          `json:"ready"`
 	Containers []psContainer `json:"containers"`
 }
 
@@ -36,6 +43,7 @@ type psPod struct {
 type psContainer struct {
 	Name     string `json:"name"`
 	State    string `json:"state"`
+	Ready    bool   `json:"ready"`
 	ExitCode int    `json:"exitCode,omitempty"`
 	Restarts int    `json:"restarts"`
 }
@@ -55,12 +63,13 @@ func runPs(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	actual = probes.Unprobed(nil, actual)
 	if format == formatJSON {
 		pods := []psPod{}
 		for _, p := range actual.Pods {
-			pp := psPod{Namespace: p.Namespace, Name: p.Name, IP: p.IP, Ready: p.SandboxReady, Hash: p.Hash, Containers: []psContainer{}}
+			pp := psPod{Namespace: p.Namespace, Name: p.Name, IP: p.IP, Ready: p.SandboxReady, Hash: p.Hash, PodReady: p.Ready, Containers: []psContainer{}}
 			for _, ct := range p.Containers {
-				pp.Containers = append(pp.Containers, psContainer{Name: ct.Name, State: string(ct.State), ExitCode: ct.ExitCode, Restarts: ct.Restarts})
+				pp.Containers = append(pp.Containers, psContainer{Name: ct.Name, State: string(ct.State), Ready: ct.Ready, ExitCode: ct.ExitCode, Restarts: ct.Restarts})
 			}
 			pods = append(pods, pp)
 		}
@@ -73,11 +82,15 @@ func runPs(c *cli.Context) error {
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tPOD\tREADY\tSTATUS\tRESTARTS\tIP")
 	for _, p := range actual.Pods {
-		running, restarts := 0, 0
+		ready, total, restarts := 0, 0, 0
 		var states []string
 		for _, ct := range p.Containers {
-			if ct.State == reconciler.Running {
-				running++
+			switch {
+			case ct.Ready:
+				ready++
+				total++
+			case ct.State != reconciler.Exited || ct.ExitCode != 0:
+				total++ // not an init container that is done
 			}
 			restarts += ct.Restarts
 			state := string(ct.State)
@@ -94,7 +107,7 @@ func runPs(c *cli.Context) error {
 		if s := finishedStatus(p); s != "" {
 			status = s + " (" + status + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%d\t%s\n", p.Namespace, p.Name, running, len(p.Containers), status, restarts, ip)
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%d\t%s\n", p.Namespace, p.Name, ready, total, status, restarts, ip)
 	}
 	return tw.Flush()
 }

@@ -38,6 +38,20 @@ type ActualPod struct {
 	// Containers lists the pod's init and app containers that exist, and
 	// those the runtime knows are gone (State Missing).
 	Containers []ActualContainer
+	// ReadyKnown reports that Ready, ReadySince and the containers' Ready
+	// say whether the pod is Ready: a probe engine (package probes) that
+	// runs the containers' probes filled them in. The runtime leaves them
+	// unset; without them the planner counts a pod whose app containers
+	// run as Ready.
+	ReadyKnown bool
+	// Ready is the pod's Ready condition: every app container runs and is
+	// Ready (its readiness probe passed; a container without one once it
+	// runs and its startup probe, if any, passed).
+	Ready bool
+	// ReadySince is when the pod last became Ready; zero when it is not
+	// Ready (or the time is unknown). A rolling update counts a pod
+	// available minReadySeconds after it.
+	ReadySince time.Time
 }
 
 // ActualContainer is one container of an ActualPod.
@@ -58,9 +72,13 @@ type ActualContainer struct {
 	// StartedAt is when a Running container's task started, or when an
 	// Exited container's last run did (LabelStartedAt); zero when unknown,
 	// which Plan treats as long ago for a Running container and as a short
-	// run for an Exited one. A rolling update counts a pod
-	// available only minReadySeconds after its containers started.
+	// run for an Exited one. Without readiness (ActualPod.ReadyKnown), a
+	// rolling update counts a pod available only minReadySeconds after its
+	// containers started.
 	StartedAt time.Time
+	// Ready is the container's Ready condition when the pod's ReadyKnown
+	// is set (always false for init containers).
+	Ready bool
 }
 
 // ContainerState is the state of an actual container.

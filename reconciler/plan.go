@@ -78,6 +78,11 @@ type PlanResult struct {
 	// replaced pods run by then) to go on with the next ones. NextCheck is
 	// PlanOptions.Now then.
 	Continue bool
+	// Pending reports that a rolling update holds pods back for pods that
+	// are coming up: they run but are not available yet (not Ready, or
+	// Ready for less than minReadySeconds). Plan again at NextCheck, or
+	// when their readiness changes, to go on.
+	Pending bool
 }
 
 // Empty reports whether the plan has no actions.

@@ -111,9 +111,10 @@ func (p *planner) refuse(desired []Pod) ([]Pod, map[string]bool) {
 // rolloutWaits adds a wait for each changed pod a rolling update holds
 // back. It is due at once (opts.Now) when the plan acts on a pod of its
 // Deployment, so a loop that plans again after executing the plan goes on
-// with the next pods once those run; else when the first running pod of
-// the Deployment has run for minReadySeconds; otherwise (the rollout is
-// stuck on pods that do not come up) only a change on the host moves it on.
+// with the next pods once those run; else when the first Ready pod of the
+// Deployment has been Ready for minReadySeconds; otherwise only a change
+// on the host moves it on: a pod becoming Ready (PlanResult.Pending says
+// some are coming up), or the rollout is stuck on pods that do not come up.
 func (p *planner) rolloutWaits(desired []Pod, held map[string]rolloutWait) {
 	if len(held) == 0 {
 		return
@@ -131,12 +132,16 @@ func (p *planner) rolloutWaits(desired []Pod, held map[string]rolloutWait) {
 			continue
 		}
 		until := w.until
+		moving := false
 		for _, key := range w.group {
 			if acted[key] {
-				until = p.opts.Now
+				until, moving = p.opts.Now, true
 				p.res.Continue = true
 				break
 			}
+		}
+		if !moving && w.pending {
+			p.res.Pending = true
 		}
 		p.wait(podSubject(d.Namespace, d.Name), until, "%s", w.reason)
 	}

@@ -31,11 +31,11 @@ type Rollout struct {
 	MaxUnavailable int `json:",omitempty"`
 	// Replicas is the Deployment's replica count across the cluster.
 	Replicas int `json:",omitempty"`
-	// MinReady is spec.minReadySeconds: a pod counts as available once its
-	// app containers have run for that long (ActualContainer.StartedAt; a
-	// runtime that reports no start time makes a running pod available at
-	// once). Readiness probes are not taken into account: the planner has
-	// no readiness, so a running container is a ready one.
+	// MinReady is spec.minReadySeconds: a pod counts as available once it
+	// has been Ready for that long (ActualPod.ReadySince when a probe
+	// engine filled in readiness; else since its app containers started,
+	// ActualContainer.StartedAt, a runtime that reports no start time
+	// making a running pod available at once).
 	MinReady time.Duration `json:",omitempty"`
 	// OnDelete is set for a DaemonSet whose updateStrategy is OnDelete: a
 	// pod of an older template keeps running until it stops or is
@@ -75,7 +75,8 @@ func rolloutOf(d *appsv1.Deployment, replicas int) Rollout {
 // rollouts decides, when opts.RollingUpdates, which changed pods of each
 // rolling Deployment wait for a later plan. A pod of the Deployment is
 // unavailable when it is not on the host, its sandbox is not ready, its
-// hash is unknown or one of its app containers does not run. Changed pods
+// hash is unknown, one of its app containers does not run, or it has not
+// been Ready for minReadySeconds (see available). Changed pods
 // that are unavailable are replaced anyway (that costs no availability)
 // and, with every other unavailable pod of the Deployment, use up the
 // budget of MaxUnavailable; available changed pods are replaced, in
@@ -108,13 +109,15 @@ func (p *planner) rollouts(desired []Pod, actual map[string]*ActualPod) map[stri
 		var busy []string
 		var changed []*Pod
 		var soonest time.Time // when the first pod that runs becomes available
+		pending := false      // a pod comes up: it runs but is not available yet
 		for _, d := range pods {
 			key := JoinName(d.Namespace, d.Name)
 			a := actual[key]
-			ok, readyAt := available(d, a, p.opts.Now)
+			ok, readyAt, coming := available(d, a, p.opts.Now)
 			switch {
 			case !ok:
 				busy = append(busy, key)
+				pending = pending || coming
 				if !readyAt.IsZero() && (soonest.IsZero() || readyAt.Before(soonest)) {
 					soonest = readyAt
 				}
@@ -145,29 +148,35 @@ func (p *planner) rollouts(desired []Pod, actual map[string]*ActualPod) map[stri
 		reason := fmt.Sprintf("rolling update: %d of %d replaced at a time; waiting for %s",
 			r.MaxUnavailable, r.Replicas, listNames(busy, 4))
 		for _, d := range changed[n:] {
-			held[JoinName(d.Namespace, d.Name)] = rolloutWait{group: busy, reason: reason, until: soonest}
+			held[JoinName(d.Namespace, d.Name)] = rolloutWait{group: busy, reason: reason, until: soonest, pending: pending}
 		}
 	}
 	return held
 }
 
 // rolloutWait is why a changed pod waits for a later plan: the pods of its
-// Deployment that are being replaced or are unavailable (group), and when
-// the first of those that runs has run for minReadySeconds (until; zero
-// when none waits for that).
+// Deployment that are being replaced or are unavailable (group), when the
+// first of those that is Ready has been for minReadySeconds (until; zero
+// when none waits for that), and whether some of them are coming up
+// (pending: they run but are not available yet).
 type rolloutWait struct {
-	group  []string
-	reason string
-	until  time.Time
+	group   []string
+	reason  string
+	until   time.Time
+	pending bool
 }
 
 // available reports whether pod a, desired as d, serves at now: its
-// sandbox is ready, its spec hash known and every app container of d has
-// run for d.Rollout.MinReady. A pod whose containers all run but not yet
-// for that long is unavailable until readyAt.
-func available(d *Pod, a *ActualPod, now time.Time) (ok bool, readyAt time.Time) {
+// sandbox is ready, its spec hash known, every app container of d runs,
+// and it has been Ready for d.Rollout.MinReady. With readiness known
+// (a.ReadyKnown: a probe engine observed the pod) it is Ready from
+// a.ReadySince; without, a pod whose app containers run is Ready since the
+// latest of their starts. A pod that is coming up (its containers run but
+// it is not Ready yet, or not for long enough) is unavailable and pending;
+// readyAt is when it becomes available, when that is known.
+func available(d *Pod, a *ActualPod, now time.Time) (ok bool, readyAt time.Time, pending bool) {
 	if a == nil || !a.SandboxReady || a.Hash == "" || len(unexpected(d, a)) > 0 {
-		return false, time.Time{}
+		return false, time.Time{}, false
 	}
 	started := map[string]time.Time{}
 	for _, c := range a.Containers {
@@ -175,21 +184,31 @@ func available(d *Pod, a *ActualPod, now time.Time) (ok bool, readyAt time.Time)
 			started[c.Name] = c.StartedAt
 		}
 	}
+	var since time.Time // when the pod became Ready
 	for _, c := range d.Containers {
 		at, running := started[c.Name]
 		if !running {
-			return false, time.Time{}
+			return false, time.Time{}, false
 		}
-		// Without minReadySeconds a running container is ready: a start
-		// time ahead of now (another clock) must not hold it back.
-		if r := at.Add(d.Rollout.MinReady); d.Rollout.MinReady > 0 && !at.IsZero() && r.After(readyAt) {
-			readyAt = r
+		if at.After(since) {
+			since = at
 		}
 	}
-	if now.Before(readyAt) {
-		return false, readyAt
+	if a.ReadyKnown {
+		if !a.Ready {
+			return false, time.Time{}, true // a readiness change plans again
+		}
+		since = a.ReadySince
 	}
-	return true, time.Time{}
+	// Without minReadySeconds a Ready pod is available: a time ahead of now
+	// (another clock) must not hold it back. A zero time is long ago.
+	if d.Rollout.MinReady <= 0 || since.IsZero() {
+		return true, time.Time{}, false
+	}
+	if r := since.Add(d.Rollout.MinReady); now.Before(r) {
+		return false, r, true
+	}
+	return true, time.Time{}, false
 }
 
 // listNames joins names: the first limit of them and a count of the rest.

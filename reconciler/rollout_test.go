@@ -192,7 +192,7 @@ func TestExecuteRollout(t *testing.T) {
 	}
 	last, rep, err := reconciler.ExecuteRollout(context.Background(), fake, desired, res, opts, reconciler.ExecOptions{
 		OnDone: func(a reconciler.Action, err error, took time.Duration) { inRound++ },
-	}, clock)
+	}, clock, reconciler.RolloutHooks{})
 	if err != nil || !rep.OK() {
 		t.Fatalf("ExecuteRollout: %v, %v", err, rep.Err())
 	}
@@ -213,7 +213,7 @@ func TestExecuteRollout(t *testing.T) {
 		t.Fatal(err)
 	}
 	crash := &crashingRuntime{Fake: fake}
-	last, rep, err = reconciler.ExecuteRollout(context.Background(), crash, broken, res, opts, reconciler.ExecOptions{}, func() time.Time { return reconciler.Now })
+	last, rep, err = reconciler.ExecuteRollout(context.Background(), crash, broken, res, opts, reconciler.ExecOptions{}, func() time.Time { return reconciler.Now }, reconciler.RolloutHooks{})
 	if err != nil || !rep.OK() {
 		t.Fatalf("ExecuteRollout: %v, %v", err, rep.Err())
 	}
@@ -394,7 +394,7 @@ func genRollout(r *rand.Rand) (reconciler.Desired, reconciler.Actual) {
 
 // isAvailable is available at now, without the time it becomes so.
 func isAvailable(d *reconciler.Pod, a *reconciler.ActualPod) bool {
-	ok, _ := reconciler.Available(d, a, reconciler.Now)
+	ok, _, _ := reconciler.Available(d, a, reconciler.Now)
 	return ok
 }
 
@@ -425,5 +425,137 @@ func TestRollingUpdateMinReady(t *testing.T) {
 	}
 	if got := reconciler.PlanText(res); !strings.HasPrefix(got, "-/+ replace pod default/web-2") || !strings.Contains(got, "wait pod default/web-3") || !res.Continue {
 		t.Errorf("2s later:\n%s", got)
+	}
+}
+
+// TestRollingUpdateReadiness checks that, with readiness known, a new pod
+// that runs but is not Ready holds the rollout (Pending, no time to wait
+// for), and that minReadySeconds counts from when it became Ready, not
+// from when its containers started.
+func TestRollingUpdateReadiness(t *testing.T) {
+	const strategy = "  minReadySeconds: 10\n  strategy:\n    rollingUpdate: {maxUnavailable: 1}\n"
+	old, _ := reconciler.ExpandText(t, strategyDeployment("web", 3, strategy, "1"))
+	desired, _ := reconciler.ExpandText(t, strategyDeployment("web", 3, strategy, "2"))
+	const held = "wait pod default/web-1: rolling update: 1 of 3 replaced at a time; waiting for default/web-0"
+	tests := []struct {
+		name        string
+		ready       bool
+		readySince  time.Duration // before now
+		wantPlan    string
+		wantPending bool
+		wantNext    time.Time
+	}{
+		{name: "running, not Ready", wantPlan: held + "\n" + strings.Replace(held, "web-1", "web-2", 1) + "\n", wantPending: true},
+		{name: "Ready for 4s of 10", ready: true, readySince: 4 * time.Second,
+			wantPlan:    held + " until 12:00:06\n" + strings.Replace(held, "web-1", "web-2", 1) + " until 12:00:06\n",
+			wantPending: true, wantNext: reconciler.Now.Add(6 * time.Second)},
+		{name: "Ready for 10s", ready: true, readySince: 10 * time.Second, wantPlan: "-/+ replace pod default/web-1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			actual := reconciler.Converged(old)
+			for i := range actual.Pods {
+				a := &actual.Pods[i]
+				a.ReadyKnown, a.Ready, a.ReadySince = true, true, reconciler.Now.Add(-time.Hour)
+			}
+			a := &actual.Pods[0]
+			a.Hash = desired.Pods[0].Hash
+			a.Containers[0].StartedAt = reconciler.Now.Add(-time.Hour) // long running: only readiness holds it
+			a.Ready, a.ReadySince = tt.ready, time.Time{}
+			if tt.ready {
+				a.ReadySince = reconciler.Now.Add(-tt.readySince)
+			}
+			res, err := reconciler.Plan(desired, actual, reconciler.PlanOptions{Now: reconciler.Now, RollingUpdates: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := reconciler.PlanText(res); !strings.HasPrefix(got, tt.wantPlan) {
+				t.Errorf("plan:\n--- got\n%s--- want\n%s", got, tt.wantPlan)
+			}
+			if res.Pending != tt.wantPending || res.Continue == tt.wantPending || !res.NextCheck.Equal(tt.wantNext) && tt.wantPending {
+				t.Errorf("Pending %v, Continue %v, NextCheck %v; want Pending %v, NextCheck %v", res.Pending, res.Continue, res.NextCheck, tt.wantPending, tt.wantNext)
+			}
+		})
+	}
+}
+
+// TestExecuteRolloutWaitsForReady checks that ExecuteRollout with hooks
+// waits for each replaced pod to be Ready before it replaces the next
+// (the last batch is not waited for: nothing is held back by then),
+// and stops when Wait gives up.
+func TestExecuteRolloutWaitsForReady(t *testing.T) {
+	const strategy = "  strategy:\n    rollingUpdate: {maxUnavailable: 1}\n"
+	old, _ := reconciler.ExpandText(t, strategyDeployment("web", 3, strategy, "1"))
+	desired, _ := reconciler.ExpandText(t, strategyDeployment("web", 3, strategy, "2"))
+	fake := reconcilertest.NewFake(reconciler.Converged(old))
+	opts := reconciler.PlanOptions{Now: reconciler.Now, RollingUpdates: true}
+	// Readiness as a probe engine would give it: a pod of the new spec
+	// becomes Ready at the first Wait after it was first seen.
+	seen := map[string]bool{}
+	ready := map[string]bool{}
+	var order []string
+	hooks := reconciler.RolloutHooks{
+		Observed: func(a reconciler.Actual) reconciler.Actual {
+			for i := range a.Pods {
+				p := &a.Pods[i]
+				key := p.Name
+				if p.Hash != desired.Pods[0].Hash {
+					p.ReadyKnown, p.Ready = true, true
+					continue
+				}
+				if !seen[key] {
+					seen[key] = true
+					order = append(order, "up "+key)
+				}
+				p.ReadyKnown, p.Ready, p.ReadySince = true, ready[key], reconciler.Now
+			}
+			return a
+		},
+		Wait: func(ctx context.Context, until time.Time) bool {
+			for key := range seen {
+				if !ready[key] {
+					ready[key] = true
+					order = append(order, "ready "+key)
+				}
+			}
+			return true
+		},
+	}
+	res, err := reconciler.Plan(desired, reconciler.Converged(old), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, rep, err := reconciler.ExecuteRollout(context.Background(), fake, desired, res, opts, reconciler.ExecOptions{
+		OnDone: func(a reconciler.Action, err error, took time.Duration) {
+			order = append(order, "replace "+a.Subject.Name)
+		},
+	}, func() time.Time { return reconciler.Now }, hooks)
+	if err != nil || !rep.OK() {
+		t.Fatalf("ExecuteRollout: %v, %v", err, rep.Err())
+	}
+	want := "[replace web-0 up web-0 ready web-0 replace web-1 up web-1 ready web-1 replace web-2]"
+	if got := fmt.Sprint(order); got != want || last.Pending || len(last.Waiting) != 0 {
+		t.Errorf("order %s\nwant  %s\nlast plan:\n%s", got, want, reconciler.PlanText(last))
+	}
+
+	// A version whose pods never become Ready: Wait gives up, the
+	// rollout stops with one pod replaced and the others waiting.
+	v3, _ := reconciler.ExpandText(t, strategyDeployment("web", 3, strategy, "3"))
+	after, _ := fake.Observe(context.Background())
+	res, _ = reconciler.Plan(v3, after, opts)
+	waits := 0
+	hooks = reconciler.RolloutHooks{
+		Observed: func(a reconciler.Actual) reconciler.Actual {
+			for i := range a.Pods {
+				p := &a.Pods[i]
+				p.ReadyKnown, p.Ready = true, p.Hash != v3.Pods[0].Hash
+			}
+			return a
+		},
+		Wait: func(ctx context.Context, until time.Time) bool { waits++; return waits < 3 },
+	}
+	last, rep, err = reconciler.ExecuteRollout(context.Background(), fake, v3, res, opts, reconciler.ExecOptions{}, func() time.Time { return reconciler.Now }, hooks)
+	if err != nil || rep.Succeeded != 1 || waits != 3 || !last.Pending || !strings.Contains(reconciler.PlanText(last), "waiting for default/web-0") {
+		t.Errorf("err %v, %d succeeded, %d waits; last plan:\n%s", err, rep.Succeeded, waits, reconciler.PlanText(last))
 	}
 }

@@ -43,13 +43,17 @@ var supportedFields = map[reflect.Type][]string{
 	typeOf[corev1.VolumeMount]():          {"name", "mountPath", "readOnly", "subPath"},
 	typeOf[corev1.ResourceRequirements](): {"limits", "requests"},
 	typeOf[corev1.Probe](): {
-		"exec", "httpGet", "tcpSocket", "initialDelaySeconds", "timeoutSeconds",
-		"periodSeconds", "successThreshold", "failureThreshold",
+		"exec", "httpGet", "tcpSocket", "grpc", "initialDelaySeconds", "timeoutSeconds",
+		"periodSeconds", "successThreshold", "failureThreshold", "terminationGracePeriodSeconds",
 	},
-	typeOf[corev1.ExecAction]():      {"command"},
-	typeOf[corev1.HTTPGetAction]():   {"path", "port", "host", "scheme", "httpHeaders"},
+	typeOf[corev1.ExecAction](): {"command"},
+	// host is left out of httpGet and tcpSocket: a probe reaches the pod's
+	// own address only, so a committer cannot make the agent connect to
+	// an arbitrary address.
+	typeOf[corev1.HTTPGetAction]():   {"path", "port", "scheme", "httpHeaders"},
 	typeOf[corev1.HTTPHeader]():      {"name", "value"},
-	typeOf[corev1.TCPSocketAction](): {"port", "host"},
+	typeOf[corev1.TCPSocketAction](): {"port"},
+	typeOf[corev1.GRPCAction]():      {"port", "service"},
 	typeOf[corev1.SecurityContext](): {
 		"runAsUser", "runAsGroup", "runAsNonRoot", "readOnlyRootFilesystem",
 		"privileged", "allowPrivilegeEscalation", "capabilities", "seccompProfile",

@@ -473,8 +473,20 @@ func (c *check) probe(p string, pr *corev1.Probe, portNames map[string]bool, sin
 		handlers++
 		c.probePort(joinPath(p, "tcpSocket.port"), pr.TCPSocket.Port, portNames)
 	}
+	if pr.GRPC != nil {
+		handlers++
+		c.portNumber(joinPath(p, "grpc.port"), pr.GRPC.Port, true)
+	}
 	if handlers != 1 {
-		c.errorf(p, "give exactly one of exec, httpGet or tcpSocket")
+		c.errorf(p, "give exactly one of exec, httpGet, tcpSocket or grpc")
+	}
+	if g := pr.TerminationGracePeriodSeconds; g != nil {
+		switch {
+		case !singleSuccess:
+			c.errorf(joinPath(p, "terminationGracePeriodSeconds"), "must not be set for readiness probes (they never kill the container)")
+		case *g < 1:
+			c.errorf(joinPath(p, "terminationGracePeriodSeconds"), "must be 1 or more, got %d", *g)
+		}
 	}
 	for _, f := range []struct {
 		name string

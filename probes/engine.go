@@ -1,0 +1,301 @@
+package probes
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/kelpie-dev/kelpie/internal/clock"
+	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/workload"
+)
+
+// DefaultParallelism bounds the probes in flight by default: a probe is
+// mostly waiting on a socket or an exec, and a few that time out must not
+// hold back the others.
+const DefaultParallelism = 32
+
+// probeSlack is how much longer than its timeout a probe's context lives:
+// the Prober times a probe out itself (and says so in its output); the
+// context only bounds a Prober that does not.
+const probeSlack = time.Second
+
+// killTimeout bounds one KillContainer beyond the grace period it is given.
+const killTimeout = 30 * time.Second
+
+// Config configures an Engine. Prober is required.
+type Config struct {
+	// Prober makes the probes and kills the containers.
+	Prober Prober
+	// Clock times the probes; nil is the wall clock.
+	Clock clock.Clock
+	// Log receives one line per transition (Ready, NotReady, Started,
+	// Kill) and the kills' failures; nil discards them.
+	Log *slog.Logger
+	// Parallelism bounds the probes in flight; 0 or less means
+	// DefaultParallelism.
+	Parallelism int
+	// OnChange, when set, is called after a container's readiness changed
+	// or after a container was killed by its probe, with a short reason:
+	// the owner should observe the host and plan again (the planner
+	// restarts a killed container, and a rollout moves on once its pods
+	// are Ready). It is called from the engine's goroutines and must not
+	// block.
+	OnChange func(reason string)
+}
+
+// Engine runs the probes of the containers of a host's pods. Create it
+// with New, tell it what the host runs with Observe, and run it with Run.
+// Observe, Wait and Run may be called from any goroutine.
+type Engine struct {
+	prober   Prober
+	clock    clock.Clock
+	log      *slog.Logger
+	par      int
+	onChange func(string)
+
+	wake chan struct{} // buffered 1: the loop has something new to look at
+
+	mu       sync.Mutex
+	pods     map[string]*pod // by "namespace/name"
+	inFlight int             // probes running
+	changed  chan struct{}   // closed and replaced at each change (Wait)
+	gen      uint64          // changes so far
+	seenGen  uint64          // gen at the last Observe
+	wg       sync.WaitGroup  // probe and kill goroutines
+}
+
+// pod is a desired pod the host runs, with the spec it was created from.
+type pod struct {
+	actual reconciler.ActualPod // as last observed: what Probe is given
+	grace  time.Duration        // the pod's termination grace period
+	// containers are the app containers of the desired pod, in order.
+	containers []*container
+}
+
+// container is one app container of a pod.
+type container struct {
+	name   string
+	probes reconciler.Probes
+	// cur is the run being tracked; nil while the container does not run.
+	cur *run
+}
+
+// run is one run of a container, and its probes' state.
+type run struct {
+	key     runKey
+	tracker *workload.Tracker
+	busy    map[workload.ProbeKind]bool // probes in flight
+}
+
+// runKey identifies a run of a container: a restart changes both.
+type runKey struct {
+	startedAt time.Time
+	restarts  int
+}
+
+// New returns an engine; it probes nothing until Run runs and Observe
+// told it what the host runs.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Prober == nil {
+		return nil, errors.New("probes: Config.Prober is required")
+	}
+	e := &Engine{
+		prober: cfg.Prober, clock: cfg.Clock, log: cfg.Log, par: cfg.Parallelism, onChange: cfg.OnChange,
+		wake: make(chan struct{}, 1), pods: map[string]*pod{}, changed: make(chan struct{}),
+	}
+	if e.clock == nil {
+		e.clock = clock.System{}
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.par <= 0 {
+		e.par = DefaultParallelism
+	}
+	return e, nil
+}
+
+// Run starts the probes when they are due until ctx is done, then waits
+// for the probes and kills in flight to return.
+func (e *Engine) Run(ctx context.Context) {
+	defer e.wg.Wait()
+	for {
+		next, ok := e.launch(ctx)
+		var (
+			timer clock.Timer
+			fired <-chan time.Time
+		)
+		if ok {
+			timer = e.clock.NewTimer(next.Sub(e.clock.Now()))
+			fired = timer.C()
+		}
+		select {
+		case <-ctx.Done():
+		case <-e.wake:
+		case <-fired:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// nudge wakes the loop.
+func (e *Engine) nudge() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// launch starts every probe that is due, as far as Parallelism allows, and
+// returns when the next one not yet due is; false when none is.
+func (e *Engine) launch(ctx context.Context) (next time.Time, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.clock.Now()
+	for _, key := range slices.Sorted(maps.Keys(e.pods)) {
+		p := e.pods[key]
+		for _, c := range p.containers {
+			r := c.cur
+			if r == nil {
+				continue
+			}
+			for _, kind := range kinds {
+				due, isDue := r.tracker.Due(kind)
+				if !isDue || r.busy[kind] {
+					continue
+				}
+				if due.After(now) {
+					if !ok || due.Before(next) {
+						next, ok = due, true
+					}
+					continue
+				}
+				if e.inFlight >= e.par {
+					continue // a probe that ends wakes the loop
+				}
+				e.inFlight++
+				r.busy[kind] = true
+				pr := *probeOf(c.probes, kind)
+				actual := p.actual
+				e.wg.Go(func() { e.probe(ctx, key, actual, c, r, kind, pr, now) })
+			}
+		}
+	}
+	return next, ok
+}
+
+// kinds are the probe kinds in the order they are started.
+var kinds = [...]workload.ProbeKind{workload.Startup, workload.Liveness, workload.Readiness}
+
+// probe makes one probe of run r of container c and feeds its result.
+func (e *Engine) probe(ctx context.Context, key string, actual reconciler.ActualPod, c *container, r *run, kind workload.ProbeKind, p reconciler.Probe, at time.Time) {
+	timeout := p.Timeout
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout+probeSlack)
+	ok, out := e.prober.Probe(pctx, actual, c.name, p)
+	cancel()
+	defer e.nudge() // a slot is free, and the next probe of this kind is due later
+	e.mu.Lock()
+	e.inFlight--
+	r.busy[kind] = false
+	if ctx.Err() != nil || c.cur != r || e.pods[key] == nil {
+		e.mu.Unlock() // stopped, or the run or pod is gone: the result is stale
+		return
+	}
+	pd := e.pods[key]
+	trs := r.tracker.Observe(workload.Result{Kind: kind, OK: ok, At: at, Output: out})
+	kill, killed := r.tracker.Kill()
+	ns, name, grace := pd.actual.Namespace, pd.actual.Name, pd.grace
+	if len(trs) > 0 {
+		e.changedLocked()
+	}
+	e.mu.Unlock()
+
+	var reason string
+	for _, t := range trs {
+		level := slog.LevelInfo
+		if t.Event == workload.EventNotReady || t.Event == workload.EventKill {
+			level = slog.LevelWarn
+		}
+		e.log.Log(ctx, level, t.String(), "pod", key, "container", t.Container, "event", string(t.Event), "probe", string(t.Kind))
+		if reason == "" && (t.Event == workload.EventReady || t.Event == workload.EventNotReady) {
+			reason = "pod " + key + " container " + t.Container + " " + string(t.Event)
+		}
+	}
+	for _, t := range trs {
+		if t.Event == workload.EventKill && killed {
+			e.wg.Go(func() { e.kill(ctx, key, ns, name, c.name, kill, grace) })
+			return // the kill asks for the plan, once the container stopped
+		}
+	}
+	if reason != "" && e.onChange != nil {
+		e.onChange(reason)
+	}
+}
+
+// kill stops a container whose probe asked for it and asks the owner to
+// plan again, so that the restart policy restarts it.
+func (e *Engine) kill(ctx context.Context, key, ns, name, container string, k workload.Kill, podGrace time.Duration) {
+	grace := k.GraceOr(podGrace)
+	kctx, cancel := context.WithTimeout(ctx, grace+killTimeout)
+	defer cancel()
+	if err := e.prober.KillContainer(kctx, ns, name, container, grace); err != nil {
+		if ctx.Err() == nil {
+			e.log.Warn("kill a container whose probe failed", "pod", key, "container", container, "err", err)
+		}
+	}
+	e.mu.Lock()
+	e.changedLocked()
+	e.mu.Unlock()
+	if e.onChange != nil && ctx.Err() == nil {
+		e.onChange("pod " + key + " container " + container + " killed: " + k.Reason)
+	}
+}
+
+// changedLocked records a change for Wait. e.mu must be held.
+func (e *Engine) changedLocked() {
+	e.gen++
+	close(e.changed)
+	e.changed = make(chan struct{})
+}
+
+// Wait returns once a container's readiness changed or a probe killed a
+// container since the last Observe, or at until (when not zero), or when
+// ctx is done; it reports false only in that last case. A one-shot caller
+// waiting for a rollout's pods to become Ready observes and plans again
+// after it returns.
+func (e *Engine) Wait(ctx context.Context, until time.Time) bool {
+	e.mu.Lock()
+	ch := e.changed
+	changed := e.gen != e.seenGen
+	e.mu.Unlock()
+	if changed {
+		return true
+	}
+	var fired <-chan time.Time
+	if !until.IsZero() {
+		t := e.clock.NewTimer(until.Sub(e.clock.Now()))
+		defer t.Stop()
+		fired = t.C()
+	}
+	select {
+	case <-ch:
+		return true
+	case <-fired:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
