@@ -156,6 +156,7 @@ func (a *Agent) repair(ctx context.Context) {
 		a.syncRoutes()
 	}
 	if n > 0 || cerr != nil {
+		a.recordRepair(cerr)
 		a.log.Info("drift repaired", "commit", a.targetShort(), "actions", n, "ok", cerr == nil)
 		a.save()
 	}
@@ -167,6 +168,7 @@ func (a *Agent) repair(ctx context.Context) {
 // commit ever validated) does nothing: an agent never plans from nothing.
 func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 	now := a.clock.Now()
+	a.ops.log.begin(now)
 	a.nextCheck = now.Add(a.cfg.DriftInterval)
 	if t == nil {
 		return 0, nil
@@ -211,6 +213,7 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 	report := reconciler.Execute(ctx, a.rt, res.Actions, reconciler.ExecOptions{
 		Parallelism: a.cfg.Parallelism,
 		OnDone: func(act reconciler.Action, err error, took time.Duration) {
+			a.ops.log.done(act, err)
 			if err != nil {
 				a.log.Warn("action failed", "commit", commit, "action", act.String(), "seconds", took.Seconds(), "err", err)
 				return
@@ -358,6 +361,7 @@ func (a *Agent) save() {
 // setPods records observed pods for status and metrics.
 func (a *Agent) setPods(actual reconciler.Actual) {
 	a.pods = podStatuses(actual.Pods)
+	a.observed(actual, a.clock.Now())
 	if a.cluster != nil {
 		a.clusterActual(actual)
 	}
