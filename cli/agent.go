@@ -47,7 +47,7 @@ func agentCommand() *cli.Command {
 			&cli.BoolFlag{Name: "allow-rewrite", Usage: "apply a head that does not descend from the applied commit", EnvVars: envVars("allow-rewrite")},
 			&cli.BoolFlag{Name: "prune", Usage: "delete pods and networks the manifests no longer name (--prune=false keeps them)", Value: true, EnvVars: envVars("prune")},
 			&cli.BoolFlag{Name: "allow-empty", Usage: "let a commit with no pods for this host remove every pod", EnvVars: envVars("allow-empty")},
-		}, hostFlags(), clusterFlags(), networkFlags(), serveMirrorFlags(), runtimeFlags()),
+		}, hostFlags(), clusterFlags(), networkFlags(), serveMirrorFlags(), notifyFlags(), runtimeFlags()),
 		Action: runAgent,
 	}
 }
@@ -103,6 +103,7 @@ func runAgent(c *cli.Context) error {
 	cfg.PodNetworkMode = mode
 	cfg.StateDir = rcfg.StateDir
 	serveMirrorConfig(c, &cfg)
+	notifyConfig(c, &cfg)
 	cfg.Log = slog.Default()
 
 	a, err := agent.Open(c.Context, cfg)
