@@ -100,6 +100,9 @@ func (a *Agent) currentAlerts() []alert {
 			summary: fmt.Sprintf("container %s of pod %s/%s crash-loops on %s (%d restarts in a row, last exit code %d)", c.container, c.namespace, c.pod, node, c.streak, c.exitCode),
 		})
 	}
+	if a.cluster != nil && a.cluster.Quorum().OK {
+		a.ops.hadQuorum = true // quorum is lost only once it was had: not while the cluster forms
+	}
 	if a.cluster != nil && a.clusterNotifier() {
 		for _, m := range a.cluster.Members() {
 			if m.State == gossip.StateDead && !m.Self {
@@ -110,9 +113,9 @@ func (a *Agent) currentAlerts() []alert {
 				})
 			}
 		}
-		if q := a.cluster.Quorum(); !q.OK {
+		if q := a.cluster.Quorum(); !q.OK && a.ops.hadQuorum {
 			out = append(out, alert{
-				labels:  map[string]string{"alertname": AlertQuorumLost, "node": node},
+				labels:  map[string]string{"alertname": AlertQuorumLost},
 				summary: fmt.Sprintf("the cluster lost quorum: %d of %d hosts alive, %d needed", q.Alive, q.Expect, q.Needed),
 				detail:  q.Reason,
 				cluster: true,

@@ -201,3 +201,51 @@ func TestNotifySyncFailing(t *testing.T) {
 		t.Fatalf("after recovery: %+v", got)
 	}
 }
+
+// TestNotifyHostLostOnce: three agents over real gossip notify one
+// receiver; when a follower dies, the receiver gets one KelpieHostLost
+// (from the leader), not one per survivor.
+func TestNotifyHostLostOnce(t *testing.T) {
+	r := newReceiver(t)
+	src := newFakeSource()
+	src.push("v1", map[string]string{"web.yaml": deployment("web", 3, "busybox")})
+	tc := newTestCluster(t, src)
+	notify := func(cfg *Config) {
+		cfg.Notify = []string{r.srv.URL}
+		cfg.NotifySecret = testNotifySecret
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		tc.start(name, 3, notify)
+	}
+	tc.waitPods("3 replicas", replicaNames("web", 3))
+	lead := tc.leader()
+	var victim *clusterMember
+	for _, m := range tc.members {
+		if m != lead {
+			victim = m
+			break
+		}
+	}
+	tc.kill(victim)
+	got := r.wait(1)
+	al := got[0].Alerts[0]
+	if got[0].Status != "firing" || al.Labels["alertname"] != AlertHostLost || al.Labels["node"] != victim.name || got[0].Node != lead.name {
+		t.Fatalf("host lost: %+v", got)
+	}
+	// The survivors go on (a sync each, and drift checks): no second copy.
+	for _, m := range tc.members {
+		if m.cancel != nil {
+			seq := m.agent.Status().LastSync.Seq
+			m.agent.Trigger("test")
+			deadline := time.Now().Add(10 * time.Second)
+			for m.agent.Status().LastSync.Seq == seq && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.got) != 1 {
+		t.Fatalf("%d notifications, want 1: %+v", len(r.got), r.got)
+	}
+}

@@ -15,6 +15,8 @@ type operating struct {
 	notify *notifier               // nil without Config.Notify
 	firing map[string]*firingAlert // alerts sent firing, by key
 	crash  []crashLoop             // the containers that crash-loop, as last observed
+	// hadQuorum: this node saw the cluster with quorum since it started.
+	hadQuorum bool
 }
 
 // openOps opens the history and builds the notifier; Run starts the
