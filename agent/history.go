@@ -237,8 +237,7 @@ func (a *Agent) recordSync(r *syncRun) {
 }
 
 // recordRepair adds a drift repair to the history: one that executed
-// actions, or failed (a failure repeated without a change in between is
-// recorded once).
+// actions, or failed.
 func (a *Agent) recordRepair(cerr *SyncError) {
 	e := HistoryEntry{Trigger: "drift", Result: resultOK}
 	if a.target != nil {
@@ -246,16 +245,14 @@ func (a *Agent) recordRepair(cerr *SyncError) {
 	}
 	if cerr != nil {
 		e.Result, e.Kind, e.Error = resultFailed, cerr.Kind, cerr.Message
-		if len(a.ops.log.acts) == 0 && a.ops.hist != nil {
-			if last := a.ops.hist.list(1); len(last) == 1 && last[0].Trigger == "drift" && last[0].Kind == e.Kind && last[0].Error == truncate(e.Error, maxHistoryError) {
-				return
-			}
-		}
 	}
 	a.addHistory(e, a.ops.log.start)
 }
 
-// addHistory completes e (time, duration, actions) and appends it.
+// addHistory completes e (time, duration, actions) and appends it, unless
+// it executed nothing and repeats the last entry's outcome (a quiet poll
+// of the same commit, a stalled refusal, the same failure again): such
+// repeats would push what changed out of the history within hours.
 func (a *Agent) addHistory(e HistoryEntry, start time.Time) {
 	e.Actions, e.More = a.ops.log.take()
 	if a.ops.hist == nil {
@@ -264,6 +261,9 @@ func (a *Agent) addHistory(e HistoryEntry, start time.Time) {
 	end := a.clock.Now()
 	e.Time, e.Seconds = end, end.Sub(start).Seconds()
 	e.Error = truncate(e.Error, maxHistoryError)
+	if last := a.ops.hist.list(1); len(e.Actions) == 0 && len(last) == 1 && sameOutcome(last[0], e) {
+		return
+	}
 	if err := a.ops.hist.add(e); err != nil {
 		if msg := err.Error(); msg != a.ops.hist.err {
 			a.ops.hist.err = msg
@@ -272,6 +272,12 @@ func (a *Agent) addHistory(e HistoryEntry, start time.Time) {
 		return
 	}
 	a.ops.hist.err = ""
+}
+
+// sameOutcome reports whether two entries ended alike: result, commit
+// and error.
+func sameOutcome(a, b HistoryEntry) bool {
+	return a.Result == b.Result && a.Commit == b.Commit && a.Kind == b.Kind && a.Error == b.Error
 }
 
 // History returns the last n history entries, newest first (all that are

@@ -101,7 +101,12 @@ func TestHistoryBoundedAndKept(t *testing.T) {
 	h.src.push("v1", map[string]string{"app.yaml": deployment("web", 1, "busybox")})
 	h.start()
 	h.waitSync(0)
+	h.syncNow("quiet") // nothing new, nothing done: not recorded
+	if got := h.agent.History(0); len(got) != 1 || got[0].Trigger != "start" {
+		t.Fatalf("a quiet sync was recorded: %+v", got)
+	}
 	for i := range 17 {
+		h.src.push(fmt.Sprintf("v%d", i+2), map[string]string{"app.yaml": deployment("web", 1+i%2, "busybox")})
 		h.syncNow(fmt.Sprintf("t%d", i))
 		if n := countLines(t, h.cfg.HistoryPath()); n > 10 {
 			t.Fatalf("after sync %d the history file has %d lines, want at most 10", i, n)

@@ -249,3 +249,26 @@ func TestNotifyHostLostOnce(t *testing.T) {
 		t.Fatalf("%d notifications, want 1: %+v", len(r.got), r.got)
 	}
 }
+
+// TestNotifyConfigRejected: New names a notification URL or history limit
+// it cannot use, without the URL's secrets.
+func TestNotifyConfigRejected(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		adjust func(*Config)
+		want   string
+	}{
+		{"ftp URL", func(c *Config) { c.Notify = []string{"ftp://user:pw@example.com/x"} }, `Notify "ftp://example.com/…" (--notify): want an http or https URL`},
+		{"no host", func(c *Config) { c.Notify = []string{"https:///hook"} }, "want an http or https URL"},
+		{"history limit", func(c *Config) { c.HistoryLimit = 20000 }, "HistoryLimit 20000: want 1 to 10000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			tc.adjust(&h.cfg)
+			_, err := New(h.cfg, Deps{Source: h.src, Runtime: h.rt})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "pw") {
+				t.Fatalf("New: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
