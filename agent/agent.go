@@ -73,6 +73,7 @@ type Agent struct {
 	net         netting                    // the networking allocation and this host's slice
 	startNote   string                     // what went wrong at start (a corrupt state set aside), shown in status notices
 	routes      RouteSyncer                // Deps.Routes
+	ops         operating                  // the sync history and the alerts notified
 
 	// Owned by the loop, in a cluster (Deps.Cluster) only.
 	cluster      Cluster
@@ -164,6 +165,9 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		a.metrics.setApplied(st.Applied.Hash)
 	}
 	a.startNote = startNote
+	if err := a.openOps(); err != nil {
+		return nil, err
+	}
 	a.routes = deps.Routes
 	a.net.pin = pinOf(cfg.Runtime.PodSubnet)
 	a.restoreNetwork()
@@ -382,6 +386,7 @@ func (a *Agent) step(ctx context.Context) {
 	case !now.Before(a.nextCheck):
 		a.repair(ctx)
 	}
+	a.checkAlerts()
 }
 
 // Handler returns the agent's HTTP endpoints: /healthz, /metrics,

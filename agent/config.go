@@ -169,6 +169,19 @@ type Config struct {
 	// manifests' .kelpie.yaml may add skipKinds): listed in status notices,
 	// never run.
 	SkipKinds []string
+	// HistoryLimit is how many syncs the history keeps
+	// (StateDir/agent/history.jsonl, /api/v1/history, `kelpie history`);
+	// 0 means DefaultHistoryLimit, at most 10000.
+	HistoryLimit int
+	// Notify are the URLs a JSON POST goes to when something goes wrong
+	// and when it recovers (--notify, repeatable): a commit refused, syncs
+	// failing, a container crash-looping, a host lost, quorum lost. The
+	// body is Alertmanager's webhook shape with a Slack-style "text".
+	Notify []string
+	// NotifySecret signs each notification: X-Kelpie-Signature carries
+	// "sha256=" and the hex HMAC-SHA256 of the body with it
+	// (--notify-secret, KELPIE_NOTIFY_SECRET). "" sends them unsigned.
+	NotifySecret string
 	// Clock is the agent's time; nil means SystemClock.
 	Clock Clock
 }

@@ -22,6 +22,7 @@ func (a *Agent) handler() http.Handler {
 		writeJSON(w, http.StatusOK, a.Status())
 	})
 	mux.HandleFunc("GET /api/v1/cluster", a.clusterView)
+	mux.HandleFunc("GET /api/v1/history", a.historyView)
 	mux.HandleFunc("POST /api/v1/sync", func(w http.ResponseWriter, _ *http.Request) {
 		a.Trigger("api")
 		writeJSON(w, http.StatusAccepted, map[string]string{"status": "sync requested"})

@@ -157,6 +157,7 @@ func (a *Agent) repair(ctx context.Context) {
 		a.syncRoutes()
 	}
 	if n > 0 || cerr != nil {
+		a.recordRepair(cerr)
 		a.log.Info("drift repaired", "commit", a.targetShort(), "actions", n, "ok", cerr == nil)
 		a.save()
 	}
@@ -168,6 +169,7 @@ func (a *Agent) repair(ctx context.Context) {
 // commit ever validated) does nothing: an agent never plans from nothing.
 func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 	now := a.clock.Now()
+	a.ops.log.begin(now)
 	a.nextCheck = now.Add(a.cfg.DriftInterval)
 	if t == nil {
 		return 0, nil
@@ -213,6 +215,7 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 	report := reconciler.Execute(ctx, a.rt, res.Actions, reconciler.ExecOptions{
 		Parallelism: a.cfg.Parallelism,
 		OnDone: func(act reconciler.Action, err error, took time.Duration) {
+			a.ops.log.done(act, err)
 			if err != nil {
 				a.log.Warn("action failed", "commit", commit, "action", act.String(), "seconds", took.Seconds(), "err", err)
 				return
@@ -371,6 +374,7 @@ func (a *Agent) readiness(desired reconciler.Desired, actual reconciler.Actual) 
 // metrics.
 func (a *Agent) setPods(desired reconciler.Desired, actual reconciler.Actual) {
 	a.pods = podStatuses(actual.Pods, desired.Pods)
+	a.observed(actual, a.clock.Now())
 	if a.cluster != nil {
 		a.clusterActual(actual)
 		a.podHashes = make(map[string]string, len(actual.Pods))

@@ -100,6 +100,7 @@ func (a *Agent) endSync(r *syncRun) {
 	a.metrics.sync(r.info.Result, end)
 	a.metrics.observePhases(a.phases)
 	a.report(r.info, r.head)
+	a.recordSync(r)
 	a.save()
 	a.publish(&r.info)
 }

@@ -25,9 +25,10 @@ func agentCommand() *cli.Command {
 			"on `kelpie sync`. A commit that does not validate, is not a fast-forward of the\n" +
 			"applied one, or is not signed by --verify-keys is refused as a whole and the host\n" +
 			"keeps running the last good commit. Containers that stop are restarted.\n\n" +
-			"Serves the / dashboard, /healthz, /metrics, /api/v1/status, /api/v1/cluster and\n" +
-			"POST /api/v1/sync on --listen. With --bind, --join or --gossip-key it joins a\n" +
-			"cluster: the elected leader places replicas across the members (docs/cluster.md).\n" +
+			"Serves the / dashboard, /healthz, /metrics, /api/v1/status, /api/v1/cluster,\n" +
+			"/api/v1/history and POST /api/v1/sync on --listen. With --bind, --join or\n" +
+			"--gossip-key it joins a cluster: the elected leader places replicas across the\n" +
+			"members (docs/cluster.md). --notify URL posts an alert when something goes wrong.\n" +
 			"With --serve-mirror it serves its applied commit and images to peers under /mirror/.\n" +
 			"SIGTERM or SIGINT stop the agent; the containers keep running. See docs/agent.md.",
 		Flags: concatFlags([]cli.Flag{
@@ -49,7 +50,7 @@ func agentCommand() *cli.Command {
 			&cli.BoolFlag{Name: "allow-rewrite", Usage: "apply a head that does not descend from the applied commit", EnvVars: envVars("allow-rewrite")},
 			&cli.BoolFlag{Name: "prune", Usage: "delete pods and networks the manifests no longer name (--prune=false keeps them)", Value: true, EnvVars: envVars("prune")},
 			&cli.BoolFlag{Name: "allow-empty", Usage: "let a commit with no pods for this host remove every pod", EnvVars: envVars("allow-empty")},
-		}, []cli.Flag{skipKindFlag()}, hostFlags(), clusterFlags(), networkFlags(), serveMirrorFlags(), runtimeFlags()),
+		}, []cli.Flag{skipKindFlag()}, hostFlags(), clusterFlags(), networkFlags(), serveMirrorFlags(), notifyFlags(), runtimeFlags()),
 		Action: runAgent,
 	}
 }
@@ -107,6 +108,7 @@ func runAgent(c *cli.Context) error {
 	cfg.SkipKinds = c.StringSlice("skip-kind")
 	cfg.StateDir = rcfg.StateDir
 	serveMirrorConfig(c, &cfg)
+	notifyConfig(c, &cfg)
 	cfg.Log = slog.Default()
 
 	a, err := agent.Open(c.Context, cfg)

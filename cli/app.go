@@ -41,6 +41,7 @@ func commands() []*cli.Command {
 		applyCommand(),
 		agentCommand(),
 		statusCommand(),
+		historyCommand(),
 		syncCommand(),
 		cronCommand(),
 		psCommand(),
