@@ -127,7 +127,6 @@ spec:
 			notices: []string{
 				"batch/v1 CronJob ops/nightly: not yet supported by the host runtime; not run",
 				"batch/v1 Job default/x: not yet supported by the host runtime; not run",
-				"v1 Service default/web: virtual IPs and endpoints are not yet programmed by the host runtime; not served",
 			},
 		},
 		{
