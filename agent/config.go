@@ -159,6 +159,11 @@ type Config struct {
 	// VXLAN where it does not (auto, the default), or one of them for
 	// every peer.
 	PodNetworkMode netplan.PodNetworkMode
+	// NodeIP is this host's address where NodePorts answer (--node-ip).
+	// Invalid means the gossip address in a cluster, and the host's
+	// non-loopback IPv4 addresses outside the cluster pod range on its
+	// own.
+	NodeIP netip.Addr
 	// Clock is the agent's time; nil means SystemClock.
 	Clock Clock
 }

@@ -78,6 +78,10 @@ func runAgent(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	nip, err := nodeIP(c)
+	if err != nil {
+		return err
+	}
 	cfg := agent.DefaultConfig()
 	cfg.Cluster = gc
 	cfg.LeaveOnStop = c.Bool("leave-on-stop")
@@ -101,6 +105,7 @@ func runAgent(c *cli.Context) error {
 	cfg.Runtime = rcfg
 	cfg.Network = ncfg
 	cfg.PodNetworkMode = mode
+	cfg.NodeIP = nip
 	cfg.StateDir = rcfg.StateDir
 	serveMirrorConfig(c, &cfg)
 	cfg.Log = slog.Default()
