@@ -61,6 +61,7 @@ type Agent struct {
 	net         netting     // the networking allocation and this host's slice
 	startNote   string      // what went wrong at start (a corrupt state set aside), shown in status notices
 	routes      RouteSyncer // Deps.Routes
+	svc         servicing   // the Service data path and DNS (Deps.DataPath, Deps.DNS)
 
 	// Owned by the loop, in a cluster (Deps.Cluster) only.
 	cluster      Cluster
@@ -141,6 +142,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	}
 	a.startNote = startNote
 	a.routes = deps.Routes
+	a.initServices(deps)
 	a.net.pin = pinOf(cfg.Runtime.PodSubnet)
 	a.restoreNetwork()
 	a.publish(nil)
@@ -221,6 +223,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.loop(ctx)
 	wg.Wait()
+	a.stopDNS()
 	if a.cluster != nil && a.cfg.LeaveOnStop {
 		a.leave()
 	}

@@ -44,6 +44,14 @@ type Status struct {
 	// last programmed; Unrouted the live peers it cannot reach, and why.
 	Routes   []string `json:"routes,omitempty"`
 	Unrouted []string `json:"unrouted,omitempty"`
+	// Services are the Services of the commit in force with their virtual
+	// IPs, node ports and ready endpoints anywhere in the cluster.
+	Services []ServiceStatus `json:"services,omitempty"`
+	// DataPath says what this host's nftables table programs, or why it
+	// does not; DNS where the cluster DNS listens, or why it does not. ""
+	// when the agent runs neither.
+	DataPath string `json:"dataPath,omitempty"`
+	DNS      string `json:"dns,omitempty"`
 	// Cluster is the cluster view; nil for an agent on its own.
 	Cluster *ClusterStatus `json:"cluster,omitempty"`
 }

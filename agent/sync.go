@@ -103,6 +103,7 @@ func (a *Agent) sync(ctx context.Context, reason string) {
 	case r.fetched && cerr == nil:
 		a.state.Pending = nil
 	}
+	a.syncServices(ctx)
 	a.endSync(r)
 	if m, ok := a.src.(maintainer); ok && cand != nil && cand.commit.Hash != before {
 		// A new head was fetched: compact the cache if packs piled up,
@@ -155,6 +156,7 @@ func (a *Agent) repair(ctx context.Context) {
 		a.reportNode()
 		a.syncRoutes()
 	}
+	a.syncServices(ctx)
 	if n > 0 || cerr != nil {
 		a.log.Info("drift repaired", "commit", a.targetShort(), "actions", n, "ok", cerr == nil)
 		a.save()
@@ -393,6 +395,7 @@ func (a *Agent) publish(info *SyncInfo) {
 	if a.net.subnet.IsValid() {
 		s.PodRange = a.net.subnet.String()
 	}
+	s.Services, s.DataPath, s.DNS = a.servicesStatus()
 	if a.cluster != nil {
 		s.Cluster = a.clusterStatus()
 	}

@@ -97,7 +97,7 @@ var supportedFields = map[reflect.Type][]string{
 		"jobTemplate", "successfulJobsHistoryLimit", "failedJobsHistoryLimit",
 	},
 
-	typeOf[corev1.Service]():     {"apiVersion", "kind", "metadata", "spec"},
+	typeOf[corev1.Service](): {"apiVersion", "kind", "metadata", "spec"},
 	typeOf[corev1.ServiceSpec](): {
 		"type", "clusterIP", "ports", "selector",
 		"sessionAffinity", "sessionAffinityConfig", "externalTrafficPolicy",
