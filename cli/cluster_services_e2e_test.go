@@ -3,13 +3,17 @@ package cli
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netns"
 
 	"github.com/kelpie-dev/kelpie/agent"
 	"github.com/kelpie-dev/kelpie/internal/testenv"
@@ -112,11 +116,11 @@ func TestClusterServicesEndToEnd(t *testing.T) {
 	netns := podNetns(t, a)
 	answers := map[string]int{}
 	for range 30 {
-		out, err := exec.Command("nsenter", "--net="+netns, "busybox", "wget", "-q", "-T", "3", "-O", "-", "http://"+web.ClusterIP+"/").CombinedOutput()
+		body, err := httpGetIn(netns, web.ClusterIP+":80")
 		if err != nil {
-			t.Fatalf("wget http://%s/ from a pod on %s: %v\n%s", web.ClusterIP, a.name, err, out)
+			t.Fatalf("GET http://%s/ from a pod on %s: %v", web.ClusterIP, a.name, err)
 		}
-		answers[strings.TrimSpace(string(out))]++
+		answers[strings.TrimSpace(body)]++
 	}
 	if len(answers) != 3 {
 		t.Errorf("30 requests to the VIP were answered by %v; want all three pods", answers)
@@ -172,6 +176,54 @@ func TestClusterServicesEndToEnd(t *testing.T) {
 		}
 		t.Logf("node port %s answered %q", url, strings.TrimSpace(string(body)))
 	}
+}
+
+// httpGetIn fetches http://addr/ from inside the network namespace at
+// path: a thread of its own enters it (the host's busybox wget crashes),
+// so the socket lives there. The thread is never handed back.
+func httpGetIn(path, addr string) (string, error) {
+	type result struct {
+		body string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		goruntime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		ns, err := netns.GetFromPath(path)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer ns.Close()
+		if err := netns.Set(ns); err != nil {
+			done <- result{err: err}
+			return
+		}
+		conn, err := net.DialTimeout("tcp4", addr, 3*time.Second)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(conn, "GET / HTTP/1.0\r\nHost: web\r\n\r\n"); err != nil {
+			done <- result{err: err}
+			return
+		}
+		resp, err := io.ReadAll(conn)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		head, body, ok := strings.Cut(string(resp), "\r\n\r\n")
+		if !ok || !strings.Contains(head, " 200 ") {
+			done <- result{err: fmt.Errorf("answer %q", resp)}
+			return
+		}
+		done <- result{body: body}
+	}()
+	r := <-done
+	return r.body, r.err
 }
 
 // findService finds a Service in a status.
