@@ -74,6 +74,7 @@ type Agent struct {
 	startNote   string                     // what went wrong at start (a corrupt state set aside), shown in status notices
 	routes      RouteSyncer                // Deps.Routes
 	ops         operating                  // the sync history and the alerts notified
+	svc         servicing                  // the Service data path and DNS (Deps.DataPath, Deps.DNS)
 
 	// Owned by the loop, in a cluster (Deps.Cluster) only.
 	cluster      Cluster
@@ -169,6 +170,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		return nil, err
 	}
 	a.routes = deps.Routes
+	a.initServices(deps)
 	a.net.pin = pinOf(cfg.Runtime.PodSubnet)
 	a.restoreNetwork()
 	a.publish(nil)
@@ -252,6 +254,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.loop(ctx)
 	wg.Wait()
+	a.stopDNS()
 	if a.cluster != nil && a.cfg.LeaveOnStop {
 		a.leave()
 	}

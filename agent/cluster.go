@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kelpie-dev/kelpie/gossip"
+	"github.com/kelpie-dev/kelpie/netplan"
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/scheduler"
 )
@@ -98,6 +99,10 @@ type nodeDetail struct {
 	// (PodStatus.PodReady): the leader rebalances a workload, and paces
 	// its rolling update, by them.
 	Available []string `json:"available,omitempty"`
+	// Pods are the pods that run here with an address, for the Services'
+	// endpoints and DNS on every host (Node is left out: it is the
+	// member's name).
+	Pods []netplan.Pod `json:"pods,omitempty"`
 }
 
 // clusterSync is sync for an agent in a cluster: it fetches and validates
@@ -155,6 +160,7 @@ func (a *Agent) clusterStep(ctx context.Context) (int, *SyncError) {
 		err = perr
 	}
 	a.syncRoutes()
+	a.syncServices(ctx)
 	a.reportNode()
 	a.publish(nil)
 	return n, err
@@ -437,6 +443,10 @@ func (a *Agent) reportNode() {
 	slices.Sort(d.Available)
 	if a.net.pin.IsValid() {
 		d.PodSubnet = a.net.pin.String()
+	}
+	d.Pods = a.localPods()
+	for i := range d.Pods {
+		d.Pods[i].Node = ""
 	}
 	st.Data, _ = json.Marshal(d)
 	key := fmt.Sprintf("%s/%v/%d/%d/%s", st.Commit, st.Ready, st.PodsRunning, st.PodsReady, st.Data)

@@ -35,6 +35,8 @@ type testCluster struct {
 	members []*clusterMember
 	// runtime, when set, wraps each member's fake runtime (subnetFake).
 	runtime func(*reconcilertest.Fake) reconciler.Runtime
+	// deps, when set, adds to each member's Deps (a fake data path).
+	deps func(name string, d *Deps)
 }
 
 func newTestCluster(t *testing.T, src *fakeSource) *testCluster {
@@ -95,7 +97,11 @@ func (tc *testCluster) startWith(name string, expect int, src *fakeSource, adjus
 	if tc.runtime != nil {
 		rt = tc.runtime(m.rt)
 	}
-	a, err := New(cfg, Deps{Source: src, Runtime: rt, Cluster: node})
+	deps := Deps{Source: src, Runtime: rt, Cluster: node}
+	if tc.deps != nil {
+		tc.deps(name, &deps)
+	}
+	a, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -182,6 +182,11 @@ type Config struct {
 	// "sha256=" and the hex HMAC-SHA256 of the body with it
 	// (--notify-secret, KELPIE_NOTIFY_SECRET). "" sends them unsigned.
 	NotifySecret string
+	// NodeIP is this host's address where NodePorts answer (--node-ip).
+	// Invalid means the gossip address in a cluster, and the host's
+	// non-loopback IPv4 addresses outside the cluster pod range on its
+	// own.
+	NodeIP netip.Addr
 	// Clock is the agent's time; nil means SystemClock.
 	Clock Clock
 }

@@ -69,6 +69,13 @@ type Deps struct {
 	// Routes, when set, programs this host's routes to the other hosts'
 	// pod ranges (in a cluster). Nil routes nothing.
 	Routes RouteSyncer
+	// DataPath, when set, programs the Services' virtual IPs and node
+	// ports and masquerades pod traffic leaving the cluster (kelpie's
+	// nftables table). Nil programs nothing.
+	DataPath DataPath
+	// DNS, when set, starts the cluster DNS server on the pod bridge's
+	// gateway once the host has a pod range. Nil serves no names.
+	DNS StartDNS
 	// Prober, when set, runs the containers' probes: readiness gates
 	// rollouts and Services, liveness restarts. Nil runs no probes: a pod
 	// is Ready when its app containers run.

@@ -44,6 +44,20 @@ func Open(ctx context.Context, cfg Config) (*Agent, error) {
 	if rtcfg.Log == nil {
 		rtcfg.Log = cfg.Log
 	}
+	// The data path masquerades pod egress, so the bridge must not (it
+	// would NAT traffic to other hosts' pods too); without it the bridge
+	// does, as for `kelpie apply`.
+	dp, dperr := openDataPath(cfg.Log)
+	if dperr != nil {
+		cfg.Log.Warn("no Service data path: Services get no virtual IPs or node ports here, and the pod bridge masquerades pod traffic", "err", dperr)
+	}
+	rtcfg.ExternalMasquerade = dperr == nil
+	rtcfg.ClusterDomain = cfg.Network.ClusterDomain
+	closeDP := func() {
+		if dperr == nil {
+			dp.Close()
+		}
+	}
 	if rtcfg.RegistryTLS == nil {
 		if rtcfg.RegistryTLS, err = cfg.TLS.ClientConfig(); err != nil {
 			remote.Close()
@@ -53,16 +67,21 @@ func Open(ctx context.Context, cfg Config) (*Agent, error) {
 	rt, err := host.New(ctx, rtcfg)
 	if err != nil {
 		remote.Close()
+		closeDP()
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	events := make(chan struct{}, 1)
-	deps := Deps{Source: remote, Runtime: rt, Events: events, Prober: rt}
+	deps := Deps{Source: remote, Runtime: rt, Events: events, Prober: rt, DNS: startDNSServer(cfg.Log)}
+	if dperr == nil {
+		deps.DataPath = dp
+	}
 	var node *gossip.Node
 	var rs *routes.Syncer
 	if cfg.Cluster != nil {
 		if rs, err = routes.New(routes.Config{}); err != nil {
 			rt.Close()
 			remote.Close()
+			closeDP()
 			return nil, fmt.Errorf("agent: %w", err)
 		}
 		deps.Routes = rs
@@ -78,6 +97,7 @@ func Open(ctx context.Context, cfg Config) (*Agent, error) {
 			rs.Close()
 			rt.Close()
 			remote.Close()
+			closeDP()
 			return nil, fmt.Errorf("agent: %w", err)
 		}
 		deps.Cluster = node
@@ -90,9 +110,10 @@ func Open(ctx context.Context, cfg Config) (*Agent, error) {
 		}
 		rt.Close()
 		remote.Close()
+		closeDP()
 		return nil, err
 	}
-	a.closers = []func() error{rt.Close, remote.Close}
+	a.closers = []func() error{rt.Close, remote.Close, func() error { closeDP(); return nil }}
 	if node != nil {
 		a.closers = append([]func() error{node.Shutdown, func() error { rs.Close(); return nil }}, a.closers...)
 	}

@@ -48,6 +48,14 @@ type Status struct {
 	// the CronJobs this host runs, as the Job controller last saw them.
 	Jobs     []reconciler.JobStatus     `json:"jobs,omitempty"`
 	CronJobs []reconciler.CronJobStatus `json:"cronJobs,omitempty"`
+	// Services are the Services of the commit in force with their virtual
+	// IPs, node ports and ready endpoints anywhere in the cluster.
+	Services []ServiceStatus `json:"services,omitempty"`
+	// DataPath says what this host's nftables table programs, or why it
+	// does not; DNS where the cluster DNS listens, or why it does not. ""
+	// when the agent runs neither.
+	DataPath string `json:"dataPath,omitempty"`
+	DNS      string `json:"dns,omitempty"`
 	// Cluster is the cluster view; nil for an agent on its own.
 	Cluster *ClusterStatus `json:"cluster,omitempty"`
 }

@@ -104,6 +104,7 @@ func (a *Agent) sync(ctx context.Context, reason string) {
 	case r.fetched && cerr == nil:
 		a.state.Pending = nil
 	}
+	a.syncServices(ctx)
 	a.endSync(r)
 	if m, ok := a.src.(maintainer); ok && cand != nil && cand.commit.Hash != before {
 		// A new head was fetched: compact the cache if packs piled up,
@@ -156,6 +157,7 @@ func (a *Agent) repair(ctx context.Context) {
 		a.reportNode()
 		a.syncRoutes()
 	}
+	a.syncServices(ctx)
 	if n > 0 || cerr != nil {
 		a.recordRepair(cerr)
 		a.log.Info("drift repaired", "commit", a.targetShort(), "actions", n, "ok", cerr == nil)
@@ -420,6 +422,7 @@ func (a *Agent) publish(info *SyncInfo) {
 	}
 	s.Jobs = append([]reconciler.JobStatus{}, a.jobStatus...)
 	s.CronJobs = append([]reconciler.CronJobStatus{}, a.cronStatus...)
+	s.Services, s.DataPath, s.DNS = a.servicesStatus()
 	if a.cluster != nil {
 		s.Cluster = a.clusterStatus()
 	}

@@ -81,6 +81,10 @@ func runAgent(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	nip, err := nodeIP(c)
+	if err != nil {
+		return err
+	}
 	cfg := agent.DefaultConfig()
 	cfg.Cluster = gc
 	cfg.LeaveOnStop = c.Bool("leave-on-stop")
@@ -106,6 +110,7 @@ func runAgent(c *cli.Context) error {
 	cfg.Network = ncfg
 	cfg.PodNetworkMode = mode
 	cfg.SkipKinds = c.StringSlice("skip-kind")
+	cfg.NodeIP = nip
 	cfg.StateDir = rcfg.StateDir
 	serveMirrorConfig(c, &cfg)
 	notifyConfig(c, &cfg)

@@ -179,6 +179,14 @@ func TestStatusOutputGolden(t *testing.T) {
 	}
 	clustered := single
 	clustered.Node, clustered.Waiting, clustered.Notices = "a", nil, nil
+	clustered.DataPath = "programmed: 14 chains, 31 rules, 9 map and set elements"
+	clustered.DNS = "listening on 10.244.0.1:53"
+	clustered.Services = []agent.ServiceStatus{
+		{Namespace: "default", Name: "web", ClusterIP: "10.96.12.7", Endpoints: 3, Ports: []agent.ServicePortStatus{
+			{Name: "http", Protocol: "TCP", Port: 80, NodePort: 30080, Endpoints: []string{"10.244.0.3:8080", "10.244.1.2:8080", "10.244.2.2:8080"}}}},
+		{Namespace: "default", Name: "web-pods", ClusterIP: "None", Endpoints: 3, Ports: []agent.ServicePortStatus{{Protocol: "TCP", Port: 8080}}},
+		{Namespace: "shop", Name: "db", Endpoints: 0, Ports: []agent.ServicePortStatus{{Protocol: "TCP", Port: 5432}, {Name: "dns", Protocol: "UDP", Port: 53}}},
+	}
 	empty := strings.Repeat("e", 40)
 	clustered.Pending = &agent.PendingCommit{CommitInfo: agent.CommitInfo{Hash: empty, Subject: "remove everything"}, Reason: agent.KindEmpty, Since: now.Add(-40 * time.Second)}
 	clustered.LastError = &agent.SyncError{Kind: agent.KindEmpty, Commit: empty,

@@ -189,6 +189,12 @@ func printStatus(w io.Writer, z colorizer, s agent.Status, now time.Time) {
 	for _, u := range s.Unrouted {
 		fmt.Fprintf(w, "  %s %s\n", z.yellow("unrouted:"), termSafe(u))
 	}
+	if s.DataPath != "" {
+		fmt.Fprintf(w, "Services:  %s\n", termSafe(s.DataPath))
+	}
+	if s.DNS != "" {
+		fmt.Fprintf(w, "DNS:       %s\n", termSafe(s.DNS))
+	}
 	for _, n := range s.Notices {
 		fmt.Fprintf(w, "%s %s\n", z.yellow("note:"), termSafe(n))
 	}
@@ -199,6 +205,7 @@ func printStatus(w io.Writer, z colorizer, s agent.Status, now time.Time) {
 		printCluster(w, z, s.Cluster, now)
 	}
 	printJobs(w, z, s, now)
+	printServices(w, s.Services)
 	fmt.Fprintln(w)
 	if len(s.Pods) == 0 {
 		fmt.Fprintln(w, "No pods.")

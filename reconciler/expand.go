@@ -79,7 +79,8 @@ func (e *expander) object(obj *specs.Object) {
 	case *batchv1.Job, *batchv1.CronJob:
 		// Run by the Job controller (SyncJobs), which keeps their records.
 	case *corev1.Service:
-		e.notice(obj, "virtual IPs and endpoints are not yet programmed by the host runtime; not served")
+		// Served by the agent's data path and DNS (package netplan), not
+		// by the host's pods.
 	case *specs.Network:
 		e.desired.Networks = append(e.desired.Networks, Network{
 			Name: o.Name, Type: o.Spec.Type, Subnet: o.Spec.Subnet, Gateway: o.Spec.Gateway,

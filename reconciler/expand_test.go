@@ -124,9 +124,7 @@ spec:
   selector: {app: web}
   ports: [{port: 80}]
 `},
-			notices: []string{
-				"v1 Service default/web: virtual IPs and endpoints are not yet programmed by the host runtime; not served",
-			},
+			notices: []string{},
 		},
 		{
 			name: "a pod name taken by another workload",

@@ -21,7 +21,7 @@ func TestValidManifests(t *testing.T) {
 	}{
 		{"../examples/seed", 1},
 		{"../examples/site", 9},
-		{corpusValid, 29},
+		{corpusValid, 31},
 	} {
 		t.Run(tc.dir, func(t *testing.T) {
 			state, err := Load(os.DirFS(tc.dir), ".", Options{})

@@ -108,9 +108,14 @@ var supportedFields = map[reflect.Type][]string{
 	typeOf[batchv1.PodFailurePolicyOnExitCodesRequirement](): {"containerName", "operator", "values"},
 	typeOf[batchv1.PodFailurePolicyOnPodConditionsPattern](): {"type", "status"},
 
-	typeOf[corev1.Service]():     {"apiVersion", "kind", "metadata", "spec"},
-	typeOf[corev1.ServiceSpec](): {"type", "clusterIP", "ports", "selector"},
-	typeOf[corev1.ServicePort](): {"name", "protocol", "port", "targetPort", "nodePort"},
+	typeOf[corev1.Service](): {"apiVersion", "kind", "metadata", "spec"},
+	typeOf[corev1.ServiceSpec](): {
+		"type", "clusterIP", "ports", "selector",
+		"sessionAffinity", "sessionAffinityConfig", "externalTrafficPolicy",
+	},
+	typeOf[corev1.ServicePort]():           {"name", "protocol", "port", "targetPort", "nodePort"},
+	typeOf[corev1.SessionAffinityConfig](): {"clientIP"},
+	typeOf[corev1.ClientIPConfig]():        {"timeoutSeconds"},
 
 	typeOf[corev1.Secret]():    {"apiVersion", "kind", "metadata", "data", "stringData", "type"},
 	typeOf[corev1.ConfigMap](): {"apiVersion", "kind", "metadata", "data", "binaryData"},

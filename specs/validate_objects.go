@@ -12,6 +12,10 @@ import (
 // NodePortRange is the inclusive range of Service node ports.
 var NodePortRange = [2]int32{30000, 32767}
 
+// MaxAffinityTimeout is the longest sessionAffinityConfig.clientIP.timeoutSeconds
+// (a day, as Kubernetes).
+const MaxAffinityTimeout = 86400
+
 // service validates a Service.
 func (c *check) service(s *corev1.Service) {
 	switch s.Spec.Type {
@@ -19,15 +23,18 @@ func (c *check) service(s *corev1.Service) {
 	default:
 		c.errorf("spec.type", "type %q is not supported by kelpie (supported: ClusterIP, NodePort)", s.Spec.Type)
 	}
-	if ip := s.Spec.ClusterIP; ip != "" {
-		if ip == corev1.ClusterIPNone {
-			c.errorf("spec.clusterIP", "headless Services (clusterIP: None) are not supported by kelpie")
-		} else if _, err := netip.ParseAddr(ip); err != nil {
+	headless := s.Spec.ClusterIP == corev1.ClusterIPNone
+	if ip := s.Spec.ClusterIP; ip != "" && !headless {
+		if _, err := netip.ParseAddr(ip); err != nil {
 			c.errorf("spec.clusterIP", "invalid IP address %q", ip)
 		}
 	}
+	if headless && s.Spec.Type == corev1.ServiceTypeNodePort {
+		c.errorf("spec.clusterIP", "a NodePort Service cannot be headless (clusterIP: None)")
+	}
+	c.serviceTraffic(s)
 	c.labels("spec.selector", s.Spec.Selector)
-	if len(s.Spec.Ports) == 0 {
+	if len(s.Spec.Ports) == 0 && !headless {
 		c.errorf("spec.ports", "required: at least one port")
 	}
 	names := map[string]bool{}
@@ -67,6 +74,34 @@ func (c *check) service(s *corev1.Service) {
 				c.errorf(joinPath(pp, "nodePort"), "port %d out of the node port range %d to %d", port.NodePort, NodePortRange[0], NodePortRange[1])
 			}
 		}
+	}
+}
+
+// serviceTraffic validates sessionAffinity, its config and
+// externalTrafficPolicy.
+func (c *check) serviceTraffic(s *corev1.Service) {
+	switch s.Spec.SessionAffinity {
+	case "", corev1.ServiceAffinityNone, corev1.ServiceAffinityClientIP:
+	default:
+		c.errorf("spec.sessionAffinity", "unsupported value %q: want None or ClientIP", s.Spec.SessionAffinity)
+	}
+	if cfg := s.Spec.SessionAffinityConfig; cfg != nil && cfg.ClientIP != nil && cfg.ClientIP.TimeoutSeconds != nil {
+		t := *cfg.ClientIP.TimeoutSeconds
+		switch {
+		case s.Spec.SessionAffinity != corev1.ServiceAffinityClientIP:
+			c.errorf("spec.sessionAffinityConfig", "only a Service with sessionAffinity: ClientIP may set it")
+		case t <= 0 || t > MaxAffinityTimeout:
+			c.errorf("spec.sessionAffinityConfig.clientIP.timeoutSeconds", "%d out of range: want 1 to %d", t, MaxAffinityTimeout)
+		}
+	}
+	switch p := s.Spec.ExternalTrafficPolicy; p {
+	case "", corev1.ServiceExternalTrafficPolicyCluster:
+	case corev1.ServiceExternalTrafficPolicyLocal:
+		if s.Spec.Type != corev1.ServiceTypeNodePort {
+			c.errorf("spec.externalTrafficPolicy", "Local applies to NodePort Services only")
+		}
+	default:
+		c.errorf("spec.externalTrafficPolicy", "unsupported value %q: want Cluster or Local", p)
 	}
 }
 

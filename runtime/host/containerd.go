@@ -47,6 +47,19 @@ type Config struct {
 	// BridgeName is the Linux bridge of the default pod network; "" means
 	// network.DefaultBridgeName ("kelpie0").
 	BridgeName string
+	// ClusterDomain, when set, gives the pods with their own network
+	// namespace the cluster DNS in their resolv.conf (netplan.PodResolvConf:
+	// the agent's DNS server on the pod bridge's gateway, the Kubernetes
+	// search path under this domain, ndots:5). "" keeps resolv.conf derived
+	// from the host's: `kelpie apply` runs no DNS server. hostNetwork pods
+	// always get the host's.
+	ClusterDomain string
+	// ExternalMasquerade says that kelpie's nftables table masquerades pod
+	// traffic leaving the cluster pod range (the agent's data path): the
+	// default bridge then does not (ipMasq: false), so traffic between pods
+	// on different hosts keeps its source address. Off (`kelpie apply`,
+	// which loads no table), the bridge masquerades what leaves its subnet.
+	ExternalMasquerade bool
 	// ImageDirs are searched, in order, for images containerd lacks
 	// (--image-dir): OCI image layouts, or directories of them and of OCI or
 	// Docker archives.
@@ -205,10 +218,11 @@ func New(ctx context.Context, cfg Config) (*Containerd, error) {
 		return nil, err
 	}
 	hn, err := network.New(network.Config{
-		StateDir:   cfg.StateDir,
-		CNIBinDir:  cfg.CNIBinDir,
-		PodSubnet:  cfg.PodSubnet,
-		BridgeName: cfg.BridgeName,
+		StateDir:     cfg.StateDir,
+		CNIBinDir:    cfg.CNIBinDir,
+		PodSubnet:    cfg.PodSubnet,
+		BridgeName:   cfg.BridgeName,
+		NoMasquerade: cfg.ExternalMasquerade,
 	})
 	if err != nil {
 		client.Close()
@@ -310,6 +324,15 @@ func (c *Containerd) Privileges() reconciler.HostPrivileges { return c.priv }
 
 // PodSubnet returns the subnet pods are numbered in on the default network.
 func (c *Containerd) PodSubnet() netip.Prefix { return c.net.PodSubnet() }
+
+// clusterDNS is the cluster DNS of the pods created now: the gateway of the
+// default network's subnet, when ClusterDomain is set.
+func (c *Containerd) clusterDNS() clusterDNS {
+	if c.cfg.ClusterDomain == "" {
+		return clusterDNS{}
+	}
+	return clusterDNS{nameserver: c.net.PodSubnet().Addr().Next(), domain: c.cfg.ClusterDomain}
+}
 
 // SetPodSubnet makes subnet the default network's from now on (the agent
 // sets the slice the cluster gave this host); see network.Host.SetPodSubnet.

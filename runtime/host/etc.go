@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/kelpie-dev/kelpie/internal/atomicfile"
+	"github.com/kelpie-dev/kelpie/netplan"
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/runtime/network"
 )
@@ -27,9 +28,17 @@ type etcFiles struct {
 	hosts, hostname, resolvConf string
 }
 
+// clusterDNS is the cluster DNS pods with their own network namespace use:
+// the agent's DNS server on the pod bridge's gateway. The zero value means
+// none (kelpie apply): pods get the host's resolvers.
+type clusterDNS struct {
+	nameserver netip.Addr
+	domain     string
+}
+
 // writeEtc writes the /etc files of pod p, whose sandbox is sb, into the
 // pod's directory dir, rewriting a file only when its content changes.
-func writeEtc(dir string, p *reconciler.Pod, sb network.Sandbox) (etcFiles, error) {
+func writeEtc(dir string, p *reconciler.Pod, sb network.Sandbox, cdns clusterDNS) (etcFiles, error) {
 	etc := filepath.Join(dir, "etc")
 	if err := os.MkdirAll(etc, 0o755); err != nil {
 		return etcFiles{}, err
@@ -66,7 +75,7 @@ func writeEtc(dir string, p *reconciler.Pod, sb network.Sandbox) (etcFiles, erro
 	}{
 		{f.hosts, hosts},
 		{f.hostname, []byte(hostname + "\n")},
-		{f.resolvConf, podResolvConf(hostResolv, upstream, p.HostNetwork)},
+		{f.resolvConf, podResolv(hostResolv, upstream, p, cdns)},
 	} {
 		if err := writeEtcFile(w.path, w.data, 0o644); err != nil {
 			return etcFiles{}, err
@@ -150,6 +159,22 @@ func podResolvConf(host, upstream []byte, hostNetwork bool) []byte {
 		b.WriteString(l + "\n")
 	}
 	return b.Bytes()
+}
+
+// podResolv is a pod's resolv.conf: the cluster DNS with the Kubernetes
+// search path when there is one and the pod has its own network namespace,
+// else derived from the host's (podResolvConf).
+func podResolv(host, upstream []byte, p *reconciler.Pod, cdns clusterDNS) []byte {
+	if p.HostNetwork || !cdns.nameserver.IsValid() || cdns.domain == "" {
+		return podResolvConf(host, upstream, p.HostNetwork)
+	}
+	var search []string
+	for _, line := range resolvLines(host) {
+		if f := strings.Fields(line); len(f) > 1 && (f[0] == "search" || f[0] == "domain") {
+			search = append(search, f[1:]...)
+		}
+	}
+	return netplan.PodResolvConf(cdns.nameserver, p.Namespace, cdns.domain, search)
 }
 
 // resolvNameserver parses a "nameserver ADDR" line.

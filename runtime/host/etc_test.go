@@ -1,10 +1,13 @@
 package host
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kelpie-dev/kelpie/reconciler"
 )
 
 func TestPodResolvConf(t *testing.T) {
@@ -69,5 +72,43 @@ func TestWriteEtcFileKeepsSameContent(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Dir(p)); len(ents) != 1 {
 		t.Errorf("temporary files left: %v", ents)
+	}
+}
+
+// TestPodResolvClusterDNS: with the cluster DNS a pod with its own network
+// namespace asks the gateway with the Kubernetes search path, then the
+// host's search domains; a hostNetwork pod keeps the host's file, and
+// without the cluster DNS the file is derived from the host's.
+func TestPodResolvClusterDNS(t *testing.T) {
+	host := []byte("search example.org\nnameserver 192.0.2.53\n")
+	cdns := clusterDNS{nameserver: netip.MustParseAddr("10.244.3.1"), domain: "cluster.local"}
+	for _, tc := range []struct {
+		name string
+		pod  reconciler.Pod
+		cdns clusterDNS
+		want []string
+		not  []string
+	}{
+		{"cluster DNS", reconciler.Pod{Namespace: "shop"}, cdns,
+			[]string{"nameserver 10.244.3.1", "search shop.svc.cluster.local svc.cluster.local cluster.local example.org", "options ndots:5"},
+			[]string{"192.0.2.53"}},
+		{"host network", reconciler.Pod{Namespace: "shop", HostNetwork: true}, cdns,
+			[]string{"nameserver 192.0.2.53"}, []string{"10.244.3.1", "ndots"}},
+		{"no cluster DNS", reconciler.Pod{Namespace: "shop"}, clusterDNS{},
+			[]string{"nameserver 192.0.2.53", "search example.org"}, []string{"10.244.3.1", "ndots"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := string(podResolv(host, nil, &tc.pod, tc.cdns))
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("resolv.conf lacks %q:\n%s", w, got)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(got, n) {
+					t.Errorf("resolv.conf has %q:\n%s", n, got)
+				}
+			}
+		})
 	}
 }

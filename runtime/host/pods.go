@@ -300,7 +300,7 @@ func (c *Containerd) createPod(ctx context.Context, p *reconciler.Pod) error {
 	if err != nil {
 		return fmt.Errorf("volumes: %w", err)
 	}
-	etc, err := writeEtc(dir, p, sb)
+	etc, err := writeEtc(dir, p, sb, c.clusterDNS())
 	if err != nil {
 		return fmt.Errorf("/etc files: %w", err)
 	}

@@ -107,8 +107,10 @@ func cniBridgeName(name string) string {
 
 // defaultConfList is the host's default pod network: a bridge with this
 // host's pod subnet, a default route through it, masquerade for traffic
-// leaving the subnet, and portmap for hostPorts.
-func defaultConfList(bridge, subnet, leaseDir string) *cniConfList {
+// leaving the subnet when masq (without it the agent's nftables table
+// masquerades what leaves the cluster pod range, and traffic to other
+// hosts' pods keeps its source address), and portmap for hostPorts.
+func defaultConfList(bridge, subnet, leaseDir string, masq bool) *cniConfList {
 	snat := true // lets a pod reach its own hostPort through the host (hairpin)
 	return &cniConfList{
 		CNIVersion: cniVersion,
@@ -119,7 +121,7 @@ func defaultConfList(bridge, subnet, leaseDir string) *cniConfList {
 				Type:         "bridge",
 				Bridge:       bridge,
 				IsGateway:    true,
-				IPMasq:       true,
+				IPMasq:       masq,
 				HairpinMode:  true,
 				ForceAddress: true,
 				IPAM: &cniIPAM{

@@ -104,15 +104,24 @@ func TestValidateNetworkRejects(t *testing.T) {
 }
 
 func TestDefaultConfListReadsBack(t *testing.T) {
-	c := defaultConfList("kelpie0", "10.244.0.0/24", "/var/lib/kelpie/cni/networks")
-	list, err := libcni.ConfListFromBytes(c.bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if list.Name != cniDefaultNetwork || list.CNIVersion != cniVersion || len(list.Plugins) != 2 ||
-		list.Plugins[0].Network.Type != "bridge" || list.Plugins[1].Network.Type != "portmap" ||
-		!list.Plugins[1].Network.Capabilities["portMappings"] {
-		t.Errorf("default conflist reads back as %+v", list)
+	for _, masq := range []bool{true, false} {
+		c := defaultConfList("kelpie0", "10.244.0.0/24", "/var/lib/kelpie/cni/networks", masq)
+		list, err := libcni.ConfListFromBytes(c.bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if list.Name != cniDefaultNetwork || list.CNIVersion != cniVersion || len(list.Plugins) != 2 ||
+			list.Plugins[0].Network.Type != "bridge" || list.Plugins[1].Network.Type != "portmap" ||
+			!list.Plugins[1].Network.Capabilities["portMappings"] {
+			t.Errorf("default conflist reads back as %+v", list)
+		}
+		var bridge cniPlugin
+		if err := json.Unmarshal(list.Plugins[0].Bytes, &bridge); err != nil {
+			t.Fatal(err)
+		}
+		if bridge.IPMasq != masq || !bridge.HairpinMode {
+			t.Errorf("masquerade %v: the bridge has ipMasq %v, hairpinMode %v; want ipMasq %v and hairpinMode", masq, bridge.IPMasq, bridge.HairpinMode, masq)
+		}
 	}
 }
 

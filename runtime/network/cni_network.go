@@ -23,7 +23,7 @@ func (h *Host) ensureDefaults() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, c := range []*cniConfList{
-		defaultConfList(h.cfg.BridgeName, h.cfg.PodSubnet, h.leaseDir),
+		defaultConfList(h.cfg.BridgeName, h.cfg.PodSubnet, h.leaseDir, !h.cfg.NoMasquerade),
 		loopbackConfList(),
 	} {
 		if err := h.writeConfList(c); err != nil {

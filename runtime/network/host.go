@@ -45,6 +45,12 @@ type Config struct {
 	CNICacheDir string
 	// BridgeName is the default network's bridge. Default DefaultBridgeName.
 	BridgeName string
+	// NoMasquerade leaves masquerading pod traffic that leaves the subnet
+	// to someone else (the agent's nftables table, which masquerades only
+	// what leaves the cluster pod range): the default bridge sets ipMasq
+	// false. Pods created before keep the configuration they were created
+	// with (their DEL uses it).
+	NoMasquerade bool
 }
 
 // validate fills defaults and rejects nonsense with a precise message.

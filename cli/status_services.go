@@ -1,0 +1,34 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/kelpie-dev/kelpie/agent"
+)
+
+// printServices prints the Services table of `kelpie status`: each
+// Service with its virtual IP (or None), its ports ("80/TCP", with
+// ":NODEPORT") and how many ready endpoints it has in the cluster.
+func printServices(w io.Writer, svcs []agent.ServiceStatus) {
+	if len(svcs) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAMESPACE\tSERVICE\tCLUSTER-IP\tPORTS\tENDPOINTS")
+	for _, s := range svcs {
+		ip := s.ClusterIP
+		if ip == "" {
+			ip = "<none yet>"
+		}
+		ports := make([]string, 0, len(s.Ports))
+		for _, p := range s.Ports {
+			ports = append(ports, p.String())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", termSafe(s.Namespace), termSafe(s.Name), ip, strings.Join(ports, ","), s.Endpoints)
+	}
+	tw.Flush()
+}
