@@ -14,17 +14,17 @@ import (
 )
 
 // soakManifests is the soak's desired state at step i: a Deployment
-// "fleet" of pods sleepers, scaled down by a tenth and back every other
-// step, and a Deployment "web" of 6 whose ConfigMap (an env var) and pod
-// spec (its command) change in turn.
+// "fleet" of pods sleepers, scaled down by a tenth and back at every step,
+// and a Deployment "web" of 6 whose ConfigMap (an env var) changes every
+// third step and whose pod spec (its command) every fourth.
 func soakManifests(pods, i int) string {
 	fleet := pods
-	if i%4 == 1 {
-		fleet = pods - pods/10
+	if i%2 == 1 {
+		fleet = pods - pods/10 // every step changes the scale, so every push is a commit
 	}
-	value := strconv.Itoa(i / 4)
+	value := strconv.Itoa(i / 3)
 	web := strings.ReplaceAll(e2eDeployment("web", 6, "busybox:1.36", `["sh", "-c", "sleep 3600"]`), "namespace: agenttest", "namespace: "+clusterE2EKubeNS)
-	if (i/2)%2 == 1 {
+	if (i/4)%2 == 1 {
 		web = strings.Replace(web, `"sleep 3600"`, `"sleep 3601"`, 1) // a new pod spec: every replica is replaced
 	}
 	web = strings.Replace(web, "      - name: main\n", "      - name: main\n        envFrom: [{configMapRef: {name: web-config}}]\n", 1)
@@ -137,7 +137,7 @@ func TestClusterSoak(t *testing.T) {
 	}
 	// The last commit's pods, exactly.
 	last := pods + 6
-	if step%4 == 1 {
+	if step%2 == 1 {
 		last = pods - pods/10 + 6
 	}
 	v := c.waitView(fmt.Sprintf("the last commit's %d pods, once each", last), 10*time.Minute, all, func(v view) bool {
