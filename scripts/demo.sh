@@ -99,6 +99,11 @@ clean() {
   if ip link show "$bridge" >/dev/null 2>&1; then
     ip link del "$bridge" && echo "bridge $bridge removed"
   fi
+  # The demo agent's Service data path stays after the agent stops (traffic
+  # keeps flowing while an agent restarts); the demo is the only kelpie here.
+  if nft list table ip kelpie >/dev/null 2>&1; then
+    nft delete table ip kelpie && echo "nftables table ip kelpie removed"
+  fi
   if grep -qF " $demo/" /proc/self/mounts; then
     die "mounts under $demo are left (grep $demo /proc/self/mounts); not removing it"
   fi
