@@ -122,7 +122,7 @@ agent_cpu() {
 # index) every PERIOD seconds for WINDOW seconds; % of one core it used
 # (the loop's shell and every process it ran).
 loop_cpu() {
-  local period=$1 out
+  local period=$1 out e u s
   shift
   out=$(
     /usr/bin/time -f '%e %U %S' bash -c '
