@@ -126,6 +126,12 @@ func New(t *testing.T, addr, tag string) *Host {
 		if out, err := exec.Command("ip", "link", "del", bridge).CombinedOutput(); err != nil && !strings.Contains(string(out), "Cannot find device") {
 			t.Logf("ip link del %s: %v: %s", bridge, err, out)
 		}
+		// An agent on this host loaded kelpie's nftables table (its
+		// Service data path) into the machine's network namespace and, as
+		// it should on a real host, left it when it stopped. Here the
+		// machine is the test's: remove it. An agent of another test that
+		// still runs loads it again at its next change.
+		_ = exec.Command("nft", "delete", "table", "ip", "kelpie").Run()
 	})
 	return hc
 }
