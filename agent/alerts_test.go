@@ -48,6 +48,10 @@ func alertAgent(t *testing.T, cluster Cluster) *Agent {
 	if cluster != nil {
 		a.cluster = cluster
 	}
+	a.metrics = newMetrics()
+	if a.ops.met, err = registerOpsMetrics(a.metrics.reg, a.cluster); err != nil {
+		t.Fatal(err)
+	}
 	return a
 }
 

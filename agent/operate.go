@@ -15,6 +15,7 @@ type operating struct {
 	notify *notifier               // nil without Config.Notify
 	firing map[string]*firingAlert // alerts sent firing, by key
 	crash  []crashLoop             // the containers that crash-loop, as last observed
+	met    *opsMetrics
 	// hadQuorum: this node saw the cluster with quorum since it started.
 	hadQuorum bool
 }
@@ -37,7 +38,11 @@ func (a *Agent) openOps() error {
 	if err != nil {
 		return err
 	}
-	a.ops = operating{hist: h, notify: n, firing: map[string]*firingAlert{}}
+	met, err := registerOpsMetrics(a.metrics.reg, a.cluster)
+	if err != nil {
+		return fmt.Errorf("new agent: metrics: %w", err)
+	}
+	a.ops = operating{hist: h, notify: n, firing: map[string]*firingAlert{}, met: met}
 	if n != nil {
 		a.background = append(a.background, n.run)
 	}
@@ -47,4 +52,5 @@ func (a *Agent) openOps() error {
 // observed notes what operators are told about the pods just observed.
 func (a *Agent) observed(actual reconciler.Actual, now time.Time) {
 	a.ops.crash = crashLoops(actual.Pods, now)
+	a.ops.met.crashLooping.Set(float64(len(a.ops.crash)))
 }

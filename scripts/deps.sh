@@ -10,9 +10,11 @@
 #   docker-registry                  a local registry for the image pull tests
 #   git, make                        the repository tests and the Makefile
 #   gnupg                            gpg and gpg-agent: the signed-commit tests sign with `git commit -S`
+#   prometheus                       promtool: checks and tests contrib/prometheus/alerts.yaml
+#                                    (no Prometheus server is started: nothing runs it here)
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-packages=(containerd runc containernetworking-plugins busybox-static iproute2 iptables nftables docker-registry git make gnupg)
+packages=(containerd runc containernetworking-plugins busybox-static iproute2 iptables nftables docker-registry git make gnupg prometheus)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
