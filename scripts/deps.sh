@@ -10,20 +10,33 @@
 #   docker-registry                  a local registry for the image pull tests
 #   git, make                        the repository tests and the Makefile
 #   gnupg                            gpg and gpg-agent: the signed-commit tests sign with `git commit -S`
-#   prometheus                       promtool: checks and tests contrib/prometheus/alerts.yaml
-#                                    (no Prometheus server is started: nothing runs it here)
+# and promtool (checks and tests contrib/prometheus/alerts.yaml), taken out of
+# Debian's prometheus package into /usr/local/bin: installing the package
+# would start a Prometheus server on a machine with systemd.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-packages=(containerd runc containernetworking-plugins busybox-static iproute2 iptables nftables docker-registry git make gnupg prometheus)
+packages=(containerd runc containernetworking-plugins busybox-static iproute2 iptables nftables docker-registry git make gnupg)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+need_promtool=false
+command -v promtool >/dev/null || need_promtool=true
+[ ${#missing[@]} -eq 0 ] && ! $need_promtool && exit 0
 if [ "$(id -u)" != 0 ]; then
-  echo "deps.sh: missing Debian packages: ${missing[*]}; run as root or: apt-get install ${missing[*]}" >&2
+  $need_promtool && missing+=("promtool (from the prometheus package)")
+  echo "deps.sh: missing: ${missing[*]}; run as root" >&2
   exit 1
 fi
-echo "installing: ${missing[*]}"
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if $need_promtool; then
+  echo "installing: promtool (from Debian's prometheus package, unpacked; no server)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1 && dpkg-deb -x prometheus_*.deb root)
+  install -m 0755 "$tmp/root/usr/bin/promtool" /usr/local/bin/promtool
+  rm -rf "$tmp"
+fi
