@@ -29,7 +29,14 @@ const (
 	DefaultRetryMin      = 2 * time.Second        // first retry of a transient failure: long enough for a restarting containerd
 	DefaultRetryMax      = 5 * time.Minute        // as the kubelet's restart back-off cap
 	DefaultEventDelay    = 250 * time.Millisecond // gathers the events of one burst (a pod's containers exiting together) into one check
+	// LogRotateInterval is how often container logs are checked against
+	// ContainerLogs: a container writing 1 MiB/s overshoots by 10 MiB.
+	LogRotateInterval = 10 * time.Second
 )
+
+// DefaultContainerLogs are the kubelet's defaults: rotate at 10 MiB, keep
+// 5 files in all.
+var DefaultContainerLogs = host.LogRotation{MaxBytes: 10 << 20, MaxFiles: 5}
 
 // Config configures an agent. Build it with DefaultConfig and change what
 // differs; New validates it, fills the zero fields that have a default and
@@ -182,6 +189,10 @@ type Config struct {
 	// "sha256=" and the hex HMAC-SHA256 of the body with it
 	// (--notify-secret, KELPIE_NOTIFY_SECRET). "" sends them unsigned.
 	NotifySecret string
+	// ContainerLogs bounds each container's log files
+	// (--container-log-max-size, --container-log-max-files); zero fields
+	// mean DefaultContainerLogs'.
+	ContainerLogs host.LogRotation
 	// NodeIP is this host's address where NodePorts answer (--node-ip).
 	// Invalid means the gossip address in a cluster, and the host's
 	// non-loopback IPv4 addresses outside the cluster pod range on its
@@ -259,6 +270,15 @@ func (c *Config) validate() error {
 			}
 			return fmt.Errorf("agent config: %s %v%s: must be positive", d.name, *d.d, flag)
 		}
+	}
+	if c.ContainerLogs.MaxBytes == 0 {
+		c.ContainerLogs.MaxBytes = DefaultContainerLogs.MaxBytes
+	}
+	if c.ContainerLogs.MaxFiles == 0 {
+		c.ContainerLogs.MaxFiles = DefaultContainerLogs.MaxFiles
+	}
+	if err := c.ContainerLogs.Validate(); err != nil {
+		return fmt.Errorf("agent config: ContainerLogs (--container-log-max-size, --container-log-max-files): %w", err)
 	}
 	if c.RetryMax < c.RetryMin {
 		return fmt.Errorf("agent config: RetryMax %v is less than RetryMin %v", c.RetryMax, c.RetryMin)

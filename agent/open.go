@@ -135,6 +135,8 @@ func Open(ctx context.Context, cfg Config) (*Agent, error) {
 	}
 	a.background = append(a.background, func(ctx context.Context) {
 		WatchEvents(ctx, rt, events, a.log)
+	}, func(ctx context.Context) {
+		rotateLogs(ctx, rt, a.cfg.ContainerLogs, a.log)
 	})
 	return a, nil
 }

@@ -113,7 +113,9 @@ func runAgent(c *cli.Context) error {
 	cfg.NodeIP = nip
 	cfg.StateDir = rcfg.StateDir
 	serveMirrorConfig(c, &cfg)
-	notifyConfig(c, &cfg)
+	if err := notifyConfig(c, &cfg); err != nil {
+		return err
+	}
 	cfg.Log = slog.Default()
 
 	a, err := agent.Open(c.Context, cfg)

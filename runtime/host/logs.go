@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +54,9 @@ func (c *Containerd) Logs(ctx context.Context, namespace, pod, container string,
 	rec, ok := have[container]
 	if !ok {
 		return fmt.Errorf("logs of %s: no container %q on this host: %w", key, container, errdefs.ErrNotFound)
+	}
+	if err := copyRotated(c.logPath(namespace, pod, container), w); err != nil {
+		return fmt.Errorf("logs of %s/%s: %w", key, container, err)
 	}
 	f, err := os.Open(c.logPath(namespace, pod, container))
 	if err != nil {
@@ -100,6 +105,41 @@ func (c *Containerd) Logs(ctx context.Context, namespace, pod, container string,
 		case <-time.After(logPollInterval):
 		}
 	}
+}
+
+// copyRotated writes the rotated files of the log at path to w, oldest
+// (the highest number) first.
+func copyRotated(path string, w io.Writer) error {
+	names, err := filepath.Glob(path + ".*")
+	if err != nil {
+		return err
+	}
+	type rotated struct {
+		name string
+		n    int
+	}
+	var files []rotated
+	for _, name := range names {
+		if n, err := strconv.Atoi(strings.TrimPrefix(name, path+".")); err == nil && n > 0 {
+			files = append(files, rotated{name, n})
+		}
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].n > files[j].n })
+	for _, r := range files {
+		f, err := os.Open(r.name)
+		if err != nil {
+			if os.IsNotExist(err) {
+				continue // rotated away meanwhile
+			}
+			return err
+		}
+		_, err = io.Copy(w, f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // taskRunning reports whether container id exists and its task runs.
