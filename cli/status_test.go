@@ -128,3 +128,20 @@ func TestAgentNeedsRepo(t *testing.T) {
 		t.Fatalf("agent without --repo: exit %d\n%s", res.code, res.stderr)
 	}
 }
+
+// TestAgentContainerLogFlags: log bounds that bound nothing are refused,
+// naming the flag, before anything starts.
+func TestAgentContainerLogFlags(t *testing.T) {
+	clearEnv(t)
+	for _, tc := range []struct{ args []string }{
+		{[]string{"--container-log-max-size", "10"}},
+		{[]string{"--container-log-max-size", "lots"}},
+		{[]string{"--container-log-max-files", "1"}},
+	} {
+		args := append([]string{"agent", "--node-name", "h1", "--repo", t.TempDir(), "--state-dir", t.TempDir()}, tc.args...)
+		res := runMain(t, args...)
+		if res.code != 1 || !strings.Contains(res.stderr, "for flag "+tc.args[0]) {
+			t.Errorf("agent %v: exit %d\n%s", tc.args, res.code, res.stderr)
+		}
+	}
+}
