@@ -46,6 +46,7 @@ func commands() []*cli.Command {
 		cronCommand(),
 		psCommand(),
 		logsCommand(),
+		execCommand(),
 		imageCommand(),
 		mirrorCommand(),
 		volumeCommand(),

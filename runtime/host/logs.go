@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containerd/containerd/containers"
+
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/runtime/errdefs"
 	"github.com/kelpie-dev/kelpie/runtime/image"
@@ -34,26 +36,9 @@ func (c *Containerd) Logs(ctx context.Context, namespace, pod, container string,
 	if err != nil {
 		return fmt.Errorf("logs of %s: %w", key, err)
 	}
-	if container == "" {
-		var apps []string
-		for name, rec := range have {
-			if rec.Labels[reconciler.LabelInit] != reconciler.InitValue {
-				apps = append(apps, name)
-			}
-		}
-		sort.Strings(apps)
-		switch len(apps) {
-		case 0:
-			return fmt.Errorf("logs of %s: no such pod on this host: %w", key, errdefs.ErrNotFound)
-		case 1:
-			container = apps[0]
-		default:
-			return fmt.Errorf("logs of %s: the pod has containers %s; name one (-c NAME): %w", key, strings.Join(apps, ", "), errdefs.ErrInvalidArgument)
-		}
-	}
-	rec, ok := have[container]
-	if !ok {
-		return fmt.Errorf("logs of %s: no container %q on this host: %w", key, container, errdefs.ErrNotFound)
+	container, rec, err := pickContainer(key, have, container)
+	if err != nil {
+		return fmt.Errorf("logs of %s: %w", key, err)
 	}
 	if err := copyRotated(c.logPath(namespace, pod, container), w); err != nil {
 		return fmt.Errorf("logs of %s/%s: %w", key, container, err)
@@ -105,6 +90,33 @@ func (c *Containerd) Logs(ctx context.Context, namespace, pod, container string,
 		case <-time.After(logPollInterval):
 		}
 	}
+}
+
+// pickContainer finds container among a pod's containers (have, by
+// name); "" means the pod's only app container.
+func pickContainer(key string, have map[string]containers.Container, container string) (string, containers.Container, error) {
+	if container == "" {
+		var apps []string
+		for name, rec := range have {
+			if rec.Labels[reconciler.LabelInit] != reconciler.InitValue {
+				apps = append(apps, name)
+			}
+		}
+		sort.Strings(apps)
+		switch len(apps) {
+		case 0:
+			return "", containers.Container{}, fmt.Errorf("no such pod on this host: %w", errdefs.ErrNotFound)
+		case 1:
+			container = apps[0]
+		default:
+			return "", containers.Container{}, fmt.Errorf("the pod has containers %s; name one (-c NAME): %w", strings.Join(apps, ", "), errdefs.ErrInvalidArgument)
+		}
+	}
+	rec, ok := have[container]
+	if !ok {
+		return "", containers.Container{}, fmt.Errorf("no container %q of %s on this host: %w", container, key, errdefs.ErrNotFound)
+	}
+	return container, rec, nil
 }
 
 // copyRotated writes the rotated files of the log at path to w, oldest

@@ -116,7 +116,7 @@ func (c *Containerd) execProbe(ctx context.Context, cont containerd.Container, c
 	ps.ConsoleSize = nil
 
 	out := &boundedBuffer{max: maxExecOutput} // one locked writer for both streams
-	id, err := execID()
+	id, err := execID("probe")
 	if err != nil {
 		return false, probe.Short(err.Error())
 	}
@@ -242,13 +242,13 @@ func execError(err error) string {
 	return probe.Short(strings.TrimSuffix(msg, ": unknown"))
 }
 
-// execID is a fresh ID for an exec process: "probe-" and 12 hex digits.
-func execID() (string, error) {
+// execID is a fresh ID for an exec process: prefix, "-" and 12 hex digits.
+func execID(prefix string) (string, error) {
 	b := make([]byte, 6)
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("exec id: %w", err)
 	}
-	return "probe-" + hex.EncodeToString(b), nil
+	return prefix + "-" + hex.EncodeToString(b), nil
 }
 
 // boundedBuffer keeps the first max bytes written to it and drops the
