@@ -80,13 +80,17 @@ func runPlanCluster(c *cli.Context) error {
 		return fmt.Errorf("read the agent's cluster view: %w", err)
 	}
 
+	lopts, err := loadOptions(c)
+	if err != nil {
+		return err
+	}
 	var cand *specs.DesiredState
 	candName, label, base := worktreeSide, "the working tree", ""
 	if rev := c.Args().First(); rev != "" {
-		cand, candName, _, err = loadRevision(loadOptions(c), repo, rev, sub)
+		cand, candName, _, err = loadRevision(lopts, repo, rev, sub)
 		label = "" // "commit SHORT", as the leader names it
 	} else {
-		cand, _, err = loadWorktree(loadOptions(c), repo, sub)
+		cand, _, err = loadWorktree(lopts, repo, sub)
 		if head, herr := repo.Resolve("HEAD"); herr == nil {
 			base = head.Hash // a commit of the working tree would descend from HEAD
 		}
@@ -98,7 +102,7 @@ func runPlanCluster(c *cli.Context) error {
 	from := ""
 	if p := view.Placement; p != nil {
 		from = p.Commit
-		if cur, _, _, err = loadRevision(loadOptions(c), repo, p.Commit, sub); err != nil {
+		if cur, _, _, err = loadRevision(lopts, repo, p.Commit, sub); err != nil {
 			return fmt.Errorf("the cluster runs commit %.12s, which --repo cannot read (fetch it first): %w", p.Commit, err)
 		}
 	}
