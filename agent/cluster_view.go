@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -37,6 +38,16 @@ type ClusterView struct {
 	// leader's policy takes the same.
 	AllowEmpty   bool `json:"allowEmpty"`
 	AllowRewrite bool `json:"allowRewrite"`
+	// Network is the networking allocation published with the placement
+	// in force (netplan.Encode of a netplan.State: Service IPs and node
+	// ports); absent before one.
+	Network json.RawMessage `json:"network,omitempty"`
+	// NodePortRange is the answering agent's --service-node-port-range
+	// ("MIN-MAX"): a preview checks the candidate's nodePorts against it.
+	NodePortRange string `json:"nodePortRange,omitempty"`
+	// Services are the Services as the answering host serves them now:
+	// their IPs, node ports and ready endpoints anywhere in the cluster.
+	Services []ServiceStatus `json:"services,omitempty"`
 }
 
 // clusterView answers GET /api/v1/cluster; 404 for an agent on its own.
@@ -48,13 +59,15 @@ func (a *Agent) clusterView(w http.ResponseWriter, _ *http.Request) {
 	lead := a.cluster.Leader()
 	v := ClusterView{Self: a.cluster.Name(), Leader: lead.Leader, Term: lead.Term, Now: a.clock.Now(),
 		RescheduleAfter: a.cfg.RescheduleAfter, Nodes: a.schedulerNodes(),
-		AllowEmpty: a.cfg.AllowEmpty, AllowRewrite: a.cfg.AllowRewrite}
+		AllowEmpty: a.cfg.AllowEmpty, AllowRewrite: a.cfg.AllowRewrite,
+		NodePortRange: a.cfg.Network.NodePorts.String(), Services: a.Status().Services}
 	v.Quorum = quorumStatus(a.cluster.Quorum())
 	if p, ok := a.cluster.Placement(); ok {
 		if pub, err := scheduler.Decode(p.Data); err == nil {
 			sp := pub.Placement
 			sp.Term, sp.Seq = p.Term, p.Seq
 			v.Placement = &sp
+			v.Network = pub.Network
 		}
 	}
 	writeJSON(w, http.StatusOK, v)

@@ -40,7 +40,8 @@ func (a *Agent) restore(ctx context.Context) {
 
 // load validates a fetched tree and expands it for this host.
 func (a *Agent) load(f source.Fetched) (*target, error) {
-	state, err := specs.Load(f.FS, a.cfg.Path, specs.Options{SkipKinds: a.cfg.SkipKinds})
+	np := a.cfg.Network.NodePorts
+	state, err := specs.Load(f.FS, a.cfg.Path, specs.Options{SkipKinds: a.cfg.SkipKinds, NodePortRange: [2]int32{np.Min, np.Max}})
 	if err != nil {
 		return nil, err
 	}
@@ -190,6 +191,7 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 	}
 	defer a.wakeForJobs(now)
 	desired, jobNotices := a.runJobs(t, actual, now)
+	desired = desired.WithServiceEnv(a.serviceEnv(t))
 	actual = a.readiness(desired, actual)
 	a.setPods(desired, actual)
 	res, err := reconciler.Plan(desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty || t.allowEmpty, RollingUpdates: true, Privileges: &a.priv, PodSubnet: subnet, RolloutAllowed: a.allowedOnThisHost()})

@@ -34,6 +34,7 @@ func diffCommand() *cli.Command {
 			&cli.StringFlag{Name: "repo", Usage: "the git repository (or a directory inside it)", Value: ".", EnvVars: envVars("repo")},
 			&cli.StringFlag{Name: "path", Usage: "the manifests' directory inside the repository", Value: ".", EnvVars: envVars("path")},
 			skipKindFlag(),
+			nodePortRangeFlag(),
 			outputFlag(),
 		},
 		Action: runDiff,
@@ -71,16 +72,20 @@ func runDiff(c *cli.Context) error {
 	if fromRev == "" {
 		fromRev = "HEAD"
 	}
-	from, fromName, fromExists, err := loadRevision(loadOptions(c), repo, fromRev, sub)
+	opts, err := loadOptions(c)
+	if err != nil {
+		return err
+	}
+	from, fromName, fromExists, err := loadRevision(opts, repo, fromRev, sub)
 	if err != nil {
 		return manifestFailure(c, err)
 	}
 	var to *specs.DesiredState
 	toName, toExists := worktreeSide, false
 	if toRev := c.Args().Get(1); toRev != "" {
-		to, toName, toExists, err = loadRevision(loadOptions(c), repo, toRev, sub)
+		to, toName, toExists, err = loadRevision(opts, repo, toRev, sub)
 	} else {
-		to, toExists, err = loadWorktree(loadOptions(c), repo, sub)
+		to, toExists, err = loadWorktree(opts, repo, sub)
 	}
 	if err != nil {
 		return manifestFailure(c, err)

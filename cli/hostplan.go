@@ -22,6 +22,7 @@ func manifestFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "prune", Usage: "delete pods and networks kelpie runs that the manifests no longer name", EnvVars: envVars("prune")},
 		&cli.BoolFlag{Name: "allow-empty", Usage: "allow manifests with no pods to remove every pod of this host", EnvVars: envVars("allow-empty")},
 		skipKindFlag(),
+		nodePortRangeFlag(),
 	}
 }
 
@@ -53,7 +54,11 @@ func planHost(ctx context.Context, c *cli.Context) (*host.Containerd, hostPlan, 
 	if err != nil {
 		return nil, hostPlan{}, err
 	}
-	state, err := specs.LoadSources(loadOptions(c), sources...)
+	lopts, err := loadOptions(c)
+	if err != nil {
+		return nil, hostPlan{}, err
+	}
+	state, err := specs.LoadSources(lopts, sources...)
 	if err != nil {
 		return nil, hostPlan{}, err
 	}

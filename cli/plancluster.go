@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"path"
 	"slices"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/kelpie-dev/kelpie/agent"
+	"github.com/kelpie-dev/kelpie/netplan"
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/scheduler"
 	"github.com/kelpie-dev/kelpie/source"
@@ -38,6 +40,8 @@ type clusterPlanJSON struct {
 	Unplaceable []string          `json:"unplaceable"`
 	Waiting     []string          `json:"waiting"`
 	Replicas    map[string]string `json:"replicas"`
+	// Services are the candidate's changes to the cluster's Services.
+	Services []netplan.ServiceChange `json:"services"`
 	// Wait says why the leader does not place the candidate yet (the
 	// cluster's first placement waits for the --expect members); Note why
 	// it would not publish it now (no quorum).
@@ -80,13 +84,25 @@ func runPlanCluster(c *cli.Context) error {
 		return fmt.Errorf("read the agent's cluster view: %w", err)
 	}
 
+	lopts, err := loadOptions(c)
+	if err != nil {
+		return err
+	}
+	if !c.IsSet("service-node-port-range") && view.NodePortRange != "" {
+		// The agents' range, unless the command line says otherwise.
+		r, err := netplan.ParsePortRange(view.NodePortRange)
+		if err != nil {
+			return fmt.Errorf("the agent's node port range: %w", err)
+		}
+		lopts.NodePortRange = [2]int32{r.Min, r.Max}
+	}
 	var cand *specs.DesiredState
 	candName, label, base := worktreeSide, "the working tree", ""
 	if rev := c.Args().First(); rev != "" {
-		cand, candName, _, err = loadRevision(loadOptions(c), repo, rev, sub)
+		cand, candName, _, err = loadRevision(lopts, repo, rev, sub)
 		label = "" // "commit SHORT", as the leader names it
 	} else {
-		cand, _, err = loadWorktree(loadOptions(c), repo, sub)
+		cand, _, err = loadWorktree(lopts, repo, sub)
 		if head, herr := repo.Resolve("HEAD"); herr == nil {
 			base = head.Hash // a commit of the working tree would descend from HEAD
 		}
@@ -98,7 +114,7 @@ func runPlanCluster(c *cli.Context) error {
 	from := ""
 	if p := view.Placement; p != nil {
 		from = p.Commit
-		if cur, _, _, err = loadRevision(loadOptions(c), repo, p.Commit, sub); err != nil {
+		if cur, _, _, err = loadRevision(lopts, repo, p.Commit, sub); err != nil {
 			return fmt.Errorf("the cluster runs commit %.12s, which --repo cannot read (fetch it first): %w", p.Commit, err)
 		}
 	}
@@ -117,7 +133,7 @@ func runPlanCluster(c *cli.Context) error {
 		return errors.New(d.Reason)
 	}
 	if d.Verdict == scheduler.WaitForMembers {
-		out := clusterPlanJSON{From: from, To: candName, Wait: d.Note, Hosts: []planJSON{}, Moves: []string{}, Unplaceable: []string{}, Waiting: []string{}, Replicas: map[string]string{}}
+		out := clusterPlanJSON{From: from, To: candName, Wait: d.Note, Hosts: []planJSON{}, Moves: []string{}, Unplaceable: []string{}, Waiting: []string{}, Replicas: map[string]string{}, Services: []netplan.ServiceChange{}}
 		if format == formatJSON {
 			if err := writeJSON(c.App.Writer, out); err != nil {
 				return err
@@ -129,6 +145,7 @@ func runPlanCluster(c *cli.Context) error {
 	}
 	next, rep := d.Placement, d.Report
 	out := clusterPlanJSON{From: from, To: candName, Hosts: []planJSON{}, Moves: []string{}, Unplaceable: []string{}, Waiting: []string{}, Replicas: next.Assignments}
+	svcIn := netplan.PlanServicesInput{Current: netplan.ServicesOf(cur), Candidate: netplan.ServicesOf(cand), Ready: map[string]int{}}
 	for _, m := range scheduler.Diff(view.Placement, &next) {
 		out.Moves = append(out.Moves, m.String())
 	}
@@ -149,6 +166,8 @@ func runPlanCluster(c *cli.Context) error {
 		}
 		all, _ := reconciler.Expand(cand, host)
 		will := all.Assigned(n.Name, next.Assignments, next.Volumes)
+		svcIn.CurrentPods = append(svcIn.CurrentPods, servicePods(n.Name, was)...)
+		svcIn.CandidatePods = append(svcIn.CandidatePods, servicePods(n.Name, will)...)
 		res, err := reconciler.Plan(will, reconciler.Converged(was), reconciler.PlanOptions{Now: view.Now, Prune: true, AllowEmpty: true})
 		if err != nil {
 			return fmt.Errorf("plan host %s: %w", n.Name, err)
@@ -161,7 +180,21 @@ func runPlanCluster(c *cli.Context) error {
 		hosts = append(hosts, hp)
 		out.Hosts = append(out.Hosts, planToJSON(hp))
 	}
-	if len(out.Moves) > 0 {
+	if len(view.Network) > 0 {
+		st, err := netplan.Decode(view.Network)
+		if err != nil {
+			return fmt.Errorf("read the cluster's network allocation: %w", err)
+		}
+		svcIn.Alloc = &st
+	}
+	for _, s := range view.Services {
+		svcIn.Ready[s.Namespace+"/"+s.Name] = s.Endpoints
+	}
+	out.Services = netplan.PlanServices(svcIn)
+	if out.Services == nil {
+		out.Services = []netplan.ServiceChange{}
+	}
+	if len(out.Moves) > 0 || len(out.Services) > 0 {
 		changed = true
 	}
 	if q := view.Quorum; changed && q.Expect > 0 && !q.OK {
@@ -214,6 +247,7 @@ func printClusterPlan(w io.Writer, z colorizer, view agent.ClusterView, out clus
 	for _, wt := range out.Waiting {
 		fmt.Fprintf(w, "  %s %s\n", z.yellow("waiting:"), wt)
 	}
+	printServiceChanges(w, z, out.Services)
 	total := map[reconciler.ActionKind]int{}
 	for _, hp := range hosts {
 		fmt.Fprintln(w)
@@ -234,4 +268,51 @@ func printClusterPlan(w io.Writer, z colorizer, view agent.ClusterView, out clus
 	}
 	fmt.Fprintf(w, "\nCluster: %d to create, %d to update, %d to replace, %d to delete on %d %s.\n",
 		total[reconciler.Create], total[reconciler.Update], total[reconciler.Replace], total[reconciler.Delete], len(names), plural(len(names), "host", "hosts"))
+}
+
+// servicePods are the pods of a host's plan as Service selectors see them.
+func servicePods(node string, d reconciler.Desired) []netplan.Pod {
+	out := make([]netplan.Pod, 0, len(d.Pods))
+	for _, p := range d.Pods {
+		out = append(out, netplan.Pod{Namespace: p.Namespace, Name: p.Name, Node: node, Labels: p.Labels})
+	}
+	return out
+}
+
+// printServiceChanges writes the candidate's Service changes, if any.
+func printServiceChanges(w io.Writer, z colorizer, changes []netplan.ServiceChange) {
+	if len(changes) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nServices:")
+	for _, c := range changes {
+		line := fmt.Sprintf("%s clusterIP %s", c.Service, c.ClusterIP)
+		switch c.Action {
+		case netplan.ServiceCreate:
+			fmt.Fprintf(w, "  %s %s\n", z.green("+"), line)
+		case netplan.ServiceDelete:
+			fmt.Fprintf(w, "  %s %s\n", z.red("-"), line)
+		default:
+			fmt.Fprintf(w, "  %s %s\n", z.yellow("~"), line)
+		}
+		portsChange := slices.ContainsFunc(c.Changes, func(ch string) bool { return strings.HasPrefix(ch, "ports: ") })
+		if len(c.Ports) > 0 && !portsChange {
+			fmt.Fprintf(w, "      ports: %s\n", strings.Join(c.Ports, ", "))
+		}
+		for _, ch := range c.Changes {
+			fmt.Fprintf(w, "      %s\n", ch)
+		}
+		if c.Action == netplan.ServiceDelete {
+			continue
+		}
+		sel := "no pods"
+		if len(c.Selects) > 0 {
+			sel = strings.Join(c.Selects, ", ")
+		}
+		ready := ""
+		if c.Ready >= 0 {
+			ready = fmt.Sprintf(" (%d ready %s now)", c.Ready, plural(c.Ready, "endpoint", "endpoints"))
+		}
+		fmt.Fprintf(w, "      selects: %s%s\n", sel, ready)
+	}
 }

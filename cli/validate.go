@@ -21,7 +21,7 @@ func validateCommand() *cli.Command {
 			"quantities, volume mounts and references between objects. All PATHs form one desired\n" +
 			"state. Every problem is printed as FILE:LINE:COL: FIELD: MESSAGE on stderr.\n\n" +
 			"Exit status: 0 valid, 1 invalid or unreadable.",
-		Flags:  []cli.Flag{skipKindFlag(), outputFlag()},
+		Flags:  []cli.Flag{skipKindFlag(), nodePortRangeFlag(), outputFlag()},
 		Action: runValidate,
 	}
 }
@@ -48,7 +48,11 @@ func runValidate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	state, err := specs.LoadSources(loadOptions(c), sources...)
+	opts, err := loadOptions(c)
+	if err != nil {
+		return err
+	}
+	state, err := specs.LoadSources(opts, sources...)
 	var list specs.ErrorList
 	if err != nil && !errors.As(err, &list) {
 		return err

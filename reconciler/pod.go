@@ -45,6 +45,10 @@ type Pod struct {
 	Hostname string
 	// Labels are the pod template's labels.
 	Labels map[string]string
+	// ServiceLinks is the pod's enableServiceLinks (true unless the
+	// manifest says false): its containers get the variables of the
+	// Services of its namespace (Desired.WithServiceEnv).
+	ServiceLinks bool `json:",omitempty"`
 	// FSGroup, when set, owns the pod's writable volumes and is added to
 	// every container's supplemental groups (already included in
 	// Security.SupplementalGroups).

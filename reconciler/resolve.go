@@ -77,6 +77,7 @@ func (b *podBuilder) pod(name string, ordinal int) (Pod, error) {
 		Hostname:      hostname(name),
 		Labels:        maps.Clone(b.tmpl.Labels),
 		Privileges:    slices.Clone(b.privileges),
+		ServiceLinks:  s.EnableServiceLinks == nil || *s.EnableServiceLinks,
 	}
 	if b.obj.Kind == specs.KindDeployment {
 		p.Ordinal = ordinal

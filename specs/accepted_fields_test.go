@@ -57,6 +57,7 @@ var fieldUses = map[string]fieldUse{
 	"PodSpec.hostNetwork":                   {uses: []string{"reconciler:s.HostNetwork"}},
 	"PodSpec.terminationGracePeriodSeconds": {uses: []string{"reconciler:s.TerminationGracePeriodSeconds"}},
 	"PodSpec.securityContext":               {uses: []string{"reconciler:security(b.tmpl.Spec.SecurityContext"}},
+	"PodSpec.enableServiceLinks":            {uses: []string{"reconciler:s.EnableServiceLinks == nil || *s.EnableServiceLinks"}},
 
 	"Container.name":            {uses: []string{"reconciler:c.Name"}},
 	"Container.image":           {uses: []string{"reconciler:c.Image"}},

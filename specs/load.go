@@ -31,6 +31,10 @@ type Options struct {
 	// DesiredState.Skipped. A source's ConfigFile may add kinds
 	// (skipKinds).
 	SkipKinds []string
+	// NodePortRange is the inclusive range a NodePort Service's nodePort
+	// must be in: the agents' --service-node-port-range. Zero means
+	// DefaultNodePortRange.
+	NodePortRange [2]int32
 }
 
 // Source is one tree or file to load.
@@ -56,7 +60,10 @@ func Load(fsys fs.FS, root string, opts Options) (*DesiredState, error) {
 // LoadSources is Load over several trees or files validated as one desired
 // state (references and duplicates are checked across all of them).
 func LoadSources(opts Options, sources ...Source) (*DesiredState, error) {
-	l := &loader{limits: opts.Limits.withDefaults(), workers: opts.Workers, failed: map[Key]bool{}, skip: skipSet{}}
+	l := &loader{limits: opts.Limits.withDefaults(), workers: opts.Workers, failed: map[Key]bool{}, skip: skipSet{}, nodePorts: opts.NodePortRange}
+	if l.nodePorts == ([2]int32{}) {
+		l.nodePorts = DefaultNodePortRange
+	}
 	l.skip.add(opts.SkipKinds, "--skip-kind")
 	for _, src := range sources {
 		if err := l.loadSource(src); err != nil {
@@ -95,6 +102,8 @@ type loader struct {
 	// skip are the kinds left out, and why; skipped the documents left out.
 	skip    skipSet
 	skipped []Skipped
+	// nodePorts is the range a nodePort must be in (Options.NodePortRange).
+	nodePorts [2]int32
 }
 
 // item is a decoded object with the YAML it came from, kept until
@@ -178,6 +187,8 @@ type fileJob struct {
 	// the documents left out.
 	skip    skipSet
 	skipped []Skipped
+	// nodePorts is the range a nodePort must be in (Options.NodePortRange).
+	nodePorts [2]int32
 }
 
 // loadFile reads one manifest file for decoding.

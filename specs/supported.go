@@ -24,7 +24,7 @@ var supportedFields = map[reflect.Type][]string{
 	typeOf[corev1.PodTemplateSpec](): {"metadata", "spec"},
 	typeOf[corev1.PodSpec](): {
 		"containers", "initContainers", "volumes", "restartPolicy", "nodeSelector",
-		"hostNetwork", "terminationGracePeriodSeconds", "securityContext",
+		"hostNetwork", "terminationGracePeriodSeconds", "securityContext", "enableServiceLinks",
 	},
 	typeOf[corev1.Container](): {
 		"name", "image", "command", "args", "env", "envFrom", "workingDir", "ports",

@@ -9,8 +9,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// NodePortRange is the inclusive range of Service node ports.
-var NodePortRange = [2]int32{30000, 32767}
+// DefaultNodePortRange is the inclusive range of Service node ports a
+// manifest's nodePort is checked against when Options.NodePortRange is
+// zero: the default of the agents' --service-node-port-range (Kubernetes').
+var DefaultNodePortRange = [2]int32{30000, 32767}
 
 // MaxAffinityTimeout is the longest sessionAffinityConfig.clientIP.timeoutSeconds
 // (a day, as Kubernetes).
@@ -70,8 +72,8 @@ func (c *check) service(s *corev1.Service) {
 		if port.NodePort != 0 {
 			if s.Spec.Type != corev1.ServiceTypeNodePort {
 				c.errorf(joinPath(pp, "nodePort"), "only a NodePort Service may set nodePort")
-			} else if port.NodePort < NodePortRange[0] || port.NodePort > NodePortRange[1] {
-				c.errorf(joinPath(pp, "nodePort"), "port %d out of the node port range %d to %d", port.NodePort, NodePortRange[0], NodePortRange[1])
+			} else if r := c.l.nodePorts; port.NodePort < r[0] || port.NodePort > r[1] {
+				c.errorf(joinPath(pp, "nodePort"), "port %d is outside the service node port range %d-%d (--service-node-port-range)", port.NodePort, r[0], r[1])
 			}
 		}
 	}

@@ -38,6 +38,7 @@ type Fake struct {
 	pods        map[string]*reconciler.ActualPod
 	networks    map[string]string // name → hash
 	claims      map[string]bool   // "namespace/name"
+	created     map[string]reconciler.Pod
 	calls       []Call
 	counts      map[string]int
 	faults      map[string]map[int]error
@@ -255,6 +256,10 @@ func (f *Fake) CreatePod(ctx context.Context, p reconciler.Pod) error {
 			return fmt.Errorf("fake: create pod %s: claim %s does not exist", key, reconciler.JoinName(c.Namespace, c.Name))
 		}
 	}
+	if f.created == nil {
+		f.created = map[string]reconciler.Pod{}
+	}
+	f.created[key] = p
 	a, ok := f.pods[key]
 	if !ok {
 		f.nextIP++
@@ -299,6 +304,16 @@ func (f *Fake) CreatePod(ctx context.Context, p reconciler.Pod) error {
 		ensure(c.Name, reconciler.Running)
 	}
 	return nil
+}
+
+// Created returns the pod the last CreatePod call for namespace/name was
+// given (the containers it created were made from it, or from an earlier
+// call's when they existed already).
+func (f *Fake) Created(namespace, name string) (reconciler.Pod, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.created[reconciler.JoinName(namespace, name)]
+	return p, ok
 }
 
 // RemovePod implements Runtime.
