@@ -23,6 +23,8 @@
 #      same names from a hosts file (the stand-in for the host's resolver:
 #      local only, it forwards nowhere), and kelpie's server forwarding
 #      other names to that dnsmasq.
+# With BEFORE=COMMIT, a and b run first for kelpie's path as of COMMIT (its
+# bench/services built from `git archive`), beside this tree's.
 # Times are min / median / max over RUNS runs (FULL_RUNS for a; ROUNDS
 # rounds for c and d), wall-clock and CPU (user + system of kelpie's
 # process and the nft it runs, or of the baseline's process: on a shared
@@ -73,6 +75,11 @@ trap cleanup EXIT
 
 go build -o "$work/services" ./bench/services
 B=$work/services
+if [ -n "${BEFORE:-}" ]; then
+  mkdir "$work/before"
+  git archive "$BEFORE" | tar -x -C "$work/before"
+  (cd "$work/before" && go build -o "$work/services-before" ./bench/services)
+fi
 
 for n in "$NODE" "$CLI" "$SRV"; do
   ip netns add "$n"
@@ -92,6 +99,12 @@ ip -n "$SRV" link set eth0 up
 ip -n "$SRV" route add default via 10.254.2.1
 ip netns exec "$NODE" sysctl -qw net.ipv4.ip_forward=1
 
+if [ -n "${BEFORE:-}" ]; then
+  echo "== a, b BEFORE, as of $(git rev-parse --short "$BEFORE"): kelpie and the nft floor only"
+  ip netns exec "$NODE" "$work/services-before" rules -services "$SERVICES" -endpoints "$ENDPOINTS" -runs "$RUNS" \
+    -full-runs "$FULL_RUNS" -dir "$work" -iptables ""
+  echo
+fi
 echo "== a, b: programming $SERVICES Services x $ENDPOINTS endpoints ($FULL_RUNS runs), and one endpoint change ($RUNS runs)"
 ip netns exec "$NODE" "$B" rules -services "$SERVICES" -endpoints "$ENDPOINTS" -runs "$RUNS" -full-runs "$FULL_RUNS" -dir "$work" \
   -vip "$VIP" -backend "$POD"
@@ -101,6 +114,8 @@ echo "== c: TCP connection setup from a pod, through the Service IP vs to the po
 ip netns exec "$SRV" "$B" echo -listen "$POD" &
 pids+=($!)
 ip netns exec "$CLI" "$B" dial -n "$CONNS" -rounds "$ROUNDS" "$VIP" "$POD"
+echo "hairpin check: the server pod reaches itself through the Service IP (masqueraded by kelpie's table):"
+ip netns exec "$SRV" "$B" dial -n 20 -rounds 1 "$VIP" | tail -1
 
 echo
 echo "== d: DNS queries per second from a pod ($DNS_SECONDS s x $ROUNDS rounds each, 4 clients; $SERVICES Service names)"

@@ -21,8 +21,9 @@ import (
 )
 
 // rulesCmd times (a) programming every Service and (b) one endpoint change
-// among them: kelpie's path (BuildRuleset, the text the agent compares,
-// then nft.Loader, as agent.programDataPath does), the same transactions
+// among them: kelpie's path (BuildRuleset, the agent's comparison with the
+// ruleset programmed before, then nft.Loader, as agent.programDataPath
+// does), the same transactions
 // by `nft -f FILE` (the floor), and kube-proxy-shaped rules by
 // iptables-restore. It runs in the namespace it is to program.
 func rulesCmd(args []string) error {
@@ -216,7 +217,7 @@ func (b *rulesBench) run() error {
 			}
 		}
 	}
-	b.add("(a) program all: kelpie (build ruleset + text + nft.Loader.Load)", kelpieFull)
+	b.add("(a) program all: kelpie (BuildRuleset + nft.Loader.Load)", kelpieFull)
 	b.add("(a) program all: nft -f FILE of the same text (floor)", floorFull)
 	for k, bin := range ipts {
 		b.add("(a) program all: "+bin+" --noflush, kube-proxy nat table", iptFullT[k])
@@ -242,7 +243,7 @@ func (b *rulesBench) run() error {
 }
 
 // kelpieLoad programs svcs from nothing as the agent does at start: build,
-// render the text it keeps to see changes, load.
+// load.
 func (b *rulesBench) kelpieLoad(svcs []netplan.Service) (cost, error) {
 	l, err := nft.New(nft.Config{})
 	if err != nil {
@@ -254,7 +255,6 @@ func (b *rulesBench) kelpieLoad(svcs []netplan.Service) (cost, error) {
 		if err != nil {
 			return err
 		}
-		_ = rs.Text()
 		return l.Load(b.ctx, rs)
 	})
 }
@@ -275,7 +275,6 @@ func (b *rulesBench) changes(ipts []string) error {
 	if err := l.Load(b.ctx, prev); err != nil {
 		return err
 	}
-	prevText := prev.Text()
 	var (
 		kelpie, build, text, diff, nftOnly series
 		diffs, stales, fulls               []string
@@ -284,17 +283,17 @@ func (b *rulesBench) changes(ipts []string) error {
 	for i := range b.runs {
 		svcs := changed(b.base, b.nSvc, i)
 		states = append(states, svcs)
-		// kelpie, as agent.programDataPath: build, compare texts, apply.
+		// kelpie, as agent.programDataPath: build, compare, apply.
 		var rs *netplan.Ruleset
-		var txt string
 		var parts [3]cost
 		c, err := measure(func() error {
 			var err error
 			if parts[0], err = measure(func() error { rs, err = rulesetOf(svcs); return err }); err != nil {
 				return err
 			}
-			parts[1], _ = measure(func() error { txt = rs.Text(); return nil })
-			if txt == prevText {
+			var same bool
+			parts[1], _ = measure(func() error { same = rs.Equal(prev); return nil })
+			if same {
 				return errors.New("the change did not change the ruleset")
 			}
 			parts[2], err = measure(func() error { return l.Apply(b.ctx, rs) })
@@ -317,7 +316,7 @@ func (b *rulesBench) changes(ipts []string) error {
 		nftOnly.add(cost{wall: parts[2].wall - d.wall, cpu: parts[2].cpu - d.cpu})
 		diffs = append(diffs, ch.Text)
 		stales = append(stales, netplan.DeleteStale(rs, ch.Stale))
-		fulls = append(fulls, txt)
+		fulls = append(fulls, rs.Text())
 		if i == 0 {
 			if _, err := b.write("change.nft", ch.Text); err != nil {
 				return err
@@ -334,11 +333,11 @@ func (b *rulesBench) changes(ipts []string) error {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		prev, prevText = rs, txt
+		prev = rs
 	}
-	b.add("(b) one change: kelpie (build + text + nft.Loader.Apply)", kelpie)
+	b.add("(b) one change: kelpie (BuildRuleset + Equal + nft.Loader.Apply)", kelpie)
 	b.add("      of which netplan.BuildRuleset", build)
-	b.add("      of which Ruleset.Text (the agent's change check)", text)
+	b.add("      of which Ruleset.Equal (the agent's change check)", text)
 	b.add("      of which netplan.Diff (timed apart)", diff)
 	b.add("      of which nft -f - of the diff (Apply less Diff)", nftOnly)
 
