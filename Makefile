@@ -5,10 +5,10 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/kelpie-dev/kelpie/cli.Version=$(VERSION) -X github.com/kelpie-dev/kelpie/cli.Commit=$(COMMIT)
 FUZZTIME ?= 15s
 
-.PHONY: help build test unit faults fuzz lint bench bench-host e2e-long soak demo demo-check demo-clean clean
+.PHONY: help build test unit faults fuzz lint bench bench-host bench-services e2e-long soak demo demo-check demo-clean clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 build: ## build bin/kelpie
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/kelpie ./cmd/kelpie
@@ -49,6 +49,9 @@ bench-host: ## (root) benchmarks on a private containerd: apply, push to running
 	bash bench/apply.sh
 	bash bench/push.sh
 	bash bench/mirror.sh
+
+bench-services: ## (root) Service data path and DNS in private netns: program 1,000 Services x 10 endpoints, one endpoint change, VIP vs pod connect, DNS qps
+	bash bench/services.sh
 
 demo: ## (root) run `kelpie agent` on a git repo of examples/site with a private containerd; Ctrl-C stops it
 	bash scripts/demo.sh

@@ -68,8 +68,7 @@ type servicing struct {
 
 	resolved   []netplan.Service // as last resolved, for status and DNS
 	programmed []netplan.Service // as last programmed, for StaleUDP
-	ruleset    *netplan.Ruleset  // as last programmed; nil before
-	text       string            // its text, to see a change
+	ruleset    *netplan.Ruleset  // as last programmed (to see a change); nil before
 	loaded     bool              // the table was loaded since start
 	failed     string            // the last failure logged at warn
 	stats      netplan.RulesetStats
@@ -280,8 +279,7 @@ func (a *Agent) programDataPath(ctx context.Context) {
 		a.dataPathFailed("services: build the ruleset", err)
 		return
 	}
-	text := rs.Text()
-	if s.loaded && text == s.text {
+	if s.loaded && rs.Equal(s.ruleset) {
 		return
 	}
 	if !s.loaded {
@@ -296,7 +294,7 @@ func (a *Agent) programDataPath(ctx context.Context) {
 	st := rs.Stats()
 	a.log.Debug("services: data path programmed", "full", !s.loaded, "services", len(s.resolved), "chains", st.Chains, "rules", st.Rules, "elements", st.Elements)
 	stale := netplan.StaleUDP(s.programmed, s.resolved)
-	s.loaded, s.text, s.ruleset, s.stats, s.failed = true, text, rs, st, ""
+	s.loaded, s.ruleset, s.stats, s.failed = true, rs, st, ""
 	s.programmed = s.resolved
 	for k, v := range map[string]int{"sets": st.Sets, "chains": st.Chains, "rules": st.Rules, "elements": st.Elements} {
 		s.rules.WithLabelValues(k).Set(float64(v))

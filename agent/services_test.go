@@ -243,7 +243,7 @@ func TestServicesCluster(t *testing.T) {
 			t.Errorf("%s: the table was loaded %d times; want once, then changes", m.name, loads)
 		}
 		for _, e := range endpoints(m) {
-			if !strings.Contains(text, "dnat to "+e) {
+			if !dnatsTo(text, e) {
 				t.Errorf("%s: the programmed ruleset has no DNAT to %s:\n%s", m.name, e, text)
 			}
 		}
@@ -294,7 +294,7 @@ func TestServicesCluster(t *testing.T) {
 		if loads != 1 || applies == 0 {
 			t.Errorf("%s: %d loads, %d applies; want one load and incremental changes", m.name, loads, applies)
 		}
-		if strings.Contains(text, "dnat to "+cNet+".") {
+		if dnatsTo(text, cNet+".") {
 			t.Errorf("%s: the ruleset still sends traffic to the dead host's pod:\n%s", m.name, text)
 		}
 	}
@@ -376,4 +376,21 @@ func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() boo
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// dnatsTo reports whether a DNAT rule of text sends traffic to addr
+// ("IP:PORT", or an address prefix "10.244.2."): `dnat to IP:PORT` for one
+// endpoint, `dnat ip to numgen … map { 0 : IP . PORT, … }` for several.
+func dnatsTo(text, addr string) bool {
+	ip, port, _ := strings.Cut(addr, ":")
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.Contains(line, "dnat") {
+			continue
+		}
+		if port == "" && strings.Contains(line, " "+addr) ||
+			strings.Contains(line, "dnat to "+addr) || strings.Contains(line, " "+ip+" . "+port) {
+			return true
+		}
+	}
+	return false
 }

@@ -32,6 +32,7 @@ const (
 	mapServiceNodePorts  = "service-nodeports"
 	mapNoEndpointSvcs    = "no-endpoint-services"
 	mapNoEndpointNPs     = "no-endpoint-nodeports"
+	setHairpin           = "hairpin"
 	chainServices        = "services"
 	chainMarkMasq        = "mark-for-masquerade"
 	chainMasquerading    = "masquerading"
@@ -120,13 +121,17 @@ func (c *nftChain) add(words ...string) {
 	c.rules = append(c.rules, strings.Join(words, " "))
 }
 
-// BuildRuleset builds the ruleset of one host. The shape is kube-proxy's
-// nftables mode (see docs/networking.md): a verdict map from
+// BuildRuleset builds the ruleset of one host. The shape is close to
+// kube-proxy's nftables mode (see docs/networking.md): a verdict map from
 // VIP . protocol . port to a chain per Service port, which picks an
-// endpoint chain with numgen random and DNATs there; node ports through a
-// second map; sessionAffinity: ClientIP through a dynamic set per endpoint
-// with the affinity timeout; masquerading by mark for connections that
-// would otherwise not return through this host.
+// endpoint with numgen random and DNATs there through an anonymous map;
+// node ports through a second map; sessionAffinity: ClientIP through an
+// endpoint chain and a dynamic set per endpoint with the affinity timeout;
+// masquerading by mark for connections that would otherwise not return
+// through this host, a pod reaching itself through its Service by a set of
+// endpoint address pairs. Only Services with affinity have endpoint
+// chains: every chain of the table is in the cache nft reads before each
+// transaction, so 10,000 endpoint chains would make every change slow.
 //
 // Headless Services, Services without an IP, ports that are neither TCP
 // nor UDP and non-IPv4 addresses are left out.
@@ -163,12 +168,14 @@ func (r *Ruleset) base(in RulesetInput) {
 	r.set("map", mapServiceNodePorts, `type inet_proto . inet_service : verdict ; comment "node port to the Service port's external chain" ;`)
 	r.set("map", mapNoEndpointSvcs, `type ipv4_addr . inet_proto . inet_service : verdict ; comment "Service ports without endpoints: reject" ;`)
 	r.set("map", mapNoEndpointNPs, `type inet_proto . inet_service : verdict ; comment "node ports without endpoints: reject, or drop for Local" ;`)
+	r.set("set", setHairpin, `type ipv4_addr . ipv4_addr ; comment "endpoint address twice: a pod that reached itself through a Service is masqueraded" ;`)
 
 	mark := fmt.Sprintf("0x%x", MasqueradeMark)
 	cluster := in.ClusterCIDR.String()
 	r.chain("nat-prerouting", "type nat hook prerouting priority dstnat ; policy accept ;").add("jump", chainServices)
 	r.chain("nat-output", "type nat hook output priority -100 ; policy accept ;").add("jump", chainServices)
 	post := r.chain("nat-postrouting", "type nat hook postrouting priority srcnat ; policy accept ;")
+	post.add("ct status dnat ip saddr . ip daddr", "@"+setHairpin, "jump", chainMarkMasq, `comment "hairpin"`)
 	post.add("jump", chainMasquerading)
 	post.add("ip saddr", cluster, "ip daddr != {", cluster+",", "224.0.0.0/4 }", "masquerade fully-random", `comment "pod traffic leaving the cluster"`)
 	fwd := r.chain("filter-forward", "type filter hook forward priority filter ; policy accept ;")
@@ -223,14 +230,18 @@ func (r *Ruleset) servicePort(in RulesetInput, svc *Service, p *Port) {
 	r.sets[mapServiceIPs].elems[vipKey] = "goto " + svcChain
 	var local []Endpoint
 	for _, ep := range p.Endpoints {
-		r.endpoint(base, proto, svc.AffinityTimeout, ep)
+		ip := ep.IP.String()
+		r.sets[setHairpin].elems[ip+" . "+ip] = ""
+		if svc.AffinityTimeout > 0 {
+			r.endpoint(base, proto, svc.AffinityTimeout, ep)
+		}
 		if ep.Node == in.Node {
 			local = append(local, ep)
 		}
 	}
 	c := r.chain(svcChain, "")
 	c.add("ip daddr", vip, "ip saddr !=", in.ClusterCIDR.String(), "jump", chainMarkMasq)
-	balance(c, base, svc.AffinityTimeout, p.Endpoints)
+	balance(c, base, proto, svc.AffinityTimeout, p.Endpoints)
 	if p.NodePort == 0 {
 		return
 	}
@@ -254,7 +265,7 @@ func (r *Ruleset) servicePort(in RulesetInput, svc *Service, p *Port) {
 	}
 	lc := "local-" + base
 	e.add("goto", lc)
-	balance(r.chain(lc, ""), base, svc.AffinityTimeout, local)
+	balance(r.chain(lc, ""), base, proto, svc.AffinityTimeout, local)
 }
 
 // endpointChain and affinitySet name an endpoint's chain and set.
@@ -266,37 +277,47 @@ func affinitySet(base string, ep Endpoint) string {
 	return "affinity-" + base + "__" + ep.IP.String() + "/" + strconv.Itoa(int(ep.Port))
 }
 
-// endpoint adds the chain (and affinity set) of one endpoint.
+// endpoint adds the chain and affinity set of one endpoint of a Service
+// with affinity.
 func (r *Ruleset) endpoint(base, proto string, affinity int32, ep Endpoint) {
 	name := endpointChain(base, ep)
 	if r.chains[name] != nil {
 		return
 	}
 	c := r.chain(name, "")
-	ip := ep.IP.String()
-	c.add("ip saddr", ip, "jump", chainMarkMasq)
-	if affinity > 0 {
-		set := affinitySet(base, ep)
-		r.set("set", set, fmt.Sprintf("type ipv4_addr ; flags dynamic,timeout ; timeout %ds ;", affinity))
-		c.add("update", "@"+set, "{ ip saddr }")
-	}
-	c.add("meta l4proto", proto, "dnat to", ip+":"+strconv.Itoa(int(ep.Port)))
+	set := affinitySet(base, ep)
+	r.set("set", set, fmt.Sprintf("type ipv4_addr ; flags dynamic,timeout ; timeout %ds ;", affinity))
+	c.add("update", "@"+set, "{ ip saddr }")
+	c.add("meta l4proto", proto, "dnat to", ep.IP.String()+":"+strconv.Itoa(int(ep.Port)))
 }
 
-// balance adds to c the rules that pick one of eps: the endpoint a client
-// has affinity to, else one at random.
-func balance(c *nftChain, base string, affinity int32, eps []Endpoint) {
+// balance adds to c the rules that pick one of eps: with affinity, the
+// endpoint chain a client has affinity to, else one at random; without,
+// a DNAT to an endpoint picked at random, in the chain itself.
+func balance(c *nftChain, base, proto string, affinity int32, eps []Endpoint) {
+	var b strings.Builder
 	if affinity > 0 {
 		for _, ep := range eps {
 			c.add("ip saddr", "@"+affinitySet(base, ep), "goto", endpointChain(base, ep))
 		}
+		for i, ep := range eps {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%d : goto %s", i, endpointChain(base, ep))
+		}
+		c.add("numgen random mod", strconv.Itoa(len(eps)), "vmap {", b.String(), "}")
+		return
 	}
-	var b strings.Builder
+	if len(eps) == 1 {
+		c.add("meta l4proto", proto, "dnat to", eps[0].IP.String()+":"+strconv.Itoa(int(eps[0].Port)))
+		return
+	}
 	for i, ep := range eps {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%d : goto %s", i, endpointChain(base, ep))
+		fmt.Fprintf(&b, "%d : %s . %d", i, ep.IP, ep.Port)
 	}
-	c.add("numgen random mod", strconv.Itoa(len(eps)), "vmap {", b.String(), "}")
+	c.add("meta l4proto", proto, "dnat ip to numgen random mod", strconv.Itoa(len(eps)), "map {", b.String(), "}")
 }

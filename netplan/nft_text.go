@@ -2,6 +2,7 @@ package netplan
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -125,8 +126,8 @@ func Diff(old, new *Ruleset) Change {
 	// point to are flushed.
 	for _, n := range sortedKeys(old.sets) {
 		s, o := new.sets[n], old.sets[n]
-		if s == nil {
-			continue
+		if s == nil || maps.Equal(s.elems, o.elems) {
+			continue // unchanged: no need to sort its keys
 		}
 		for _, k := range sortedKeys(o.elems) {
 			if v, ok := s.elems[k]; !ok || v != o.elems[k] {
@@ -152,6 +153,9 @@ func Diff(old, new *Ruleset) Change {
 	}
 	for _, n := range setNames {
 		s, o := new.sets[n], old.sets[n]
+		if o != nil && maps.Equal(s.elems, o.elems) {
+			continue
+		}
 		for _, k := range sortedKeys(s.elems) {
 			var was string
 			ok := false

@@ -12,8 +12,8 @@ import (
 
 // TestLoaderDataPath programs a real table in a network namespace of the
 // test's own and checks it with real connections to the Service IP: both
-// endpoints answer; after an incremental change removing one, only the
-// other does; the emptied chain goes later; a table deleted by hand makes
+// endpoints answer; after an incremental change removing one (and a
+// Service), only the other does; the emptied chain goes later; a table deleted by hand makes
 // the next change fall back to the full text; another table is never
 // touched.
 func TestLoaderDataPath(t *testing.T) {
@@ -46,7 +46,7 @@ func TestLoaderDataPath(t *testing.T) {
 	ctx := context.Background()
 
 	// Start: the full text, replacing whatever the table held.
-	if err := l.Load(ctx, ruleset(t, web(ep1, ep2))); err != nil {
+	if err := l.Load(ctx, ruleset(t, web(ep1, ep2), dns(ep2))); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(listTable(ns, "kelpie"), "junk") {
@@ -63,8 +63,8 @@ func TestLoaderDataPath(t *testing.T) {
 		t.Errorf("%d of the connections to %s failed: %v", seen[""], vip, seen)
 	}
 
-	// One endpoint goes: an incremental change; every connection reaches
-	// the other one.
+	// One endpoint goes, and the dns Service: an incremental change;
+	// every connection reaches the other endpoint; dns's chain is emptied.
 	if err := l.Apply(ctx, ruleset(t, web(ep1))); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestLoaderDataPath(t *testing.T) {
 	if got := connectTCP(t, ns, vip, 50); got[ep1.String()] != 50 {
 		t.Errorf("after removing %s: answers %v, want all 50 from %s", ep2, got, ep1)
 	}
-	staleChain := "endpoint-default/web/tcp/80__10.244.0.6/8080"
+	staleChain := "service-default/dns/udp/53"
 	if p := l.Pending(); len(p) != 1 || p[0] != staleChain {
 		t.Errorf("pending stale chains %q, want [%s]", p, staleChain)
 	}

@@ -55,7 +55,7 @@ func fakeLoader(t *testing.T, delay time.Duration) (*Loader, *fakeNft) {
 	return l, f
 }
 
-const chain2 = "endpoint-default/web/tcp/80__10.244.0.6/8080"
+const chain2 = "service-default/dns/udp/53" // emptied when dns goes
 
 // deletes counts the transactions that deleted chain.
 func deletes(texts []string, chain string) int {
@@ -71,7 +71,7 @@ func deletes(texts []string, chain string) int {
 func TestStaleChainDeletedAfterDelay(t *testing.T) {
 	l, f := fakeLoader(t, 50*time.Millisecond)
 	ctx := context.Background()
-	if err := l.Apply(ctx, ruleset(t, web(ep1, ep2))); err != nil {
+	if err := l.Apply(ctx, ruleset(t, web(ep1, ep2), dns(ep2))); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -93,7 +93,7 @@ func TestStaleChainUsedAgainIsKept(t *testing.T) {
 	for _, r := range [][]bool{{true, true}, {true, false}, {true, true}} {
 		eps := ruleset(t, web(ep1))
 		if r[1] {
-			eps = ruleset(t, web(ep1, ep2))
+			eps = ruleset(t, web(ep1, ep2), dns(ep2))
 		}
 		if err := l.Apply(ctx, eps); err != nil {
 			t.Fatal(err)
@@ -112,14 +112,14 @@ func TestStaleChainUsedAgainIsKept(t *testing.T) {
 func TestStaleChainWaitsFromLastEmptying(t *testing.T) {
 	l, _ := fakeLoader(t, time.Hour)
 	ctx := context.Background()
-	if err := l.Apply(ctx, ruleset(t, web(ep1, ep2))); err != nil {
+	if err := l.Apply(ctx, ruleset(t, web(ep1, ep2), dns(ep2))); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Apply(ctx, ruleset(t, web(ep1))); err != nil {
 		t.Fatal(err)
 	}
 	first := l.stale[chain2]
-	if err := l.Apply(ctx, ruleset(t, web(ep1, ep2))); err != nil {
+	if err := l.Apply(ctx, ruleset(t, web(ep1, ep2), dns(ep2))); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Apply(ctx, ruleset(t, web(ep1))); err != nil {
@@ -134,7 +134,7 @@ func TestStaleDeletionRetriesThenGivesUp(t *testing.T) {
 	l, f := fakeLoader(t, 20*time.Millisecond)
 	f.setFail("delete chain")
 	ctx := context.Background()
-	if err := l.Apply(ctx, ruleset(t, web(ep1, ep2))); err != nil {
+	if err := l.Apply(ctx, ruleset(t, web(ep1, ep2), dns(ep2))); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Apply(ctx, ruleset(t, web(ep1))); err != nil {
@@ -152,7 +152,7 @@ func TestStaleDeletionRetriesThenGivesUp(t *testing.T) {
 func TestFullLoadForgetsStaleAndCloseStopsTimer(t *testing.T) {
 	l, f := fakeLoader(t, 30*time.Millisecond)
 	ctx := context.Background()
-	if err := l.Apply(ctx, ruleset(t, web(ep1, ep2))); err != nil {
+	if err := l.Apply(ctx, ruleset(t, web(ep1, ep2), dns(ep2))); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Apply(ctx, ruleset(t, web(ep1))); err != nil {
@@ -164,7 +164,7 @@ func TestFullLoadForgetsStaleAndCloseStopsTimer(t *testing.T) {
 	if p := l.Pending(); len(p) != 0 {
 		t.Errorf("a full load kept pending chains %v: the table they were in is gone", p)
 	}
-	if err := l.Apply(ctx, ruleset(t, web(ep1, ep2))); err != nil {
+	if err := l.Apply(ctx, ruleset(t, web(ep1, ep2), dns(ep2))); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Apply(ctx, ruleset(t, web(ep1))); err != nil {
@@ -184,7 +184,7 @@ func TestFullLoadForgetsStaleAndCloseStopsTimer(t *testing.T) {
 func TestFallbackAndFailure(t *testing.T) {
 	l, f := fakeLoader(t, time.Hour)
 	ctx := context.Background()
-	if err := l.Apply(ctx, ruleset(t, web(ep1, ep2))); err != nil {
+	if err := l.Apply(ctx, ruleset(t, web(ep1, ep2), dns(ep2))); err != nil {
 		t.Fatal(err)
 	}
 	f.setFail("flush chain") // the incremental change fails; the full text works
@@ -195,7 +195,7 @@ func TestFallbackAndFailure(t *testing.T) {
 		t.Errorf("stats %+v, want a fallback to a second full load", st)
 	}
 	f.setFail("ip kelpie") // everything fails
-	if err := l.Apply(ctx, ruleset(t, web(ep1, ep2))); err == nil {
+	if err := l.Apply(ctx, ruleset(t, web(ep1, ep2), dns(ep2))); err == nil {
 		t.Fatal("a change nft refused whole succeeded")
 	}
 	if l.Current() != nil {
@@ -203,7 +203,7 @@ func TestFallbackAndFailure(t *testing.T) {
 	}
 	f.setFail("")
 	n := len(f.sent())
-	if err := l.Apply(ctx, ruleset(t, web(ep1, ep2))); err != nil {
+	if err := l.Apply(ctx, ruleset(t, web(ep1, ep2), dns(ep2))); err != nil {
 		t.Fatal(err)
 	}
 	if s := f.sent()[n:]; len(s) != 1 || !strings.Contains(s[0], "delete table ip kelpie") {
