@@ -44,7 +44,8 @@ type TermSize struct {
 type ExecIO struct {
 	// Stdin feeds the command's standard input; nil gives it none.
 	Stdin io.Reader
-	// Stdout and Stderr take its output; with TTY, Stdout takes both.
+	// Stdout and Stderr take its output (nil drops it); with TTY, Stdout
+	// takes both.
 	Stdout, Stderr io.Writer
 	// TTY runs the command on a terminal that containerd's shim makes,
 	// as `kubectl exec -t` does.
@@ -113,7 +114,14 @@ func (c *Containerd) Exec(ctx context.Context, namespace, pod, container string,
 		stdinEOF = make(chan struct{})
 		stdin = &eofReader{r: stdin, eof: stdinEOF}
 	}
-	opts := []cio.Opt{cio.WithStreams(stdin, eio.Stdout, eio.Stderr)}
+	stdout, stderr := eio.Stdout, eio.Stderr
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard // the shim fails on a stream without a FIFO
+	}
+	opts := []cio.Opt{cio.WithStreams(stdin, stdout, stderr)}
 	if eio.TTY {
 		opts = append(opts, cio.WithTerminal)
 	}
