@@ -30,7 +30,8 @@ func execCommand() *cli.Command {
 			&cli.BoolFlag{Name: "stdin", Aliases: []string{"i"}, Usage: "pass standard input to the command"},
 			&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "run the command on a terminal"},
 		}, runtimeFlags()),
-		Action: runExec,
+		Action:                 runExec,
+		UseShortOptionHandling: true, // -it
 	}
 }
 
