@@ -27,8 +27,8 @@ func execCommand() *cli.Command {
 			"SIGQUIT are passed to the command.",
 		Flags: concatFlags([]cli.Flag{
 			&cli.StringFlag{Name: "container", Aliases: []string{"c"}, Usage: "the container's name (needed when the pod has several)", EnvVars: envVars("container")},
-			&cli.BoolFlag{Name: "stdin", Aliases: []string{"i"}, Usage: "pass standard input to the command"},
-			&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "run the command on a terminal"},
+			&cli.BoolFlag{Name: "stdin", Aliases: []string{"i"}, Usage: "pass standard input to the command", EnvVars: envVars("stdin")},
+			&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "run the command on a terminal", EnvVars: envVars("tty")},
 		}, runtimeFlags()),
 		Action:                 runExec,
 		UseShortOptionHandling: true, // -it
