@@ -18,19 +18,20 @@ const AlertRolloutStalled = "KelpieRolloutStalled"
 
 // stallCheckEvery bounds how often the rollouts' progress is computed
 // (in a cluster that reads every member's status).
-const stallCheckEvery = 2 * time.Second
+const stallCheckEvery = 5 * time.Second
 
 // rolloutState is the agent's bookkeeping of rollouts across steps: the
 // workloads of the commit in force, and which Deployments' rollouts are
 // stalled (progressDeadlineSeconds).
 type rolloutState struct {
-	commit    string                       // the commit workloads are of
-	workloads []reconciler.RolloutWorkload // reconciler.RolloutWorkloads of that commit
-	tracker   scheduler.StallTracker
-	checked   time.Time // when the stalls were last computed
-	stalls    []RolloutStall
-	gauge     *prometheus.GaugeVec // kelpie_rollout_stalled
-	gaugeSet  map[string]bool      // workloads whose gauge series exists
+	commit        string                       // the commit workloads are of
+	workloads     []reconciler.RolloutWorkload // reconciler.RolloutWorkloads of that commit
+	tracker       scheduler.StallTracker
+	checked       time.Time // when the stalls were last computed
+	checkedCommit string    // the commit in force then
+	stalls        []RolloutStall
+	gauge         *prometheus.GaugeVec // kelpie_rollout_stalled
+	gaugeSet      map[string]bool      // workloads whose gauge series exists
 }
 
 // RolloutStall is a Deployment whose rollout made no progress for its
@@ -53,7 +54,8 @@ type RolloutStall struct {
 // String is "NAMESPACE/NAME: MESSAGE".
 func (s RolloutStall) String() string { return s.Workload + ": " + s.Message }
 
-// checkStalls computes, at most every stallCheckEvery, the progress of
+// checkStalls computes, at once for a new commit and else at most every
+// stallCheckEvery, the progress of
 // the rollouts of the commit in force and which are stalled, and sets
 // kelpie_rollout_stalled. In a cluster every node computes it for the
 // whole cluster, from the placement and the hosts' reports; a lone host
@@ -61,10 +63,14 @@ func (s RolloutStall) String() string { return s.Workload + ": " + s.Message }
 func (a *Agent) checkStalls() {
 	r := &a.rollouts
 	now := a.clock.Now()
-	if !r.checked.IsZero() && now.Sub(r.checked) < stallCheckEvery && !now.Before(r.checked) {
-		return
+	commit := ""
+	if a.target != nil {
+		commit = a.target.commit.Hash
 	}
-	r.checked = now
+	if commit == r.checkedCommit && !r.checked.IsZero() && now.Sub(r.checked) < stallCheckEvery && !now.Before(r.checked) {
+		return // a new commit starts its rollouts' clocks at once
+	}
+	r.checked, r.checkedCommit = now, commit
 	stalls := r.tracker.Observe(now, a.rolloutProgress())
 	var next []RolloutStall
 	seen := map[string]bool{}

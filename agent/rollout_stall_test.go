@@ -47,7 +47,7 @@ func TestRolloutStalled(t *testing.T) {
 	var s Status
 	for {
 		h.advance(50 * time.Second)
-		s = h.agent.Status()
+		s = h.settle()
 		if len(s.Stalled) > 0 {
 			break
 		}
@@ -70,7 +70,7 @@ func TestRolloutStalled(t *testing.T) {
 
 	// The new version becomes Ready: the rollout goes on and recovers.
 	p.setAnswer(func(reconciler.ActualPod, string) bool { return true })
-	for i := 0; len(h.agent.Status().Stalled) > 0 || newPods() < 2; i++ {
+	for i := 0; len(h.settle().Stalled) > 0 || newPods() < 2; i++ {
 		if i > 60 {
 			t.Fatalf("the rollout did not recover: %d pods run v2, stalled %v", newPods(), h.agent.Status().Stalled)
 		}
@@ -79,6 +79,19 @@ func TestRolloutStalled(t *testing.T) {
 	if m := h.metrics(); !strings.Contains(m, `kelpie_rollout_stalled{workload="agenttest/web"} 0`) {
 		t.Errorf("metrics lack kelpie_rollout_stalled 0 after recovery:\n%s", grepLines(m, "kelpie_rollout"))
 	}
+}
+
+// settle makes the agent step twice at the clock's time (two syncs, one
+// after the other) and returns its status once the first step, with what
+// it computes after its sync, is done.
+func (h *harness) settle() Status {
+	h.t.Helper()
+	for range 2 {
+		seq := h.seq()
+		h.agent.Trigger("test")
+		h.waitSync(seq)
+	}
+	return h.agent.Status()
 }
 
 // grepLines returns the lines of s that contain sub.

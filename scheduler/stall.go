@@ -49,6 +49,7 @@ func (s Stall) String() string {
 // clock: Observe is given the time.
 type StallTracker struct {
 	marks map[string]progressMark
+	done  map[string]string // key → the hash whose rollout completed
 }
 
 // progressMark is a rollout's last observed counts and when it last made
@@ -63,15 +64,19 @@ type progressMark struct {
 // are stalled, by key. A rollout makes progress when it starts (a new
 // Hash), or when more of its pods run the new template or are available
 // than at the previous observation; one whose pods all run the new
-// template and are available is complete and forgotten. One that made no
-// progress for its Deadline is stalled, until it makes progress again.
-// Rollouts not observed are forgotten.
+// template and are available is complete. One that made no progress for
+// its Deadline is stalled, until it makes progress again. As in
+// Kubernetes, a rollout that completed never stalls afterwards: a pod of
+// it that fails later is not a rollout's business (restarts, probes and
+// alerts of their own say so). Rollouts not observed are forgotten.
 func (t *StallTracker) Observe(now time.Time, obs []RolloutProgress) []Stall {
 	next := make(map[string]progressMark, len(obs))
+	done := make(map[string]string, len(obs))
 	var out []Stall
 	for _, o := range obs {
-		if o.Ready >= o.Total {
-			continue // complete
+		if o.Ready >= o.Total || t.done[o.Key] == o.Hash {
+			done[o.Key] = o.Hash // complete, now or before
+			continue
 		}
 		m, ok := t.marks[o.Key]
 		if !ok || m.hash != o.Hash || o.Updated > m.updated || o.Ready > m.ready {
@@ -83,7 +88,7 @@ func (t *StallTracker) Observe(now time.Time, obs []RolloutProgress) []Stall {
 			out = append(out, Stall{Key: o.Key, NotReady: o.Total - o.Ready, Total: o.Total, Deadline: o.Deadline, Since: m.since})
 		}
 	}
-	t.marks = next
+	t.marks, t.done = next, done
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out
 }

@@ -53,6 +53,14 @@ func TestStallTracker(t *testing.T) {
 			{700 * time.Second, obs("v2", 1, 0), "rollout stalled: 3 of 3 new pods not ready after 600s"},
 			{701 * time.Second, obs("v3", 0, 0), ""},
 		}},
+		{"complete, then a pod lost: no stall", []step{
+			{0, obs("v2", 1, 0), ""},
+			{10 * time.Second, obs("v2", 3, 3), ""},
+			{20 * time.Second, obs("v2", 3, 2), ""},
+			{9000 * time.Second, obs("v2", 3, 2), ""},
+			{9001 * time.Second, obs("v3", 1, 0), ""},
+			{9601 * time.Second, obs("v3", 1, 0), "rollout stalled: 3 of 3 new pods not ready after 600s"},
+		}},
 		{"complete: never stalled", []step{
 			{0, obs("v2", 3, 3), ""},
 			{9000 * time.Second, obs("v2", 3, 3), ""},
