@@ -75,6 +75,7 @@ type Agent struct {
 	routes      RouteSyncer                // Deps.Routes
 	ops         operating                  // the sync history and the alerts notified
 	svc         servicing                  // the Service data path and DNS (Deps.DataPath, Deps.DNS)
+	rollouts    rolloutState               // the commit's workloads and the stalled rollouts (rollout_stall.go)
 
 	// Owned by the loop, in a cluster (Deps.Cluster) only.
 	cluster      Cluster
@@ -389,6 +390,7 @@ func (a *Agent) step(ctx context.Context) {
 	case !now.Before(a.nextCheck):
 		a.repair(ctx)
 	}
+	a.checkStalls()
 	a.checkAlerts()
 }
 

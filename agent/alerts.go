@@ -100,6 +100,7 @@ func (a *Agent) currentAlerts() []alert {
 			summary: fmt.Sprintf("container %s of pod %s/%s crash-loops on %s (%d restarts in a row, last exit code %d)", c.container, c.namespace, c.pod, node, c.streak, c.exitCode),
 		})
 	}
+	out = append(out, a.stallAlerts()...)
 	if a.cluster != nil && a.cluster.Quorum().OK {
 		a.ops.hadQuorum = true // quorum is lost only once it was had: not while the cluster forms
 	}

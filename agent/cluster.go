@@ -96,8 +96,8 @@ type nodeDetail struct {
 	// run: the leader paces rolling updates with it.
 	Revisions map[string]string `json:"revisions,omitempty"`
 	// Available lists the pods ("ns/name") that run here and are Ready
-	// (PodStatus.PodReady): the leader rebalances a workload, and paces
-	// its rolling update, by them.
+	// (PodStatus.PodReady), for their minReadySeconds (availableAt): the
+	// leader rebalances a workload, and paces its rolling update, by them.
 	Available []string `json:"available,omitempty"`
 	// Pods are the pods that run here with an address, for the Services'
 	// endpoints and DNS on every host (Node is left out: it is the
@@ -435,12 +435,10 @@ func (a *Agent) reportNode() {
 	d.Head = a.seenHead
 	d.JobPods = a.jobPods
 	d.Revisions = a.revisions()
-	for _, p := range a.pods {
-		if p.State == "Running" && p.PodReady {
-			d.Available = append(d.Available, p.Namespace+"/"+p.Name)
-		}
+	var wake time.Time
+	if d.Available, wake = a.availableAt(a.clock.Now()); !wake.IsZero() && wake.Before(a.nextCheck) {
+		a.nextCheck = wake // a pod becomes available (minReadySeconds): report it then
 	}
-	slices.Sort(d.Available)
 	if a.net.pin.IsValid() {
 		d.PodSubnet = a.net.pin.String()
 	}

@@ -82,6 +82,7 @@ pre{background:#f5f5f5;padding:.5em;white-space:pre-wrap}
 <tr><th>Namespace</th><th>Pod</th><th>Phase</th><th>Ready</th><th>Restarts</th><th>IP</th><th>Containers</th></tr>
 {{range .S.Pods}}<tr><td>{{.Namespace}}</td><td>{{.Name}}</td><td class="{{if eq .State "Running" "Succeeded"}}ok{{else if eq .State "Failed"}}bad{{else}}warn{{end}}">{{.State}}</td><td class="{{if .PodReady}}ok{{else}}warn{{end}}">{{.Ready}}{{if not .PodReady}} not ready{{end}}</td><td>{{.Restarts}}</td><td><code>{{.IP}}</code></td><td>{{range $i, $c := .Containers}}{{if $i}}, {{end}}{{$c.Name}} {{$c.State}}{{if and (eq $c.State "Running") (not $c.Ready)}} (not ready){{end}}{{if $c.ExitCode}} (exit {{$c.ExitCode}}){{end}}{{if $c.Restarts}}, {{$c.Restarts}} restarts{{end}}{{end}}</td></tr>
 {{end}}</table>{{else}}<p>No pods.</p>{{end}}
+{{if .S.Stalled}}<h2>Stalled rollouts</h2><ul>{{range .S.Stalled}}<li class="bad">Deployment {{.Workload}}: {{.Message}} (old pods keep serving)</li>{{end}}</ul>{{end}}
 {{if .S.Waiting}}<h2>Waiting</h2><ul>{{range .S.Waiting}}<li>{{.}}</li>{{end}}</ul>{{end}}
 {{if .S.Notices}}<h2>Notices</h2><ul>{{range .S.Notices}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <p><small>Rendered {{.Now.UTC.Format "2006-01-02T15:04:05Z07:00"}}; reloads every {{.Refresh}}s. JSON: <a href="api/v1/status">/api/v1/status</a>, metrics: <a href="metrics">/metrics</a>.</small></p>

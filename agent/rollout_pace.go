@@ -80,6 +80,7 @@ func (a *Agent) leaderRollouts(t *target, prev map[string][]string, assignments 
 			Available: alive[node] && available[id] && revisions[id] != "",
 		})
 	}
+	groups = append(groups, a.daemonSetGroups(t)...)
 	next := scheduler.PaceRollouts(groups, prev)
 	return next, !maps.EqualFunc(next, prev, slices.Equal[[]string])
 }
@@ -91,15 +92,10 @@ func (a *Agent) revisions() map[string]string {
 	return out
 }
 
-// availablePods lists this host's pods that run with every container ready.
+// availablePods lists this host's pods that run with every container
+// ready, for their minReadySeconds (availableAt).
 func (a *Agent) availablePods() []string {
-	var out []string
-	for _, p := range a.pods {
-		if p.State == "Running" && p.PodReady {
-			out = append(out, p.Namespace+"/"+p.Name)
-		}
-	}
-	slices.Sort(out)
+	out, _ := a.availableAt(a.clock.Now())
 	return out
 }
 

@@ -32,6 +32,9 @@ type Status struct {
 	Pods []PodStatus `json:"pods"`
 	// Waiting lists what waits for a restart back-off or a new spec.
 	Waiting []string `json:"waiting"`
+	// Stalled lists the Deployments whose rollout made no progress for
+	// their progressDeadlineSeconds (in a cluster, anywhere in it).
+	Stalled []RolloutStall `json:"stalled,omitempty"`
 	// Notices are the planner's notes on the applied manifests: objects
 	// that run nothing on this host, and why.
 	Notices []string `json:"notices"`

@@ -379,14 +379,14 @@ func (a *Agent) readiness(desired reconciler.Desired, actual reconciler.Actual) 
 func (a *Agent) setPods(desired reconciler.Desired, actual reconciler.Actual) {
 	a.pods = podStatuses(actual.Pods, desired.Pods)
 	a.observed(actual, a.clock.Now())
+	a.podHashes = make(map[string]string, len(actual.Pods))
+	for _, p := range actual.Pods {
+		if p.Hash != "" {
+			a.podHashes[reconciler.JoinName(p.Namespace, p.Name)] = p.Hash
+		}
+	}
 	if a.cluster != nil {
 		a.clusterActual(actual)
-		a.podHashes = make(map[string]string, len(actual.Pods))
-		for _, p := range actual.Pods {
-			if p.Hash != "" {
-				a.podHashes[reconciler.JoinName(p.Namespace, p.Name)] = p.Hash
-			}
-		}
 	}
 	a.metrics.setPods(a.pods)
 }
@@ -413,6 +413,7 @@ func (a *Agent) publish(info *SyncInfo) {
 	}
 	s.Pods = append([]PodStatus{}, a.pods...)
 	s.Waiting = append([]string{}, a.waiting...)
+	s.Stalled = slices.Clone(a.rollouts.stalls)
 	s.Notices = append([]string{}, a.notices...)
 	if a.startNote != "" {
 		s.Notices = append(s.Notices, a.startNote)

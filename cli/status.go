@@ -201,6 +201,9 @@ func printStatus(w io.Writer, z colorizer, s agent.Status, now time.Time) {
 	for _, wt := range s.Waiting {
 		fmt.Fprintf(w, "  %s %s\n", z.yellow("…"), termSafe(wt))
 	}
+	for _, st := range s.Stalled {
+		fmt.Fprintf(w, "%s Deployment %s: %s (old pods keep serving)\n", z.red("stalled:"), termSafe(st.Workload), termSafe(st.Message))
+	}
 	if s.Cluster != nil {
 		printCluster(w, z, s.Cluster, now)
 	}

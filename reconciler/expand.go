@@ -73,7 +73,7 @@ func (e *expander) object(obj *specs.Object) {
 		}
 		e.workload(obj, &o.Spec.Template, replicas, rolloutOf(o, replicas))
 	case *appsv1.DaemonSet:
-		e.workload(obj, &o.Spec.Template, 1, Rollout{OnDelete: o.Spec.UpdateStrategy.Type == appsv1.OnDeleteDaemonSetStrategyType})
+		e.workload(obj, &o.Spec.Template, 1, daemonSetRollout(o))
 	case *corev1.Pod:
 		e.workload(obj, specs.PodTemplate(o), 1, Rollout{})
 	case *batchv1.Job, *batchv1.CronJob:
@@ -124,7 +124,7 @@ func (e *expander) workload(obj *specs.Object, tmpl *corev1.PodTemplateSpec, rep
 		case specs.KindDeployment:
 			name = fmt.Sprintf("%s-%d", obj.Name, i)
 		case specs.KindDaemonSet:
-			name = obj.Name + "-" + e.host
+			name = DaemonSetPodName(obj.Name, e.host)
 		}
 		p, err := b.pod(name, i)
 		if err != nil {

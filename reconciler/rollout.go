@@ -23,7 +23,8 @@ import (
 // replicas), the planner still replaces one pod at a time, the closest it
 // can come to a surge of one.
 type Rollout struct {
-	// Rolling is set for a Deployment whose strategy is RollingUpdate.
+	// Rolling is set for a Deployment whose strategy is RollingUpdate, and
+	// a DaemonSet whose updateStrategy is (daemonSetRollout).
 	Rolling bool `json:",omitempty"`
 	// MaxUnavailable is spec.strategy.rollingUpdate.maxUnavailable resolved
 	// against Replicas as Kubernetes does (a percentage rounds down), and at
@@ -94,10 +95,10 @@ func (p *planner) rollouts(desired []Pod, actual map[string]*ActualPod) map[stri
 	var order []string
 	for i := range desired {
 		d := &desired[i]
-		if d.Owner.Kind != "Deployment" || !d.Rollout.Rolling {
+		if !d.Rollout.Rolling { // a rolling Deployment, or DaemonSet (rollout_daemonset.go)
 			continue
 		}
-		g := JoinName(d.Namespace, d.Owner.Name)
+		g := d.Owner.Kind + "/" + JoinName(d.Namespace, d.Owner.Name)
 		if _, ok := groups[g]; !ok {
 			order = append(order, g)
 		}

@@ -196,12 +196,13 @@ var fieldUses = map[string]fieldUse{
 	"Deployment.metadata":   {uses: []string{loaderMeta}},
 	"Deployment.spec":       {uses: []string{"reconciler:rolloutOf(o, replicas)"}},
 
-	"DeploymentSpec.replicas":             {uses: []string{"reconciler:*o.Spec.Replicas", "scheduler:*o.Spec.Replicas"}},
-	"DeploymentSpec.selector":             {informational: selectorWhy},
-	"DeploymentSpec.template":             {uses: []string{"reconciler:e.workload(obj, &o.Spec.Template, replicas"}},
-	"DeploymentSpec.strategy":             {uses: []string{"reconciler:s := d.Spec.Strategy"}},
-	"DeploymentSpec.minReadySeconds":      {uses: []string{"reconciler:d.Spec.MinReadySeconds"}},
-	"DeploymentSpec.revisionHistoryLimit": {informational: "kelpie keeps no old ReplicaSets to roll back to: the previous revision is the previous git commit"},
+	"DeploymentSpec.replicas":                {uses: []string{"reconciler:*o.Spec.Replicas", "scheduler:*o.Spec.Replicas"}},
+	"DeploymentSpec.selector":                {informational: selectorWhy},
+	"DeploymentSpec.template":                {uses: []string{"reconciler:e.workload(obj, &o.Spec.Template, replicas"}},
+	"DeploymentSpec.strategy":                {uses: []string{"reconciler:s := d.Spec.Strategy"}},
+	"DeploymentSpec.minReadySeconds":         {uses: []string{"reconciler:d.Spec.MinReadySeconds"}},
+	"DeploymentSpec.progressDeadlineSeconds": {uses: []string{"reconciler:o.Spec.ProgressDeadlineSeconds", "scheduler:now.Sub(m.since) >= o.Deadline"}},
+	"DeploymentSpec.revisionHistoryLimit":    {informational: "kelpie keeps no old ReplicaSets to roll back to: the previous revision is the previous git commit"},
 
 	"DeploymentStrategy.type":                {uses: []string{"reconciler:s.Type == appsv1.RecreateDeploymentStrategyType"}},
 	"DeploymentStrategy.rollingUpdate":       {uses: []string{"reconciler:ru := s.RollingUpdate"}},
@@ -214,14 +215,14 @@ var fieldUses = map[string]fieldUse{
 	"DaemonSet.spec":       {uses: []string{"scheduler:ds.Spec.Template.Spec.NodeSelector"}},
 
 	"DaemonSetSpec.selector":             {informational: selectorWhy},
-	"DaemonSetSpec.template":             {uses: []string{"reconciler:e.workload(obj, &o.Spec.Template, 1, Rollout{OnDelete"}},
-	"DaemonSetSpec.updateStrategy":       {gap: "read by validation and defaults only: every host replaces its DaemonSet pod as soon as the template changes (OnDelete and maxUnavailable are not honoured)"},
-	"DaemonSetSpec.minReadySeconds":      {gap: "read by validation only: DaemonSet pods are not rolled out (Rollout{}), so nothing waits for them to be available"},
+	"DaemonSetSpec.template":             {uses: []string{"reconciler:e.workload(obj, &o.Spec.Template, 1, daemonSetRollout(o))"}},
+	"DaemonSetSpec.updateStrategy":       {uses: []string{"reconciler:o.Spec.UpdateStrategy.Type == appsv1.OnDeleteDaemonSetStrategyType"}},
+	"DaemonSetSpec.minReadySeconds":      {uses: []string{"reconciler:time.Duration(o.Spec.MinReadySeconds)", "agent:p.ReadySince.Add(minReady)"}},
 	"DaemonSetSpec.revisionHistoryLimit": {informational: "kelpie keeps no ControllerRevisions to roll back to: the previous revision is the previous git commit"},
 
-	"DaemonSetUpdateStrategy.type":          {uses: []string{"reconciler:appsv1.OnDeleteDaemonSetStrategyType"}}, // OnDelete keeps the old pod until it stops (Rollout.OnDelete); RollingUpdate across hosts is not paced yet
-	"DaemonSetUpdateStrategy.rollingUpdate": {gap: "read by validation and defaults only (see DaemonSetSpec.updateStrategy)"},
-	"RollingUpdateDaemonSet.maxUnavailable": {gap: "read by validation and defaults only: all hosts replace their DaemonSet pod at once"},
+	"DaemonSetUpdateStrategy.type":          {uses: []string{"reconciler:appsv1.OnDeleteDaemonSetStrategyType"}}, // OnDelete keeps the old pod until it stops (Rollout.OnDelete); RollingUpdate is paced across hosts by the leader
+	"DaemonSetUpdateStrategy.rollingUpdate": {uses: []string{"reconciler:ru := o.Spec.UpdateStrategy.RollingUpdate"}},
+	"RollingUpdateDaemonSet.maxUnavailable": {uses: []string{"reconciler:w.MaxUnavailable = ru.MaxUnavailable", "scheduler:intstr.GetScaledValueFromIntOrPercent(v, hosts, true)"}},
 	"RollingUpdateDaemonSet.maxSurge":       {gap: "read by validation and defaults only: the old pod is deleted before the new one is created"},
 
 	"Job.apiVersion": {uses: []string{loaderAPI}},

@@ -38,6 +38,9 @@ func applyDefaults(obj any) {
 		if o.Spec.RevisionHistoryLimit == nil {
 			o.Spec.RevisionHistoryLimit = ptr(int32(10))
 		}
+		if o.Spec.ProgressDeadlineSeconds == nil {
+			o.Spec.ProgressDeadlineSeconds = ptr(int32(600))
+		}
 		defaultPodSpec(&o.Spec.Template.Spec, corev1.RestartPolicyAlways)
 	case *appsv1.DaemonSet:
 		if o.Spec.UpdateStrategy.Type == "" {

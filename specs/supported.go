@@ -81,6 +81,7 @@ var supportedFields = map[reflect.Type][]string{
 	typeOf[appsv1.Deployment](): {"apiVersion", "kind", "metadata", "spec"},
 	typeOf[appsv1.DeploymentSpec](): {
 		"replicas", "selector", "template", "strategy", "minReadySeconds", "revisionHistoryLimit",
+		"progressDeadlineSeconds",
 	},
 	typeOf[appsv1.DeploymentStrategy]():      {"type", "rollingUpdate"},
 	typeOf[appsv1.RollingUpdateDeployment](): {"maxSurge", "maxUnavailable"},

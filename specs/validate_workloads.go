@@ -37,6 +37,9 @@ func (c *check) workload(obj any) {
 			c.errorf("spec.strategy.type", "unsupported value %q: want RollingUpdate or Recreate", s.Strategy.Type)
 		}
 		c.nonNegative("spec.minReadySeconds", int64(s.MinReadySeconds))
+		if d := s.ProgressDeadlineSeconds; d != nil && *d <= s.MinReadySeconds {
+			c.errorf("spec.progressDeadlineSeconds", "must be greater than minReadySeconds (%d), got %d", s.MinReadySeconds, *d)
+		}
 		c.nonNegativePtr("spec.revisionHistoryLimit", s.RevisionHistoryLimit)
 		c.template("spec.template", &o.Spec.Template.ObjectMeta.Annotations, workloadService, o.Spec.Template.Labels)
 		c.podSpec("spec.template.spec", &s.Template.Spec, workloadService)
