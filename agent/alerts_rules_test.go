@@ -41,6 +41,7 @@ func TestAlertRulesNameRealMetrics(t *testing.T) {
 	}
 	c := &viewCluster{name: "a", members: []gossip.Member{{Name: "a", Self: true, State: gossip.StateAlive}}}
 	a := alertAgent(t, c)
+	a.setStalledGauge(map[string]bool{"shop/web": true}) // made at the first stall
 	families, err := a.metrics.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
