@@ -16,10 +16,12 @@ func logsCommand() *cli.Command {
 		ArgsUsage: "[NAMESPACE/]POD",
 		Description: "Prints what a container of the pod wrote to stdout and stderr, restarts included.\n" +
 			"-c names the container (needed when the pod has several); -f keeps printing new\n" +
-			"output until the container stops or you interrupt.",
+			"output until the container stops or you interrupt; --tail N starts with the last N\n" +
+			"lines. The agent rotates logs (--container-log-max-size): rotated files come first.",
 		Flags: concatFlags([]cli.Flag{
 			&cli.StringFlag{Name: "container", Aliases: []string{"c"}, Usage: "the container's name", EnvVars: envVars("container")},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new output", EnvVars: envVars("follow")},
+			&cli.IntFlag{Name: "tail", Usage: "print only the last N lines of what was written so far (-1: all)", Value: -1, EnvVars: envVars("tail")},
 		}, runtimeFlags()),
 		Action: runLogs,
 	}
@@ -39,5 +41,5 @@ func runLogs(c *cli.Context) error {
 		return err
 	}
 	defer rt.Close()
-	return rt.Logs(c.Context, namespace, pod, c.String("container"), c.Bool("follow"), c.App.Writer)
+	return rt.LogsTail(c.Context, namespace, pod, c.String("container"), c.Int("tail"), c.Bool("follow"), c.App.Writer)
 }

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +31,18 @@ const logPollInterval = 250 * time.Millisecond
 // the container stops running, the pod is removed or ctx is done (which
 // is not an error).
 func (c *Containerd) Logs(ctx context.Context, namespace, pod, container string, follow bool, w io.Writer) error {
+	return c.LogsTail(ctx, namespace, pod, container, -1, follow, w)
+}
+
+// LogsTail is Logs starting with the last tail lines of what the container
+// wrote so far (all of it when tail is negative), as `kubectl logs --tail`.
+func (c *Containerd) LogsTail(ctx context.Context, namespace, pod, container string, tail int, follow bool, out io.Writer) error {
+	w := out
+	var tw *tailWriter
+	if tail >= 0 {
+		tw = &tailWriter{max: tail}
+		w = tw
+	}
 	key := reconciler.JoinName(namespace, pod)
 	ctx = c.client.WithNamespace(ctx)
 	have, err := c.podContainers(ctx, namespace, pod)
@@ -57,6 +70,12 @@ func (c *Containerd) Logs(ctx context.Context, namespace, pod, container string,
 		if _, err := io.Copy(w, f); err != nil {
 			return fmt.Errorf("logs of %s/%s: %w", key, container, err)
 		}
+	}
+	if tw != nil {
+		if err := tw.flush(out); err != nil {
+			return fmt.Errorf("logs of %s/%s: %w", key, container, err)
+		}
+		w = out // what comes next is new: all of it
 	}
 	if !follow {
 		return nil
@@ -168,4 +187,56 @@ func (c *Containerd) taskRunning(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	return st.running(), nil
+}
+
+// tailWriter keeps the last max lines written to it (a last line without
+// its newline counts as one).
+type tailWriter struct {
+	max   int
+	lines [][]byte // a ring of the last lines, oldest at next
+	next  int
+	part  []byte // the line being written
+}
+
+// Write implements io.Writer.
+func (t *tailWriter) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			t.part = append(t.part, b...)
+			break
+		}
+		t.push(append(t.part, b[:i+1]...))
+		t.part = nil
+		b = b[i+1:]
+	}
+	return n, nil
+}
+
+// push adds a whole line to the ring.
+func (t *tailWriter) push(line []byte) {
+	if t.max == 0 {
+		return
+	}
+	if len(t.lines) < t.max {
+		t.lines = append(t.lines, line)
+		return
+	}
+	t.lines[t.next] = line
+	t.next = (t.next + 1) % t.max
+}
+
+// flush writes the kept lines to w, oldest first.
+func (t *tailWriter) flush(w io.Writer) error {
+	if len(t.part) > 0 {
+		t.push(t.part)
+		t.part = nil
+	}
+	for i := range t.lines {
+		if _, err := w.Write(t.lines[(t.next+i)%len(t.lines)]); err != nil {
+			return err
+		}
+	}
+	return nil
 }

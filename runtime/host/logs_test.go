@@ -47,6 +47,11 @@ func TestLogs(t *testing.T) {
 	if err := tr.Logs(ctx, p.Namespace, p.Name, "main", false, &again); err != nil || again.String() != out.String() {
 		t.Errorf("Logs = %q, %v; want %q", again.String(), err, out.String())
 	}
+	// The last two lines only.
+	var tail bytes.Buffer
+	if err := tr.LogsTail(ctx, p.Namespace, p.Name, "main", 2, false, &tail); err != nil || tail.String() != strings.Join(lines[4:], "\n")+"\n" {
+		t.Errorf("LogsTail 2 = %q, %v; want the last two of %q", tail.String(), err, lines)
+	}
 	// A restart appends.
 	if err := tr.RestartContainer(ctx, p, "main"); err != nil {
 		t.Fatal(err)
