@@ -103,6 +103,9 @@ type nodeDetail struct {
 	// endpoints and DNS on every host (Node is left out: it is the
 	// member's name).
 	Pods []netplan.Pod `json:"pods,omitempty"`
+	// LB is the host's LoadBalancer status: its addresses and the ports
+	// it could not serve.
+	LB *lbDetail `json:"lb,omitempty"`
 }
 
 // clusterSync is sync for an agent in a cluster: it fetches and validates
@@ -442,6 +445,7 @@ func (a *Agent) reportNode() {
 	if a.net.pin.IsValid() {
 		d.PodSubnet = a.net.pin.String()
 	}
+	d.LB = a.lbDetail()
 	d.Pods = a.localPods()
 	for i := range d.Pods {
 		d.Pods[i].Node = ""

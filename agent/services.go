@@ -259,6 +259,7 @@ func (a *Agent) syncServices(ctx context.Context) {
 	}
 	s.podNS.Store(&ns)
 	s.resolved = netplan.Resolve(svcs, alloc, pods, a.serviceNodes())
+	a.claimLoadBalancers()
 	a.serviceMetrics()
 	a.programDataPath(ctx)
 	a.serveNames()
@@ -414,6 +415,7 @@ func (a *Agent) servicesStatus() ([]ServiceStatus, string, string) {
 	for i := range s.resolved {
 		out = append(out, serviceStatus(&s.resolved[i]))
 	}
+	a.lbStatus(out)
 	dp := ""
 	switch {
 	case s.dp == nil:

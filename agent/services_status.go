@@ -15,6 +15,13 @@ type ServiceStatus struct {
 	// the Service has none (not allocated yet, or refused: the leader's
 	// status says why).
 	ClusterIP string `json:"clusterIP"`
+	// Type is LoadBalancer for a LoadBalancer Service, else "".
+	Type string `json:"type,omitempty"`
+	// Ingress are the addresses of the live hosts that serve a
+	// LoadBalancer Service on its ports; Conflicts the ports a host could
+	// not serve ("port 80/TCP taken on host b by …").
+	Ingress   []string `json:"ingress,omitempty"`
+	Conflicts []string `json:"conflicts,omitempty"`
 	// Endpoints counts the distinct ready pod addresses behind it,
 	// anywhere in the cluster.
 	Endpoints int `json:"endpoints"`
@@ -49,6 +56,9 @@ func serviceStatus(s *netplan.Service) ServiceStatus {
 		st.ClusterIP = "None"
 	case s.ClusterIP.IsValid():
 		st.ClusterIP = s.ClusterIP.String()
+	}
+	if s.LoadBalancer {
+		st.Type = "LoadBalancer"
 	}
 	for _, p := range s.Ports {
 		ps := ServicePortStatus{Name: p.Name, Protocol: string(p.Protocol), Port: p.Port, NodePort: p.NodePort, Endpoints: make([]string, 0, len(p.Endpoints))}

@@ -31,4 +31,24 @@ func printServices(w io.Writer, svcs []agent.ServiceStatus) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", termSafe(s.Namespace), termSafe(s.Name), ip, strings.Join(ports, ","), s.Endpoints)
 	}
 	tw.Flush()
+	printLoadBalancers(w, svcs)
+}
+
+// printLoadBalancers prints, under the Services table, each LoadBalancer
+// Service's ingress (the hosts' addresses that serve it) and the ports a
+// host could not serve.
+func printLoadBalancers(w io.Writer, svcs []agent.ServiceStatus) {
+	for _, s := range svcs {
+		if s.Type != "LoadBalancer" {
+			continue
+		}
+		ingress := "<none yet>"
+		if len(s.Ingress) > 0 {
+			ingress = strings.Join(s.Ingress, ", ")
+		}
+		fmt.Fprintf(w, "LoadBalancer %s/%s: ingress %s\n", termSafe(s.Namespace), termSafe(s.Name), termSafe(ingress))
+		for _, c := range s.Conflicts {
+			fmt.Fprintf(w, "  not served: %s\n", termSafe(c))
+		}
+	}
 }

@@ -47,6 +47,10 @@ type Service struct {
 	// ExternalLocal is externalTrafficPolicy: Local: node port traffic goes
 	// to this host's endpoints only and keeps its source address.
 	ExternalLocal bool
+	// LoadBalancer is type: LoadBalancer: its ports answer on every
+	// host's addresses too, from SourceRanges only when there are any.
+	LoadBalancer bool
+	SourceRanges []netip.Prefix
 	// Ports are the Service's ports, in manifest order.
 	Ports []Port
 }
@@ -63,6 +67,10 @@ type Port struct {
 	// Port is the Service's port; NodePort its node port, 0 when none.
 	Port     int32
 	NodePort int32
+	// LBConflict says why this host does not serve the port of a
+	// LoadBalancer Service ("port 80/TCP taken on host b by …"); "" when it
+	// does (ClaimLoadBalancerPorts).
+	LBConflict string
 	// Endpoints are the ready pods' addresses, sorted by IP and port.
 	Endpoints []Endpoint
 }
@@ -119,6 +127,7 @@ func Resolve(svcs []*corev1.Service, alloc map[string]ServiceAlloc, pods []Pod, 
 		if s.Headless {
 			s.ClusterIP = netip.Addr{}
 		}
+		loadBalancerOf(svc, &s)
 		if svc.Spec.SessionAffinity == corev1.ServiceAffinityClientIP {
 			s.AffinityTimeout = DefaultAffinityTimeout
 			if c := svc.Spec.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil && *c.ClientIP.TimeoutSeconds > 0 {

@@ -202,6 +202,9 @@ func (r *Ruleset) base(in RulesetInput) {
 	check.add("ip daddr", "@"+setClusterIPs, "reject", `comment "a port the Service does not have"`)
 	check.add("ip daddr", in.ServiceCIDR.String(), "drop", `comment "an unallocated Service IP"`)
 	r.chain(chainReject, "").add("reject")
+	if hasLoadBalancers(in.Services) {
+		r.lbBase()
+	}
 }
 
 // servicePort adds the chains, sets and map elements of one Service port.
@@ -219,10 +222,15 @@ func (r *Ruleset) servicePort(in RulesetInput, svc *Service, p *Port) {
 	vip := svc.ClusterIP.String()
 	vipKey := vip + " . " + proto + " . " + strconv.Itoa(int(p.Port))
 	npKey := proto + " . " + strconv.Itoa(int(p.NodePort))
+	lbk := lbKey(svc, p, proto)
+	r.lbFirewall(in, svc, base, lbk)
 	if len(p.Endpoints) == 0 {
 		r.sets[mapNoEndpointSvcs].elems[vipKey] = "goto " + chainReject
 		if p.NodePort != 0 {
 			r.sets[mapNoEndpointNPs].elems[npKey] = "goto " + chainReject
+		}
+		if lbk != "" {
+			r.sets[mapNoEndpointLBs].elems[lbk] = "goto " + chainReject
 		}
 		return
 	}
@@ -242,11 +250,16 @@ func (r *Ruleset) servicePort(in RulesetInput, svc *Service, p *Port) {
 	c := r.chain(svcChain, "")
 	c.add("ip daddr", vip, "ip saddr !=", in.ClusterCIDR.String(), "jump", chainMarkMasq)
 	balance(c, base, proto, svc.AffinityTimeout, p.Endpoints)
-	if p.NodePort == 0 {
+	if p.NodePort == 0 && lbk == "" {
 		return
 	}
 	ext := "external-" + base
-	r.sets[mapServiceNodePorts].elems[npKey] = "goto " + ext
+	if p.NodePort != 0 {
+		r.sets[mapServiceNodePorts].elems[npKey] = "goto " + ext
+	}
+	if lbk != "" {
+		r.sets[mapServiceLBPorts].elems[lbk] = "goto " + ext
+	}
 	e := r.chain(ext, "")
 	if !svc.ExternalLocal {
 		e.add("jump", chainMarkMasq)
@@ -260,7 +273,12 @@ func (r *Ruleset) servicePort(in RulesetInput, svc *Service, p *Port) {
 	e.add("fib saddr type local jump", chainMarkMasq, `comment "this host's traffic: masquerade"`)
 	e.add("fib saddr type local goto", svcChain, `comment "this host's traffic: all endpoints"`)
 	if len(local) == 0 {
-		r.sets[mapNoEndpointNPs].elems[npKey] = "drop"
+		if p.NodePort != 0 {
+			r.sets[mapNoEndpointNPs].elems[npKey] = "drop"
+		}
+		if lbk != "" {
+			r.sets[mapNoEndpointLBs].elems[lbk] = "drop"
+		}
 		return
 	}
 	lc := "local-" + base

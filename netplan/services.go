@@ -164,7 +164,7 @@ func (a *serviceAllocator) pruneReleased() {
 
 // wantsNodePorts reports whether svc gets node ports.
 func wantsNodePorts(svc *corev1.Service) bool {
-	return svc.Spec.Type == corev1.ServiceTypeNodePort
+	return svc.Spec.Type == corev1.ServiceTypeNodePort || lbNodePorts(svc)
 }
 
 // keep carries over what k held and still may hold.

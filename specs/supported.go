@@ -113,6 +113,7 @@ var supportedFields = map[reflect.Type][]string{
 	typeOf[corev1.ServiceSpec](): {
 		"type", "clusterIP", "ports", "selector",
 		"sessionAffinity", "sessionAffinityConfig", "externalTrafficPolicy",
+		"loadBalancerSourceRanges", "allocateLoadBalancerNodePorts",
 	},
 	typeOf[corev1.ServicePort]():           {"name", "protocol", "port", "targetPort", "nodePort"},
 	typeOf[corev1.SessionAffinityConfig](): {"clientIP"},

@@ -22,8 +22,9 @@ const MaxAffinityTimeout = 86400
 func (c *check) service(s *corev1.Service) {
 	switch s.Spec.Type {
 	case corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort:
+	case corev1.ServiceTypeLoadBalancer:
 	default:
-		c.errorf("spec.type", "type %q is not supported by kelpie (supported: ClusterIP, NodePort)", s.Spec.Type)
+		c.errorf("spec.type", "type %q is not supported by kelpie (supported: ClusterIP, NodePort, LoadBalancer)", s.Spec.Type)
 	}
 	headless := s.Spec.ClusterIP == corev1.ClusterIPNone
 	if ip := s.Spec.ClusterIP; ip != "" && !headless {
@@ -31,10 +32,11 @@ func (c *check) service(s *corev1.Service) {
 			c.errorf("spec.clusterIP", "invalid IP address %q", ip)
 		}
 	}
-	if headless && s.Spec.Type == corev1.ServiceTypeNodePort {
-		c.errorf("spec.clusterIP", "a NodePort Service cannot be headless (clusterIP: None)")
+	if headless && (s.Spec.Type == corev1.ServiceTypeNodePort || s.Spec.Type == corev1.ServiceTypeLoadBalancer) {
+		c.errorf("spec.clusterIP", "a %s Service cannot be headless (clusterIP: None)", s.Spec.Type)
 	}
 	c.serviceTraffic(s)
+	c.loadBalancer(s)
 	c.labels("spec.selector", s.Spec.Selector)
 	if len(s.Spec.Ports) == 0 && !headless {
 		c.errorf("spec.ports", "required: at least one port")
@@ -70,8 +72,8 @@ func (c *check) service(s *corev1.Service) {
 			}
 		}
 		if port.NodePort != 0 {
-			if s.Spec.Type != corev1.ServiceTypeNodePort {
-				c.errorf(joinPath(pp, "nodePort"), "only a NodePort Service may set nodePort")
+			if !hasNodePorts(s) {
+				c.errorf(joinPath(pp, "nodePort"), "only a NodePort or LoadBalancer Service (that allocates node ports) may set nodePort")
 			} else if r := c.l.nodePorts; port.NodePort < r[0] || port.NodePort > r[1] {
 				c.errorf(joinPath(pp, "nodePort"), "port %d is outside the service node port range %d-%d (--service-node-port-range)", port.NodePort, r[0], r[1])
 			}
@@ -99,8 +101,8 @@ func (c *check) serviceTraffic(s *corev1.Service) {
 	switch p := s.Spec.ExternalTrafficPolicy; p {
 	case "", corev1.ServiceExternalTrafficPolicyCluster:
 	case corev1.ServiceExternalTrafficPolicyLocal:
-		if s.Spec.Type != corev1.ServiceTypeNodePort {
-			c.errorf("spec.externalTrafficPolicy", "Local applies to NodePort Services only")
+		if s.Spec.Type != corev1.ServiceTypeNodePort && s.Spec.Type != corev1.ServiceTypeLoadBalancer {
+			c.errorf("spec.externalTrafficPolicy", "Local applies to NodePort and LoadBalancer Services only")
 		}
 	default:
 		c.errorf("spec.externalTrafficPolicy", "unsupported value %q: want Cluster or Local", p)
