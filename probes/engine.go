@@ -60,13 +60,22 @@ type Engine struct {
 
 	wake chan struct{} // buffered 1: the loop has something new to look at
 
-	mu       sync.Mutex
-	pods     map[string]*pod // by "namespace/name"
-	inFlight int             // probes running
-	changed  chan struct{}   // closed and replaced at each change (Wait)
-	gen      uint64          // changes so far
-	seenGen  uint64          // gen at the last Observe
-	wg       sync.WaitGroup  // probe and kill goroutines
+	mu        sync.Mutex
+	pods      map[string]*pod // by "namespace/name"
+	keys      []string        // the keys of pods, sorted: the order probes start in
+	keysStale bool            // pods were added or removed since keys was sorted
+	inFlight  int             // probes running
+	// starved reports that a due probe waits for a free slot
+	// (Parallelism); sleepUntil is when the loop wakes next by itself,
+	// zero when it waits for a nudge alone. A probe that ends wakes the
+	// loop only when it must (a slot is awaited, or its next probe is due
+	// before the loop wakes): with many pods most end without a wake.
+	starved    bool
+	sleepUntil time.Time
+	changed    chan struct{}  // closed and replaced at each change (Wait)
+	gen        uint64         // changes so far
+	seenGen    uint64         // gen at the last Observe
+	wg         sync.WaitGroup // probe and kill goroutines
 }
 
 // pod is a desired pod the host runs, with the spec it was created from.
@@ -81,6 +90,7 @@ type pod struct {
 type container struct {
 	name   string
 	probes reconciler.Probes
+	kinds  []workload.ProbeKind // the kinds of its probes, in the order they start
 	// cur is the run being tracked; nil while the container does not run.
 	cur *run
 }
@@ -89,7 +99,7 @@ type container struct {
 type run struct {
 	key     runKey
 	tracker *workload.Tracker
-	busy    map[workload.ProbeKind]bool // probes in flight
+	busy    [len(kinds)]bool // probes in flight, by kindIndex
 }
 
 // runKey identifies a run of a container: a restart changes both.
@@ -161,17 +171,27 @@ func (e *Engine) nudge() {
 func (e *Engine) launch(ctx context.Context) (next time.Time, ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	defer func() { e.sleepUntil = next }() // zero when !ok; set before a probe can end
+	if e.keysStale {
+		e.keys = slices.Sorted(maps.Keys(e.pods))
+		e.keysStale = false
+	}
 	now := e.clock.Now()
-	for _, key := range slices.Sorted(maps.Keys(e.pods)) {
+	e.starved = false
+	for _, key := range e.keys {
 		p := e.pods[key]
 		for _, c := range p.containers {
 			r := c.cur
 			if r == nil {
 				continue
 			}
-			for _, kind := range kinds {
+			for _, kind := range c.kinds {
+				i := kindIndex(kind)
+				if r.busy[i] {
+					continue
+				}
 				due, isDue := r.tracker.Due(kind)
-				if !isDue || r.busy[kind] {
+				if !isDue {
 					continue
 				}
 				if due.After(now) {
@@ -181,21 +201,50 @@ func (e *Engine) launch(ctx context.Context) (next time.Time, ok bool) {
 					continue
 				}
 				if e.inFlight >= e.par {
-					continue // a probe that ends wakes the loop
+					e.starved = true // a probe that ends wakes the loop
+					continue
 				}
 				e.inFlight++
-				r.busy[kind] = true
-				pr := *probeOf(c.probes, kind)
-				actual := p.actual
-				e.wg.Go(func() { e.probe(ctx, key, actual, c, r, kind, pr, now) })
+				r.busy[i] = true
+				e.start(ctx, key, p.actual, c, r, kind, now)
 			}
 		}
 	}
 	return next, ok
 }
 
+// start starts probe kind of run r of container c of pod key (observed as
+// actual) in a goroutine of its own. (Apart from launch's loop, whose
+// variables a closure there would move to the heap at every pass.)
+func (e *Engine) start(ctx context.Context, key string, actual reconciler.ActualPod, c *container, r *run, kind workload.ProbeKind, now time.Time) {
+	pr := *probeOf(c.probes, kind)
+	e.wg.Go(func() { e.probe(ctx, key, actual, c, r, kind, pr, now) })
+}
+
 // kinds are the probe kinds in the order they are started.
 var kinds = [...]workload.ProbeKind{workload.Startup, workload.Liveness, workload.Readiness}
+
+// kindIndex is the index of kind in kinds.
+func kindIndex(kind workload.ProbeKind) int {
+	switch kind {
+	case workload.Startup:
+		return 0
+	case workload.Liveness:
+		return 1
+	}
+	return 2
+}
+
+// probeKinds returns the kinds of the probes of p, in the order of kinds.
+func probeKinds(p reconciler.Probes) []workload.ProbeKind {
+	var out []workload.ProbeKind
+	for _, k := range kinds {
+		if probeOf(p, k) != nil {
+			out = append(out, k)
+		}
+	}
+	return out
+}
 
 // probe makes one probe of run r of container c and feeds its result.
 func (e *Engine) probe(ctx context.Context, key string, actual reconciler.ActualPod, c *container, r *run, kind workload.ProbeKind, p reconciler.Probe, at time.Time) {
@@ -206,11 +255,11 @@ func (e *Engine) probe(ctx context.Context, key string, actual reconciler.Actual
 	pctx, cancel := context.WithTimeout(ctx, timeout+probeSlack)
 	ok, out := e.prober.Probe(pctx, actual, c.name, p)
 	cancel()
-	defer e.nudge() // a slot is free, and the next probe of this kind is due later
 	e.mu.Lock()
 	e.inFlight--
-	r.busy[kind] = false
+	r.busy[kindIndex(kind)] = false
 	if ctx.Err() != nil || c.cur != r || e.pods[key] == nil {
+		e.wakeLocked(time.Time{}, false)
 		e.mu.Unlock() // stopped, or the run or pod is gone: the result is stale
 		return
 	}
@@ -221,6 +270,8 @@ func (e *Engine) probe(ctx context.Context, key string, actual reconciler.Actual
 	if len(trs) > 0 {
 		e.changedLocked()
 	}
+	_, due, isDue := r.tracker.Next() // a passed startup probe makes the others due
+	e.wakeLocked(due, isDue)
 	e.mu.Unlock()
 
 	var reason string
@@ -261,6 +312,17 @@ func (e *Engine) kill(ctx context.Context, key, ns, name, container string, k wo
 	e.mu.Unlock()
 	if e.onChange != nil && ctx.Err() == nil {
 		e.onChange("pod " + key + " container " + container + " killed: " + k.Reason)
+	}
+}
+
+// wakeLocked wakes the loop, after a probe of a run ended whose next probe
+// is due at due (isDue false when there is none), when the loop must look again:
+// a probe waits for the slot it freed, the next probe is due before the
+// loop wakes by itself, or the loop waits for nothing but a nudge. e.mu
+// must be held.
+func (e *Engine) wakeLocked(due time.Time, isDue bool) {
+	if e.starved || (isDue && (e.sleepUntil.IsZero() || due.Before(e.sleepUntil))) {
+		e.nudge()
 	}
 }
 
