@@ -46,6 +46,10 @@ type Config struct {
 	// are Ready). It is called from the engine's goroutines and must not
 	// block.
 	OnChange func(reason string)
+	// OnProbe, when set, is called after each probe whose result counts,
+	// with its kind and whether it passed (a metric counts them). It is
+	// called from the engine's goroutines and must be cheap.
+	OnProbe func(kind workload.ProbeKind, ok bool)
 }
 
 // Engine runs the probes of the containers of a host's pods. Create it
@@ -57,6 +61,7 @@ type Engine struct {
 	log      *slog.Logger
 	par      int
 	onChange func(string)
+	onProbe  func(workload.ProbeKind, bool)
 
 	wake chan struct{} // buffered 1: the loop has something new to look at
 
@@ -115,7 +120,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, errors.New("probes: Config.Prober is required")
 	}
 	e := &Engine{
-		prober: cfg.Prober, clock: cfg.Clock, log: cfg.Log, par: cfg.Parallelism, onChange: cfg.OnChange,
+		prober: cfg.Prober, clock: cfg.Clock, log: cfg.Log, par: cfg.Parallelism, onChange: cfg.OnChange, onProbe: cfg.OnProbe,
 		wake: make(chan struct{}, 1), pods: map[string]*pod{}, changed: make(chan struct{}),
 	}
 	if e.clock == nil {
@@ -273,6 +278,9 @@ func (e *Engine) probe(ctx context.Context, key string, actual reconciler.Actual
 	_, due, isDue := r.tracker.Next() // a passed startup probe makes the others due
 	e.wakeLocked(due, isDue)
 	e.mu.Unlock()
+	if e.onProbe != nil {
+		e.onProbe(kind, ok)
+	}
 
 	var reason string
 	for _, t := range trs {
