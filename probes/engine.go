@@ -19,6 +19,14 @@ import (
 // hold back the others.
 const DefaultParallelism = 32
 
+// DefaultExecParallelism bounds the exec probes in flight by default, among
+// those of Parallelism: an exec is a runc process in the container, heavy
+// for a small host, and more at once add latency, not throughput (on 2
+// cores 8 concurrent execs took 2-3 s each, and their timeouts and kills
+// fed on each other). An exec probe that waits for a slot is late, not
+// failed: its timeout starts when it starts.
+const DefaultExecParallelism = 4
+
 // probeSlack is how much longer than its timeout a probe's context lives:
 // the Prober times a probe out itself (and says so in its output); the
 // context only bounds a Prober that does not.
@@ -39,6 +47,9 @@ type Config struct {
 	// Parallelism bounds the probes in flight; 0 or less means
 	// DefaultParallelism.
 	Parallelism int
+	// ExecParallelism bounds the exec probes in flight, among those;
+	// 0 or less means DefaultExecParallelism.
+	ExecParallelism int
 	// OnChange, when set, is called after a container's readiness changed
 	// or after a container was killed by its probe, with a short reason:
 	// the owner should observe the host and plan again (the planner
@@ -60,6 +71,7 @@ type Engine struct {
 	clock    clock.Clock
 	log      *slog.Logger
 	par      int
+	execPar  int
 	onChange func(string)
 	onProbe  func(workload.ProbeKind, bool)
 
@@ -70,6 +82,7 @@ type Engine struct {
 	keys      []string        // the keys of pods, sorted: the order probes start in
 	keysStale bool            // pods were added or removed since keys was sorted
 	inFlight  int             // probes running
+	execs     int             // exec probes among them
 	// starved reports that a due probe waits for a free slot
 	// (Parallelism); sleepUntil is when the loop wakes next by itself,
 	// zero when it waits for a nudge alone. A probe that ends wakes the
@@ -120,7 +133,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, errors.New("probes: Config.Prober is required")
 	}
 	e := &Engine{
-		prober: cfg.Prober, clock: cfg.Clock, log: cfg.Log, par: cfg.Parallelism, onChange: cfg.OnChange, onProbe: cfg.OnProbe,
+		prober: cfg.Prober, clock: cfg.Clock, log: cfg.Log, par: cfg.Parallelism, execPar: cfg.ExecParallelism, onChange: cfg.OnChange, onProbe: cfg.OnProbe,
 		wake: make(chan struct{}, 1), pods: map[string]*pod{}, changed: make(chan struct{}),
 	}
 	if e.clock == nil {
@@ -131,6 +144,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if e.par <= 0 {
 		e.par = DefaultParallelism
+	}
+	if e.execPar <= 0 {
+		e.execPar = DefaultExecParallelism
 	}
 	return e, nil
 }
@@ -205,11 +221,15 @@ func (e *Engine) launch(ctx context.Context) (next time.Time, ok bool) {
 					}
 					continue
 				}
-				if e.inFlight >= e.par {
+				isExec := len(probeOf(c.probes, kind).Exec) > 0
+				if e.inFlight >= e.par || (isExec && e.execs >= e.execPar) {
 					e.starved = true // a probe that ends wakes the loop
 					continue
 				}
 				e.inFlight++
+				if isExec {
+					e.execs++
+				}
 				r.busy[i] = true
 				e.start(ctx, key, p.actual, c, r, kind, now)
 			}
@@ -262,6 +282,9 @@ func (e *Engine) probe(ctx context.Context, key string, actual reconciler.Actual
 	cancel()
 	e.mu.Lock()
 	e.inFlight--
+	if len(p.Exec) > 0 {
+		e.execs--
+	}
 	r.busy[kindIndex(kind)] = false
 	if ctx.Err() != nil || c.cur != r || e.pods[key] == nil {
 		e.wakeLocked(time.Time{}, false)

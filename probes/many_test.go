@@ -3,6 +3,7 @@ package probes
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,5 +128,82 @@ func BenchmarkLaunch(b *testing.B) {
 		if _, ok := e.launch(ctx); !ok {
 			b.Fatal("nothing due")
 		}
+	}
+}
+
+// gateProber holds every probe until release is closed, and records the
+// most probes it held at once.
+type gateProber struct {
+	mu            sync.Mutex
+	held, maxHeld int
+	calls         int
+	release       chan struct{}
+}
+
+func (g *gateProber) Probe(ctx context.Context, _ reconciler.ActualPod, _ string, _ reconciler.Probe) (bool, string) {
+	g.mu.Lock()
+	g.held++
+	g.calls++
+	g.maxHeld = max(g.maxHeld, g.held)
+	g.mu.Unlock()
+	<-g.release
+	g.mu.Lock()
+	g.held--
+	g.mu.Unlock()
+	return true, "exit 0"
+}
+
+func (g *gateProber) KillContainer(context.Context, string, string, string, time.Duration) error {
+	return nil
+}
+
+func (g *gateProber) state() (held, maxHeld, calls int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.held, g.maxHeld, g.calls
+}
+
+// TestExecParallelism: no more exec probes run at once than
+// ExecParallelism; the others wait for a slot, and all are made.
+func TestExecParallelism(t *testing.T) {
+	clk := clocktest.New()
+	g := &gateProber{release: make(chan struct{})}
+	e, err := New(Config{Prober: g, Clock: clk, ExecParallelism: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desired, actual := manyPods(10, 10*time.Second, func(int) time.Time { return clk.Now() })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	e.Observe(desired, actual)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if held, _, _ := g.state(); held == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first 2 exec probes did not start")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // a third may not start: give it a chance to
+	if _, maxHeld, _ := g.state(); maxHeld != 2 {
+		t.Fatalf("%d exec probes at once, want 2", maxHeld)
+	}
+	close(g.release)
+	for {
+		if _, _, calls := g.state(); calls == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			_, _, calls := g.state()
+			t.Fatalf("%d exec probes made, want 10", calls)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, maxHeld, _ := g.state(); maxHeld > 2 {
+		t.Errorf("%d exec probes at once, want at most 2", maxHeld)
 	}
 }
