@@ -278,12 +278,17 @@ read -r idle_agent _ _ < <(agent_cpu)
 idle_rss=$(rss "$agent_pid" VmRSS)
 peak_rss=$(rss "$agent_pid" VmHWM)
 
+# per_probe CPU% RATE: CPU milliseconds per probe (n/a without a rate).
+per_probe() { if [ "$2" = n/a ] || [ "$(calc "$2 <= 0")" = 1 ]; then echo n/a; else awk "BEGIN { printf \"%.2f\", $1 * 10 / $2 }"; fi; }
 printf 'pods: %d, window: %d s, %s\n' "$N" "$WINDOW" "$(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf 'httpGet every 1 s:  kelpie agent %6.2f %% of one core (%s probes/s, %s NotReady, RSS %s MiB)   loop of wget         %6.2f %% (%.1f probes/s)\n' \
-  "$http_agent" "$http_rate" "$http_fail" "$http_rss" "$http_base" "$http_base_rate"
-printf 'exec every 10 s:    kelpie agent %6.2f %% of one core (%s probes/s, %s NotReady, RSS %s MiB)   loop of ctr task exec %6.2f %% (%.1f probes/s)\n' \
-  "$exec_agent" "$exec_rate" "$exec_fail" "$exec_rss" "$exec_base" "$exec_base_rate"
-echo "  (pods Ready at the end of the exec window: $exec_ready of $N)"
+printf 'httpGet every 1 s:  kelpie agent %6.2f %% of one core (%s probes/s, %s ms CPU/probe, %s NotReady, RSS %s MiB)\n' \
+  "$http_agent" "$http_rate" "$(per_probe "$http_agent" "$http_rate")" "$http_fail" "$http_rss"
+printf '                    loop of wget          %6.2f %% of one core (%s probes/s, %s ms CPU/probe)\n' \
+  "$http_base" "$http_base_rate" "$(per_probe "$http_base" "$http_base_rate")"
+printf 'exec every 10 s:    kelpie agent %6.2f %% of one core (%s probes/s, %s ms CPU/probe, %s NotReady, RSS %s MiB; %s of %s pods Ready)\n' \
+  "$exec_agent" "$exec_rate" "$(per_probe "$exec_agent" "$exec_rate")" "$exec_fail" "$exec_rss" "$exec_ready" "$N"
+printf '                    loop of ctr task exec %6.2f %% of one core (%s probes/s, %s ms CPU/probe)\n' \
+  "$exec_base" "$exec_base_rate" "$(per_probe "$exec_base" "$exec_base_rate")"
 printf 'no probes:          kelpie agent %6.2f %% of one core (RSS %s MiB, peak %s MiB)\n' \
   "$idle_agent" "$idle_rss" "$peak_rss"
 if awk "BEGIN { exit !($N >= 100 && $http_agent >= 5) }"; then
