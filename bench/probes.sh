@@ -70,7 +70,14 @@ cleanup() {
     for img in $(ctr -a "$ADDR" -n "$NS" images ls -q 2>/dev/null); do
       ctr -a "$ADDR" -n "$NS" images rm "$img" >/dev/null 2>&1
     done
-    # containerd collects the images' content and snapshots in the background.
+    # containerd collects the images' content and snapshots in the
+    # background, when it gets to it: remove them.
+    for snap in $(ctr -a "$ADDR" -n "$NS" snapshots ls 2>/dev/null | awk 'NR > 1 { print $1 }'); do
+      ctr -a "$ADDR" -n "$NS" snapshots rm "$snap" >/dev/null 2>&1
+    done
+    for blob in $(ctr -a "$ADDR" -n "$NS" content ls -q 2>/dev/null); do
+      ctr -a "$ADDR" -n "$NS" content rm "$blob" >/dev/null 2>&1
+    done
     for _ in $(seq 1 30); do
       ctr -a "$ADDR" namespaces remove "$NS" >/dev/null 2>&1 && break
       sleep 1
