@@ -5,10 +5,10 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/kelpie-dev/kelpie/cli.Version=$(VERSION) -X github.com/kelpie-dev/kelpie/cli.Commit=$(COMMIT)
 FUZZTIME ?= 15s
 
-.PHONY: help build test unit faults fuzz lint bench bench-host bench-services e2e-long soak demo demo-check demo-clean clean
+.PHONY: help build test unit faults fuzz lint bench bench-host bench-probes bench-services e2e-long soak demo demo-check demo-clean clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 build: ## build bin/kelpie
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/kelpie ./cmd/kelpie
@@ -45,10 +45,14 @@ soak: ## (root) 15 minutes of pushes to 3 hosts with 100 pods: exact end state, 
 	KELPIE_CI_DIR=$${KELPIE_CI_DIR:-/tmp/kelpie-ci} bash scripts/containerd.sh start >/dev/null
 	eval "$$(KELPIE_CI_DIR=$${KELPIE_CI_DIR:-/tmp/kelpie-ci} bash scripts/containerd.sh env)" && CI=true KELPIE_SOAK=$${SOAK:-15m} $(GO) test -count=1 -v -timeout 60m -run '^TestClusterSoak$$' ./cli
 
-bench-host: ## (root) benchmarks on a private containerd: apply, push to running, mirror bundles
+bench-host: ## (root) benchmarks on a private containerd: apply, push to running, mirror bundles, probes
 	bash bench/apply.sh
 	bash bench/push.sh
 	bash bench/mirror.sh
+	bash bench/probes.sh
+
+bench-probes: ## (root) agent CPU for 100 pods probed (httpGet every 1 s, exec every 10 s) beside wget/ctr loops (N=100 WINDOW=30)
+	bash bench/probes.sh
 
 bench-services: ## (root) Service data path and DNS in private netns: program 1,000 Services x 10 endpoints, one endpoint change, VIP vs pod connect, DNS qps
 	bash bench/services.sh

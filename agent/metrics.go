@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/workload"
 )
 
 // Sync results, the values of kelpie_sync_total's result label.
@@ -19,17 +20,21 @@ const (
 // metrics are the agent's Prometheus metrics, in a registry of its own (so
 // several agents in one test process do not collide).
 type metrics struct {
-	reg        *prometheus.Registry
-	syncs      *prometheus.CounterVec
-	lastSync   prometheus.Gauge
-	applied    *prometheus.GaugeVec
-	reconcile  prometheus.Histogram
-	phases     *prometheus.HistogramVec
-	pods       *prometheus.GaugeVec
-	jobs       *prometheus.GaugeVec
-	podsReady  prometheus.Gauge
-	errors     *prometheus.CounterVec
-	lastCommit string
+	reg       *prometheus.Registry
+	syncs     *prometheus.CounterVec
+	lastSync  prometheus.Gauge
+	applied   *prometheus.GaugeVec
+	reconcile prometheus.Histogram
+	phases    *prometheus.HistogramVec
+	pods      *prometheus.GaugeVec
+	jobs      *prometheus.GaugeVec
+	podsReady prometheus.Gauge
+	errors    *prometheus.CounterVec
+	probes    *prometheus.CounterVec
+	// probeCounts are probes' counters by kind and result, resolved once:
+	// a host may make hundreds of probes a second.
+	probeCounts map[workload.ProbeKind][2]prometheus.Counter
+	lastCommit  string
 }
 
 // newMetrics registers the agent's metrics, with the Go and process
@@ -75,8 +80,16 @@ func newMetrics() *metrics {
 			Name: "kelpie_errors_total",
 			Help: "Failures by kind: invalid, not_fast_forward, untrusted, empty, plan, fetch, observe, apply.",
 		}, []string{"kind"}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kelpie_probes_total",
+			Help: "Probes of the pods' containers by kind (startup, liveness, readiness) and result (success, failure).",
+		}, []string{"probe", "result"}),
+		probeCounts: map[workload.ProbeKind][2]prometheus.Counter{},
 	}
-	m.reg.MustRegister(m.syncs, m.lastSync, m.applied, m.reconcile, m.phases, m.pods, m.podsReady, m.jobs, m.errors,
+	for _, k := range []workload.ProbeKind{workload.Startup, workload.Liveness, workload.Readiness} {
+		m.probeCounts[k] = [2]prometheus.Counter{m.probes.WithLabelValues(string(k), "failure"), m.probes.WithLabelValues(string(k), "success")}
+	}
+	m.reg.MustRegister(m.syncs, m.lastSync, m.applied, m.reconcile, m.phases, m.pods, m.podsReady, m.jobs, m.errors, m.probes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{resultOK, resultRefused, resultFailed} {
 		m.syncs.WithLabelValues(r) // present at 0, so rate() works from the start
@@ -98,6 +111,20 @@ func (m *metrics) sync(result string, at time.Time) {
 	m.syncs.WithLabelValues(result).Inc()
 	if result == resultOK {
 		m.lastSync.Set(float64(at.UnixNano()) / 1e9)
+	}
+}
+
+// probe counts a probe of kind; ok is its result. It is the probe
+// engine's OnProbe.
+func (m *metrics) probe(kind workload.ProbeKind, ok bool) {
+	c, known := m.probeCounts[kind]
+	if !known {
+		return
+	}
+	if ok {
+		c[1].Inc()
+	} else {
+		c[0].Inc()
 	}
 }
 

@@ -90,7 +90,8 @@ func (h *harness) startProbed(p Prober) {
 }
 
 // TestProbeReadinessStatus: a pod is not Ready until its readiness probe
-// passes; status, the READY column and kelpie_pods_ready say so.
+// passes; status, the READY column and kelpie_pods_ready say so, and
+// kelpie_probes_total counts the probes.
 func TestProbeReadinessStatus(t *testing.T) {
 	h := newHarness(t)
 	p := &fakeProber{rt: h.rt, now: h.clock.Now, answer: func(reconciler.ActualPod, string) bool { return false }}
@@ -109,8 +110,16 @@ func TestProbeReadinessStatus(t *testing.T) {
 	if ps := s.Pods[0]; ps.Ready != "1/1" || !ps.Containers[0].Ready || ps.ReadySince.IsZero() {
 		t.Errorf("ready pod: %+v", ps)
 	}
-	if m := h.metrics(); !strings.Contains(m, "kelpie_pods_ready 1") {
+	m := h.metrics()
+	if !strings.Contains(m, "kelpie_pods_ready 1") {
 		t.Errorf("metrics lack kelpie_pods_ready 1:\n%s", m)
+	}
+	// The readiness probe failed, then passed: both are counted.
+	for _, result := range []string{"failure", "success"} {
+		series := `kelpie_probes_total{probe="readiness",result="` + result + `"} `
+		if i := strings.Index(m, series); i < 0 || strings.HasPrefix(m[i+len(series):], "0\n") {
+			t.Errorf("metrics lack a readiness probe's %s:\n%s", result, m)
+		}
 	}
 }
 

@@ -19,6 +19,14 @@ import (
 // hold back the others.
 const DefaultParallelism = 32
 
+// DefaultExecParallelism bounds the exec probes in flight by default, among
+// those of Parallelism: an exec is a runc process in the container, heavy
+// for a small host, and more at once add latency, not throughput (on 2
+// cores 8 concurrent execs took 2-3 s each, and their timeouts and kills
+// fed on each other). An exec probe that waits for a slot is late, not
+// failed: its timeout starts when it starts.
+const DefaultExecParallelism = 4
+
 // probeSlack is how much longer than its timeout a probe's context lives:
 // the Prober times a probe out itself (and says so in its output); the
 // context only bounds a Prober that does not.
@@ -39,6 +47,9 @@ type Config struct {
 	// Parallelism bounds the probes in flight; 0 or less means
 	// DefaultParallelism.
 	Parallelism int
+	// ExecParallelism bounds the exec probes in flight, among those;
+	// 0 or less means DefaultExecParallelism.
+	ExecParallelism int
 	// OnChange, when set, is called after a container's readiness changed
 	// or after a container was killed by its probe, with a short reason:
 	// the owner should observe the host and plan again (the planner
@@ -46,6 +57,10 @@ type Config struct {
 	// are Ready). It is called from the engine's goroutines and must not
 	// block.
 	OnChange func(reason string)
+	// OnProbe, when set, is called after each probe whose result counts,
+	// with its kind and whether it passed (a metric counts them). It is
+	// called from the engine's goroutines and must be cheap.
+	OnProbe func(kind workload.ProbeKind, ok bool)
 }
 
 // Engine runs the probes of the containers of a host's pods. Create it
@@ -56,17 +71,29 @@ type Engine struct {
 	clock    clock.Clock
 	log      *slog.Logger
 	par      int
+	execPar  int
 	onChange func(string)
+	onProbe  func(workload.ProbeKind, bool)
 
 	wake chan struct{} // buffered 1: the loop has something new to look at
 
-	mu       sync.Mutex
-	pods     map[string]*pod // by "namespace/name"
-	inFlight int             // probes running
-	changed  chan struct{}   // closed and replaced at each change (Wait)
-	gen      uint64          // changes so far
-	seenGen  uint64          // gen at the last Observe
-	wg       sync.WaitGroup  // probe and kill goroutines
+	mu        sync.Mutex
+	pods      map[string]*pod // by "namespace/name"
+	keys      []string        // the keys of pods, sorted: the order probes start in
+	keysStale bool            // pods were added or removed since keys was sorted
+	inFlight  int             // probes running
+	execs     int             // exec probes among them
+	// starved reports that a due probe waits for a free slot
+	// (Parallelism); sleepUntil is when the loop wakes next by itself,
+	// zero when it waits for a nudge alone. A probe that ends wakes the
+	// loop only when it must (a slot is awaited, or its next probe is due
+	// before the loop wakes): with many pods most end without a wake.
+	starved    bool
+	sleepUntil time.Time
+	changed    chan struct{}  // closed and replaced at each change (Wait)
+	gen        uint64         // changes so far
+	seenGen    uint64         // gen at the last Observe
+	wg         sync.WaitGroup // probe and kill goroutines
 }
 
 // pod is a desired pod the host runs, with the spec it was created from.
@@ -81,6 +108,7 @@ type pod struct {
 type container struct {
 	name   string
 	probes reconciler.Probes
+	kinds  []workload.ProbeKind // the kinds of its probes, in the order they start
 	// cur is the run being tracked; nil while the container does not run.
 	cur *run
 }
@@ -89,7 +117,7 @@ type container struct {
 type run struct {
 	key     runKey
 	tracker *workload.Tracker
-	busy    map[workload.ProbeKind]bool // probes in flight
+	busy    [len(kinds)]bool // probes in flight, by kindIndex
 }
 
 // runKey identifies a run of a container: a restart changes both.
@@ -105,7 +133,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, errors.New("probes: Config.Prober is required")
 	}
 	e := &Engine{
-		prober: cfg.Prober, clock: cfg.Clock, log: cfg.Log, par: cfg.Parallelism, onChange: cfg.OnChange,
+		prober: cfg.Prober, clock: cfg.Clock, log: cfg.Log, par: cfg.Parallelism, execPar: cfg.ExecParallelism, onChange: cfg.OnChange, onProbe: cfg.OnProbe,
 		wake: make(chan struct{}, 1), pods: map[string]*pod{}, changed: make(chan struct{}),
 	}
 	if e.clock == nil {
@@ -116,6 +144,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if e.par <= 0 {
 		e.par = DefaultParallelism
+	}
+	if e.execPar <= 0 {
+		e.execPar = DefaultExecParallelism
 	}
 	return e, nil
 }
@@ -161,17 +192,27 @@ func (e *Engine) nudge() {
 func (e *Engine) launch(ctx context.Context) (next time.Time, ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	defer func() { e.sleepUntil = next }() // zero when !ok; set before a probe can end
+	if e.keysStale {
+		e.keys = slices.Sorted(maps.Keys(e.pods))
+		e.keysStale = false
+	}
 	now := e.clock.Now()
-	for _, key := range slices.Sorted(maps.Keys(e.pods)) {
+	e.starved = false
+	for _, key := range e.keys {
 		p := e.pods[key]
 		for _, c := range p.containers {
 			r := c.cur
 			if r == nil {
 				continue
 			}
-			for _, kind := range kinds {
+			for _, kind := range c.kinds {
+				i := kindIndex(kind)
+				if r.busy[i] {
+					continue
+				}
 				due, isDue := r.tracker.Due(kind)
-				if !isDue || r.busy[kind] {
+				if !isDue {
 					continue
 				}
 				if due.After(now) {
@@ -180,22 +221,55 @@ func (e *Engine) launch(ctx context.Context) (next time.Time, ok bool) {
 					}
 					continue
 				}
-				if e.inFlight >= e.par {
-					continue // a probe that ends wakes the loop
+				isExec := len(probeOf(c.probes, kind).Exec) > 0
+				if e.inFlight >= e.par || (isExec && e.execs >= e.execPar) {
+					e.starved = true // a probe that ends wakes the loop
+					continue
 				}
 				e.inFlight++
-				r.busy[kind] = true
-				pr := *probeOf(c.probes, kind)
-				actual := p.actual
-				e.wg.Go(func() { e.probe(ctx, key, actual, c, r, kind, pr, now) })
+				if isExec {
+					e.execs++
+				}
+				r.busy[i] = true
+				e.start(ctx, key, p.actual, c, r, kind, now)
 			}
 		}
 	}
 	return next, ok
 }
 
+// start starts probe kind of run r of container c of pod key (observed as
+// actual) in a goroutine of its own. (Apart from launch's loop, whose
+// variables a closure there would move to the heap at every pass.)
+func (e *Engine) start(ctx context.Context, key string, actual reconciler.ActualPod, c *container, r *run, kind workload.ProbeKind, now time.Time) {
+	pr := *probeOf(c.probes, kind)
+	e.wg.Go(func() { e.probe(ctx, key, actual, c, r, kind, pr, now) })
+}
+
 // kinds are the probe kinds in the order they are started.
 var kinds = [...]workload.ProbeKind{workload.Startup, workload.Liveness, workload.Readiness}
+
+// kindIndex is the index of kind in kinds.
+func kindIndex(kind workload.ProbeKind) int {
+	switch kind {
+	case workload.Startup:
+		return 0
+	case workload.Liveness:
+		return 1
+	}
+	return 2
+}
+
+// probeKinds returns the kinds of the probes of p, in the order of kinds.
+func probeKinds(p reconciler.Probes) []workload.ProbeKind {
+	var out []workload.ProbeKind
+	for _, k := range kinds {
+		if probeOf(p, k) != nil {
+			out = append(out, k)
+		}
+	}
+	return out
+}
 
 // probe makes one probe of run r of container c and feeds its result.
 func (e *Engine) probe(ctx context.Context, key string, actual reconciler.ActualPod, c *container, r *run, kind workload.ProbeKind, p reconciler.Probe, at time.Time) {
@@ -206,11 +280,14 @@ func (e *Engine) probe(ctx context.Context, key string, actual reconciler.Actual
 	pctx, cancel := context.WithTimeout(ctx, timeout+probeSlack)
 	ok, out := e.prober.Probe(pctx, actual, c.name, p)
 	cancel()
-	defer e.nudge() // a slot is free, and the next probe of this kind is due later
 	e.mu.Lock()
 	e.inFlight--
-	r.busy[kind] = false
+	if len(p.Exec) > 0 {
+		e.execs--
+	}
+	r.busy[kindIndex(kind)] = false
 	if ctx.Err() != nil || c.cur != r || e.pods[key] == nil {
+		e.wakeLocked(time.Time{}, false)
 		e.mu.Unlock() // stopped, or the run or pod is gone: the result is stale
 		return
 	}
@@ -221,7 +298,12 @@ func (e *Engine) probe(ctx context.Context, key string, actual reconciler.Actual
 	if len(trs) > 0 {
 		e.changedLocked()
 	}
+	_, due, isDue := r.tracker.Next() // a passed startup probe makes the others due
+	e.wakeLocked(due, isDue)
 	e.mu.Unlock()
+	if e.onProbe != nil {
+		e.onProbe(kind, ok)
+	}
 
 	var reason string
 	for _, t := range trs {
@@ -261,6 +343,17 @@ func (e *Engine) kill(ctx context.Context, key, ns, name, container string, k wo
 	e.mu.Unlock()
 	if e.onChange != nil && ctx.Err() == nil {
 		e.onChange("pod " + key + " container " + container + " killed: " + k.Reason)
+	}
+}
+
+// wakeLocked wakes the loop, after a probe of a run ended whose next probe
+// is due at due (isDue false when there is none), when the loop must look again:
+// a probe waits for the slot it freed, the next probe is due before the
+// loop wakes by itself, or the loop waits for nothing but a nudge. e.mu
+// must be held.
+func (e *Engine) wakeLocked(due time.Time, isDue bool) {
+	if e.starved || (isDue && (e.sleepUntil.IsZero() || due.Before(e.sleepUntil))) {
+		e.nudge()
 	}
 }
 

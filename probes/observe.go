@@ -52,8 +52,10 @@ func (e *Engine) Observe(desired []reconciler.Pod, actual reconciler.Actual) rec
 	for key := range e.pods {
 		if !seen[key] {
 			delete(e.pods, key)
+			e.keysStale = true
 		}
 	}
+
 	e.seenGen = e.gen
 	e.nudge()
 	return out
@@ -66,9 +68,10 @@ func (e *Engine) track(key string, d *reconciler.Pod, ap reconciler.ActualPod, n
 	if p == nil {
 		p = &pod{}
 		for _, c := range d.Containers {
-			p.containers = append(p.containers, &container{name: c.Name, probes: c.Probes})
+			p.containers = append(p.containers, &container{name: c.Name, probes: c.Probes, kinds: probeKinds(c.Probes)})
 		}
 		e.pods[key] = p
+		e.keysStale = true
 	}
 	p.actual, p.grace = ap, d.TerminationGracePeriod
 	state := make(map[string]reconciler.ActualContainer, len(ap.Containers))
@@ -89,7 +92,7 @@ func (e *Engine) track(key string, d *reconciler.Pod, ap reconciler.ActualPod, n
 		if start.IsZero() || start.After(now) {
 			start = now // unknown (or another clock's): from now on
 		}
-		c.cur = &run{key: k, tracker: workload.NewTracker(c.name, containerProbes(c.probes), start), busy: map[workload.ProbeKind]bool{}}
+		c.cur = &run{key: k, tracker: workload.NewTracker(c.name, containerProbes(c.probes), start)}
 		if hasProbes(c.probes) {
 			e.log.Debug("probing a new run", "pod", key, "container", c.name, "started", start)
 		}

@@ -28,6 +28,10 @@ type ActualPod struct {
 	SandboxReady bool
 	// IP is the pod's address on the default network; "" when unknown.
 	IP string
+	// HostNetwork reports that the pod runs in the host's network
+	// namespace (it has no IP of its own): its network probes go to the
+	// host's loopback.
+	HostNetwork bool
 	// Networks are the extra Networks the sandbox joined (LabelPodNetworks).
 	Networks []string
 	// GracePeriod is the termination grace period the pod was created with

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	apievents "github.com/containerd/containerd/api/events"
+	"github.com/containerd/typeurl/v2"
+
 	"github.com/kelpie-dev/kelpie/runtime/image"
 )
 
@@ -23,6 +26,21 @@ type Event struct {
 
 // driftTopics are the containerd events that can mean drift.
 var driftTopics = []string{"/tasks/exit", "/tasks/oom", "/tasks/delete", "/containers/delete"}
+
+// execExit reports that an event is the exit of an exec process (an exec
+// probe's, most often), not of a container's task: no drift. Without it an
+// agent running exec probes observed the whole host at every probe's end.
+func execExit(topic string, event typeurl.Any) bool {
+	if topic != "/tasks/exit" || event == nil {
+		return false
+	}
+	v, err := typeurl.UnmarshalAny(event)
+	if err != nil {
+		return false
+	}
+	e, ok := v.(*apievents.TaskExit)
+	return ok && e.ID != "" && e.ID != e.ContainerID
+}
 
 // errEventsClosed is sent when containerd ends the event stream without an
 // error.
@@ -50,6 +68,9 @@ func (c *Containerd) Events(ctx context.Context) (<-chan Event, <-chan error) {
 		for {
 			select {
 			case env := <-envs:
+				if execExit(env.Topic, env.Event) {
+					continue
+				}
 				ev := Event{Topic: env.Topic, Namespace: env.Namespace, Timestamp: env.Timestamp}
 				select {
 				case out <- ev:

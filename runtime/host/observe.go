@@ -207,6 +207,7 @@ func (p *observedPod) actual() reconciler.ActualPod {
 		}
 	}
 	a.SandboxReady = p.dirExists && (p.hostNetwork || (p.sandbox != nil && p.sandbox.Ready))
+	a.HostNetwork = p.hostNetwork
 	if p.sandbox != nil {
 		a.IP = p.sandbox.IP
 		if a.Networks == nil && len(p.sandbox.IPs) > 0 { // a sandbox alone: it knows what it joined

@@ -502,11 +502,12 @@ func (c *Containerd) loadOwned(ctx context.Context, id, key, name string) (conta
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", id, image.ConvertErr(err))
 	}
-	labels, err := cont.Labels(ctx)
+	// The record LoadContainer just read has the labels: no second call.
+	info, err := cont.Info(ctx, containerd.WithoutRefreshedMetadata)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", id, image.ConvertErr(err))
 	}
-	if !ownedBy(labels, key, name) {
+	if !ownedBy(info.Labels, key, name) {
 		return nil, fmt.Errorf("container %s exists without kelpie's labels for %s/%s; kelpie leaves it alone: %w", id, key, name, errdefs.ErrAlreadyExists)
 	}
 	return cont, nil

@@ -40,14 +40,26 @@ const maxExecOutput = 10 << 10
 // own process runs (user, environment, working directory): exit 0 is
 // success, and the output is "exit N" and the first line it printed. An
 // httpGet, tcpSocket or grpc probe connects from the host to the pod's IP,
-// or to the host's loopback for a pod in the host's network (package
-// probe); a host the probe names beyond those is refused. A container that
-// is not kelpie's, does not exist or does not run fails its exec probes.
+// or to the host's loopback for a pod in the host's network (pod.IP and
+// pod.HostNetwork, package probe), without asking containerd; a host the
+// probe names beyond those is refused, and a container pod does not list
+// fails. A container that is not kelpie's, does not exist or does not run
+// fails its exec probes.
 //
 // Probe returns within p.Timeout (probe.DefaultTimeout when not set), or
 // once ctx is done: an exec probe that takes longer is killed, with the
 // processes it started, and removed. It is safe for concurrent use.
 func (c *Containerd) Probe(ctx context.Context, pod reconciler.ActualPod, container string, p reconciler.Probe) (ok bool, output string) {
+	if len(p.Exec) == 0 {
+		// A network probe needs nothing from containerd: the pod as
+		// Observe saw it says where it is (its IP, or the host's network),
+		// and which containers it has. With a hundred pods probed every
+		// second, a containerd call each would cost more than the probes.
+		if !slices.ContainsFunc(pod.Containers, func(ac reconciler.ActualContainer) bool { return ac.Name == container }) {
+			return false, "container not found"
+		}
+		return probe.Run(ctx, probe.Target{PodIP: pod.IP, HostNetwork: pod.HostNetwork}, p)
+	}
 	ctx = c.client.WithNamespace(ctx)
 	key := reconciler.JoinName(pod.Namespace, pod.Name)
 	cont, err := c.loadOwned(ctx, containerIDOf(pod.Namespace, pod.Name, container), key, container)
@@ -57,15 +69,7 @@ func (c *Containerd) Probe(ctx context.Context, pod reconciler.ActualPod, contai
 		}
 		return false, probe.Short(err.Error())
 	}
-	if len(p.Exec) > 0 {
-		return c.execProbe(ctx, cont, p.Exec, p.Timeout)
-	}
-	info, err := cont.Info(ctx, containerd.WithoutRefreshedMetadata)
-	if err != nil {
-		return false, probe.Short(image.ConvertErr(err).Error())
-	}
-	t := probe.Target{PodIP: pod.IP, HostNetwork: info.Labels[labelHostNetwork] == reconciler.ManagedValue}
-	return probe.Run(ctx, t, p)
+	return c.execProbe(ctx, cont, p.Exec, p.Timeout)
 }
 
 // execProbe runs cmd in the running task of cont with the container's

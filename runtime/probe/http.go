@@ -2,7 +2,6 @@ package probe
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -30,22 +29,6 @@ const maxRedirects = 10
 
 // maxHeaderBytes bounds the response headers of an HTTP probe.
 const maxHeaderBytes = 64 << 10
-
-// transport is the one HTTP transport of all probes: no keep-alives (every
-// probe opens its own connection, as the kubelet's do, so that a probe
-// checks that the server still accepts them), no proxy from the
-// environment (a probe goes to the pod, never through a proxy), no
-// certificate verification over HTTPS (a pod's certificate names its
-// Service, not its IP, and is often self-signed), and no compression.
-var transport = &http.Transport{
-	Proxy:                  nil,
-	DialContext:            (&net.Dialer{}).DialContext,
-	TLSClientConfig:        &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // as the kubelet: probes check health, not identity
-	DisableKeepAlives:      true,
-	DisableCompression:     true,
-	MaxResponseHeaderBytes: maxHeaderBytes,
-	ForceAttemptHTTP2:      false,
-}
 
 // HTTP makes an httpGet probe g of the server at addr (an IP address, from
 // Target.Address) and returns whether it succeeded and what happened. A
@@ -82,7 +65,7 @@ func HTTP(ctx context.Context, addr string, g reconciler.HTTPGet, timeout time.D
 	if _, set := req.Header["Accept"]; !set {
 		req.Header.Set("Accept", "*/*")
 	}
-	client := &http.Client{Transport: transport, CheckRedirect: sameHostRedirects}
+	client := &http.Client{Transport: oneShot{}, CheckRedirect: sameHostRedirects}
 	res, err := client.Do(req)
 	if err != nil {
 		return false, describe(pctx, ctx, err, timeout)

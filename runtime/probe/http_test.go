@@ -283,3 +283,29 @@ func ExampleRun() {
 	fmt.Println(ok, output)
 	// Output: false HTTP 503
 }
+
+// BenchmarkHTTP is one httpGet probe of a loopback server, a new
+// connection each, as an agent makes a hundred a second: the client's
+// share (the server runs in the same process, and counts too).
+func BenchmarkHTTP(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	}))
+	defer srv.Close()
+	host, port, err := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := reconciler.HTTPGet{Path: "/healthz", Port: n}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if ok, out := HTTP(ctx, host, g, time.Second); !ok {
+			b.Fatal(out)
+		}
+	}
+}
