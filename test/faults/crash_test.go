@@ -27,6 +27,22 @@ func crashIterations(t *testing.T) int {
 	return 8
 }
 
+// crashRand is the seeded generator of a crash loop's kill points: the
+// seed is KELPIE_CRASH_SEED or the time, and is logged.
+func crashRand(t *testing.T) *rand.Rand {
+	t.Helper()
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("KELPIE_CRASH_SEED"); s != "" {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatalf("KELPIE_CRASH_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	t.Logf("seed %d (rerun with KELPIE_CRASH_SEED=%d)", seed, seed)
+	return rand.New(rand.NewPCG(uint64(seed), 0x6661756c7473))
+}
+
 // TestAgentCrashLoop is the SIGKILL crash loop of `kelpie apply`
 // (cli/crash_test.go) with the agent and git in the loop: commits that
 // create, replace and delete pods are pushed in turn; after each push the
@@ -37,16 +53,7 @@ func crashIterations(t *testing.T) int {
 // each kill point are logged.
 func TestAgentCrashLoop(t *testing.T) {
 	addr := testenv.ContainerdAddress(t)
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("KELPIE_CRASH_SEED"); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			t.Fatalf("KELPIE_CRASH_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	t.Logf("seed %d (rerun with KELPIE_CRASH_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(uint64(seed), 0x6661756c7473))
+	rng := crashRand(t)
 	r := newRig(t, addr)
 
 	// A → B replaces two pods, deletes one and creates one; B → A undoes it.
