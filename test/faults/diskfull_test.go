@@ -182,10 +182,13 @@ func TestStateDirFullAfterFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	mountTmpfs(t, gitCache, "64m")
+	r.hc.Mounts = []string{"agent/git"}
+	filler := filepath.Join(r.hc.StateDir, "filler")
 	// Registered after the host's cleanup, so run before it: empty the
-	// host while the tmpfs holds its state, then unmount the git cache and
-	// the state dir.
+	// host while the tmpfs holds its state (with room again), then unmount
+	// the git cache and the state dir.
 	t.Cleanup(func() {
+		_ = os.Remove(filler)
 		r.destroy()
 		for _, dir := range []string{gitCache, r.hc.StateDir} {
 			if out, err := runCmd("umount", dir); err != nil {
@@ -217,7 +220,6 @@ func TestStateDirFullAfterFetch(t *testing.T) {
 	r.waitConverged("v1 running", 2*time.Minute, c1, v1)
 	waitClaim("v1 running", "v1\n")
 
-	filler := filepath.Join(r.hc.StateDir, "filler")
 	n := fill(t, filler)
 	t.Logf("filler: %d MiB, the state dir's file system is full; the git cache's is not", n>>20)
 
@@ -245,7 +247,11 @@ func TestStateDirFullAfterFetch(t *testing.T) {
 	if problems := r.hc.Settle(w); len(problems) > 0 {
 		t.Errorf("with the state dir full the host differs from what status says (%v):\n- %s", names, strings.Join(problems, "\n- "))
 	}
-	waitClaim("with the state dir full", "v1\n")
+	// The writer may have been replaced already (its new config fitted):
+	// what it wrote before is there.
+	if b, err := os.ReadFile(claimFile); err != nil || !strings.HasPrefix(string(b), "v1\n") {
+		t.Errorf("with the state dir full: the claim's file holds %q (%v), want v1 first", b, err)
+	}
 
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
@@ -254,6 +260,26 @@ func TestStateDirFullAfterFetch(t *testing.T) {
 	waitClaim("v2 once there is room", "v1\nv2\n")
 	checkStateFile(t, r.hc.StateDir)
 	r.stop()
+	checkHistoryFile(t, r.hc.StateDir)
+}
+
+// checkHistoryFile fails the test unless every line of the agent's sync
+// history parses: an append the full disk cut short must not leave a torn
+// line for the next one to be glued to.
+func checkHistoryFile(t *testing.T, stateDir string) {
+	t.Helper()
+	path := filepath.Join(stateDir, "agent", "history.jsonl")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Errorf("history file: %v", err)
+		return
+	}
+	for i, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Errorf("history file %s: line %d is torn: %v\n%s", path, i+1, err, l)
+		}
+	}
 }
 
 // mountTmpfs mounts a tmpfs of size on dir.

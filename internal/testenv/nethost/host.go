@@ -237,6 +237,9 @@ type Host struct {
 	// host's agent runs in, whose bridge and iptables rules are its: the
 	// checks look for them there rather than in the machine's namespace.
 	NetNS string
+	// Mounts are file systems the test mounted under the state dir (paths
+	// relative to it, "agent/git"), not kelpie's: the checks pass them over.
+	Mounts []string
 
 	flags     []string
 	seen      map[string]bool // every pod key a Want named
@@ -500,6 +503,9 @@ func (hc *Host) Problems(want Want) []string {
 			continue // the state dir on a filesystem of its own (a test's small tmpfs)
 		}
 		rel := strings.TrimPrefix(m.Mountpoint, hc.StateDir+"/")
+		if slices.Contains(hc.Mounts, rel) {
+			continue
+		}
 		if strings.Contains(rel, "/volumes/.subpaths/") {
 			haveMounts = append(haveMounts, rel+" (bind)")
 			continue
