@@ -341,8 +341,8 @@ func (c *Containerd) createPod(ctx context.Context, p *reconciler.Pod) error {
 // A directory it made for the pod is removed again when the marker cannot
 // be written (a full disk): without a marker Observe does not see it, and
 // nothing would ever remove it.
-func (c *Containerd) writePodMarker(p *reconciler.Pod) (dir string, err error) {
-	dir = c.podDir(p.Namespace, p.Name)
+func (c *Containerd) writePodMarker(p *reconciler.Pod) (_ string, err error) {
+	dir := c.podDir(p.Namespace, p.Name)
 	if _, serr := os.Lstat(dir); errors.Is(serr, os.ErrNotExist) {
 		defer func() {
 			if err != nil {

@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -251,12 +252,34 @@ func (c *faultCluster) converged(v clusterView, commit string, want fleet) strin
 	for node, s := range v.status {
 		r := c.host(node)
 		for _, p := range s.Pods {
-			if got, want := r.hc.ContainerEnv(p.Namespace, p.Name, "main", "VERSION"), want[deploymentOf(p.Name)].version; got != want {
-				return fmt.Sprintf("pod %s on %s runs version %q, not yet %q", p.Name, node, got, want)
+			got, err := version(r, p.Namespace, p.Name)
+			if want := want[deploymentOf(p.Name)].version; err != nil || got != want {
+				return fmt.Sprintf("pod %s on %s runs version %q (%v), not yet %q", p.Name, node, got, err, want)
 			}
 		}
 	}
 	return ""
+}
+
+// version is the VERSION variable of the container of pod namespace/name
+// on the host of r, as containerd holds it.
+func version(r *rig, namespace, name string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := r.hc.CD.LoadContainer(ctx, nethost.StateName(namespace, name)+"_main")
+	if err != nil {
+		return "", err
+	}
+	spec, err := c.Spec(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, kv := range spec.Process.Env {
+		if v, ok := strings.CutPrefix(kv, "VERSION="); ok {
+			return v, nil
+		}
+	}
+	return "", nil
 }
 
 // deploymentOf is the Deployment a replica's name ("NAME-INDEX") belongs to.
