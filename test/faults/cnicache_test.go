@@ -23,6 +23,7 @@ import (
 // and replaced pods' DELs still release their IP leases, namespaces and
 // rules. Nothing leaks, and status shows every pod's address.
 func TestCNICacheCorrupt(t *testing.T) {
+	parallel(t)
 	addr := testenv.ContainerdAddress(t)
 	r := newRig(t, addr)
 

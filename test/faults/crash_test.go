@@ -52,6 +52,7 @@ func crashRand(t *testing.T) *rand.Rand {
 // of a full sync's duration drawn from a seeded generator; the seed and
 // each kill point are logged.
 func TestAgentCrashLoop(t *testing.T) {
+	parallel(t)
 	addr := testenv.ContainerdAddress(t)
 	rng := crashRand(t)
 	r := newRig(t, addr)

@@ -50,6 +50,7 @@ func fill(t *testing.T, path string) int64 {
 // state.json still parses and no temporary file is left. Once the filler
 // is removed the push converges and the error clears.
 func TestStateDirFull(t *testing.T) {
+	parallel(t)
 	addr := testenv.ContainerdAddress(t)
 	testenv.Binary(t, "mount", "mount")
 	r := newRig(t, addr)
@@ -173,6 +174,7 @@ spec:
 // left; the claim's data is still there. Once there is room the commit
 // converges, and the replaced pod finds the claim's data and adds to it.
 func TestStateDirFullAfterFetch(t *testing.T) {
+	parallel(t)
 	addr := testenv.ContainerdAddress(t)
 	testenv.Binary(t, "mount", "mount")
 	r := newRig(t, addr)

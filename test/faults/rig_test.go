@@ -361,6 +361,18 @@ func (r *rig) taskPIDs() map[string]uint32 {
 	return out
 }
 
+// parallel runs the test beside the suite's other parallel tests, after
+// the serial ones (the cluster's, whose failure detection wants the
+// machine to itself), unless KELPIE_FAULTS_SERIAL is set: one test's
+// faults never reach another's host (each has its own pod subnet,
+// containerd namespace, state dir, repository and ports), and most of a
+// test is waiting.
+func parallel(t *testing.T) {
+	if os.Getenv("KELPIE_FAULTS_SERIAL") == "" {
+		t.Parallel()
+	}
+}
+
 // freeAddr returns a loopback address with a port nothing listens on.
 func freeAddr(t *testing.T) string {
 	t.Helper()
