@@ -70,6 +70,10 @@ type history struct {
 	entries []HistoryEntry // oldest first, at most limit
 	lines   int            // lines in the file
 	err     string         // the last write error, logged once
+	// torn is set when an append failed: it may have written part of its
+	// line (a full disk), which the next append would be glued to. The
+	// next add rewrites the file from the entries instead.
+	torn bool
 }
 
 // openHistory reads the history at path, keeping its last limit entries.
@@ -126,10 +130,15 @@ func (h *history) add(e HistoryEntry) error {
 	if err != nil {
 		return fmt.Errorf("encode a history entry: %w", err)
 	}
-	if h.lines+1 > 2*h.limit {
-		return h.compact()
+	if h.torn || h.lines+1 > 2*h.limit {
+		if err := h.compact(); err != nil {
+			return err
+		}
+		h.torn = false
+		return nil
 	}
 	if err := appendLine(h.path, append(line, '\n')); err != nil {
+		h.torn = true
 		return err
 	}
 	h.lines++

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -153,6 +154,63 @@ func TestHistoryTornLine(t *testing.T) {
 	hist, err := openHistory(path, 10)
 	if err != nil || len(hist.entries) != 3 || hist.lines != 3 {
 		t.Fatalf("the file after the torn line: %v, %+v", err, hist)
+	}
+}
+
+// TestHistoryAfterFailedAppend: an append that fails (a full disk) may
+// leave part of its line; the next entry rewrites the file from memory
+// rather than being glued to it, so no entry is lost and every line parses.
+func TestHistoryAfterFailedAppend(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.jsonl")
+	hist, err := openHistory(path, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	if err := hist.add(HistoryEntry{Time: at, Trigger: "poll", Result: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	// The append fails: the path is, for a moment, a directory.
+	if err := os.Rename(path, path+".saved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := hist.add(HistoryEntry{Time: at.Add(time.Second), Trigger: "poll", Result: "failed"}); err == nil {
+		t.Fatal("append to a directory succeeded")
+	}
+	// As a full disk would: the file is back with part of the line.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".saved", path); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(`{"time":"2026-12-01T10:00:01Z","trig`); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := hist.add(HistoryEntry{Time: at.Add(2 * time.Second), Trigger: "retry", Result: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	for i, l := range lines {
+		var e HistoryEntry
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Errorf("line %d is torn: %v: %s", i+1, err, l)
+		}
+	}
+	if len(lines) != 3 {
+		t.Errorf("the file holds %d lines, want the 3 entries:\n%s", len(lines), b)
 	}
 }
 

@@ -38,8 +38,9 @@ export KELPIE_CONTAINERD_ADDRESS
 "$GO" version
 containerd --version
 # The fault suite (test/faults: stalled git, flaky CNI, containerd restarted,
-# a full state dir, the agent SIGKILLed mid-sync; about 5 minutes) runs with
-# the rest here; `make faults` runs it alone.
+# a full state dir, a torn CNI cache, the agent SIGKILLed mid-sync, alone and
+# in a cluster; about 4 minutes two tests at a time) runs with the rest
+# here; `make faults` runs it alone.
 # The cli package runs the end-to-end tests (crash loop, agents, clusters):
 # more than go test's default 10 minutes per package on a slow machine.
 # The in-process scale tests (50 agents, 50 gossip nodes on fast timers) run

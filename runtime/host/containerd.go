@@ -223,6 +223,7 @@ func New(ctx context.Context, cfg Config) (*Containerd, error) {
 		PodSubnet:    cfg.PodSubnet,
 		BridgeName:   cfg.BridgeName,
 		NoMasquerade: cfg.ExternalMasquerade,
+		Log:          cfg.Log,
 	})
 	if err != nil {
 		client.Close()

@@ -337,8 +337,19 @@ func (c *Containerd) createPod(ctx context.Context, p *reconciler.Pod) error {
 
 // writePodMarker creates the pod's directory and records the pod in it,
 // before anything else of the pod exists, and returns the directory.
-func (c *Containerd) writePodMarker(p *reconciler.Pod) (string, error) {
+//
+// A directory it made for the pod is removed again when the marker cannot
+// be written (a full disk): without a marker Observe does not see it, and
+// nothing would ever remove it.
+func (c *Containerd) writePodMarker(p *reconciler.Pod) (_ string, err error) {
 	dir := c.podDir(p.Namespace, p.Name)
+	if _, serr := os.Lstat(dir); errors.Is(serr, os.ErrNotExist) {
+		defer func() {
+			if err != nil {
+				removeBarePodDir(dir)
+			}
+		}()
+	}
 	if err := os.MkdirAll(filepath.Join(dir, podLogsDir), podDirMode); err != nil {
 		return "", fmt.Errorf("pod dir: %w", err)
 	}
@@ -367,6 +378,15 @@ func (c *Containerd) writePodMarker(p *reconciler.Pod) (string, error) {
 		return "", fmt.Errorf("pod dir: %w", err)
 	}
 	return dir, nil
+}
+
+// removeBarePodDir removes a pod directory that holds nothing but what
+// writePodMarker makes before the marker (an empty logs dir, temporary
+// files); a directory that holds anything else is left.
+func removeBarePodDir(dir string) {
+	statedir.RemoveTemps(dir)
+	_ = os.Remove(filepath.Join(dir, podLogsDir))
+	_ = os.Remove(dir)
 }
 
 // readPodMarker reads the marker of a pod directory.

@@ -2,6 +2,7 @@ package network
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -51,6 +52,9 @@ type Config struct {
 	// false. Pods created before keep the configuration they were created
 	// with (their DEL uses it).
 	NoMasquerade bool
+	// Log receives what the host network repairs (a torn CNI cache entry
+	// rebuilt). nil discards.
+	Log *slog.Logger
 }
 
 // validate fills defaults and rejects nonsense with a precise message.
@@ -83,6 +87,9 @@ func (c *Config) validate() error {
 	}
 	if c.BridgeName == "" {
 		c.BridgeName = DefaultBridgeName
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
 	}
 	if len(c.BridgeName) > cniIfNameMax {
 		return fmt.Errorf("bridge name %q is longer than %d characters: %w", c.BridgeName, cniIfNameMax, errdefs.ErrInvalidArgument)

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -52,20 +50,8 @@ func (h *Host) masqLeftovers(conf []byte, cniName, id, ifName string) []masqRule
 	}
 	// host-local's lease files hold "ID\nIFNAME": they outlive a cache entry
 	// lost to a crash.
-	dir := filepath.Join(h.leaseDir, cniName)
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if net.ParseIP(e.Name()) == nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			continue
-		}
-		lid, lif, _ := strings.Cut(string(b), "\n")
-		if strings.TrimSpace(lid) == id && (lif == "" || strings.TrimSpace(lif) == ifName) {
-			ips[e.Name()] = true
-		}
+	for _, ip := range leasedIPs(filepath.Join(h.leaseDir, cniName), id, ifName) {
+		ips[ip] = true
 	}
 	sum := sha512.Sum512([]byte(cniName + id))
 	chain := fmt.Sprintf("CNI-%x", sum)[:28] // the plugins' utils.FormatChainName

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -109,6 +110,10 @@ func (h *Host) Sandboxes() (map[string]Sandbox, error) {
 		return nil, fmt.Errorf("list sandboxes: CNI cache: %w", err)
 	}
 	byID := map[string][]*libcni.NetworkAttachment{}
+	unread, err := h.unreadCacheEntries(attachments)
+	if err != nil {
+		return nil, fmt.Errorf("list sandboxes: CNI cache: %w", err)
+	}
 	for _, a := range attachments {
 		byID[a.ContainerID] = append(byID[a.ContainerID], a)
 	}
@@ -118,6 +123,13 @@ func (h *Host) Sandboxes() (map[string]Sandbox, error) {
 		mounted, err := netnsMounted(path)
 		if err != nil {
 			return nil, fmt.Errorf("list sandboxes: %w", err)
+		}
+		if mounted && slices.ContainsFunc(unread, func(f string) bool { return strings.Contains(f, "-"+key+"-") }) {
+			cached := map[string]bool{}
+			for _, a := range byID[key] {
+				cached[a.Network+"/"+a.IfName] = true
+			}
+			byID[key] = append(byID[key], h.repairCache(ns, name, cached)...)
 		}
 		sb := Sandbox{IPs: map[string]string{}}
 		if mounted {
@@ -136,6 +148,26 @@ func (h *Host) Sandboxes() (map[string]Sandbox, error) {
 		}
 		sb.Ready = mounted && attached
 		out[reconciler.JoinName(ns, name)] = sb
+	}
+	return out, nil
+}
+
+// unreadCacheEntries lists the files of libcni's cache that are none of
+// attachments, the entries libcni could read.
+func (h *Host) unreadCacheEntries(attachments []*libcni.NetworkAttachment) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(h.cfg.CNICacheDir, "results"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	read := map[string]bool{}
+	for _, a := range attachments {
+		read[filepath.Base(cacheEntryPath("", a.Network, a.ContainerID, a.IfName))] = true
+	}
+	var out []string
+	for _, e := range entries {
+		if !read[e.Name()] && !strings.HasPrefix(e.Name(), statedir.TmpPrefix) {
+			out = append(out, e.Name())
+		}
 	}
 	return out, nil
 }

@@ -47,6 +47,7 @@ exec /usr/lib/cni/bridge
 // deletions, and no network namespace, veth, IP lease or iptables rule of
 // a failed call is left behind.
 func TestCNIFailsIntermittently(t *testing.T) {
+	parallel(t)
 	addr := testenv.ContainerdAddress(t)
 	testenv.Binary(t, "flock", "util-linux")
 	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {

@@ -71,6 +71,7 @@ func privateContainerd(t *testing.T) (sock string, script func(cmd string) error
 // made twice), converges a commit pushed during the outage, and the error
 // clears.
 func TestContainerdRestart(t *testing.T) {
+	parallel(t)
 	testenv.ContainerdAddress(t) // the suite runs where containerd is available
 	sock, script := privateContainerd(t)
 	r := newRig(t, sock)

@@ -27,16 +27,10 @@ func crashIterations(t *testing.T) int {
 	return 8
 }
 
-// TestAgentCrashLoop is the SIGKILL crash loop of `kelpie apply`
-// (cli/crash_test.go) with the agent and git in the loop: commits that
-// create, replace and delete pods are pushed in turn; after each push the
-// agent is SIGKILLed at a random moment of the sync the push started,
-// restarted, and must converge on the pushed commit with every desired pod
-// running exactly once and nothing leaked. The kill points are fractions
-// of a full sync's duration drawn from a seeded generator; the seed and
-// each kill point are logged.
-func TestAgentCrashLoop(t *testing.T) {
-	addr := testenv.ContainerdAddress(t)
+// crashRand is the seeded generator of a crash loop's kill points: the
+// seed is KELPIE_CRASH_SEED or the time, and is logged.
+func crashRand(t *testing.T) *rand.Rand {
+	t.Helper()
 	seed := time.Now().UnixNano()
 	if s := os.Getenv("KELPIE_CRASH_SEED"); s != "" {
 		v, err := strconv.ParseInt(s, 10, 64)
@@ -46,7 +40,21 @@ func TestAgentCrashLoop(t *testing.T) {
 		seed = v
 	}
 	t.Logf("seed %d (rerun with KELPIE_CRASH_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewPCG(uint64(seed), 0x6661756c7473))
+	return rand.New(rand.NewPCG(uint64(seed), 0x6661756c7473))
+}
+
+// TestAgentCrashLoop is the SIGKILL crash loop of `kelpie apply`
+// (cli/crash_test.go) with the agent and git in the loop: commits that
+// create, replace and delete pods are pushed in turn; after each push the
+// agent is SIGKILLed at a random moment of the sync the push started,
+// restarted, and must converge on the pushed commit with every desired pod
+// running exactly once and nothing leaked. The kill points are fractions
+// of a full sync's duration drawn from a seeded generator; the seed and
+// each kill point are logged.
+func TestAgentCrashLoop(t *testing.T) {
+	parallel(t)
+	addr := testenv.ContainerdAddress(t)
+	rng := crashRand(t)
 	r := newRig(t, addr)
 
 	// A → B replaces two pods, deletes one and creates one; B → A undoes it.

@@ -119,6 +119,7 @@ func newFaultyGit(t *testing.T, root string) *faultyGit {
 // refused with an error that says so, nothing changes, nothing of the
 // pack stays in the cache; then it converges.
 func TestGitRemoteFaults(t *testing.T) {
+	parallel(t)
 	addr := testenv.ContainerdAddress(t)
 	r := newRig(t, addr)
 	g := newFaultyGit(t, filepath.Dir(r.bare))

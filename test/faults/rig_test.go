@@ -34,7 +34,9 @@ type rig struct {
 	repo   *testenv.GitRepo
 	bare   string
 	listen string
-	flags  []string // the host's runtime flags and --node-name
+	node   string         // the host's name (--node-name)
+	flags  []string       // the host's runtime flags and --node-name
+	net    *nethost.Netns // the network namespace the host's processes run in; nil: the machine's
 
 	agent     *proc
 	logs      []string // the logs of the agent processes that ended
@@ -60,15 +62,29 @@ const apiToken = "faults-api-token-0123456789"
 // is killed, and then the host is emptied and checked (nethost.New).
 func newRig(t *testing.T, addr string) *rig {
 	t.Helper()
+	return newHostRig(t, addr, nethost.BuildKelpie(t), nil, "test-host", freeAddr(t))
+}
+
+// newHostRig is newRig for a host named node, running the kelpie binary
+// bin, whose processes run in the network namespace netns (nil: the
+// machine's) and whose agent listens on listen. A network namespace must
+// outlive the rig: make it before.
+func newHostRig(t *testing.T, addr, bin string, netns *nethost.Netns, node, listen string) *rig {
+	t.Helper()
 	testenv.Binary(t, "git", "git")
 	hc := nethost.New(t, addr, "flt")
 	r := &rig{
-		t: t, bin: nethost.BuildKelpie(t), hc: hc,
+		t: t, bin: bin, hc: hc,
 		ns:     fmt.Sprintf("faults%d", hc.Octet),
 		repo:   testenv.NewGitRepo(t),
 		bare:   testenv.NewBareRepo(t),
-		listen: freeAddr(t),
-		flags:  append(hc.Flags(), "--node-name", "test-host"),
+		listen: listen,
+		node:   node,
+		flags:  append(hc.Flags(), "--node-name", node),
+		net:    netns,
+	}
+	if netns != nil {
+		hc.NetNS = netns.Name
 	}
 	hc.Empty = func() error {
 		out, err := r.kelpie(append([]string{"apply", "-f", t.TempDir(), "--prune", "--allow-empty"}, r.flags...)...)
@@ -117,9 +133,18 @@ func env() []string {
 	return out
 }
 
+// command returns a command running the kelpie binary in the host's
+// network namespace.
+func (r *rig) command(args ...string) *exec.Cmd {
+	if r.net != nil {
+		return r.net.Command(r.bin, args...)
+	}
+	return exec.Command(r.bin, args...)
+}
+
 // kelpie runs a kelpie command to its end and returns its output.
 func (r *rig) kelpie(args ...string) (string, error) {
-	cmd := exec.Command(r.bin, args...)
+	cmd := r.command(args...)
 	cmd.Env = env()
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -135,7 +160,7 @@ func (r *rig) start(repo string, extra ...string) {
 	args := append([]string{"agent", "--repo", repo, "--ref", "main", "--path", "apps", "--listen", r.listen,
 		"--api-token", apiToken}, r.flags...)
 	p := &proc{log: &lockedBuffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(r.bin, append(args, extra...)...)
+	p.cmd = r.command(append(args, extra...)...)
 	p.cmd.Env = env()
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -194,7 +219,12 @@ func (r *rig) log() string {
 // status reads the agent's /api/v1/status.
 func (r *rig) status() (agent.Status, error) {
 	var s agent.Status
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + r.listen + "/api/v1/status")
+	req, err := http.NewRequest(http.MethodGet, "http://"+r.listen+"/api/v1/status", nil)
+	if err != nil {
+		return s, err
+	}
+	req.Header.Set("Authorization", "Bearer "+apiToken) // beyond loopback reads need it too
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
 	if err != nil {
 		return s, err
 	}
@@ -329,6 +359,18 @@ func (r *rig) taskPIDs() map[string]uint32 {
 		out[c.ID()] = task.Pid()
 	}
 	return out
+}
+
+// parallel runs the test beside the suite's other parallel tests, after
+// the serial ones (the cluster's, whose failure detection wants the
+// machine to itself), unless KELPIE_FAULTS_SERIAL is set: one test's
+// faults never reach another's host (each has its own pod subnet,
+// containerd namespace, state dir, repository and ports), and most of a
+// test is waiting.
+func parallel(t *testing.T) {
+	if os.Getenv("KELPIE_FAULTS_SERIAL") == "" {
+		t.Parallel()
+	}
 }
 
 // freeAddr returns a loopback address with a port nothing listens on.

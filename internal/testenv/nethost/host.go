@@ -233,6 +233,13 @@ type Host struct {
 	// apply --prune --allow-empty` with Flags); the caller sets it.
 	// Destroy runs it, and so does the end of the test unless Destroy ran.
 	Empty func() error
+	// NetNS, when set, is the network namespace (/run/netns/NetNS) the
+	// host's agent runs in, whose bridge and iptables rules are its: the
+	// checks look for them there rather than in the machine's namespace.
+	NetNS string
+	// Mounts are file systems the test mounted under the state dir (paths
+	// relative to it, "agent/git"), not kelpie's: the checks pass them over.
+	Mounts []string
 
 	flags     []string
 	seen      map[string]bool // every pod key a Want named
@@ -496,6 +503,9 @@ func (hc *Host) Problems(want Want) []string {
 			continue // the state dir on a filesystem of its own (a test's small tmpfs)
 		}
 		rel := strings.TrimPrefix(m.Mountpoint, hc.StateDir+"/")
+		if slices.Contains(hc.Mounts, rel) {
+			continue
+		}
 		if strings.Contains(rel, "/volumes/.subpaths/") {
 			haveMounts = append(haveMounts, rel+" (bind)")
 			continue
@@ -523,7 +533,7 @@ func (hc *Host) Problems(want Want) []string {
 		bridges[br] = n
 	}
 	for br, n := range bridges {
-		if got := BridgePorts(br); got != n {
+		if got := hc.bridgePorts(br); got != n {
 			add("bridge %s has %d ports, want %d", br, got, n)
 		}
 	}
@@ -651,7 +661,7 @@ func stateNames(keys []string) []string {
 var iptablesID = regexp.MustCompile(`id: \\?"([^"\\]+)\\?"`)
 
 func (hc *Host) iptablesProblems(live map[string]bool) []string {
-	out, err := exec.Command("iptables", "-w", "-t", "nat", "-S").CombinedOutput()
+	out, err := hc.command("iptables", "-w", "-t", "nat", "-S").CombinedOutput()
 	if err != nil {
 		return []string{fmt.Sprintf("iptables -t nat -S: %v: %s", err, out)}
 	}
@@ -720,9 +730,28 @@ func (hc *Host) cgroupProblems(live map[string]bool) []string {
 	return p
 }
 
+// command returns a command that runs in the host's network namespace.
+func (hc *Host) command(name string, args ...string) *exec.Cmd {
+	if hc.NetNS == "" {
+		return exec.Command(name, args...)
+	}
+	return exec.Command("nsenter", append([]string{"--net=/run/netns/" + hc.NetNS, "--", name}, args...)...)
+}
+
+// bridgePorts counts the interfaces attached to a bridge of the host's
+// network namespace.
+func (hc *Host) bridgePorts(bridge string) int {
+	return countPorts(hc.command("ip", "-o", "link", "show", "master", bridge))
+}
+
 // BridgePorts counts the interfaces attached to a bridge.
 func BridgePorts(bridge string) int {
-	out, err := exec.Command("ip", "-o", "link", "show", "master", bridge).Output()
+	return countPorts(exec.Command("ip", "-o", "link", "show", "master", bridge))
+}
+
+// countPorts counts the lines `ip -o link show master BRIDGE` prints.
+func countPorts(cmd *exec.Cmd) int {
+	out, err := cmd.Output()
 	if err != nil {
 		return 0 // no such bridge: no ports
 	}
