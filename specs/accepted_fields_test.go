@@ -205,7 +205,7 @@ var fieldUses = map[string]fieldUse{
 	"DeploymentStrategy.type":                {uses: []string{"reconciler:s.Type == appsv1.RecreateDeploymentStrategyType"}},
 	"DeploymentStrategy.rollingUpdate":       {uses: []string{"reconciler:ru := s.RollingUpdate"}},
 	"RollingUpdateDeployment.maxUnavailable": {uses: []string{"reconciler:*ru.MaxUnavailable"}},
-	"RollingUpdateDeployment.maxSurge":       {gap: "resolved only to be checked (reconciler.rolloutOf): a replacement deletes the old pod before it creates the new one under the same name, so no pod surges"},
+	"RollingUpdateDeployment.maxSurge":       {uses: []string{"reconciler:*ru.MaxSurge"}},
 
 	"DaemonSet.apiVersion": {uses: []string{loaderAPI}},
 	"DaemonSet.kind":       {uses: []string{loaderKind}},
