@@ -151,7 +151,7 @@ func Plan(desired Desired, actual Actual, opts PlanOptions) (PlanResult, error) 
 	if opts.Now.IsZero() {
 		return PlanResult{}, errors.New("plan: PlanOptions.Now is zero; pass the current time")
 	}
-	desired = BindSlots(desired, actual)
+	desired = bindSlots(desired, actual, opts.RollingUpdates)
 	if err := checkDesired(&desired); err != nil {
 		return PlanResult{}, fmt.Errorf("plan: %w", err)
 	}

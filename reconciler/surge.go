@@ -159,6 +159,13 @@ func actualSlots(pods []ActualPod) map[string][]*ActualPod {
 // caller that matches desired pods to actual ones by name (readiness,
 // status) calls it first too. desired itself is not modified.
 func BindSlots(desired Desired, actual Actual) Desired {
+	return bindSlots(desired, actual, true)
+}
+
+// bindSlots is BindSlots; without rolling (a plan without
+// PlanOptions.RollingUpdates, which replaces every changed pod at once) no
+// pod surges and each replaces its slot's pod in place.
+func bindSlots(desired Desired, actual Actual, rolling bool) Desired {
 	slots := actualSlots(actual.Pods)
 	if len(slots) == 0 {
 		return desired
@@ -179,7 +186,7 @@ func BindSlots(desired Desired, actual Actual) Desired {
 			continue
 		}
 		have := slots[slotKey(d.Namespace, d.Owner.Name, slot)]
-		name := bindName(d, slot, have, func(n string) bool { return !taken[JoinName(d.Namespace, n)] || n == d.Name })
+		name := bindName(d, slot, have, rolling, func(n string) bool { return !taken[JoinName(d.Namespace, n)] || n == d.Name })
 		if name != d.Name {
 			taken[JoinName(d.Namespace, name)] = true
 			d.Name = name
@@ -189,8 +196,9 @@ func BindSlots(desired Desired, actual Actual) Desired {
 }
 
 // bindName picks the name of desired pod d of slot, whose pods on the
-// host are have; free reports whether a name is unused.
-func bindName(d *Pod, slot string, have []*ActualPod, free func(string) bool) string {
+// host are have; free reports whether a name is unused. Only with
+// rolling may it surge.
+func bindName(d *Pod, slot string, have []*ActualPod, rolling bool, free func(string) bool) string {
 	var current []string
 	for _, a := range have {
 		if a.Hash != "" && a.Hash == d.Hash {
@@ -212,7 +220,7 @@ func bindName(d *Pod, slot string, have []*ActualPod, free func(string) bool) st
 		return current[0]
 	case len(have) == 0:
 		return slot
-	case d.Rollout.Rolling && d.Rollout.MaxSurge > 0:
+	case rolling && d.Rollout.Rolling && d.Rollout.MaxSurge > 0:
 		if n := SurgeName(slot, d.Hash); free(n) && !slices.Contains(names(have), n) {
 			return n
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/reconciler/reconcilertest"
 )
@@ -275,5 +276,22 @@ func TestExecuteRolloutSurge(t *testing.T) {
 				t.Errorf("at most %d pods: the rollout never surged to %d", maxPods, tc.replicas+tc.maxSurge)
 			}
 		})
+	}
+}
+
+// TestRolloutOfHostPorts: a pod template that binds host ports does not
+// surge (its new pod could not bind the same ports beside the old one).
+func TestRolloutOfHostPorts(t *testing.T) {
+	const strategy = "  strategy:\n    rollingUpdate: {maxUnavailable: 0, maxSurge: 1}\n"
+	for _, tc := range []struct{ name, extra string }{
+		{"hostNetwork", "      hostNetwork: true\n"},
+		{"hostPort", "          ports:\n          - {containerPort: 8080, hostPort: 80}\n"},
+	} {
+		yaml := testenv.Deployment{Name: "web", Replicas: 2, Strategy: strategy, Container: testenv.Container{Extra: tc.extra}}.YAML()
+		d, _ := reconciler.ExpandText(t, yaml)
+		want := reconciler.Rollout{Rolling: true, MaxUnavailable: 1, Replicas: 2}
+		if len(d.Pods) != 2 || d.Pods[0].Rollout != want {
+			t.Errorf("%s: %d pods, Rollout %+v, want %+v", tc.name, len(d.Pods), d.Pods[0].Rollout, want)
+		}
 	}
 }
