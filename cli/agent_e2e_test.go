@@ -361,13 +361,21 @@ func TestAgentEndToEnd(t *testing.T) {
 	// restart of a streak has no back-off), found through containerd's
 	// events rather than a poll: the drift tick alone would take up to 10 s.
 	ctr := testenv.Binary(t, "ctr", "containerd")
-	if out, err := exec.Command(ctr, "-a", addr, "-n", "kelpie-agent-"+id, "task", "kill", "-s", "SIGKILL", "agenttest_worker-0_main").CombinedOutput(); err != nil {
+	worker := "worker-0" // the pod of slot worker-0: v2 replaced it beside the old one (maxSurge)
+	if st, ok := e.status(); ok {
+		for _, p := range st.Pods {
+			if slotOrName(p.Name) == "worker-0" {
+				worker = p.Name
+			}
+		}
+	}
+	if out, err := exec.Command(ctr, "-a", addr, "-n", "kelpie-agent-"+id, "task", "kill", "-s", "SIGKILL", "agenttest_"+worker+"_main").CombinedOutput(); err != nil {
 		t.Fatalf("ctr task kill: %v\n%s", err, out)
 	}
 	start = time.Now()
 	e.waitFor("worker-0 restarted", 8*time.Second, func(s agent.Status) bool {
 		for _, p := range s.Pods {
-			if p.Name == "worker-0" {
+			if p.Name == worker {
 				return p.State == "Running" && p.Restarts == 1
 			}
 		}
