@@ -185,11 +185,11 @@ func (a *Agent) place() *SyncError {
 	cur, hasCur := a.cluster.Placement()
 	var prev *scheduler.Placement
 	var prevNet, prevJobs json.RawMessage
-	var prevRollouts map[string][]string
+	var prevRollouts, prevSurges map[string][]string
 	if hasCur {
 		p := scheduler.Placement{Commit: cur.Commit} // an undecodable placement places nothing
 		if pub, err := scheduler.Decode(cur.Data); err == nil {
-			p, prevNet, prevJobs, prevRollouts = pub.Placement, pub.Network, pub.Jobs, pub.Rollouts
+			p, prevNet, prevJobs, prevRollouts, prevSurges = pub.Placement, pub.Network, pub.Jobs, pub.Rollouts, pub.Surges
 		}
 		p.Term, p.Seq = cur.Term, cur.Seq
 		prev = &p
@@ -247,21 +247,21 @@ func (a *Agent) place() *SyncError {
 	if err != nil {
 		a.log.Warn("network allocation", "err", err)
 	}
-	var rollouts map[string][]string
+	var rollouts, surges map[string][]string
 	rolloutsChanged := false
 	if hasCur && cur.Commit == t.commit.Hash {
 		// Paced against the replicas as the placement in force puts them;
 		// a new commit starts from none allowed (its hashes are new).
-		rollouts, rolloutsChanged = a.leaderRollouts(t, prevRollouts, d.Placement.Assignments)
+		rollouts, surges, rolloutsChanged = a.leaderRollouts(t, prevRollouts, prevSurges, d.Placement.Assignments)
 	} else {
-		rollouts, rolloutsChanged = a.leaderRollouts(t, nil, d.Placement.Assignments)
+		rollouts, surges, rolloutsChanged = a.leaderRollouts(t, nil, nil, d.Placement.Assignments)
 	}
 	if !d.Changed && !netChanged && !jobsChanged && !rolloutsChanged {
 		return nil
 	}
 	sp, rep := d.Placement, d.Report
 	pub := scheduler.NewPublished(sp, rep)
-	pub.Network, pub.Jobs, pub.Rollouts = network, jobs, rollouts
+	pub.Network, pub.Jobs, pub.Rollouts, pub.Surges = network, jobs, rollouts, surges
 	data, err := pub.Encode()
 	if err != nil {
 		return a.newError(KindPlan, commit, err)
@@ -570,7 +570,7 @@ func (a *Agent) settled(prev *scheduler.Placement) map[string]bool {
 			continue
 		}
 		for _, id := range d.Available {
-			if prev.Assignments[id] == m.Name {
+			if id = slotID(id, prev.Assignments); prev.Assignments[id] == m.Name {
 				out[id] = true
 			}
 		}

@@ -135,7 +135,13 @@ func testLogger(t *testing.T) *slog.Logger {
 // start creates and runs the agent; it is stopped when the test ends.
 func (h *harness) start() {
 	h.t.Helper()
-	a, err := New(h.cfg, Deps{Source: h.src, Runtime: h.rt, Events: h.events})
+	h.startOn(h.rt)
+}
+
+// startOn is start over rt, a runtime that wraps h.rt.
+func (h *harness) startOn(rt reconciler.Runtime) {
+	h.t.Helper()
+	a, err := New(h.cfg, Deps{Source: h.src, Runtime: rt, Events: h.events})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -223,8 +229,17 @@ func (h *harness) podNames() []string {
 // deployment is a Deployment manifest in namespace agenttest of replicas
 // running image.
 func deployment(name string, replicas int, image string) string {
-	return testenv.Deployment{Name: name, Namespace: "agenttest", Replicas: replicas, Container: testenv.Container{Image: image}}.YAML()
+	return strategyDeployment(name, replicas, image, "")
 }
+
+// strategyDeployment is deployment with a strategy block (YAML under
+// spec, indented by 2).
+func strategyDeployment(name string, replicas int, image, strategy string) string {
+	return testenv.Deployment{Name: name, Namespace: "agenttest", Replicas: replicas, Strategy: strategy, Container: testenv.Container{Image: image}}.YAML()
+}
+
+// noSurge is the strategy of a rolling update that replaces pods in place.
+const noSurge = "  strategy:\n    rollingUpdate: {maxSurge: 0}\n"
 
 // brokenManifest has an invalid field on line 7.
 const brokenManifest = `apiVersion: apps/v1

@@ -1,11 +1,9 @@
 package agent
 
 import (
-	"encoding/json"
 	"maps"
 	"slices"
 
-	"github.com/kelpie-dev/kelpie/gossip"
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/scheduler"
 )
@@ -18,71 +16,43 @@ import (
 // (nodeDetail.Revisions and Available).
 
 // leaderRollouts computes the replicas allowed to be replaced now, from
-// prev (the allowed set of the placement in force) and the hosts' reports
-// of the replicas that placement gives them. It reports whether the
-// result differs from prev.
-func (a *Agent) leaderRollouts(t *target, prev map[string][]string, assignments map[string]string) (map[string][]string, bool) {
+// prev (the allowed sets of the placement in force: Rollouts and Surges)
+// and the hosts' reports of the replicas that placement gives them. A
+// Deployment that may surge is paced by scheduler.PaceSurges, the others
+// by scheduler.PaceRollouts. It reports whether the result differs from
+// prev.
+func (a *Agent) leaderRollouts(t *target, prev, prevSurges map[string][]string, assignments map[string]string) (rollouts, surges map[string][]string, changed bool) {
 	if t == nil {
-		return prev, false
+		return prev, prevSurges, false
 	}
-	revisions, available := map[string]string{}, map[string]bool{}
-	alive := map[string]bool{}
-	for _, m := range a.cluster.Members() {
-		if m.State != gossip.StateAlive {
-			continue
-		}
-		alive[m.Name] = true
-		if m.Self {
-			for id, h := range a.revisions() {
-				revisions[id] = h
-			}
-			for _, id := range a.availablePods() {
-				available[id] = true
-			}
-			continue
-		}
-		if !m.HasStatus {
-			continue
-		}
-		var d nodeDetail
-		if json.Unmarshal(m.Status.Data, &d) != nil {
-			continue
-		}
-		for id, h := range d.Revisions {
-			if assignments[id] == m.Name {
-				revisions[id] = h
-			}
-		}
-		for _, id := range d.Available {
-			if assignments[id] == m.Name {
-				available[id] = true
-			}
-		}
-	}
+	reported := a.reportedSlots(assignments)
 	var groups []scheduler.RolloutGroup
-	index := map[string]int{}
+	var surging []scheduler.SurgeGroup
+	index, sindex := map[string]int{}, map[string]int{}
 	for _, p := range t.full.Pods {
 		if p.Owner.Kind != "Deployment" || !p.Rollout.Rolling {
 			continue
 		}
 		key := reconciler.JoinName(p.Namespace, p.Owner.Name)
+		id := reconciler.JoinName(p.Namespace, p.Name)
+		if p.Rollout.MaxSurge > 0 {
+			surging = addSurgeSlot(surging, sindex, key, p, surgeSlot(id, p.Hash, reported[id]))
+			continue
+		}
 		i, ok := index[key]
 		if !ok {
 			i = len(groups)
 			index[key] = i
 			groups = append(groups, scheduler.RolloutGroup{Key: key, MaxUnavailable: p.Rollout.MaxUnavailable})
 		}
-		id := reconciler.JoinName(p.Namespace, p.Name)
-		node := assignments[id]
-		groups[i].Replicas = append(groups[i].Replicas, scheduler.RolloutReplica{
-			ID:        id,
-			Updated:   revisions[id] == p.Hash,
-			Available: alive[node] && available[id] && revisions[id] != "",
-		})
+		groups[i].Replicas = append(groups[i].Replicas, rolloutReplica(id, p.Hash, reported[id]))
 	}
 	groups = append(groups, a.daemonSetGroups(t)...)
-	next := scheduler.PaceRollouts(groups, prev)
-	return next, !maps.EqualFunc(next, prev, slices.Equal[[]string])
+	rollouts = scheduler.PaceRollouts(groups, prev)
+	inPlace, surges := scheduler.PaceSurges(surging, prev, prevSurges)
+	maps.Copy(rollouts, inPlace)
+	same := maps.EqualFunc(rollouts, prev, slices.Equal[[]string]) && maps.EqualFunc(surges, prevSurges, slices.Equal[[]string])
+	return rollouts, surges, !same
 }
 
 // revisions maps this host's pods ("ns/name") to the spec hash they run.
@@ -105,11 +75,5 @@ func (a *Agent) allowedOnThisHost() map[string]bool {
 	if a.cluster == nil {
 		return nil
 	}
-	out := map[string]bool{}
-	for _, ids := range a.placed.Rollouts {
-		for _, id := range ids {
-			out[id] = true
-		}
-	}
-	return out
+	return flatten(a.placed.Rollouts)
 }

@@ -49,13 +49,13 @@ func (g gate) CreatePod(ctx context.Context, p reconciler.Pod) error {
 }
 
 // TestClusterRolloutPacedAcrossHosts: a Deployment of 6 replicas on 3
-// hosts with maxUnavailable 1 (25% of 6) is rolled out one replica at a
+// hosts with maxUnavailable 1 (25% of 6) and maxSurge 0 is rolled out one replica at a
 // time in the whole cluster: the leader allows the next replacement only
 // once the previous one runs the new template and is ready. Paced by each
 // host alone, three would be down at once.
 func TestClusterRolloutPacedAcrossHosts(t *testing.T) {
 	src := newFakeSource()
-	src.push("v1", map[string]string{"web.yaml": deployment("web", 6, "busybox:1")})
+	src.push("v1", map[string]string{"web.yaml": strategyDeployment("web", 6, "busybox:1", noSurge)})
 	tc := newTestCluster(t, src)
 	st := &gateState{release: make(chan struct{})}
 	tc.runtime = func(f *reconcilertest.Fake) reconciler.Runtime { return gate{Fake: f, g: st} }
@@ -66,7 +66,7 @@ func TestClusterRolloutPacedAcrossHosts(t *testing.T) {
 	st.mu.Lock()
 	st.closed = true
 	st.mu.Unlock()
-	src.push("v2: new image", map[string]string{"web.yaml": deployment("web", 6, "busybox:2")})
+	src.push("v2: new image", map[string]string{"web.yaml": strategyDeployment("web", 6, "busybox:2", noSurge)})
 
 	deadline := time.Now().Add(90 * time.Second)
 	released := 0

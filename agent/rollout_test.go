@@ -7,15 +7,15 @@ import (
 )
 
 // TestRollingUpdate: a new image for a Deployment of 4 replaces one pod
-// per round (maxUnavailable 25%), each round as soon as the previous
+// per round (maxUnavailable 25%, maxSurge 0), each round as soon as the previous
 // one's pod runs, until all four run the new spec.
 func TestRollingUpdate(t *testing.T) {
 	h := newHarness(t)
-	h.src.push("v1", map[string]string{"app.yaml": deployment("web", 4, "busybox:1")})
+	h.src.push("v1", map[string]string{"app.yaml": strategyDeployment("web", 4, "busybox:1", noSurge)})
 	h.start()
 	h.waitFor("v1 running", func(s Status) bool { return len(s.Pods) == 4 })
 	old := h.hashes()
-	v2 := h.src.push("v2: new image", map[string]string{"app.yaml": deployment("web", 4, "busybox:2")})
+	v2 := h.src.push("v2: new image", map[string]string{"app.yaml": strategyDeployment("web", 4, "busybox:2", noSurge)})
 	seq := h.seq()
 	h.agent.Trigger("test")
 	s := h.waitSync(seq)

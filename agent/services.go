@@ -143,6 +143,9 @@ func (a *Agent) localPods() []netplan.Pod {
 	out := make([]netplan.Pod, 0, len(a.pods))
 	for _, ps := range a.pods {
 		d := desired[reconciler.JoinName(ps.Namespace, ps.Name)]
+		if slot, ok := reconciler.SlotOf(ps.Name); ok && d == nil {
+			d = desired[reconciler.JoinName(ps.Namespace, slot)] // a pod started beside its slot's (maxSurge)
+		}
 		if d == nil {
 			continue
 		}

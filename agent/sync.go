@@ -192,9 +192,10 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 	defer a.wakeForJobs(now)
 	desired, jobNotices := a.runJobs(t, actual, now)
 	desired = desired.WithServiceEnv(a.serviceEnv(t))
+	desired = reconciler.BindSlots(desired, actual) // names pods as their slots' pods are named
 	actual = a.readiness(desired, actual)
 	a.setPods(desired, actual)
-	res, err := reconciler.Plan(desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty || t.allowEmpty, RollingUpdates: true, Privileges: &a.priv, PodSubnet: subnet, RolloutAllowed: a.allowedOnThisHost()})
+	res, err := reconciler.Plan(desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty || t.allowEmpty, RollingUpdates: true, Privileges: &a.priv, PodSubnet: subnet, RolloutAllowed: a.allowedOnThisHost(), SurgeAllowed: a.surgeAllowedOnThisHost()})
 	if err != nil {
 		if errors.Is(err, reconciler.ErrEmptyDesired) {
 			return 0, a.newError(KindEmpty, &t.commit, fmt.Errorf("commit %s refused: %w (start the agent with --allow-empty to let a commit remove every pod)", t.commit.Short(), err))
@@ -228,7 +229,8 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 		},
 	})
 	if after, err := a.rt.Observe(ctx); err == nil {
-		a.setPods(t.desired, a.readiness(t.desired, after))
+		bound := reconciler.BindSlots(t.desired, after)
+		a.setPods(bound, a.readiness(bound, after))
 	}
 	a.nextCheck = a.clock.Now().Add(a.cfg.DriftInterval)
 	if !res.NextCheck.IsZero() && res.NextCheck.Before(a.nextCheck) {

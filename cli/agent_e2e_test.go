@@ -23,6 +23,7 @@ import (
 	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/internal/testenv/nethost"
 	"github.com/kelpie-dev/kelpie/internal/testimage"
+	"github.com/kelpie-dev/kelpie/reconciler"
 )
 
 // agentE2E is one `kelpie agent` run as a separate process against the
@@ -152,14 +153,15 @@ func runtimeOnly(flags []string) []string {
 }
 
 // runningPods reports whether the agent's status lists exactly names, each
-// Running with an address in the test subnet.
+// Running with an address in the test subnet (a Deployment's pod started
+// beside an old one stands for its slot, NAME-i).
 func runningPods(s agent.Status, names ...string) bool {
 	var got []string
 	for _, p := range s.Pods {
 		if p.State != "Running" || !strings.HasPrefix(p.IP, "10.248.30.") {
 			return false
 		}
-		got = append(got, p.Name)
+		got = append(got, slotOrName(p.Name))
 	}
 	slices.Sort(got)
 	slices.Sort(names)
@@ -359,13 +361,21 @@ func TestAgentEndToEnd(t *testing.T) {
 	// restart of a streak has no back-off), found through containerd's
 	// events rather than a poll: the drift tick alone would take up to 10 s.
 	ctr := testenv.Binary(t, "ctr", "containerd")
-	if out, err := exec.Command(ctr, "-a", addr, "-n", "kelpie-agent-"+id, "task", "kill", "-s", "SIGKILL", "agenttest_worker-0_main").CombinedOutput(); err != nil {
+	worker := "worker-0" // the pod of slot worker-0: v2 replaced it beside the old one (maxSurge)
+	if st, ok := e.status(); ok {
+		for _, p := range st.Pods {
+			if slotOrName(p.Name) == "worker-0" {
+				worker = p.Name
+			}
+		}
+	}
+	if out, err := exec.Command(ctr, "-a", addr, "-n", "kelpie-agent-"+id, "task", "kill", "-s", "SIGKILL", "agenttest_"+worker+"_main").CombinedOutput(); err != nil {
 		t.Fatalf("ctr task kill: %v\n%s", err, out)
 	}
 	start = time.Now()
 	e.waitFor("worker-0 restarted", 8*time.Second, func(s agent.Status) bool {
 		for _, p := range s.Pods {
-			if p.Name == "worker-0" {
+			if p.Name == worker {
 				return p.State == "Running" && p.Restarts == 1
 			}
 		}
@@ -405,7 +415,22 @@ func podIP(s agent.Status, name string) string {
 			return p.IP
 		}
 	}
+	for _, p := range s.Pods {
+		if slotOrName(p.Name) == name {
+			return p.IP
+		}
+	}
 	return ""
+}
+
+// slotOrName is the Deployment slot a pod started beside its slot's old
+// pod holds (NAME-i for NAME-i-HASH, see reconciler.SurgeName), else the
+// pod's name.
+func slotOrName(name string) string {
+	if slot, ok := reconciler.SlotOf(name); ok {
+		return slot
+	}
+	return name
 }
 
 // samePods reports whether two ps results hold the same pods with the same

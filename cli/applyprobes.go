@@ -41,7 +41,9 @@ func rolloutProbes(ctx context.Context, rt any, desired reconciler.Desired) (rec
 	go func() { e.Run(ctx); close(done) }()
 	deadline := time.Now().Add(applyReadyTimeout)
 	hooks := reconciler.RolloutHooks{
-		Observed: func(a reconciler.Actual) reconciler.Actual { return e.Observe(desired.Pods, a) },
+		Observed: func(a reconciler.Actual) reconciler.Actual {
+			return e.Observe(reconciler.BindSlots(desired, a).Pods, a) // a new pod may be named after its slot's old one (maxSurge)
+		},
 		Wait: func(ctx context.Context, until time.Time) bool {
 			if !time.Now().Before(deadline) {
 				return false

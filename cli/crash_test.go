@@ -153,6 +153,7 @@ kind: Deployment
 metadata: {name: web, namespace: %[1]s}
 spec:
   replicas: %[3]d
+  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 0}}  # in place: the probes check the pods' names
   selector: {matchLabels: {app: web}}
   template:
     metadata: {labels: {app: web}}

@@ -8,7 +8,7 @@ package reconciler
 func Converged(d Desired) Actual {
 	var a Actual
 	for _, p := range d.Pods {
-		ap := ActualPod{Namespace: p.Namespace, Name: p.Name, Hash: p.Hash, SandboxReady: true,
+		ap := ActualPod{Namespace: p.Namespace, Name: p.Name, Owner: p.Owner, Hash: p.Hash, SandboxReady: true,
 			Networks: p.Networks, GracePeriod: p.TerminationGracePeriod}
 		for _, c := range p.InitContainers {
 			ap.Containers = append(ap.Containers, ActualContainer{Name: c.Name, State: Exited})

@@ -52,6 +52,12 @@ type PlanOptions struct {
 	// scheduler.PaceRollouts), and within this host's budget too. Nil
 	// paces by this host's budget alone (one host).
 	RolloutAllowed map[string]bool
+	// SurgeAllowed, with RolloutAllowed, are the replicas ("NAMESPACE/SLOT",
+	// SlotName) of rolling Deployments whose hosts may create their new pod
+	// beside the old one now (the leader's scheduler.PaceSurges); those of
+	// RolloutAllowed are replaced in place. Both nil: this host paces by its
+	// own budgets (one host).
+	SurgeAllowed map[string]bool
 }
 
 // PlanResult is a plan: the actions that converge the host, and what the
@@ -145,6 +151,7 @@ func Plan(desired Desired, actual Actual, opts PlanOptions) (PlanResult, error) 
 	if opts.Now.IsZero() {
 		return PlanResult{}, errors.New("plan: PlanOptions.Now is zero; pass the current time")
 	}
+	desired = bindSlots(desired, actual, opts.RollingUpdates)
 	if err := checkDesired(&desired); err != nil {
 		return PlanResult{}, fmt.Errorf("plan: %w", err)
 	}
@@ -170,8 +177,9 @@ func Plan(desired Desired, actual Actual, opts PlanOptions) (PlanResult, error) 
 
 // planner accumulates one plan.
 type planner struct {
-	opts PlanOptions
-	res  PlanResult
+	opts  PlanOptions
+	res   PlanResult
+	slots slotState
 }
 
 // act adds an action.

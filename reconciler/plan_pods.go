@@ -24,6 +24,7 @@ func (p *planner) pods(desired []Pod, remove []Removal, actual map[string]*Actua
 	used := map[string]string{}
 	want := make(map[string]bool, len(desired))
 	allowed, refused := p.refuse(desired)
+	p.slots = slots(desired, actual)
 	held := p.rollouts(allowed, actual)
 	for i := range desired {
 		d := &desired[i]
@@ -37,20 +38,22 @@ func (p *planner) pods(desired []Pod, remove []Removal, actual map[string]*Actua
 		if refused[key] {
 			continue // a wait says why
 		}
-		a, ok := actual[key]
-		if !ok {
-			p.act(Action{Kind: Create, Subject: podSubject(d.Namespace, d.Name), Reason: "not running", Stage: StagePods, Pod: d})
-			continue
-		}
 		if _, ok := held[key]; ok {
 			continue // an available pod: nothing to do but wait
 		}
+		a, ok := actual[key]
+		if !ok {
+			p.act(Action{Kind: Create, Subject: podSubject(d.Namespace, d.Name), Reason: p.createReason(d), Stage: StagePods, Pod: d})
+			continue
+		}
 		p.pod(d, a)
 	}
+	p.retireRest(desired, refused)
 	p.rolloutWaits(allowed, held)
+	p.surgeWaits()
 	obsolete := make([]string, 0, len(actual))
 	for key := range actual {
-		if !want[key] {
+		if !want[key] && !p.slots.handled[key] {
 			obsolete = append(obsolete, key)
 		}
 	}
@@ -143,7 +146,11 @@ func (p *planner) rolloutWaits(desired []Pod, held map[string]rolloutWait) {
 		if !moving && w.pending {
 			p.res.Pending = true
 		}
-		p.wait(podSubject(d.Namespace, d.Name), until, "%s", w.reason)
+		name := d.Name
+		if w.name != "" {
+			name = w.name
+		}
+		p.wait(podSubject(d.Namespace, name), until, "%s", w.reason)
 	}
 }
 

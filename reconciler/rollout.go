@@ -14,22 +14,29 @@ import (
 // changes. The zero value, for Pods, DaemonSets and Deployments with
 // strategy Recreate, replaces every changed pod in one plan.
 //
-// A Deployment with strategy RollingUpdate replaces at most MaxUnavailable
-// of its pods at a time (PlanOptions.RollingUpdates). Kelpie's pods have
-// fixed names (NAME-ORDINAL) and a replacement is a delete and a create of
-// the same name, so a new pod can never run next to the old pod it
-// replaces: maxSurge has no use and only maxUnavailable bounds a rollout.
-// With maxUnavailable resolving to 0 (the default 25% of fewer than 4
-// replicas), the planner still replaces one pod at a time, the closest it
-// can come to a surge of one.
+// A Deployment with strategy RollingUpdate replaces its pods a few at a
+// time (PlanOptions.RollingUpdates), within two budgets as Kubernetes
+// counts them: at most MaxUnavailable of its Replicas unavailable, and at
+// most Replicas+MaxSurge pods in all. Each replica is a slot NAME-ORDINAL
+// (SlotName); with MaxSurge 0 a replacement deletes the slot's pod and
+// creates the new one under the same name, and with MaxSurge above 0 it
+// may first create the new pod beside the old one, under another name
+// (SurgeName), and delete the old one once the new one is available. See
+// surge.go.
 type Rollout struct {
 	// Rolling is set for a Deployment whose strategy is RollingUpdate, and
 	// a DaemonSet whose updateStrategy is (daemonSetRollout).
 	Rolling bool `json:",omitempty"`
 	// MaxUnavailable is spec.strategy.rollingUpdate.maxUnavailable resolved
-	// against Replicas as Kubernetes does (a percentage rounds down), and at
-	// least 1 (see above).
+	// against Replicas as Kubernetes does (a percentage rounds down); 1 when
+	// it and MaxSurge both resolve to 0, as in Kubernetes.
 	MaxUnavailable int `json:",omitempty"`
+	// MaxSurge is spec.strategy.rollingUpdate.maxSurge resolved against
+	// Replicas (a percentage rounds up): how many pods a rolling update may
+	// run beyond Replicas. 0 for a pod template that binds host ports or
+	// uses the host's network, whose surge pod could not bind the same
+	// ports on the host of its slot.
+	MaxSurge int `json:",omitempty"`
 	// Replicas is the Deployment's replica count across the cluster.
 	Replicas int `json:",omitempty"`
 	// MinReady is spec.minReadySeconds: a pod counts as available once it
@@ -62,14 +69,19 @@ func rolloutOf(d *appsv1.Deployment, replicas int) Rollout {
 		}
 	}
 	// Kubernetes (deploymentutil.ResolveFenceposts): maxSurge rounds up,
-	// maxUnavailable down, and both 0 means maxUnavailable 1. maxSurge is
-	// resolved only to tell that case apart; it is not used otherwise.
+	// maxUnavailable down, and both 0 means maxUnavailable 1.
 	u, uerr := intstr.GetScaledValueFromIntOrPercent(&unavailable, replicas, false)
-	_, serr := intstr.GetScaledValueFromIntOrPercent(&surge, replicas, true)
-	if uerr != nil || serr != nil || u < 1 {
+	sg, serr := intstr.GetScaledValueFromIntOrPercent(&surge, replicas, true)
+	if uerr != nil || u < 0 {
 		u = 1
 	}
-	r.MaxUnavailable = u
+	if serr != nil || sg < 0 || bindsHostPorts(&d.Spec.Template.Spec) {
+		sg = 0
+	}
+	if u == 0 && sg == 0 {
+		u = 1
+	}
+	r.MaxUnavailable, r.MaxSurge = u, sg
 	return r
 }
 
@@ -86,7 +98,9 @@ func rolloutOf(d *appsv1.Deployment, replicas int) Rollout {
 //
 // The budget is per host: each host plans only its own pods, so a
 // Deployment spread over several hosts may have up to MaxUnavailable pods
-// down on each.
+// down on each, unless the leader paces it (PlanOptions.RolloutAllowed).
+// A Deployment that may surge, or has a slot with a predecessor, is paced
+// by surgeGroup instead.
 func (p *planner) rollouts(desired []Pod, actual map[string]*ActualPod) map[string]rolloutWait {
 	if !p.opts.RollingUpdates {
 		return nil
@@ -107,6 +121,10 @@ func (p *planner) rollouts(desired []Pod, actual map[string]*ActualPod) map[stri
 	held := map[string]rolloutWait{}
 	for _, g := range order {
 		pods := groups[g]
+		if p.surging(pods) {
+			p.surgeGroup(pods, actual, held)
+			continue
+		}
 		var busy []string
 		var changed []*Pod
 		var soonest time.Time // when the first pod that runs becomes available
@@ -131,10 +149,10 @@ func (p *planner) rollouts(desired []Pod, actual map[string]*ActualPod) map[stri
 			// The leader paces the Deployment across hosts: the pods it
 			// allows first, then no more than this host's budget.
 			slices.SortStableFunc(changed, func(x, y *Pod) int {
-				return boolOrder(allowed[JoinName(x.Namespace, x.Name)], allowed[JoinName(y.Namespace, y.Name)])
+				return boolOrder(allowed[JoinName(x.Namespace, SlotName(x))], allowed[JoinName(y.Namespace, SlotName(y))])
 			})
 			k := 0
-			for k < len(changed) && allowed[JoinName(changed[k].Namespace, changed[k].Name)] {
+			for k < len(changed) && allowed[JoinName(changed[k].Namespace, SlotName(changed[k]))] {
 				k++
 			}
 			changed, held = changed[:k:k], addHeld(held, changed[k:], "rolling update across hosts: waiting for the leader to allow it (one replica after another, within maxUnavailable for the whole cluster)")
@@ -161,6 +179,7 @@ func (p *planner) rollouts(desired []Pod, actual map[string]*ActualPod) map[stri
 // when none waits for that), and whether some of them are coming up
 // (pending: they run but are not available yet).
 type rolloutWait struct {
+	name    string // the pod the wait names, when not the desired one
 	group   []string
 	reason  string
 	until   time.Time

@@ -30,14 +30,16 @@ func TestRolloutOf(t *testing.T) {
 		strategy string
 		want     reconciler.Rollout
 	}{
-		{"default 25% of 6 rounds down", 6, "", reconciler.Rollout{Rolling: true, MaxUnavailable: 1, Replicas: 6}},
-		{"default 25% of 10", 10, "", reconciler.Rollout{Rolling: true, MaxUnavailable: 2, Replicas: 10}},
-		{"default of 2 replicas: maxUnavailable 0, one at a time", 2, "", reconciler.Rollout{Rolling: true, MaxUnavailable: 1, Replicas: 2}},
-		{"absolute", 6, "  strategy:\n    rollingUpdate: {maxUnavailable: 2}\n", reconciler.Rollout{Rolling: true, MaxUnavailable: 2, Replicas: 6}},
-		{"percent", 6, "  strategy:\n    rollingUpdate: {maxUnavailable: 50%}\n", reconciler.Rollout{Rolling: true, MaxUnavailable: 3, Replicas: 6}},
-		{"100%", 3, "  strategy:\n    rollingUpdate: {maxUnavailable: 100%}\n", reconciler.Rollout{Rolling: true, MaxUnavailable: 3, Replicas: 3}},
-		{"surge only", 6, "  strategy:\n    rollingUpdate: {maxUnavailable: 0, maxSurge: 3}\n", reconciler.Rollout{Rolling: true, MaxUnavailable: 1, Replicas: 6}},
-		{"minReadySeconds", 4, "  minReadySeconds: 5\n", reconciler.Rollout{Rolling: true, MaxUnavailable: 1, Replicas: 4, MinReady: 5 * time.Second}},
+		{"default 25% of 6: maxUnavailable rounds down, maxSurge up", 6, "", reconciler.Rollout{Rolling: true, MaxUnavailable: 1, MaxSurge: 2, Replicas: 6}},
+		{"default 25% of 10", 10, "", reconciler.Rollout{Rolling: true, MaxUnavailable: 2, MaxSurge: 3, Replicas: 10}},
+		{"default of 2 replicas: maxUnavailable 0, maxSurge 1", 2, "", reconciler.Rollout{Rolling: true, MaxUnavailable: 0, MaxSurge: 1, Replicas: 2}},
+		{"absolute", 6, "  strategy:\n    rollingUpdate: {maxUnavailable: 2, maxSurge: 1}\n", reconciler.Rollout{Rolling: true, MaxUnavailable: 2, MaxSurge: 1, Replicas: 6}},
+		{"percent", 6, "  strategy:\n    rollingUpdate: {maxUnavailable: 50%, maxSurge: 10%}\n", reconciler.Rollout{Rolling: true, MaxUnavailable: 3, MaxSurge: 1, Replicas: 6}},
+		{"100%", 3, "  strategy:\n    rollingUpdate: {maxUnavailable: 100%, maxSurge: 100%}\n", reconciler.Rollout{Rolling: true, MaxUnavailable: 3, MaxSurge: 3, Replicas: 3}},
+		{"surge only", 6, "  strategy:\n    rollingUpdate: {maxUnavailable: 0, maxSurge: 3}\n", reconciler.Rollout{Rolling: true, MaxUnavailable: 0, MaxSurge: 3, Replicas: 6}},
+		{"no surge", 6, "  strategy:\n    rollingUpdate: {maxUnavailable: 1, maxSurge: 0}\n", reconciler.Rollout{Rolling: true, MaxUnavailable: 1, Replicas: 6}},
+		{"both round to 0: maxUnavailable 1", 2, "  strategy:\n    rollingUpdate: {maxUnavailable: 10%, maxSurge: 0}\n", reconciler.Rollout{Rolling: true, MaxUnavailable: 1, Replicas: 2}},
+		{"minReadySeconds", 4, "  minReadySeconds: 5\n", reconciler.Rollout{Rolling: true, MaxUnavailable: 1, MaxSurge: 1, Replicas: 4, MinReady: 5 * time.Second}},
 		{"recreate", 6, "  strategy:\n    type: Recreate\n", reconciler.Rollout{}},
 	}
 	for _, tt := range tests {
@@ -58,7 +60,7 @@ func TestRolloutOf(t *testing.T) {
 // TestRollingUpdatePlan checks single plans of a rolling update: how many
 // pods are replaced, which first, and what the others wait for.
 func TestRollingUpdatePlan(t *testing.T) {
-	const strategy = "  strategy:\n    rollingUpdate: {maxUnavailable: 2}\n"
+	const strategy = "  strategy:\n    rollingUpdate: {maxUnavailable: 2, maxSurge: 0}\n"
 	old, _ := reconciler.ExpandText(t, strategyDeployment("web", 6, strategy, "1"))
 	desired, _ := reconciler.ExpandText(t, strategyDeployment("web", 6, strategy, "2"))
 	short := func(h string) string { return reconciler.ShortHash(h) }
@@ -174,7 +176,7 @@ func TestRollingUpdateRecreate(t *testing.T) {
 // to its end in one call, never replacing more than maxUnavailable pods in
 // one round, and stops on a rollout whose new pods do not come up.
 func TestExecuteRollout(t *testing.T) {
-	const strategy = "  strategy:\n    rollingUpdate: {maxUnavailable: 2}\n"
+	const strategy = "  strategy:\n    rollingUpdate: {maxUnavailable: 2, maxSurge: 0}\n"
 	old, _ := reconciler.ExpandText(t, strategyDeployment("web", 5, strategy, "1"))
 	desired, _ := reconciler.ExpandText(t, strategyDeployment("web", 5, strategy, "2"))
 	fake := reconcilertest.NewFake(reconciler.Converged(old))
@@ -402,7 +404,7 @@ func isAvailable(d *reconciler.Pod, a *reconciler.ActualPod) bool {
 // minReadySeconds after its containers started, and that the held pods'
 // wait says when that is.
 func TestRollingUpdateMinReady(t *testing.T) {
-	const strategy = "  minReadySeconds: 10\n  strategy:\n    rollingUpdate: {maxUnavailable: 2}\n"
+	const strategy = "  minReadySeconds: 10\n  strategy:\n    rollingUpdate: {maxUnavailable: 2, maxSurge: 0}\n"
 	old, _ := reconciler.ExpandText(t, strategyDeployment("web", 4, strategy, "1"))
 	desired, _ := reconciler.ExpandText(t, strategyDeployment("web", 4, strategy, "2"))
 	actual := reconciler.Converged(old)
@@ -433,7 +435,7 @@ func TestRollingUpdateMinReady(t *testing.T) {
 // for), and that minReadySeconds counts from when it became Ready, not
 // from when its containers started.
 func TestRollingUpdateReadiness(t *testing.T) {
-	const strategy = "  minReadySeconds: 10\n  strategy:\n    rollingUpdate: {maxUnavailable: 1}\n"
+	const strategy = "  minReadySeconds: 10\n  strategy:\n    rollingUpdate: {maxUnavailable: 1, maxSurge: 0}\n"
 	old, _ := reconciler.ExpandText(t, strategyDeployment("web", 3, strategy, "1"))
 	desired, _ := reconciler.ExpandText(t, strategyDeployment("web", 3, strategy, "2"))
 	const held = "wait pod default/web-1: rolling update: 1 of 3 replaced at a time; waiting for default/web-0"
@@ -484,7 +486,7 @@ func TestRollingUpdateReadiness(t *testing.T) {
 // (the last batch is not waited for: nothing is held back by then),
 // and stops when Wait gives up.
 func TestExecuteRolloutWaitsForReady(t *testing.T) {
-	const strategy = "  strategy:\n    rollingUpdate: {maxUnavailable: 1}\n"
+	const strategy = "  strategy:\n    rollingUpdate: {maxUnavailable: 1, maxSurge: 0}\n"
 	old, _ := reconciler.ExpandText(t, strategyDeployment("web", 3, strategy, "1"))
 	desired, _ := reconciler.ExpandText(t, strategyDeployment("web", 3, strategy, "2"))
 	fake := reconcilertest.NewFake(reconciler.Converged(old))

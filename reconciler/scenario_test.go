@@ -141,8 +141,9 @@ func TestSiteScenario(t *testing.T) {
 
 	greeting := edit(site, "config/web.yaml", "greeting: hello", "greeting: bonjour")
 	rolling := reconciler.PlanOptions{RollingUpdates: true}
-	step("a ConfigMap changes: only the pods that use it are replaced, one at a time (web has 2 replicas: maxUnavailable 25% is 0, so 1)", greeting, rolling, true)
-	step("web-0 runs the new spec: the rolling update goes on", greeting, rolling, true)
+	step("a ConfigMap changes: only the pods that use it are replaced, one at a time (web has 2 replicas: maxUnavailable 25% is 0, maxSurge 25% is 1: web-0's new pod starts beside it)", greeting, rolling, true)
+	step("web-0's new pod is available: web-0 goes, web-1's new pod starts beside it", greeting, rolling, true)
+	step("web-1's new pod is available: web-1 goes", greeting, rolling, true)
 	step("after the rolling update", greeting, rolling, false)
 	hello := edit(greeting, "config/web.yaml", "greeting: bonjour", "greeting: hello")
 	step("without RollingUpdates (kelpie apply), every changed pod is replaced at once", hello, reconciler.PlanOptions{}, false)
@@ -151,7 +152,15 @@ func TestSiteScenario(t *testing.T) {
 	step("web scaled to 1 without prune", scaled, reconciler.PlanOptions{}, false)
 	step("web scaled to 1 with prune", scaled, reconciler.PlanOptions{Prune: true}, true)
 
-	if err := h.fake.SetContainer("default", "web-0", reconciler.ActualContainer{Name: "httpd", State: reconciler.Exited, ExitCode: 1, Restarts: 1, Streak: 1, FinishedAt: reconciler.Now.Add(-5 * time.Second)}); err != nil {
+	web0 := ""
+	if a, err := h.fake.Observe(context.Background()); err == nil {
+		for _, p := range a.Pods {
+			if slot, ok := reconciler.SlotOf(p.Name); ok && slot == "web-0" {
+				web0 = p.Name // web-0's pod after the rolling update: a surge name
+			}
+		}
+	}
+	if err := h.fake.SetContainer("default", web0, reconciler.ActualContainer{Name: "httpd", State: reconciler.Exited, ExitCode: 1, Restarts: 1, Streak: 1, FinishedAt: reconciler.Now.Add(-5 * time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.fake.SetContainer("default", "db-0", reconciler.ActualContainer{Name: "db", State: reconciler.Missing}); err != nil {

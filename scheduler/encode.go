@@ -35,6 +35,10 @@ type Published struct {
 	// replicas to replace to those whose hosts may replace them now
 	// (PaceRollouts): the cluster-wide rolling update budget.
 	Rollouts map[string][]string `json:"rollouts,omitempty"`
+	// Surges maps each rolling Deployment that may surge to the replicas
+	// whose hosts may start their new pod beside the old one now
+	// (PaceSurges); its replicas in Rollouts are replaced in place.
+	Surges map[string][]string `json:"surges,omitempty"`
 }
 
 // Encode returns the gzip-compressed JSON of p and the report r: node

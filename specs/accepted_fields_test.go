@@ -207,7 +207,7 @@ var fieldUses = map[string]fieldUse{
 	"DeploymentStrategy.type":                {uses: []string{"reconciler:s.Type == appsv1.RecreateDeploymentStrategyType"}},
 	"DeploymentStrategy.rollingUpdate":       {uses: []string{"reconciler:ru := s.RollingUpdate"}},
 	"RollingUpdateDeployment.maxUnavailable": {uses: []string{"reconciler:*ru.MaxUnavailable"}},
-	"RollingUpdateDeployment.maxSurge":       {gap: "resolved only to be checked (reconciler.rolloutOf): a replacement deletes the old pod before it creates the new one under the same name, so no pod surges"},
+	"RollingUpdateDeployment.maxSurge":       {uses: []string{"reconciler:*ru.MaxSurge"}},
 
 	"DaemonSet.apiVersion": {uses: []string{loaderAPI}},
 	"DaemonSet.kind":       {uses: []string{loaderKind}},
@@ -223,7 +223,7 @@ var fieldUses = map[string]fieldUse{
 	"DaemonSetUpdateStrategy.type":          {uses: []string{"reconciler:appsv1.OnDeleteDaemonSetStrategyType"}}, // OnDelete keeps the old pod until it stops (Rollout.OnDelete); RollingUpdate is paced across hosts by the leader
 	"DaemonSetUpdateStrategy.rollingUpdate": {uses: []string{"reconciler:ru := o.Spec.UpdateStrategy.RollingUpdate"}},
 	"RollingUpdateDaemonSet.maxUnavailable": {uses: []string{"reconciler:w.MaxUnavailable = ru.MaxUnavailable", "scheduler:intstr.GetScaledValueFromIntOrPercent(v, hosts, true)"}},
-	"RollingUpdateDaemonSet.maxSurge":       {gap: "read by validation and defaults only: the old pod is deleted before the new one is created"},
+	"RollingUpdateDaemonSet.maxSurge":       {informational: "only 0 is accepted (anything else is refused as not supported by kelpie): each host replaces its DaemonSet pod in place"},
 
 	"Job.apiVersion": {uses: []string{loaderAPI}},
 	"Job.kind":       {uses: []string{loaderKind}},

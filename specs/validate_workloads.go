@@ -51,7 +51,9 @@ func (c *check) workload(obj any) {
 			ru := s.UpdateStrategy.RollingUpdate
 			unavail := c.intOrPercent("spec.updateStrategy.rollingUpdate.maxUnavailable", ru.MaxUnavailable, true)
 			surge := c.intOrPercent("spec.updateStrategy.rollingUpdate.maxSurge", ru.MaxSurge, false)
-			if surge && unavail && isZero(ru.MaxSurge) && isZero(ru.MaxUnavailable) {
+			if surge && !isZero(ru.MaxSurge) {
+				c.errorf("spec.updateStrategy.rollingUpdate.maxSurge", "a DaemonSet's maxSurge is not supported by kelpie: each host replaces its DaemonSet pod in place; leave it out or set it to 0")
+			} else if surge && unavail && isZero(ru.MaxSurge) && isZero(ru.MaxUnavailable) {
 				c.errorf("spec.updateStrategy.rollingUpdate", "maxSurge and maxUnavailable may not both be 0: the DaemonSet could never roll")
 			}
 		case appsv1.OnDeleteDaemonSetStrategyType:
