@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/scheduler"
+	"github.com/kelpie-dev/kelpie/specs"
 )
 
 // In a cluster the leader paces rolling updates (scheduler.PaceRollouts):
@@ -29,23 +31,29 @@ func (a *Agent) leaderRollouts(t *target, prev, prevSurges map[string][]string, 
 	var groups []scheduler.RolloutGroup
 	var surging []scheduler.SurgeGroup
 	index, sindex := map[string]int{}, map[string]int{}
-	for _, p := range t.full.Pods {
-		if p.Owner.Kind != "Deployment" || !p.Rollout.Rolling {
+	// Every Deployment of the commit, whatever this host's labels: the
+	// leader's own expansion leaves out a Deployment whose nodeSelector
+	// does not match it, and its hosts would wait for it forever.
+	for _, w := range a.rolloutWorkloads(t) {
+		if w.Kind != specs.KindDeployment || !w.Rollout.Rolling {
 			continue
 		}
-		key := reconciler.JoinName(p.Namespace, p.Owner.Name)
-		id := reconciler.JoinName(p.Namespace, p.Name)
-		if p.Rollout.MaxSurge > 0 {
-			surging = addSurgeSlot(surging, sindex, key, p, surgeSlot(id, p.Hash, reported[id]))
-			continue
+		key := w.Key()
+		p := reconciler.Pod{Namespace: w.Namespace, Hash: w.Hash, Rollout: w.Rollout}
+		for ord := range w.Replicas {
+			id := reconciler.JoinName(w.Namespace, fmt.Sprintf("%s-%d", w.Name, ord))
+			if w.Rollout.MaxSurge > 0 {
+				surging = addSurgeSlot(surging, sindex, key, p, surgeSlot(id, w.Hash, reported[id]))
+				continue
+			}
+			i, ok := index[key]
+			if !ok {
+				i = len(groups)
+				index[key] = i
+				groups = append(groups, scheduler.RolloutGroup{Key: key, MaxUnavailable: w.Rollout.MaxUnavailable})
+			}
+			groups[i].Replicas = append(groups[i].Replicas, rolloutReplica(id, w.Hash, reported[id]))
 		}
-		i, ok := index[key]
-		if !ok {
-			i = len(groups)
-			index[key] = i
-			groups = append(groups, scheduler.RolloutGroup{Key: key, MaxUnavailable: p.Rollout.MaxUnavailable})
-		}
-		groups[i].Replicas = append(groups[i].Replicas, rolloutReplica(id, p.Hash, reported[id]))
 	}
 	groups = append(groups, a.daemonSetGroups(t)...)
 	rollouts = scheduler.PaceRollouts(groups, prev)

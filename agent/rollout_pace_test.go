@@ -2,10 +2,12 @@ package agent
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/reconciler/reconcilertest"
 )
@@ -94,4 +96,53 @@ func TestClusterRolloutPacedAcrossHosts(t *testing.T) {
 	if maxSeen != 1 {
 		t.Errorf("%d replicas were being replaced at once; maxUnavailable is 1 for the whole cluster", maxSeen)
 	}
+}
+
+// TestClusterRolloutOffTheLeader: a Deployment whose nodeSelector leaves
+// the leader out still rolls: the leader paces it from the manifests, not
+// from what it would run itself (its hosts waited for it forever).
+func TestClusterRolloutOffTheLeader(t *testing.T) {
+	src := newFakeSource()
+	src.push("v0", map[string]string{"other.yaml": strategyDeployment("other", 1, "busybox:1", noSurge)})
+	tc := newTestCluster(t, src)
+	for _, name := range []string{"a", "b", "c"} {
+		tc.start(name, 0, nil)
+	}
+	lead := tc.leader()
+	var host *clusterMember
+	for _, m := range tc.members {
+		if m != lead {
+			host = m
+			break
+		}
+	}
+	web := func(image string) string {
+		return testenv.Deployment{Name: "web", Namespace: "agenttest", Replicas: 2, Strategy: noSurge,
+			Container: testenv.Container{Image: image, NodeSelector: map[string]string{"kubernetes.io/hostname": host.name}}}.YAML()
+	}
+	hashes := func() map[string]string {
+		actual, err := host.rt.Observe(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, p := range actual.Pods {
+			if strings.HasPrefix(p.Name, "web-") {
+				out[p.Name] = p.Hash
+			}
+		}
+		return out
+	}
+	src.push("v1: web on "+host.name, map[string]string{"other.yaml": strategyDeployment("other", 1, "busybox:1", noSurge), "web.yaml": web("busybox:1")})
+	var v1 string
+	testenv.Eventually(t, 90*time.Second, "web's 2 replicas on "+host.name, func() bool {
+		h := hashes()
+		v1 = h["web-0"]
+		return len(h) == 2 && v1 != "" && h["web-1"] == v1
+	})
+	src.push("v2: new image", map[string]string{"other.yaml": strategyDeployment("other", 1, "busybox:1", noSurge), "web.yaml": web("busybox:2")})
+	testenv.Eventually(t, 90*time.Second, "web rolled out on "+host.name+" (not the leader, "+lead.name+")", func() bool {
+		h := hashes()
+		return len(h) == 2 && h["web-0"] != v1 && h["web-0"] != "" && h["web-1"] == h["web-0"]
+	})
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kelpie-dev/kelpie/gossip"
@@ -18,9 +19,20 @@ type hostReport struct {
 }
 
 // has reports whether the host runs pod id at hash and it is available.
+// For a Deployment's slot id ("ns/NAME-i") the pod may be the surge pod
+// that replaced the slot's pod (reconciler.SurgeName), named after hash.
 func (r hostReport) has(id, hash string) (updated, available bool) {
 	h := r.revisions[id]
-	return h != "" && h == hash, h != "" && r.available[id]
+	if h != "" && h == hash {
+		return true, r.available[id]
+	}
+	if ns, name, ok := strings.Cut(id, "/"); ok && hash != "" {
+		surge := reconciler.JoinName(ns, reconciler.SurgeName(name, hash))
+		if r.revisions[surge] == hash {
+			return true, r.available[surge]
+		}
+	}
+	return false, h != "" && r.available[id]
 }
 
 // hostReports maps each alive member (this node included, from its own

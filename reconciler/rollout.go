@@ -149,10 +149,10 @@ func (p *planner) rollouts(desired []Pod, actual map[string]*ActualPod) map[stri
 			// The leader paces the Deployment across hosts: the pods it
 			// allows first, then no more than this host's budget.
 			slices.SortStableFunc(changed, func(x, y *Pod) int {
-				return boolOrder(allowed[JoinName(x.Namespace, SlotName(x))], allowed[JoinName(y.Namespace, SlotName(y))])
+				return boolOrder(allowed[paceKey(x)], allowed[paceKey(y)])
 			})
 			k := 0
-			for k < len(changed) && allowed[JoinName(changed[k].Namespace, SlotName(changed[k]))] {
+			for k < len(changed) && allowed[paceKey(changed[k])] {
 				k++
 			}
 			changed, held = changed[:k:k], addHeld(held, changed[k:], "rolling update across hosts: waiting for the leader to allow it (one replica after another, within maxUnavailable for the whole cluster)")
@@ -256,4 +256,14 @@ func addHeld(held map[string]rolloutWait, pods []*Pod, reason string) map[string
 		held[JoinName(d.Namespace, d.Name)] = rolloutWait{reason: reason}
 	}
 	return held
+}
+
+// paceKey is how the leader's allowed sets name a pod: a Deployment's by
+// its slot ("ns/NAME-i", SlotName), whatever the pod is called; a
+// DaemonSet's by its own name.
+func paceKey(p *Pod) string {
+	if slot := SlotName(p); slot != "" {
+		return JoinName(p.Namespace, slot)
+	}
+	return JoinName(p.Namespace, p.Name)
 }
