@@ -12,6 +12,7 @@ import (
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/kelpie-dev/kelpie/reconciler"
 	"github.com/kelpie-dev/kelpie/runtime/errdefs"
@@ -103,6 +104,11 @@ func (c *Containerd) Exec(ctx context.Context, namespace, pod, container string,
 	ps.Args = slices.Clone(cmd)
 	ps.Terminal = eio.TTY
 	ps.ConsoleSize = nil
+	if eio.TTY && eio.Size.Width > 0 && eio.Size.Height > 0 {
+		// The terminal has its size before the command starts: a resize
+		// after Start races a command that reads it at once.
+		ps.ConsoleSize = &specs.Box{Width: uint(eio.Size.Width), Height: uint(eio.Size.Height)}
+	}
 
 	id, err := execID("exec")
 	if err != nil {
@@ -142,11 +148,6 @@ func (c *Containerd) Exec(ctx context.Context, namespace, pod, container string,
 	}
 	if err := p.Start(ctx); err != nil {
 		return -1, fmt.Errorf("exec in %s/%s: start: %w", key, container, image.ConvertErr(err))
-	}
-	if eio.TTY && eio.Size.Width > 0 && eio.Size.Height > 0 {
-		if err := p.Resize(ctx, eio.Size.Width, eio.Size.Height); err != nil {
-			c.log.Debug("exec: resize", "err", err)
-		}
 	}
 	for {
 		select {

@@ -16,6 +16,7 @@ import (
 	"github.com/kelpie-dev/kelpie/gossip"
 	"github.com/kelpie-dev/kelpie/internal/testenv"
 	"github.com/kelpie-dev/kelpie/internal/testenv/nethost"
+	"github.com/kelpie-dev/kelpie/reconciler"
 )
 
 // The cluster of TestClusterCrashLoop: a bridge in the machine's network
@@ -224,7 +225,7 @@ func (c *faultCluster) converged(v clusterView, commit string, want fleet) strin
 			if pod.State != "Running" || !strings.HasPrefix(pod.IP, r.hc.SubnetPrefix()) {
 				return fmt.Sprintf("%s: pod %s is %s at %q", node, pod.Name, pod.State, pod.IP)
 			}
-			running[pod.Name] = append(running[pod.Name], node)
+			running[slotOf(pod.Name)] = append(running[slotOf(pod.Name)], node)
 		}
 	}
 	if v.leader() == "" {
@@ -233,7 +234,7 @@ func (c *faultCluster) converged(v clusterView, commit string, want fleet) strin
 	count := map[string]int{}
 	for name, nodes := range running {
 		if len(nodes) > 1 {
-			return fmt.Sprintf("pod %s runs on %v", name, nodes)
+			return fmt.Sprintf("pod %s (or its surge pod) runs %d times, on %v", name, len(nodes), nodes)
 		}
 		count[deploymentOf(name)]++
 	}
@@ -284,8 +285,18 @@ func version(r *rig, namespace, name string) (string, error) {
 
 // deploymentOf is the Deployment a replica's name ("NAME-INDEX") belongs to.
 func deploymentOf(pod string) string {
+	pod = slotOf(pod)
 	if i := strings.LastIndex(pod, "-"); i > 0 {
 		return pod[:i]
+	}
+	return pod
+}
+
+// slotOf is the replica a pod holds: its own name, or for a pod started
+// beside a Deployment's replica by maxSurge (NAME-i-HASH), NAME-i.
+func slotOf(pod string) string {
+	if slot, ok := reconciler.SlotOf(pod); ok {
+		return slot
 	}
 	return pod
 }
