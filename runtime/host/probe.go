@@ -87,7 +87,9 @@ func (c *Containerd) execProbe(ctx context.Context, cont containerd.Container, c
 		switch {
 		case ctx.Err() != nil:
 			return false, "canceled"
-		case pctx.Err() != nil:
+		case pctx.Err() != nil || deadlineErr(err):
+			// containerd's side of a call gets the deadline too, and on a
+			// busy host its timer can fire before ours.
 			return false, probe.TimedOut(timeout)
 		}
 		return false, probe.Short(image.ConvertErr(err).Error())
@@ -153,12 +155,17 @@ func (c *Containerd) execProbe(ctx context.Context, cont containerd.Container, c
 			del()
 		}
 	}()
-	exitCh, err := p.Wait(pctx)
+	// The wait has no deadline of its own (the select below keeps the
+	// time): one that containerd ended at the deadline, before this side
+	// saw it, would leave what the command started running.
+	wctx, stopWait := context.WithCancel(ctx)
+	defer stopWait()
+	exitCh, err := p.Wait(wctx)
 	if err != nil {
 		return failed(err)
 	}
 	if err := p.Start(pctx); err != nil {
-		if pctx.Err() == nil {
+		if pctx.Err() == nil && !deadlineErr(err) {
 			return false, "exec failed: " + execError(image.ConvertErr(err))
 		}
 		return failed(err)
@@ -178,8 +185,10 @@ func (c *Containerd) execProbe(ctx context.Context, cont containerd.Container, c
 	case es := <-exitCh:
 		code, _, err := es.Result()
 		if err != nil {
-			if pctx.Err() != nil { // the wait ended with the deadline, not the process
-				return timedOut(true)
+			// The wait failed, not the process: it may still run.
+			killTree(int(p.Pid()))
+			if pctx.Err() != nil || deadlineErr(err) {
+				return timedOut(false)
 			}
 			return failed(err)
 		}
@@ -205,6 +214,13 @@ func (c *Containerd) execProbe(ctx context.Context, cont containerd.Container, c
 			return timedOut(true)
 		}
 	}
+}
+
+// deadlineErr reports whether err is a deadline that ran out, on either
+// side of a containerd call (the server returns it as text, with code
+// Unknown).
+func deadlineErr(err error) bool {
+	return err != nil && (errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), context.DeadlineExceeded.Error()))
 }
 
 // killTree kills the processes an exec probe started below its own
