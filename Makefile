@@ -5,7 +5,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/kelpie-dev/kelpie/cli.Version=$(VERSION) -X github.com/kelpie-dev/kelpie/cli.Commit=$(COMMIT)
 FUZZTIME ?= 15s
 
-.PHONY: help build test unit faults fuzz lint bench bench-host bench-probes bench-services e2e-long soak demo demo-check demo-clean clean
+.PHONY: help build test unit faults fuzz lint bench bench-host bench-probes bench-services corpus e2e-long soak demo demo-check demo-clean clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ bench-probes: ## (root) agent CPU for 100 pods probed (httpGet every 1 s, exec e
 
 bench-services: ## (root) Service data path and DNS in private netns: program 1,000 Services x 10 endpoints, one endpoint change, VIP vs pod connect, DNS qps
 	bash bench/services.sh
+
+corpus: ## how many manifests of a public corpus validate, by reason of refusal, beside a baseline (CORPUS=DIR BEFORE=COMMIT)
+	bash bench/corpus.sh
 
 demo: ## (root) run `kelpie agent` on a git repo of examples/site with a private containerd; Ctrl-C stops it
 	bash scripts/demo.sh
