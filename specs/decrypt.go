@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strings"
 
+	"filippo.io/age"
 	"gopkg.in/yaml.v3"
 
-	"filippo.io/age"
 	"github.com/kelpie-dev/kelpie/specs/sops"
 )
 

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"filippo.io/age"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
-	"filippo.io/age"
 	"github.com/kelpie-dev/kelpie/specs/sops"
 )
 
