@@ -28,15 +28,15 @@ func validateCommand() *cli.Command {
 
 // validateResult is the -o json output of validate.
 type validateResult struct {
-	Valid   bool            `json:"valid"`
-	Objects int             `json:"objects"`
-	Kinds   map[string]int  `json:"kinds,omitempty"`
+	Valid   bool           `json:"valid"`
+	Objects int            `json:"objects"`
+	Kinds   map[string]int `json:"kinds,omitempty"`
 	// Decrypted and Undecrypted count the objects that held SOPS-encrypted
 	// values: decrypted with --age-key-file, or (without it) checked for
 	// form only.
-	Decrypted   int `json:"decrypted,omitempty"`
-	Undecrypted int `json:"undecrypted,omitempty"`
-	Errors  []manifestError `json:"errors"`
+	Decrypted   int             `json:"decrypted,omitempty"`
+	Undecrypted int             `json:"undecrypted,omitempty"`
+	Errors      []manifestError `json:"errors"`
 }
 
 // runValidate loads the paths and reports the outcome.
