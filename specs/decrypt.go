@@ -3,6 +3,7 @@ package specs
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"filippo.io/age"
@@ -65,8 +66,43 @@ func (job *fileJob) decryptDocuments(docs []*yaml.Node) bool {
 	}
 	for _, l := range leaves {
 		job.encrypted[docs[l.Doc]] = mode
+		if mode == encryptedPlain {
+			job.plaintexts = append(job.plaintexts, l.Node.Value)
+		}
 	}
 	return true
+}
+
+// minWithheld is the shortest decrypted value withholdPlaintexts looks
+// for: shorter ones ("1", "on") would blank out unrelated words.
+const minWithheld = 3
+
+// withholdPlaintexts replaces every decrypted value quoted in a message
+// with "(value withheld)": the decoder withholds values of an encrypted
+// document itself, and this catches what validation quotes (a name, an
+// image) whatever the check.
+func withholdPlaintexts(errs ErrorList, plaintexts []string) {
+	var pairs []string
+	seen := map[string]bool{}
+	for _, p := range plaintexts {
+		if len(p) >= minWithheld && !seen[p] {
+			seen[p] = true
+			pairs = append(pairs, p)
+		}
+	}
+	if len(pairs) == 0 {
+		return
+	}
+	// Longest first, so a value that contains another goes whole.
+	sort.Slice(pairs, func(i, j int) bool { return len(pairs[i]) > len(pairs[j]) })
+	args := make([]string, 0, 2*len(pairs))
+	for _, p := range pairs {
+		args = append(args, p, "(value withheld)")
+	}
+	r := strings.NewReplacer(args...)
+	for _, e := range errs {
+		e.Message = r.Replace(e.Message)
+	}
 }
 
 // sopsError positions a decryption error in file.

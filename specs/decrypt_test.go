@@ -151,3 +151,15 @@ func TestDiffWithholdsEncryptedValues(t *testing.T) {
 		t.Errorf("diff leaks a decrypted value: %s", out)
 	}
 }
+
+func TestErrorsWithholdDecryptedValues(t *testing.T) {
+	// testdata/sops/invalid/web.yaml: the image "nginx secret-tag" and the
+	// env value are encrypted; the image is invalid.
+	_, err := Load(os.DirFS("testdata/sops/invalid"), ".", Options{AgeIdentities: sopsTestKeys(t)})
+	if err == nil || !strings.Contains(err.Error(), "web.yaml:17:26: spec.template.spec.containers[0].image: image reference \"(value withheld)\" contains whitespace") {
+		t.Fatalf("error %v", err)
+	}
+	if strings.Contains(err.Error(), "secret-tag") || strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("the error quotes a decrypted value: %v", err)
+	}
+}

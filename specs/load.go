@@ -86,6 +86,7 @@ func LoadSources(opts Options, sources ...Source) (*DesiredState, error) {
 	l.finish()
 	if len(l.errs) > 0 {
 		l.errs.Sort()
+		withholdPlaintexts(l.errs, l.plaintexts)
 		return nil, l.errs
 	}
 	state := &DesiredState{index: make(map[Key]*Object, len(l.items)), Skipped: l.skipped}
@@ -116,8 +117,10 @@ type loader struct {
 	skipped []Skipped
 	// nodePorts is the range a nodePort must be in (Options.NodePortRange).
 	nodePorts [2]int32
-	// decrypt says how SOPS-encrypted files are read.
-	decrypt decryption
+	// decrypt says how SOPS-encrypted files are read; plaintexts are the
+	// values decrypted, which no message may quote.
+	decrypt    decryption
+	plaintexts []string
 }
 
 // item is a decoded object with the YAML it came from, kept until
@@ -205,8 +208,9 @@ type fileJob struct {
 	nodePorts [2]int32
 	// decrypt says how SOPS-encrypted files are read; encrypted marks the
 	// documents that held encrypted values.
-	decrypt   decryption
-	encrypted map[*yaml.Node]encryption
+	decrypt    decryption
+	encrypted  map[*yaml.Node]encryption
+	plaintexts []string
 }
 
 // loadFile reads one manifest file for decoding.
@@ -259,6 +263,7 @@ func (l *loader) decodeFiles() {
 		l.items = append(l.items, job.items...)
 		l.errs = append(l.errs, job.errs...)
 		l.skipped = append(l.skipped, job.skipped...)
+		l.plaintexts = append(l.plaintexts, job.plaintexts...)
 		for _, k := range job.failed {
 			l.failed[k] = true
 		}
