@@ -114,8 +114,13 @@ func TestLoadUndecryptedSOPS(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "secret.yaml:3:13: apiVersion: SOPS: encrypted, so the object cannot be checked without the age key") {
 		t.Errorf("encrypted apiVersion without the key: %v", err)
 	}
-	if _, err := Load(os.DirFS("testdata/sops/all"), ".", Options{AgeIdentities: sopsTestKeys(t)}); err != nil {
-		t.Errorf("every value encrypted, with the key: %v", err)
+	all, err := Load(os.DirFS("testdata/sops/all"), ".", Options{AgeIdentities: sopsTestKeys(t)})
+	if err != nil {
+		t.Fatalf("every value encrypted, with the key: %v", err)
+	}
+	// replicas was encrypted as type:int, and decodes as one.
+	if web := all.Get(Key{Kind: KindDeployment, Namespace: DefaultNamespace, Name: "web"}); web == nil || *web.Obj.(*appsv1.Deployment).Spec.Replicas != 1 {
+		t.Errorf("every value encrypted: Deployment web %+v", web)
 	}
 }
 
