@@ -108,6 +108,13 @@ spec:
 	status, _ := json.Marshal(s)
 	text := runMain(t, "status", "--agent", e.listen)
 	e.stop()
+	for i := 0; i+1 < len(e.flags); i++ {
+		if e.flags[i] == "--state-dir" {
+			if n := noPlaintextOnDisk(t, e.flags[i+1], []string{v1Password, v2Password, token}); n == 0 {
+				t.Error("no secret volume file found on a tmpfs: the disk check looked in the wrong place")
+			}
+		}
+	}
 	for _, out := range []string{string(status), text.stdout, text.stderr, e.log.String()} {
 		for _, secret := range []string{v1Password, v2Password, token} {
 			if strings.Contains(out, secret) {

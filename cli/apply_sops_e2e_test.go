@@ -123,9 +123,17 @@ spec:
 		}
 	}
 
-	// On disk, plaintext lives only in the secret volume's tmpfs.
-	stateDir := h.flagValue("--state-dir")
-	err = filepath.WalkDir(stateDir, func(p string, d fs.DirEntry, err error) error {
+	if n := noPlaintextOnDisk(t, h.flagValue("--state-dir"), secrets); n == 0 {
+		t.Error("no secret volume file found on a tmpfs: the disk check looked in the wrong place")
+	}
+}
+
+// noPlaintextOnDisk fails the test when a file under dir outside a tmpfs
+// (where Secret volumes live) holds one of the values, and returns how many
+// files on a tmpfs hold one.
+func noPlaintextOnDisk(t *testing.T, dir string, values []string) (onTmpfs int) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return nil
 		}
@@ -133,13 +141,15 @@ spec:
 		if err != nil {
 			return nil
 		}
-		for _, s := range secrets {
+		for _, s := range values {
 			if !strings.Contains(string(data), s) {
 				continue
 			}
 			var st unix.Statfs_t
 			if err := unix.Statfs(p, &st); err != nil || st.Type != unix.TMPFS_MAGIC {
 				t.Errorf("%s holds the secret value %q outside a tmpfs", p, s)
+			} else {
+				onTmpfs++
 			}
 		}
 		return nil
@@ -147,4 +157,5 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
+	return onTmpfs
 }
