@@ -18,12 +18,14 @@
 # has no package.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-sops_version=v3.13.3
-gobin="$(go env GOBIN)"
-[ -n "$gobin" ] || gobin="$(go env GOPATH | cut -d: -f1)/bin"
-if ! command -v sops >/dev/null && ! [ -x "$gobin/sops" ]; then
-  echo "installing: sops $sops_version (go install, into $gobin)"
-  GOBIN="$gobin" GOFLAGS=-mod=mod go install "github.com/getsops/sops/v3/cmd/sops@$sops_version"
+sops_version=v3.13.3 # internal/testenv.SOPSVersion
+if command -v go >/dev/null && ! command -v sops >/dev/null; then
+  gobin="$(go env GOBIN)"
+  [ -n "$gobin" ] || gobin="$(go env GOPATH | cut -d: -f1)/bin"
+  if ! [ -x "$gobin/sops" ]; then
+    echo "installing: sops $sops_version (go install, into $gobin)"
+    GOBIN="$gobin" go install "github.com/getsops/sops/v3/cmd/sops@$sops_version"
+  fi
 fi
 packages=(containerd runc containernetworking-plugins busybox-static iproute2 iptables nftables docker-registry git make gnupg)
 missing=()
