@@ -28,7 +28,8 @@ func diffCommand() *cli.Command {
 			"tree), object by object: added (+), removed (-) and modified (~) objects, with the\n" +
 			"changed fields. Revisions are anything git accepts for a commit: a sha, a branch,\n" +
 			"a tag, HEAD~1. Both commits are read straight from the git object store. Secret\n" +
-			"values are never printed, only that they changed.\n\n" +
+			"values are never printed, only that they changed, nor any value of a SOPS-encrypted\n" +
+			"object; without --age-key-file encrypted values are compared by their ciphertext.\n\n" +
 			"Exit status: 0 no changes, 2 changes, 1 error (like terraform plan -detailed-exitcode).",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "repo", Usage: "the git repository (or a directory inside it)", Value: ".", EnvVars: envVars("repo")},

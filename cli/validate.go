@@ -19,7 +19,9 @@ func validateCommand() *cli.Command {
 		Description: "Decodes every manifest under each PATH (a directory, read recursively, or a file;\n" +
 			"default .) strictly into the Kubernetes types, and checks names, selectors, ports,\n" +
 			"quantities, volume mounts and references between objects. All PATHs form one desired\n" +
-			"state. Every problem is printed as FILE:LINE:COL: FIELD: MESSAGE on stderr.\n\n" +
+			"state. Every problem is printed as FILE:LINE:COL: FIELD: MESSAGE on stderr.\n" +
+			"SOPS-encrypted files are decrypted with --age-key-file and checked; without it they\n" +
+			"are checked for form only, and the output says they were not decrypted.\n\n" +
 			"Exit status: 0 valid, 1 invalid or unreadable.",
 		Flags:  []cli.Flag{skipKindFlag(), nodePortRangeFlag(), ageKeyFileFlag(), outputFlag()},
 		Action: runValidate,
