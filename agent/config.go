@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/kelpie-dev/kelpie/gossip"
 	"github.com/kelpie-dev/kelpie/internal/tlsconf"
 	"github.com/kelpie-dev/kelpie/netplan"
@@ -176,6 +178,10 @@ type Config struct {
 	// manifests' .kelpie.yaml may add skipKinds): listed in status notices,
 	// never run.
 	SkipKinds []string
+	// AgeIdentities decrypt SOPS-encrypted manifests (--age-key-file),
+	// in memory only. A commit with a file none of them decrypts is
+	// refused as a whole.
+	AgeIdentities []age.Identity
 	// HistoryLimit is how many syncs the history keeps
 	// (StateDir/agent/history.jsonl, /api/v1/history, `kelpie history`);
 	// 0 means DefaultHistoryLimit, at most 10000.

@@ -41,7 +41,7 @@ func (a *Agent) restore(ctx context.Context) {
 // load validates a fetched tree and expands it for this host.
 func (a *Agent) load(f source.Fetched) (*target, error) {
 	np := a.cfg.Network.NodePorts
-	state, err := specs.Load(f.FS, a.cfg.Path, specs.Options{SkipKinds: a.cfg.SkipKinds, NodePortRange: [2]int32{np.Min, np.Max}})
+	state, err := specs.Load(f.FS, a.cfg.Path, specs.Options{SkipKinds: a.cfg.SkipKinds, NodePortRange: [2]int32{np.Min, np.Max}, AgeIdentities: a.cfg.AgeIdentities})
 	if err != nil {
 		return nil, err
 	}

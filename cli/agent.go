@@ -50,7 +50,7 @@ func agentCommand() *cli.Command {
 			&cli.BoolFlag{Name: "allow-rewrite", Usage: "apply a head that does not descend from the applied commit", EnvVars: envVars("allow-rewrite")},
 			&cli.BoolFlag{Name: "prune", Usage: "delete pods and networks the manifests no longer name (--prune=false keeps them)", Value: true, EnvVars: envVars("prune")},
 			&cli.BoolFlag{Name: "allow-empty", Usage: "let a commit with no pods for this host remove every pod", EnvVars: envVars("allow-empty")},
-		}, []cli.Flag{skipKindFlag()}, hostFlags(), clusterFlags(), networkFlags(), serveMirrorFlags(), notifyFlags(), runtimeFlags()),
+		}, []cli.Flag{skipKindFlag(), ageKeyFileFlag()}, hostFlags(), clusterFlags(), networkFlags(), serveMirrorFlags(), notifyFlags(), runtimeFlags()),
 		Action: runAgent,
 	}
 }
@@ -110,6 +110,9 @@ func runAgent(c *cli.Context) error {
 	cfg.Network = ncfg
 	cfg.PodNetworkMode = mode
 	cfg.SkipKinds = c.StringSlice("skip-kind")
+	if cfg.AgeIdentities, err = ageIdentities(c); err != nil {
+		return err
+	}
 	cfg.NodeIP = nip
 	cfg.StateDir = rcfg.StateDir
 	serveMirrorConfig(c, &cfg)

@@ -28,13 +28,15 @@ func diffCommand() *cli.Command {
 			"tree), object by object: added (+), removed (-) and modified (~) objects, with the\n" +
 			"changed fields. Revisions are anything git accepts for a commit: a sha, a branch,\n" +
 			"a tag, HEAD~1. Both commits are read straight from the git object store. Secret\n" +
-			"values are never printed, only that they changed.\n\n" +
+			"values are never printed, only that they changed, nor any value of a SOPS-encrypted\n" +
+			"object; without --age-key-file encrypted values are compared by their ciphertext.\n\n" +
 			"Exit status: 0 no changes, 2 changes, 1 error (like terraform plan -detailed-exitcode).",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "repo", Usage: "the git repository (or a directory inside it)", Value: ".", EnvVars: envVars("repo")},
 			&cli.StringFlag{Name: "path", Usage: "the manifests' directory inside the repository", Value: ".", EnvVars: envVars("path")},
 			skipKindFlag(),
 			nodePortRangeFlag(),
+			ageKeyFileFlag(),
 			outputFlag(),
 		},
 		Action: runDiff,
@@ -76,6 +78,9 @@ func runDiff(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// Without keys an encrypted value is compared by its ciphertext:
+	// the diff says it changed, never what it holds.
+	opts.AllowUndecrypted = true
 	from, fromName, fromExists, err := loadRevision(opts, repo, fromRev, sub)
 	if err != nil {
 		return manifestFailure(c, err)
@@ -108,11 +113,28 @@ func runDiff(c *cli.Context) error {
 	} else {
 		z := newColorizer(c, c.App.Writer)
 		printDiff(c.App.Writer, z, diffLabel(fromRev, fromName), diffLabel(c.Args().Get(1), toName), changes)
+		if anyUndecrypted(from, to) {
+			fmt.Fprintln(c.App.ErrWriter, "note: SOPS-encrypted values were not decrypted (no --age-key-file): a value re-encrypted shows as changed")
+		}
 	}
 	if len(changes) > 0 {
 		return ExitCode(2)
 	}
 	return nil
+}
+
+// anyUndecrypted reports whether a state holds SOPS-encrypted values that
+// were not decrypted.
+func anyUndecrypted(states ...*specs.DesiredState) bool {
+	for _, s := range states {
+		if s == nil {
+			continue
+		}
+		if _, n := countEncrypted(s); n > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // loadRevision resolves rev and loads the manifests of its tree. It returns

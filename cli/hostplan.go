@@ -23,6 +23,7 @@ func manifestFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "allow-empty", Usage: "allow manifests with no pods to remove every pod of this host", EnvVars: envVars("allow-empty")},
 		skipKindFlag(),
 		nodePortRangeFlag(),
+		ageKeyFileFlag(),
 	}
 }
 

@@ -25,9 +25,15 @@ func nodePortRangeFlag() cli.Flag {
 
 // loadOptions are the manifest loading options the flags ask for. A
 // command without --service-node-port-range checks node ports against the
-// default range.
+// default range; one with --age-key-file decrypts SOPS-encrypted
+// manifests with its keys.
 func loadOptions(c *cli.Context) (specs.Options, error) {
 	opts := specs.Options{SkipKinds: c.StringSlice("skip-kind")}
+	ids, err := ageIdentities(c)
+	if err != nil {
+		return opts, err
+	}
+	opts.AgeIdentities = ids
 	if s := c.String("service-node-port-range"); s != "" {
 		r, err := netplan.ParsePortRange(s)
 		if err != nil {

@@ -19,19 +19,26 @@ func validateCommand() *cli.Command {
 		Description: "Decodes every manifest under each PATH (a directory, read recursively, or a file;\n" +
 			"default .) strictly into the Kubernetes types, and checks names, selectors, ports,\n" +
 			"quantities, volume mounts and references between objects. All PATHs form one desired\n" +
-			"state. Every problem is printed as FILE:LINE:COL: FIELD: MESSAGE on stderr.\n\n" +
+			"state. Every problem is printed as FILE:LINE:COL: FIELD: MESSAGE on stderr.\n" +
+			"SOPS-encrypted files are decrypted with --age-key-file and checked; without it they\n" +
+			"are checked for form only, and the output says they were not decrypted.\n\n" +
 			"Exit status: 0 valid, 1 invalid or unreadable.",
-		Flags:  []cli.Flag{skipKindFlag(), nodePortRangeFlag(), outputFlag()},
+		Flags:  []cli.Flag{skipKindFlag(), nodePortRangeFlag(), ageKeyFileFlag(), outputFlag()},
 		Action: runValidate,
 	}
 }
 
 // validateResult is the -o json output of validate.
 type validateResult struct {
-	Valid   bool            `json:"valid"`
-	Objects int             `json:"objects"`
-	Kinds   map[string]int  `json:"kinds,omitempty"`
-	Errors  []manifestError `json:"errors"`
+	Valid   bool           `json:"valid"`
+	Objects int            `json:"objects"`
+	Kinds   map[string]int `json:"kinds,omitempty"`
+	// Decrypted and Undecrypted count the objects that held SOPS-encrypted
+	// values: decrypted with --age-key-file, or (without it) checked for
+	// form only.
+	Decrypted   int             `json:"decrypted,omitempty"`
+	Undecrypted int             `json:"undecrypted,omitempty"`
+	Errors      []manifestError `json:"errors"`
 }
 
 // runValidate loads the paths and reports the outcome.
@@ -52,6 +59,7 @@ func runValidate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	opts.AllowUndecrypted = true // without keys, encrypted files are checked for form
 	state, err := specs.LoadSources(opts, sources...)
 	var list specs.ErrorList
 	if err != nil && !errors.As(err, &list) {
@@ -62,6 +70,7 @@ func runValidate(c *cli.Context) error {
 		res := validateResult{Valid: err == nil, Objects: state.Len(), Errors: manifestErrors(list)}
 		if state != nil {
 			res.Kinds = countKinds(state)
+			res.Decrypted, res.Undecrypted = countEncrypted(state)
 		}
 		if werr := writeJSON(out, res); werr != nil {
 			return werr
@@ -96,6 +105,11 @@ func runValidate(c *cli.Context) error {
 		fmt.Fprintf(out, " (%s)", summary)
 	}
 	fmt.Fprintln(out)
+	if dec, undec := countEncrypted(state); dec > 0 {
+		fmt.Fprintf(out, "%s %d %s SOPS-encrypted values, decrypted and checked\n", z.green("✓"), dec, plural(dec, "object holds", "objects hold"))
+	} else if undec > 0 {
+		fmt.Fprintf(out, "%s %d %s SOPS-encrypted values, not decrypted (no --age-key-file): checked for form only\n", z.yellow("!"), undec, plural(undec, "object holds", "objects hold"))
+	}
 	for _, sk := range state.Skipped {
 		fmt.Fprintf(out, "%s %s\n", z.yellow("skipped:"), termSafe(sk.String()))
 	}
@@ -109,6 +123,20 @@ func countKinds(state *specs.DesiredState) map[string]int {
 		kinds[o.Kind]++
 	}
 	return kinds
+}
+
+// countEncrypted counts the objects that held SOPS-encrypted values,
+// decrypted and not.
+func countEncrypted(state *specs.DesiredState) (decrypted, undecrypted int) {
+	for _, o := range state.Objects {
+		switch {
+		case o.Undecrypted:
+			undecrypted++
+		case o.Encrypted:
+			decrypted++
+		}
+	}
+	return decrypted, undecrypted
 }
 
 // plural picks the singular or plural word for n.

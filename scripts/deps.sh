@@ -12,9 +12,21 @@
 #   gnupg                            gpg and gpg-agent: the signed-commit tests sign with `git commit -S`
 # and promtool (checks and tests contrib/prometheus/alerts.yaml), taken out of
 # Debian's prometheus package into /usr/local/bin: installing the package
-# would start a Prometheus server on a machine with systemd.
+# would start a Prometheus server on a machine with systemd; and sops (the
+# SOPS interoperability tests encrypt with the real one), built once with
+# `go install` from the Go module proxy into $(go env GOPATH)/bin: Debian 12
+# has no package.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
+sops_version=v3.13.3 # internal/testenv.SOPSVersion
+if command -v go >/dev/null && ! command -v sops >/dev/null; then
+  gobin="$(go env GOBIN)"
+  [ -n "$gobin" ] || gobin="$(go env GOPATH | cut -d: -f1)/bin"
+  if ! [ -x "$gobin/sops" ]; then
+    echo "installing: sops $sops_version (go install, into $gobin)"
+    GOBIN="$gobin" go install "github.com/getsops/sops/v3/cmd/sops@$sops_version"
+  fi
+fi
 packages=(containerd runc containernetworking-plugins busybox-static iproute2 iptables nftables docker-registry git make gnupg)
 missing=()
 for p in "${packages[@]}"; do

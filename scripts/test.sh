@@ -2,7 +2,7 @@
 # kelpie's test command (`make test`): installs what the tests need (as root on
 # Debian), starts a private containerd (own root, state dir and socket under
 # $KELPIE_CI_DIR, default /tmp/kelpie-ci) unless one already answers there,
-# runs every Go test and then fuzzes the manifest decoder and bundle import
+# runs every Go test and then fuzzes the manifest decoder, SOPS decryption and bundle import
 # briefly, and stops
 # the containerd it started. With CI=true, tests whose components are missing
 # fail instead of skipping.
@@ -55,3 +55,4 @@ scale='^(TestCluster50|Test50Nodes|TestNoFalseDeathUnderLoss)$'
 "$GO" test -p 1 -count=1 -timeout 10m -run "$scale" ./agent ./gossip
 "$GO" test ./specs -run '^$' -fuzz '^FuzzLoad$' -fuzztime "$FUZZTIME" -fuzzminimizetime 3s
 "$GO" test ./mirror -run '^$' -fuzz '^FuzzImport$' -fuzztime "$FUZZTIME" -fuzzminimizetime 3s
+"$GO" test ./specs/sops -run '^$' -fuzz '^FuzzDecrypt$' -fuzztime "$FUZZTIME" -fuzzminimizetime 3s

@@ -36,15 +36,36 @@ type decoder struct {
 	// secret is set while decoding a Secret: values under data and
 	// stringData are never quoted in messages.
 	secret bool
+	// withhold is set while decoding a document that held SOPS-encrypted
+	// values: no value of it is quoted in messages.
+	withhold bool
 }
 
 // show describes node n for a message at path, withholding the value when
 // it belongs to a Secret's data.
 func (d *decoder) show(n *yaml.Node, path string) string {
-	if d.secret && (isDataPath(path, "data") || isDataPath(path, "stringData")) {
+	if d.withhold || d.secret && (isDataPath(path, "data") || isDataPath(path, "stringData")) {
 		return kindOf(n)
 	}
 	return describe(n)
+}
+
+// quote is a scalar's value quoted for a message, or "(value withheld)"
+// in a document that held SOPS-encrypted values.
+func (d *decoder) quote(n *yaml.Node) string {
+	if d.withhold {
+		return "(value withheld)"
+	}
+	return strconv.Quote(n.Value)
+}
+
+// text is a scalar's value for a message, or "(value withheld)" in a
+// document that held SOPS-encrypted values.
+func (d *decoder) text(n *yaml.Node) string {
+	if d.withhold {
+		return "(value withheld)"
+	}
+	return n.Value
 }
 
 // isDataPath reports whether path is field or below it.
@@ -464,7 +485,7 @@ func (d *decoder) quantity(n *yaml.Node, v reflect.Value, path string) {
 	}
 	q, err := resource.ParseQuantity(text)
 	if err != nil {
-		d.errorf(n, path, "invalid quantity %q: want a number with an optional suffix like 500m, 1.5, 128Mi or 2G", n.Value)
+		d.errorf(n, path, "invalid quantity %s: want a number with an optional suffix like 500m, 1.5, 128Mi or 2G", d.quote(n))
 		return
 	}
 	v.Set(reflect.ValueOf(q))
@@ -475,7 +496,7 @@ func (d *decoder) intOrString(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" {
 		i, err := strconv.ParseInt(n.Value, 0, 32)
 		if err != nil {
-			d.errorf(n, path, "integer %s out of range", n.Value)
+			d.errorf(n, path, "integer %s out of range", d.text(n))
 			return
 		}
 		v.Set(reflect.ValueOf(intstr.FromInt32(int32(i))))
@@ -496,7 +517,7 @@ func (d *decoder) time(n *yaml.Node, v reflect.Value, path string) {
 	}
 	t, err := time.Parse(time.RFC3339, n.Value)
 	if err != nil {
-		d.errorf(n, path, "expected RFC 3339 time, got %q", n.Value)
+		d.errorf(n, path, "expected RFC 3339 time, got %s", d.quote(n))
 		return
 	}
 	v.Set(reflect.ValueOf(metav1.NewTime(t)))

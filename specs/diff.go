@@ -65,6 +65,7 @@ func newChange(action ChangeAction, o *Object) Change {
 
 // DiffObjects returns the changed fields between two versions of one object.
 // Values of a Secret's data are never included: only that they changed.
+// Nor is any value of an object that held SOPS-encrypted values.
 func DiffObjects(a, b *Object) ([]FieldChange, error) {
 	va, err := generic(a.Obj)
 	if err != nil {
@@ -74,7 +75,7 @@ func DiffObjects(a, b *Object) ([]FieldChange, error) {
 	if err != nil {
 		return nil, fmt.Errorf("diff %s: %w", b.Key(), err)
 	}
-	d := differ{secret: a.Kind == KindSecret}
+	d := differ{secret: a.Kind == KindSecret, encrypted: a.Encrypted || b.Encrypted}
 	d.value("", va, vb)
 	return d.out, nil
 }
@@ -97,11 +98,16 @@ func generic(obj any) (any, error) {
 // differ accumulates field changes.
 type differ struct {
 	secret bool
-	out    []FieldChange
+	// encrypted withholds every value (the object was SOPS-encrypted).
+	encrypted bool
+	out       []FieldChange
 }
 
 // sensitivePath reports whether a path holds secret values.
 func (d *differ) sensitivePath(path string) bool {
+	if d.encrypted {
+		return true
+	}
 	if !d.secret {
 		return false
 	}

@@ -11,8 +11,11 @@ import (
 	"strings"
 	"sync"
 
+	"filippo.io/age"
 	"gopkg.in/yaml.v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kelpie-dev/kelpie/specs/sops"
 )
 
 // DefaultNamespace is the namespace of objects whose manifest names none.
@@ -35,6 +38,14 @@ type Options struct {
 	// must be in: the agents' --service-node-port-range. Zero means
 	// DefaultNodePortRange.
 	NodePortRange [2]int32
+	// AgeIdentities decrypt SOPS-encrypted manifest files (--age-key-file;
+	// see DecryptFile). A file that none of them decrypts is refused.
+	AgeIdentities []age.Identity
+	// AllowUndecrypted lets a SOPS-encrypted file load without keys (no
+	// AgeIdentities): it is checked for form only, its encrypted values are
+	// placeholders and its objects are marked Undecrypted. For validate and
+	// diff, never for what runs.
+	AllowUndecrypted bool
 }
 
 // Source is one tree or file to load.
@@ -60,7 +71,8 @@ func Load(fsys fs.FS, root string, opts Options) (*DesiredState, error) {
 // LoadSources is Load over several trees or files validated as one desired
 // state (references and duplicates are checked across all of them).
 func LoadSources(opts Options, sources ...Source) (*DesiredState, error) {
-	l := &loader{limits: opts.Limits.withDefaults(), workers: opts.Workers, failed: map[Key]bool{}, skip: skipSet{}, nodePorts: opts.NodePortRange}
+	l := &loader{limits: opts.Limits.withDefaults(), workers: opts.Workers, failed: map[Key]bool{}, skip: skipSet{}, nodePorts: opts.NodePortRange,
+		decrypt: decryption{ids: opts.AgeIdentities, allowUndecrypted: opts.AllowUndecrypted}}
 	if l.nodePorts == ([2]int32{}) {
 		l.nodePorts = DefaultNodePortRange
 	}
@@ -74,6 +86,7 @@ func LoadSources(opts Options, sources ...Source) (*DesiredState, error) {
 	l.finish()
 	if len(l.errs) > 0 {
 		l.errs.Sort()
+		withholdPlaintexts(l.errs, l.plaintexts)
 		return nil, l.errs
 	}
 	state := &DesiredState{index: make(map[Key]*Object, len(l.items)), Skipped: l.skipped}
@@ -104,6 +117,10 @@ type loader struct {
 	skipped []Skipped
 	// nodePorts is the range a nodePort must be in (Options.NodePortRange).
 	nodePorts [2]int32
+	// decrypt says how SOPS-encrypted files are read; plaintexts are the
+	// values decrypted, which no message may quote.
+	decrypt    decryption
+	plaintexts []string
 }
 
 // item is a decoded object with the YAML it came from, kept until
@@ -189,6 +206,11 @@ type fileJob struct {
 	skipped []Skipped
 	// nodePorts is the range a nodePort must be in (Options.NodePortRange).
 	nodePorts [2]int32
+	// decrypt says how SOPS-encrypted files are read; encrypted marks the
+	// documents that held encrypted values.
+	decrypt    decryption
+	encrypted  map[*yaml.Node]encryption
+	plaintexts []string
 }
 
 // loadFile reads one manifest file for decoding.
@@ -206,7 +228,7 @@ func (l *loader) loadFile(src Source, p, rel string) {
 		l.errs = append(l.errs, &Error{Pos: Position{File: name}, Message: err.Error()})
 		return
 	}
-	l.files = append(l.files, &fileJob{name: name, data: data, skip: l.skip})
+	l.files = append(l.files, &fileJob{name: name, data: data, skip: l.skip, decrypt: l.decrypt})
 }
 
 // decodeFiles parses and decodes every file read, on up to l.workers
@@ -241,6 +263,7 @@ func (l *loader) decodeFiles() {
 		l.items = append(l.items, job.items...)
 		l.errs = append(l.errs, job.errs...)
 		l.skipped = append(l.skipped, job.skipped...)
+		l.plaintexts = append(l.plaintexts, job.plaintexts...)
 		for _, k := range job.failed {
 			l.failed[k] = true
 		}
@@ -252,6 +275,18 @@ func (l *loader) decodeFiles() {
 // decode parses the file's documents and decodes each into a typed object.
 func (job *fileJob) decode(dec *decoder) {
 	docs, perr := parseDocuments(job.name, job.data)
+	if sops.Encrypted(docs) {
+		if perr != nil {
+			// The MAC covers the whole file: a file read in part cannot be
+			// decrypted.
+			job.errs = append(job.errs, perr)
+			job.syntaxErr = true
+			return
+		}
+		if !job.decryptDocuments(docs) {
+			return
+		}
+	}
 	for _, doc := range docs {
 		job.decodeDocument(dec, doc)
 	}
@@ -323,8 +358,10 @@ func (job *fileJob) decodeDocument(dec *decoder, root *yaml.Node) {
 			Message: fmt.Sprintf("apiVersion %q is not supported for %s; use %q", apiVersion, kind, ki.apiVersion)})
 		return
 	}
+	enc := job.encrypted[root]
 	dec.file = file
 	dec.secret = kind == KindSecret
+	dec.withhold = enc != notEncrypted
 	dec.nodes = 0
 	dec.aborted = false
 	dec.errs = nil
@@ -335,7 +372,8 @@ func (job *fileJob) decodeDocument(dec *decoder, root *yaml.Node) {
 		return
 	}
 	meta := v.(metav1.Object)
-	obj := &Object{APIVersion: apiVersion, Kind: kind, Name: meta.GetName(), Namespace: meta.GetNamespace(), Pos: pos, Obj: v}
+	obj := &Object{APIVersion: apiVersion, Kind: kind, Name: meta.GetName(), Namespace: meta.GetNamespace(), Pos: pos, Obj: v,
+		Encrypted: enc != notEncrypted, Undecrypted: enc == encryptedMasked}
 	it := &item{obj: obj, root: root}
 	if ki.namespaced && obj.Namespace == "" {
 		obj.Namespace = DefaultNamespace

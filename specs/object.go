@@ -46,6 +46,12 @@ type Object struct {
 	// *corev1.Secret, *corev1.ConfigMap, *corev1.PersistentVolumeClaim,
 	// *corev1.Namespace or *Network. Status fields are always zero.
 	Obj any
+	// Encrypted is set when the manifest held SOPS-encrypted values: diffs
+	// and messages withhold every value of the object.
+	Encrypted bool
+	// Undecrypted is set when those values were not decrypted (loaded with
+	// Options.AllowUndecrypted and no key): they are placeholders.
+	Undecrypted bool
 	// Hash is the canonical content hash ("sha256:<hex>") of the defaulted
 	// object: stable across key order, comments and formatting.
 	Hash string
