@@ -27,6 +27,13 @@ const DefaultParallelism = 32
 // failed: its timeout starts when it starts.
 const DefaultExecParallelism = 4
 
+// DefaultTick is the tick the agent starts probes on (Config.Tick): with
+// a hundred pods probed every second, the loop wakes ten times a second
+// and starts ten probes at once, not a hundred times one probe, and the
+// probes of a tick share the runtime's wake-ups. Like the kubelet's
+// jitter, it leaves a probe late by less than a tick.
+const DefaultTick = 100 * time.Millisecond
+
 // probeSlack is how much longer than its timeout a probe's context lives:
 // the Prober times a probe out itself (and says so in its output); the
 // context only bounds a Prober that does not.
@@ -50,6 +57,13 @@ type Config struct {
 	// ExecParallelism bounds the exec probes in flight, among those;
 	// 0 or less means DefaultExecParallelism.
 	ExecParallelism int
+	// Tick, when positive, starts the probes on the ticks of the clock
+	// (the multiples of Tick since the zero time.Time): a probe due
+	// between two ticks starts at the next one, and is made as of then.
+	// A probe's next one is due a period later, on a tick again when the
+	// period is a multiple of Tick, so the probes of many pods start in a
+	// few batches. 0 or less starts each probe when it is due.
+	Tick time.Duration
 	// OnChange, when set, is called after a container's readiness changed
 	// or after a container was killed by its probe, with a short reason:
 	// the owner should observe the host and plan again (the planner
@@ -72,6 +86,7 @@ type Engine struct {
 	log      *slog.Logger
 	par      int
 	execPar  int
+	tick     time.Duration
 	onChange func(string)
 	onProbe  func(workload.ProbeKind, bool)
 
@@ -133,7 +148,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, errors.New("probes: Config.Prober is required")
 	}
 	e := &Engine{
-		prober: cfg.Prober, clock: cfg.Clock, log: cfg.Log, par: cfg.Parallelism, execPar: cfg.ExecParallelism, onChange: cfg.OnChange, onProbe: cfg.OnProbe,
+		prober: cfg.Prober, clock: cfg.Clock, log: cfg.Log, par: cfg.Parallelism, execPar: cfg.ExecParallelism, tick: cfg.Tick, onChange: cfg.OnChange, onProbe: cfg.OnProbe,
 		wake: make(chan struct{}, 1), pods: map[string]*pod{}, changed: make(chan struct{}),
 	}
 	if e.clock == nil {
@@ -179,6 +194,18 @@ func (e *Engine) Run(ctx context.Context) {
 	}
 }
 
+// onTick returns the first tick at or after t: when a probe due at t
+// starts (t itself without a tick).
+func (e *Engine) onTick(t time.Time) time.Time {
+	if e.tick <= 0 {
+		return t
+	}
+	if on := t.Truncate(e.tick); on.Before(t) {
+		return on.Add(e.tick)
+	}
+	return t
+}
+
 // nudge wakes the loop.
 func (e *Engine) nudge() {
 	select {
@@ -198,6 +225,9 @@ func (e *Engine) launch(ctx context.Context) (next time.Time, ok bool) {
 		e.keysStale = false
 	}
 	now := e.clock.Now()
+	if e.tick > 0 {
+		now = now.Truncate(e.tick) // the tick now is on; the loop sleeps until a tick
+	}
 	e.starved = false
 	for _, key := range e.keys {
 		p := e.pods[key]
@@ -216,6 +246,7 @@ func (e *Engine) launch(ctx context.Context) (next time.Time, ok bool) {
 					continue
 				}
 				if due.After(now) {
+					due = e.onTick(due)
 					if !ok || due.Before(next) {
 						next, ok = due, true
 					}
@@ -352,7 +383,7 @@ func (e *Engine) kill(ctx context.Context, key, ns, name, container string, k wo
 // loop wakes by itself, or the loop waits for nothing but a nudge. e.mu
 // must be held.
 func (e *Engine) wakeLocked(due time.Time, isDue bool) {
-	if e.starved || (isDue && (e.sleepUntil.IsZero() || due.Before(e.sleepUntil))) {
+	if e.starved || (isDue && (e.sleepUntil.IsZero() || e.onTick(due).Before(e.sleepUntil))) {
 		e.nudge()
 	}
 }
