@@ -103,12 +103,12 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 mkdir -p "$work/empty"
 
-if [ -n "${KELPIE_BIN:-}" ]; then cp "$KELPIE_BIN" "$work/kelpie"; else go build -o "$work/kelpie" ./cmd/kelpie; fi
+if [ -n "${KELPIE_BIN:-}" ]; then cp "$KELPIE_BIN" "$work/kelpie"; else go build -trimpath -o "$work/kelpie" ./cmd/kelpie; fi
 ROUNDS=${ROUNDS:-3}
 if [ -n "${BEFORE:-}" ]; then
   mkdir "$work/before-src"
   git archive "$(git rev-parse --verify "$BEFORE^{commit}")" | tar -x -C "$work/before-src"
-  (cd "$work/before-src" && go build -o "$work/kelpie-before" ./cmd/kelpie)
+  (cd "$work/before-src" && go build -trimpath -o "$work/kelpie-before" ./cmd/kelpie) # -trimpath: the build cache serves both
   rm -rf "$work/before-src"
 fi
 go run ./internal/testimage/mkimages "$work/images" >/dev/null
