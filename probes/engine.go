@@ -96,7 +96,9 @@ type Engine struct {
 	pods      map[string]*pod // by "namespace/name"
 	keys      []string        // the keys of pods, sorted: the order probes start in
 	keysStale bool            // pods were added or removed since keys was sorted
-	inFlight  int             // probes running
+	inFlight  int             // probes running or handed to a worker
+	workers   int             // worker goroutines started (at least inFlight)
+	jobs      chan job        // the probes handed to workers; room for Parallelism
 	execs     int             // exec probes among them
 	// starved reports that a due probe waits for a free slot
 	// (Parallelism); sleepUntil is when the loop wakes next by itself,
@@ -163,13 +165,14 @@ func New(cfg Config) (*Engine, error) {
 	if e.execPar <= 0 {
 		e.execPar = DefaultExecParallelism
 	}
+	e.jobs = make(chan job, e.par)
 	return e, nil
 }
 
 // Run starts the probes when they are due until ctx is done, then waits
 // for the probes and kills in flight to return.
 func (e *Engine) Run(ctx context.Context) {
-	defer e.wg.Wait()
+	defer e.stopped()
 	for {
 		next, ok := e.launch(ctx)
 		var (
@@ -204,6 +207,23 @@ func (e *Engine) onTick(t time.Time) time.Time {
 		return on.Add(e.tick)
 	}
 	return t
+}
+
+// stopped waits for the workers and kills in flight to return, and drops
+// the probes no worker took: the engine is as new for another Run.
+func (e *Engine) stopped() {
+	e.wg.Wait()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for len(e.jobs) > 0 {
+		j := <-e.jobs
+		e.inFlight--
+		if len(j.p.Exec) > 0 {
+			e.execs--
+		}
+		j.r.busy[kindIndex(j.kind)] = false
+	}
+	e.workers = 0
 }
 
 // nudge wakes the loop.
@@ -269,12 +289,43 @@ func (e *Engine) launch(ctx context.Context) (next time.Time, ok bool) {
 	return next, ok
 }
 
-// start starts probe kind of run r of container c of pod key (observed as
-// actual) in a goroutine of its own. (Apart from launch's loop, whose
-// variables a closure there would move to the heap at every pass.)
+// job is a probe to make: probe kind p of run r of container c of pod key,
+// observed as actual, due at.
+type job struct {
+	key    string
+	actual reconciler.ActualPod
+	c      *container
+	r      *run
+	kind   workload.ProbeKind
+	p      reconciler.Probe
+	at     time.Time
+}
+
+// start hands probe kind of run r of container c of pod key (observed as
+// actual) to a worker, and starts one when there are fewer than probes in
+// flight (at most Parallelism). A worker lives as long as Run, and its
+// stack stays grown: a goroutine a probe, with a hundred probes a second,
+// spent more on growing its stack than on its work. (Apart from launch's
+// loop, whose variables a closure there would move to the heap at every
+// pass.) e.mu must be held.
 func (e *Engine) start(ctx context.Context, key string, actual reconciler.ActualPod, c *container, r *run, kind workload.ProbeKind, now time.Time) {
-	pr := *probeOf(c.probes, kind)
-	e.wg.Go(func() { e.probe(ctx, key, actual, c, r, kind, pr, now) })
+	e.jobs <- job{key: key, actual: actual, c: c, r: r, kind: kind, p: *probeOf(c.probes, kind), at: now} // never blocks: room for Parallelism
+	if e.workers < e.inFlight {
+		e.workers++
+		e.wg.Go(func() { e.work(ctx) })
+	}
+}
+
+// work makes the probes it is handed until ctx is done.
+func (e *Engine) work(ctx context.Context) {
+	for {
+		select {
+		case j := <-e.jobs:
+			e.probe(ctx, j.key, j.actual, j.c, j.r, j.kind, j.p, j.at)
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // kinds are the probe kinds in the order they are started.
