@@ -110,7 +110,7 @@ type Engine struct {
 	changed    chan struct{}  // closed and replaced at each change (Wait)
 	gen        uint64         // changes so far
 	seenGen    uint64         // gen at the last Observe
-	wg         sync.WaitGroup // probe and kill goroutines
+	wg         sync.WaitGroup // workers and kill goroutines
 }
 
 // pod is a desired pod the host runs, with the spec it was created from.
