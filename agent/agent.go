@@ -158,7 +158,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		probed: make(chan struct{}, 1),
 	}
 	if deps.Prober != nil {
-		a.probes, err = probes.New(probes.Config{Prober: deps.Prober, Clock: cfg.Clock, Log: cfg.Log, OnChange: a.probeChanged, OnProbe: a.metrics.probe})
+		a.probes, err = probes.New(probes.Config{Prober: deps.Prober, Clock: cfg.Clock, Log: cfg.Log, Tick: probes.DefaultTick, OnChange: a.probeChanged, OnProbe: a.metrics.probe})
 		if err != nil {
 			return nil, fmt.Errorf("new agent: %w", err)
 		}

@@ -22,6 +22,15 @@
 # time and busybox-static. PERF_OUT=FILE also records a perf profile of the
 # agent making the HTTP probes (20 s, after the measured window);
 # KELPIE_BIN=PATH measures that kelpie binary instead of building one.
+#
+# BEFORE=COMMIT also builds kelpie at COMMIT and measures both agents on
+# the same pods in the httpGet phase, one after the other, ROUNDS times
+# each (default 3; the agent is restarted on the other binary between
+# windows, and its pods stay), and prints min/median/max of each side by
+# side: the machine's load changes less between two windows than between
+# two runs. EXEC=0 skips the exec phase, LOOPS=0 the wget and ctr loops.
+#
+#   BEFORE=main ROUNDS=5 EXEC=0 IDLE=0 LOOPS=0 bash bench/probes.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
@@ -94,7 +103,14 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 mkdir -p "$work/empty"
 
-if [ -n "${KELPIE_BIN:-}" ]; then cp "$KELPIE_BIN" "$work/kelpie"; else go build -o "$work/kelpie" ./cmd/kelpie; fi
+if [ -n "${KELPIE_BIN:-}" ]; then cp "$KELPIE_BIN" "$work/kelpie"; else go build -trimpath -o "$work/kelpie" ./cmd/kelpie; fi
+ROUNDS=${ROUNDS:-3}
+if [ -n "${BEFORE:-}" ]; then
+  mkdir "$work/before-src"
+  git archive "$(git rev-parse --verify "$BEFORE^{commit}")" | tar -x -C "$work/before-src"
+  (cd "$work/before-src" && go build -trimpath -o "$work/kelpie-before" ./cmd/kelpie) # -trimpath: the build cache serves both
+  rm -rf "$work/before-src"
+fi
 go run ./internal/testimage/mkimages "$work/images" >/dev/null
 ip netns add "$NETNS"
 netns_made=true
@@ -237,44 +253,87 @@ loop_cpu() {
 
 "$work/kelpie" image import "$work/images" "${KFLAGS[@]}" >/dev/null
 
+# start_agent BIN: runs the agent BIN (its log appended to agent.log).
+start_agent() {
+  "${IN[@]}" "$1" agent --repo "$work/site.git" --ref main --path apps --listen "$LISTEN" --interval 1h \
+    --api-token "$TOKEN" "${KFLAGS[@]}" "${PFLAGS[@]}" >>"$work/agent.log" 2>&1 &
+  agent_pid=$!
+}
+# stop_agent: stops the agent (its pods keep running).
+stop_agent() {
+  kill "$agent_pid"
+  wait "$agent_pid" || true
+  agent_pid=
+}
+# stats X...: min/median/max of the numbers X.
+stats() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f/%.2f/%.2f", v[1], m, v[NR] }'; }
+
 # 1. httpGet probes every second.
 c1=$(push "http probes" "$HTTP_PROBE")
-"${IN[@]}" "$work/kelpie" agent --repo "$work/site.git" --ref main --path apps --listen "$LISTEN" --interval 1h \
-  --api-token "$TOKEN" "${KFLAGS[@]}" "${PFLAGS[@]}" >"$work/agent.log" 2>&1 &
-agent_pid=$!
-wait_ready "$c1"
-sleep 5 # let the start-up's syncs settle before the window
-read -r http_agent http_rate http_fail < <(agent_cpu)
-echo "httpGet: agent $http_agent % ($http_rate probes/s, $http_fail NotReady), load $(cut -d' ' -f1 /proc/loadavg)" >&2
+if [ -n "${BEFORE:-}" ]; then
+  # The agent at BEFORE, then this one, on the same pods: ROUNDS windows
+  # each, alternating; this one is the one that stays.
+  before_cpu=() after_cpu=() before_fail=0 after_fail=0
+  for r in $(seq 1 "$ROUNDS"); do
+    for bin in before after; do
+      if [ -n "$agent_pid" ]; then stop_agent; fi
+      if [ "$bin" = before ]; then start_agent "$work/kelpie-before"; else start_agent "$work/kelpie"; fi
+      wait_ready "$c1"
+      sleep 5 # let the start-up's syncs settle before the window
+      read -r http_agent http_rate http_fail < <(agent_cpu)
+      echo "httpGet: agent ($bin, round $r) $http_agent % ($http_rate probes/s, $http_fail NotReady), load $(cut -d' ' -f1 /proc/loadavg)" >&2
+      if [ "$bin" = before ]; then
+        before_cpu+=("$http_agent") before_fail=$((before_fail + http_fail))
+      else
+        after_cpu+=("$http_agent") after_fail=$((after_fail + http_fail))
+      fi
+    done
+  done
+else
+  start_agent "$work/kelpie"
+  wait_ready "$c1"
+  sleep 5 # let the start-up's syncs settle before the window
+  read -r http_agent http_rate http_fail < <(agent_cpu)
+  echo "httpGet: agent $http_agent % ($http_rate probes/s, $http_fail NotReady), load $(cut -d' ' -f1 /proc/loadavg)" >&2
+fi
 http_rss=$(rss "$agent_pid" VmRSS)
 if [ -n "${PERF_OUT:-}" ]; then # after the window: perf's own cost stays out of it
   perf record -q -F 499 -g -p "$agent_pid" -o "$PERF_OUT" -- sleep 20 >/dev/null 2>&1 ||
     echo "perf record failed" >&2
 fi
 
-# The pods' URLs, for the wget loop.
-status | jq -r '.pods[].ip | "http://\(.):8080/healthz"' >"$work/urls"
-if [ "$(wc -l <"$work/urls")" -ne "$N" ]; then
-  echo "found $(wc -l <"$work/urls") pod IPs in the status, want $N" >&2
-  exit 1
+http_base=n/a http_base_rate=n/a
+if [ "${LOOPS:-1}" != 0 ]; then
+  # The pods' URLs, for the wget loop.
+  status | jq -r '.pods[].ip | "http://\(.):8080/healthz"' >"$work/urls"
+  if [ "$(wc -l <"$work/urls")" -ne "$N" ]; then
+    echo "found $(wc -l <"$work/urls") pod IPs in the status, want $N" >&2
+    exit 1
+  fi
+  read -r http_base http_base_rate < <(loop_cpu netns 1 "$work/urls" "${WGET[@]}" -q -T 1 -O /dev/null)
+  echo "httpGet: wget loop $http_base % ($http_base_rate probes/s)" >&2
 fi
-read -r http_base http_base_rate < <(loop_cpu netns 1 "$work/urls" "${WGET[@]}" -q -T 1 -O /dev/null)
-echo "httpGet: wget loop $http_base % ($http_base_rate probes/s)" >&2
 
-# 2. exec probes every 10 seconds (the pods are replaced: their spec changed).
-c2=$(push "exec probes" "$EXEC_PROBE")
-sync_now
-# Running, not Ready: on a busy machine the execs of 100 pods can take
-# longer than their timeout, and a pod goes Ready only after a passed
-# probe. The probes made and the pods Ready are reported instead.
-wait_ready "$c2" running
-sleep 15 # every pod's first exec probe is due in its first 10 s
-read -r exec_agent exec_rate exec_fail < <(agent_cpu)
-exec_rss=$(rss "$agent_pid" VmRSS)
-exec_ready=$(ready_count)
-echo "exec: agent $exec_agent % ($exec_rate probes/s, $exec_fail NotReady, $exec_ready Ready), load $(cut -d' ' -f1 /proc/loadavg)" >&2
-for i in $(seq 1 "$N"); do echo "default_p${i}_main test -f /tmp/ready"; done >"$work/execs"
-read -r exec_base exec_base_rate < <(loop_cpu host 10 "$work/execs" ctr -a "$ADDR" -n "$NS" task exec --exec-id bench-probe)
+# 2. exec probes every 10 seconds (the pods are replaced: their spec
+# changed; EXEC=0 skips it).
+exec_agent=n/a exec_rate=n/a exec_fail=n/a exec_rss=n/a exec_ready=n/a exec_base=n/a exec_base_rate=n/a
+if [ "${EXEC:-1}" != 0 ]; then
+  c2=$(push "exec probes" "$EXEC_PROBE")
+  sync_now
+  # Running, not Ready: on a busy machine the execs of 100 pods can take
+  # longer than their timeout, and a pod goes Ready only after a passed
+  # probe. The probes made and the pods Ready are reported instead.
+  wait_ready "$c2" running
+  sleep 15 # every pod's first exec probe is due in its first 10 s
+  read -r exec_agent exec_rate exec_fail < <(agent_cpu)
+  exec_rss=$(rss "$agent_pid" VmRSS)
+  exec_ready=$(ready_count)
+  echo "exec: agent $exec_agent % ($exec_rate probes/s, $exec_fail NotReady, $exec_ready Ready), load $(cut -d' ' -f1 /proc/loadavg)" >&2
+  if [ "${LOOPS:-1}" != 0 ]; then
+    for i in $(seq 1 "$N"); do echo "default_p${i}_main test -f /tmp/ready"; done >"$work/execs"
+    read -r exec_base exec_base_rate < <(loop_cpu host 10 "$work/execs" ctr -a "$ADDR" -n "$NS" task exec --exec-id bench-probe)
+  fi
+fi
 
 # 3. The same pods without probes (IDLE=0 skips it).
 idle_agent=n/a idle_rss=n/a
@@ -293,11 +352,16 @@ per_probe() { if [ "$2" = n/a ] || [ "$(calc "$2 <= 0")" = 1 ]; then echo n/a; e
 printf 'pods: %d, window: %d s, %s\n' "$N" "$WINDOW" "$(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'httpGet every 1 s:  kelpie agent %6.2f %% of one core (%s probes/s, %s ms CPU/probe, %s NotReady, RSS %s MiB)\n' \
   "$http_agent" "$http_rate" "$(per_probe "$http_agent" "$http_rate")" "$http_fail" "$http_rss"
-printf '                    loop of wget          %6.2f %% of one core (%s probes/s, %s ms CPU/probe)\n' \
+if [ -n "${BEFORE:-}" ]; then
+  printf '                    min/median/max of %d windows: kelpie agent %s %% of one core (%d NotReady), at %s %s %% (%d NotReady)\n' \
+    "$ROUNDS" "$(stats "${after_cpu[@]}")" "$after_fail" "$BEFORE" "$(stats "${before_cpu[@]}")" "$before_fail"
+  http_agent=$(stats "${after_cpu[@]}" | cut -d/ -f2)
+fi
+printf '                    loop of wget          %6s %% of one core (%s probes/s, %s ms CPU/probe)\n' \
   "$http_base" "$http_base_rate" "$(per_probe "$http_base" "$http_base_rate")"
-printf 'exec every 10 s:    kelpie agent %6.2f %% of one core (%s probes/s, %s ms CPU/probe, %s NotReady, RSS %s MiB; %s of %s pods Ready)\n' \
+printf 'exec every 10 s:    kelpie agent %6s %% of one core (%s probes/s, %s ms CPU/probe, %s NotReady, RSS %s MiB; %s of %s pods Ready)\n' \
   "$exec_agent" "$exec_rate" "$(per_probe "$exec_agent" "$exec_rate")" "$exec_fail" "$exec_rss" "$exec_ready" "$N"
-printf '                    loop of ctr task exec %6.2f %% of one core (%s probes/s, %s ms CPU/probe)\n' \
+printf '                    loop of ctr task exec %6s %% of one core (%s probes/s, %s ms CPU/probe)\n' \
   "$exec_base" "$exec_base_rate" "$(per_probe "$exec_base" "$exec_base_rate")"
 printf 'no probes:          kelpie agent %6s %% of one core (RSS %s MiB, peak %s MiB)\n' \
   "$idle_agent" "$idle_rss" "$peak_rss"

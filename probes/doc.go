@@ -1,7 +1,8 @@
 // Package probes runs the probes of the containers a host runs, for the
 // agent and for a one-shot `kelpie apply`: it owns the I/O orchestration
-// (a goroutine per probe in flight, bounded; timers from an injected
-// clock) and nothing else.
+// (one loop that starts the due probes, on ticks when asked; workers for
+// the probes in flight, bounded; timers from an injected clock) and
+// nothing else.
 //
 // It decides nothing of its own: workload.Tracker says when a probe is due
 // and what its results mean (Ready, a kill), and a Prober makes one probe

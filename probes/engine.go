@@ -27,6 +27,13 @@ const DefaultParallelism = 32
 // failed: its timeout starts when it starts.
 const DefaultExecParallelism = 4
 
+// DefaultTick is the tick the agent starts probes on (Config.Tick): with
+// a hundred pods probed every second, the loop wakes ten times a second
+// and starts ten probes at once, not a hundred times one probe, and the
+// probes of a tick share the runtime's wake-ups. Like the kubelet's
+// jitter, it leaves a probe late by less than a tick.
+const DefaultTick = 100 * time.Millisecond
+
 // probeSlack is how much longer than its timeout a probe's context lives:
 // the Prober times a probe out itself (and says so in its output); the
 // context only bounds a Prober that does not.
@@ -50,6 +57,13 @@ type Config struct {
 	// ExecParallelism bounds the exec probes in flight, among those;
 	// 0 or less means DefaultExecParallelism.
 	ExecParallelism int
+	// Tick, when positive, starts the probes on the ticks of the clock
+	// (the multiples of Tick since the zero time.Time): a probe due
+	// between two ticks starts at the next one, and is made as of then.
+	// A probe's next one is due a period later, on a tick again when the
+	// period is a multiple of Tick, so the probes of many pods start in a
+	// few batches. 0 or less starts each probe when it is due.
+	Tick time.Duration
 	// OnChange, when set, is called after a container's readiness changed
 	// or after a container was killed by its probe, with a short reason:
 	// the owner should observe the host and plan again (the planner
@@ -72,6 +86,7 @@ type Engine struct {
 	log      *slog.Logger
 	par      int
 	execPar  int
+	tick     time.Duration
 	onChange func(string)
 	onProbe  func(workload.ProbeKind, bool)
 
@@ -81,7 +96,9 @@ type Engine struct {
 	pods      map[string]*pod // by "namespace/name"
 	keys      []string        // the keys of pods, sorted: the order probes start in
 	keysStale bool            // pods were added or removed since keys was sorted
-	inFlight  int             // probes running
+	inFlight  int             // probes running or handed to a worker
+	workers   int             // worker goroutines started (at least inFlight)
+	jobs      chan job        // the probes handed to workers; room for Parallelism
 	execs     int             // exec probes among them
 	// starved reports that a due probe waits for a free slot
 	// (Parallelism); sleepUntil is when the loop wakes next by itself,
@@ -93,7 +110,7 @@ type Engine struct {
 	changed    chan struct{}  // closed and replaced at each change (Wait)
 	gen        uint64         // changes so far
 	seenGen    uint64         // gen at the last Observe
-	wg         sync.WaitGroup // probe and kill goroutines
+	wg         sync.WaitGroup // workers and kill goroutines
 }
 
 // pod is a desired pod the host runs, with the spec it was created from.
@@ -133,7 +150,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, errors.New("probes: Config.Prober is required")
 	}
 	e := &Engine{
-		prober: cfg.Prober, clock: cfg.Clock, log: cfg.Log, par: cfg.Parallelism, execPar: cfg.ExecParallelism, onChange: cfg.OnChange, onProbe: cfg.OnProbe,
+		prober: cfg.Prober, clock: cfg.Clock, log: cfg.Log, par: cfg.Parallelism, execPar: cfg.ExecParallelism, tick: cfg.Tick, onChange: cfg.OnChange, onProbe: cfg.OnProbe,
 		wake: make(chan struct{}, 1), pods: map[string]*pod{}, changed: make(chan struct{}),
 	}
 	if e.clock == nil {
@@ -148,13 +165,14 @@ func New(cfg Config) (*Engine, error) {
 	if e.execPar <= 0 {
 		e.execPar = DefaultExecParallelism
 	}
+	e.jobs = make(chan job, e.par)
 	return e, nil
 }
 
 // Run starts the probes when they are due until ctx is done, then waits
 // for the probes and kills in flight to return.
 func (e *Engine) Run(ctx context.Context) {
-	defer e.wg.Wait()
+	defer e.stopped()
 	for {
 		next, ok := e.launch(ctx)
 		var (
@@ -179,6 +197,35 @@ func (e *Engine) Run(ctx context.Context) {
 	}
 }
 
+// onTick returns the first tick at or after t: when a probe due at t
+// starts (t itself without a tick).
+func (e *Engine) onTick(t time.Time) time.Time {
+	if e.tick <= 0 {
+		return t
+	}
+	if on := t.Truncate(e.tick); on.Before(t) {
+		return on.Add(e.tick)
+	}
+	return t
+}
+
+// stopped waits for the workers and kills in flight to return, and drops
+// the probes no worker took: the engine is as new for another Run.
+func (e *Engine) stopped() {
+	e.wg.Wait()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for len(e.jobs) > 0 {
+		j := <-e.jobs
+		e.inFlight--
+		if len(j.p.Exec) > 0 {
+			e.execs--
+		}
+		j.r.busy[kindIndex(j.kind)] = false
+	}
+	e.workers = 0
+}
+
 // nudge wakes the loop.
 func (e *Engine) nudge() {
 	select {
@@ -198,6 +245,9 @@ func (e *Engine) launch(ctx context.Context) (next time.Time, ok bool) {
 		e.keysStale = false
 	}
 	now := e.clock.Now()
+	if e.tick > 0 {
+		now = now.Truncate(e.tick) // the tick now is on; the loop sleeps until a tick
+	}
 	e.starved = false
 	for _, key := range e.keys {
 		p := e.pods[key]
@@ -216,6 +266,7 @@ func (e *Engine) launch(ctx context.Context) (next time.Time, ok bool) {
 					continue
 				}
 				if due.After(now) {
+					due = e.onTick(due)
 					if !ok || due.Before(next) {
 						next, ok = due, true
 					}
@@ -238,12 +289,43 @@ func (e *Engine) launch(ctx context.Context) (next time.Time, ok bool) {
 	return next, ok
 }
 
-// start starts probe kind of run r of container c of pod key (observed as
-// actual) in a goroutine of its own. (Apart from launch's loop, whose
-// variables a closure there would move to the heap at every pass.)
+// job is a probe to make: probe kind p of run r of container c of pod key,
+// observed as actual, due at.
+type job struct {
+	key    string
+	actual reconciler.ActualPod
+	c      *container
+	r      *run
+	kind   workload.ProbeKind
+	p      reconciler.Probe
+	at     time.Time
+}
+
+// start hands probe kind of run r of container c of pod key (observed as
+// actual) to a worker, and starts one when there are fewer than probes in
+// flight (at most Parallelism). A worker lives as long as Run, and its
+// stack stays grown: a goroutine a probe, with a hundred probes a second,
+// spent more on growing its stack than on its work. (Apart from launch's
+// loop, whose variables a closure there would move to the heap at every
+// pass.) e.mu must be held.
 func (e *Engine) start(ctx context.Context, key string, actual reconciler.ActualPod, c *container, r *run, kind workload.ProbeKind, now time.Time) {
-	pr := *probeOf(c.probes, kind)
-	e.wg.Go(func() { e.probe(ctx, key, actual, c, r, kind, pr, now) })
+	e.jobs <- job{key: key, actual: actual, c: c, r: r, kind: kind, p: *probeOf(c.probes, kind), at: now} // never blocks: room for Parallelism
+	if e.workers < e.inFlight {
+		e.workers++
+		e.wg.Go(func() { e.work(ctx) })
+	}
+}
+
+// work makes the probes it is handed until ctx is done.
+func (e *Engine) work(ctx context.Context) {
+	for {
+		select {
+		case j := <-e.jobs:
+			e.probe(ctx, j.key, j.actual, j.c, j.r, j.kind, j.p, j.at)
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // kinds are the probe kinds in the order they are started.
@@ -352,7 +434,7 @@ func (e *Engine) kill(ctx context.Context, key, ns, name, container string, k wo
 // loop wakes by itself, or the loop waits for nothing but a nudge. e.mu
 // must be held.
 func (e *Engine) wakeLocked(due time.Time, isDue bool) {
-	if e.starved || (isDue && (e.sleepUntil.IsZero() || due.Before(e.sleepUntil))) {
+	if e.starved || (isDue && (e.sleepUntil.IsZero() || e.onTick(due).Before(e.sleepUntil))) {
 		e.nudge()
 	}
 }

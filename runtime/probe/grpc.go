@@ -39,8 +39,7 @@ func GRPC(ctx context.Context, addr string, g reconciler.GRPC, timeout time.Dura
 	var mu sync.Mutex
 	var dialErr error
 	dial := func(ctx context.Context, a string) (net.Conn, error) {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", a)
+		c, err := dialer.DialContext(ctx, "tcp", a)
 		if err != nil {
 			mu.Lock()
 			dialErr = err

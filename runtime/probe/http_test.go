@@ -42,6 +42,44 @@ func closedPort(t *testing.T) int {
 	return port
 }
 
+// TestHTTPResets: an HTTP probe resets its connection once the response
+// is read (no FIN handshake, no TIME_WAIT on the server's side): the
+// server, which did not close, reads a reset, not an end of file.
+func TestHTTPResets(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := make(chan error, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- err
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 4096)
+		if _, err := c.Read(buf); err != nil { // the request: one small write
+			got <- err
+			return
+		}
+		if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")); err != nil {
+			got <- err
+			return
+		}
+		_, err = c.Read(buf)
+		got <- err
+	}()
+	if ok, out := HTTP(context.Background(), "127.0.0.1", reconciler.HTTPGet{Path: "/", Port: l.Addr().(*net.TCPAddr).Port}, time.Second); !ok {
+		t.Fatalf("probe failed: %s", out)
+	}
+	if err := <-got; err == nil || !strings.Contains(err.Error(), "connection reset") {
+		t.Errorf("the server read %v after the response, want a connection reset", err)
+	}
+}
+
 // request is what the test server saw of a request.
 type request struct {
 	host, userAgent, accept, custom, query, connection string

@@ -17,8 +17,7 @@ func TCP(ctx context.Context, addr string, port int, timeout time.Duration) (ok 
 	}
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(pctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
+	conn, err := dialer.DialContext(pctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
 	if err != nil {
 		return false, describe(pctx, ctx, err, timeout)
 	}
