@@ -79,6 +79,12 @@ type Change struct {
 	// Full says that Text replaces the whole table (no previous ruleset, or
 	// a declaration changed in a way only a rebuild can apply).
 	Full bool
+	// Ops are the commands of an incremental Text one by one, in its order
+	// (after its first line, "add table", which only makes a missing table
+	// fail later rather than at once), for a loader that programs the
+	// kernel itself; nil for a Full change. One of kind OpOther means that
+	// only the Text says it all.
+	Ops []Op
 	// Stale lists the chains Text emptied because nothing uses them any
 	// more. They cannot be deleted in the same transaction (kernels before
 	// 6.2 release a chain's last reference only some time after the map
@@ -109,30 +115,45 @@ func Diff(old, new *Ruleset) Change {
 		}
 	}
 	var b strings.Builder
+	var ops []Op
 	setNames := sortedKeys(new.sets)
 	chainNames := sortedKeys(new.chains)
 	// Declare what is new, so that rules and elements may refer to it.
 	for _, n := range setNames {
 		if old.sets[n] == nil {
 			new.writeSet(&b, n)
+			ops = append(ops, Op{Kind: OpOther, Name: n})
 		}
 	}
 	for _, n := range chainNames {
 		if old.chains[n] == nil {
 			new.writeChain(&b, n)
+			kind := OpAddChain
+			if new.chains[n].spec != "" {
+				kind = OpOther // a base chain
+			}
+			ops = append(ops, Op{Kind: kind, Name: n})
 		}
 	}
 	// Remove elements that are gone or change, before the chains they
-	// point to are flushed.
+	// point to are flushed. Only the keys that differ are sorted: a set
+	// of 10,000 elements is compared, not sorted, for one change.
 	for _, n := range sortedKeys(old.sets) {
 		s, o := new.sets[n], old.sets[n]
 		if s == nil || maps.Equal(s.elems, o.elems) {
-			continue // unchanged: no need to sort its keys
+			continue
 		}
-		for _, k := range sortedKeys(o.elems) {
-			if v, ok := s.elems[k]; !ok || v != o.elems[k] {
-				writeElement(&b, "delete", n, k, "")
+		var gone []string
+		for k, v := range o.elems {
+			if w, ok := s.elems[k]; !ok || w != v {
+				gone = append(gone, k)
 			}
+		}
+		slices.Sort(gone)
+		typ := setType(o.spec)
+		for _, k := range gone {
+			writeElement(&b, "delete", n, k, "")
+			ops = append(ops, Op{Kind: OpDeleteElement, Name: n, Type: typ, Key: k})
 		}
 	}
 	var stale []string
@@ -140,15 +161,20 @@ func Diff(old, new *Ruleset) Change {
 		c := new.chains[n]
 		switch {
 		case c == nil:
-			fmt.Fprintf(&b, "flush chain %s %s\n", table, n)
 			stale = append(stale, n)
 		case !slices.Equal(c.rules, old.chains[n].rules):
-			fmt.Fprintf(&b, "flush chain %s %s\n", table, n)
+		default:
+			continue
 		}
+		fmt.Fprintf(&b, "flush chain %s %s\n", table, n)
+		ops = append(ops, Op{Kind: OpFlushChain, Name: n})
 	}
 	for _, n := range chainNames {
 		if o := old.chains[n]; o == nil || !slices.Equal(o.rules, new.chains[n].rules) {
 			new.writeRules(&b, n)
+			for _, rule := range new.chains[n].rules {
+				ops = append(ops, Op{Kind: OpAddRule, Name: n, Rule: rule})
+			}
 		}
 	}
 	for _, n := range setNames {
@@ -156,15 +182,19 @@ func Diff(old, new *Ruleset) Change {
 		if o != nil && maps.Equal(s.elems, o.elems) {
 			continue
 		}
-		for _, k := range sortedKeys(s.elems) {
-			var was string
-			ok := false
-			if o != nil {
-				was, ok = o.elems[k]
+		var added []string
+		for k, v := range s.elems {
+			if o == nil {
+				added = append(added, k)
+			} else if was, ok := o.elems[k]; !ok || was != v {
+				added = append(added, k)
 			}
-			if !ok || was != s.elems[k] {
-				writeElement(&b, "add", n, k, s.elems[k])
-			}
+		}
+		slices.Sort(added)
+		typ := setType(s.spec)
+		for _, k := range added {
+			writeElement(&b, "add", n, k, s.elems[k])
+			ops = append(ops, Op{Kind: OpAddElement, Name: n, Type: typ, Key: k, Value: s.elems[k]})
 		}
 	}
 	// Sets nothing refers to any more: the rules that used them were
@@ -172,12 +202,13 @@ func Diff(old, new *Ruleset) Change {
 	for _, n := range sortedKeys(old.sets) {
 		if new.sets[n] == nil {
 			fmt.Fprintf(&b, "delete %s %s %s\n", old.sets[n].kind, table, n)
+			ops = append(ops, Op{Kind: OpOther, Name: n})
 		}
 	}
 	if b.Len() == 0 {
 		return Change{}
 	}
-	return Change{Text: "add table " + table + "\n" + b.String(), Stale: stale}
+	return Change{Text: "add table " + table + "\n" + b.String(), Ops: ops, Stale: stale}
 }
 
 // DeleteStale returns the transaction deleting the stale chains of earlier
