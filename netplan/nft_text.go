@@ -116,24 +116,47 @@ func Diff(old, new *Ruleset) Change {
 	}
 	var b strings.Builder
 	var ops []Op
-	setNames := sortedKeys(new.sets)
-	chainNames := sortedKeys(new.chains)
-	// Declare what is new, so that rules and elements may refer to it.
-	for _, n := range setNames {
+	// Only the names of what differs are sorted: a table of 1,000 chains
+	// is compared, not sorted, for one change.
+	var newSets, newChains, flushed, written []string
+	for n := range new.sets {
 		if old.sets[n] == nil {
-			new.writeSet(&b, n)
-			ops = append(ops, Op{Kind: OpOther, Name: n})
+			newSets = append(newSets, n)
 		}
 	}
-	for _, n := range chainNames {
-		if old.chains[n] == nil {
-			new.writeChain(&b, n)
-			kind := OpAddChain
-			if new.chains[n].spec != "" {
-				kind = OpOther // a base chain
-			}
-			ops = append(ops, Op{Kind: kind, Name: n})
+	for n, c := range new.chains {
+		switch o := old.chains[n]; {
+		case o == nil:
+			newChains = append(newChains, n)
+			written = append(written, n)
+		case !slices.Equal(o.rules, c.rules):
+			flushed = append(flushed, n)
+			written = append(written, n)
 		}
+	}
+	var stale []string
+	for n := range old.chains {
+		if new.chains[n] == nil {
+			stale = append(stale, n)
+			flushed = append(flushed, n)
+		}
+	}
+	for _, names := range [][]string{newSets, newChains, flushed, written, stale} {
+		slices.Sort(names)
+	}
+	setNames := sortedKeys(new.sets) // a handful
+	// Declare what is new, so that rules and elements may refer to it.
+	for _, n := range newSets {
+		new.writeSet(&b, n)
+		ops = append(ops, Op{Kind: OpOther, Name: n})
+	}
+	for _, n := range newChains {
+		new.writeChain(&b, n)
+		kind := OpAddChain
+		if new.chains[n].spec != "" {
+			kind = OpOther // a base chain
+		}
+		ops = append(ops, Op{Kind: kind, Name: n})
 	}
 	// Remove elements that are gone or change, before the chains they
 	// point to are flushed. Only the keys that differ are sorted: a set
@@ -156,25 +179,14 @@ func Diff(old, new *Ruleset) Change {
 			ops = append(ops, Op{Kind: OpDeleteElement, Name: n, Type: typ, Key: k})
 		}
 	}
-	var stale []string
-	for _, n := range sortedKeys(old.chains) {
-		c := new.chains[n]
-		switch {
-		case c == nil:
-			stale = append(stale, n)
-		case !slices.Equal(c.rules, old.chains[n].rules):
-		default:
-			continue
-		}
+	for _, n := range flushed {
 		fmt.Fprintf(&b, "flush chain %s %s\n", table, n)
 		ops = append(ops, Op{Kind: OpFlushChain, Name: n})
 	}
-	for _, n := range chainNames {
-		if o := old.chains[n]; o == nil || !slices.Equal(o.rules, new.chains[n].rules) {
-			new.writeRules(&b, n)
-			for _, rule := range new.chains[n].rules {
-				ops = append(ops, Op{Kind: OpAddRule, Name: n, Rule: rule})
-			}
+	for _, n := range written {
+		new.writeRules(&b, n)
+		for _, rule := range new.chains[n].rules {
+			ops = append(ops, Op{Kind: OpAddRule, Name: n, Rule: rule})
 		}
 	}
 	for _, n := range setNames {
