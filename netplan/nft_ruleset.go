@@ -247,9 +247,13 @@ func (r *Ruleset) servicePort(in RulesetInput, svc *Service, p *Port) {
 	r.sets[mapServiceIPs].elems[vipKey] = "goto " + svcChain
 	var local []Endpoint
 	hairpin := r.sets[setHairpin].elems
+	var key []byte // "IP . IP", one allocation per endpoint
 	for _, ep := range p.Endpoints {
-		ip := ep.IP.String()
-		hairpin[ip+" . "+ip] = ""
+		key = ep.IP.AppendTo(key[:0])
+		n := len(key)
+		key = append(key, " . "...)
+		key = append(key, key[:n]...)
+		hairpin[string(key)] = ""
 		if svc.AffinityTimeout > 0 {
 			r.endpoint(base, proto, svc.AffinityTimeout, ep)
 		}
