@@ -174,11 +174,11 @@ func parseVerdict(w []string) (*expr.Verdict, error) {
 }
 
 // nlRule is a rule translated: its expressions, and for a DNAT through an
-// anonymous map, the map with its elements, then the expressions that
+// anonymous map (anon), the map's elements, then the expressions that
 // follow the lookup (which needs the map's batch-local ID).
 type nlRule struct {
 	exprs     []expr.Any
-	anon      *nftables.Set
+	anon      bool
 	anonElems []nftables.SetElement
 	after     []expr.Any
 }
@@ -252,7 +252,7 @@ func parseRule(rule string) (*nlRule, error) {
 			return nil, fmt.Errorf("unknown words at %q", strings.Join(w, " "))
 		}
 	}
-	if r.anon == nil && len(r.exprs) == 0 {
+	if len(r.exprs) == 0 {
 		return nil, errors.New("empty rule")
 	}
 	return r, nil
@@ -288,7 +288,7 @@ func (r *nlRule) numgenMap(mod, body string) error {
 		elems = append(elems, nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(i)), Val: append(val, 0, 0)})
 	}
 	r.exprs = append(r.exprs, &expr.Numgen{Register: 1, Modulus: uint32(n), Type: unix.NFT_NG_RANDOM})
-	r.anon = &nftables.Set{Anonymous: true, Constant: true, IsMap: true, KeyType: nftables.TypeInteger, DataType: endpointType, KeyByteOrder: binaryutil.NativeEndian}
+	r.anon = true // an integer key, host-endian as numgen writes it
 	r.anonElems = elems
 	// nft sets no flags here: the kernel adds "proto specified" for a
 	// proto register.
@@ -373,7 +373,7 @@ func (b *nlBatch) flushChain(name string) {
 // addRule appends a rule to a chain, with its anonymous map first.
 func (b *nlBatch) addRule(chain string, r *nlRule) error {
 	exprs := r.exprs
-	if r.anon != nil {
+	if r.anon {
 		b.nextID++
 		id := b.nextID
 		if err := b.anonMap(id, len(r.anonElems)); err != nil {
