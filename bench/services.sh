@@ -10,7 +10,9 @@
 #      of kube-proxy-shaped nat rules (KUBE-SERVICES, KUBE-SVC-* with
 #      statistic random, KUBE-SEP-*) by iptables-nft and iptables-legacy;
 #   b. one endpoint change among them (a pod replaced: new address): the
-#      Loader's incremental transaction vs the same diff by `nft -f FILE`,
+#      Loader's incremental transaction over netlink (no nft process) vs
+#      the same Loader before netlink (Config.NoNetlink: the diff piped to
+#      `nft -f -`) vs the same diff by `nft -f FILE`,
 #      the whole table by `nft -f`, and kube-proxy's full sync (the whole
 #      nat table) and partial sync (KUBE-SERVICES and the changed chains);
 #      goal: under 10 ms with 10,000 rules;

@@ -139,8 +139,17 @@ func BuildRuleset(in RulesetInput) (*Ruleset, error) {
 	if !in.ClusterCIDR.Addr().Is4() || !in.ServiceCIDR.Addr().Is4() {
 		return nil, fmt.Errorf("build ruleset: cluster CIDR %s and service CIDR %s must be IPv4 prefixes", in.ClusterCIDR, in.ServiceCIDR)
 	}
-	r := &Ruleset{sets: map[string]*nftSet{}, chains: map[string]*nftChain{}}
+	eps := 0
+	for i := range in.Services {
+		for j := range in.Services[i].Ports {
+			eps += len(in.Services[i].Ports[j].Endpoints)
+		}
+	}
+	r := &Ruleset{sets: map[string]*nftSet{}, chains: make(map[string]*nftChain, 16+2*len(in.Services))}
 	r.base(in)
+	r.sets[setHairpin].elems = make(map[string]string, eps)
+	r.sets[setClusterIPs].elems = make(map[string]string, len(in.Services))
+	r.sets[mapServiceIPs].elems = make(map[string]string, len(in.Services))
 	nodeIPs := r.sets[setNodePortIPs]
 	for _, ip := range in.NodeIPs {
 		if ip.Is4() {
@@ -237,9 +246,14 @@ func (r *Ruleset) servicePort(in RulesetInput, svc *Service, p *Port) {
 	svcChain := "service-" + base
 	r.sets[mapServiceIPs].elems[vipKey] = "goto " + svcChain
 	var local []Endpoint
+	hairpin := r.sets[setHairpin].elems
+	var key []byte // "IP . IP", one allocation per endpoint
 	for _, ep := range p.Endpoints {
-		ip := ep.IP.String()
-		r.sets[setHairpin].elems[ip+" . "+ip] = ""
+		key = ep.IP.AppendTo(key[:0])
+		n := len(key)
+		key = append(key, " . "...)
+		key = append(key, key[:n]...)
+		hairpin[string(key)] = ""
 		if svc.AffinityTimeout > 0 {
 			r.endpoint(base, proto, svc.AffinityTimeout, ep)
 		}
@@ -331,11 +345,24 @@ func balance(c *nftChain, base, proto string, affinity int32, eps []Endpoint) {
 		c.add("meta l4proto", proto, "dnat to", eps[0].IP.String()+":"+strconv.Itoa(int(eps[0].Port)))
 		return
 	}
+	// The rule that names every endpoint, written without fmt: every
+	// change rebuilds it for every Service (issue 13's 10 ms).
+	buf := make([]byte, 0, 64+len(eps)*28)
+	buf = append(buf, "meta l4proto "...)
+	buf = append(buf, proto...)
+	buf = append(buf, " dnat ip to numgen random mod "...)
+	buf = strconv.AppendInt(buf, int64(len(eps)), 10)
+	buf = append(buf, " map { "...)
 	for i, ep := range eps {
 		if i > 0 {
-			b.WriteString(", ")
+			buf = append(buf, ", "...)
 		}
-		fmt.Fprintf(&b, "%d : %s . %d", i, ep.IP, ep.Port)
+		buf = strconv.AppendInt(buf, int64(i), 10)
+		buf = append(buf, " : "...)
+		buf = ep.IP.AppendTo(buf)
+		buf = append(buf, " . "...)
+		buf = strconv.AppendInt(buf, int64(ep.Port), 10)
 	}
-	c.add("meta l4proto", proto, "dnat ip to numgen random mod", strconv.Itoa(len(eps)), "map {", b.String(), "}")
+	buf = append(buf, " }"...)
+	c.rules = append(c.rules, string(buf))
 }

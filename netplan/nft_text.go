@@ -2,7 +2,6 @@ package netplan
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 )
@@ -79,6 +78,12 @@ type Change struct {
 	// Full says that Text replaces the whole table (no previous ruleset, or
 	// a declaration changed in a way only a rebuild can apply).
 	Full bool
+	// Ops are the commands of an incremental Text one by one, in its order
+	// (after its first line, "add table", which only makes a missing table
+	// fail later rather than at once), for a loader that programs the
+	// kernel itself; nil for a Full change. One of kind OpOther means that
+	// only the Text says it all.
+	Ops []Op
 	// Stale lists the chains Text emptied because nothing uses them any
 	// more. They cannot be deleted in the same transaction (kernels before
 	// 6.2 release a chain's last reference only some time after the map
@@ -109,62 +114,86 @@ func Diff(old, new *Ruleset) Change {
 		}
 	}
 	var b strings.Builder
-	setNames := sortedKeys(new.sets)
-	chainNames := sortedKeys(new.chains)
-	// Declare what is new, so that rules and elements may refer to it.
-	for _, n := range setNames {
+	var ops []Op
+	// Only the names of what differs are sorted: a table of 1,000 chains
+	// is compared, not sorted, for one change.
+	var newSets, newChains, flushed, written []string
+	for n := range new.sets {
 		if old.sets[n] == nil {
-			new.writeSet(&b, n)
+			newSets = append(newSets, n)
 		}
 	}
-	for _, n := range chainNames {
-		if old.chains[n] == nil {
-			new.writeChain(&b, n)
-		}
-	}
-	// Remove elements that are gone or change, before the chains they
-	// point to are flushed.
-	for _, n := range sortedKeys(old.sets) {
-		s, o := new.sets[n], old.sets[n]
-		if s == nil || maps.Equal(s.elems, o.elems) {
-			continue // unchanged: no need to sort its keys
-		}
-		for _, k := range sortedKeys(o.elems) {
-			if v, ok := s.elems[k]; !ok || v != o.elems[k] {
-				writeElement(&b, "delete", n, k, "")
-			}
+	for n, c := range new.chains {
+		switch o := old.chains[n]; {
+		case o == nil:
+			newChains = append(newChains, n)
+			written = append(written, n)
+		case !slices.Equal(o.rules, c.rules):
+			flushed = append(flushed, n)
+			written = append(written, n)
 		}
 	}
 	var stale []string
-	for _, n := range sortedKeys(old.chains) {
-		c := new.chains[n]
-		switch {
-		case c == nil:
-			fmt.Fprintf(&b, "flush chain %s %s\n", table, n)
+	for n := range old.chains {
+		if new.chains[n] == nil {
 			stale = append(stale, n)
-		case !slices.Equal(c.rules, old.chains[n].rules):
-			fmt.Fprintf(&b, "flush chain %s %s\n", table, n)
+			flushed = append(flushed, n)
 		}
 	}
-	for _, n := range chainNames {
-		if o := old.chains[n]; o == nil || !slices.Equal(o.rules, new.chains[n].rules) {
-			new.writeRules(&b, n)
+	for _, names := range [][]string{newSets, newChains, flushed, written, stale} {
+		slices.Sort(names)
+	}
+	setNames := sortedKeys(new.sets) // a handful
+	// Declare what is new, so that rules and elements may refer to it.
+	for _, n := range newSets {
+		new.writeSet(&b, n)
+		ops = append(ops, Op{Kind: OpOther, Name: n})
+	}
+	for _, n := range newChains {
+		new.writeChain(&b, n)
+		kind := OpAddChain
+		if new.chains[n].spec != "" {
+			kind = OpOther // a base chain
+		}
+		ops = append(ops, Op{Kind: kind, Name: n})
+	}
+	// Remove elements that are gone or change, before the chains they
+	// point to are flushed. Only the keys that differ are sorted: a set
+	// of 10,000 elements is compared, not sorted, for one change.
+	added := map[string][]string{}
+	for _, n := range sortedKeys(old.sets) {
+		s, o := new.sets[n], old.sets[n]
+		if s == nil {
+			continue
+		}
+		gone, add := elemDiff(o.elems, s.elems)
+		added[n] = add
+		typ := setType(o.spec)
+		for _, k := range gone {
+			writeElement(&b, "delete", n, k, "")
+			ops = append(ops, Op{Kind: OpDeleteElement, Name: n, Type: typ, Key: k})
+		}
+	}
+	for _, n := range flushed {
+		fmt.Fprintf(&b, "flush chain %s %s\n", table, n)
+		ops = append(ops, Op{Kind: OpFlushChain, Name: n})
+	}
+	for _, n := range written {
+		new.writeRules(&b, n)
+		for _, rule := range new.chains[n].rules {
+			ops = append(ops, Op{Kind: OpAddRule, Name: n, Rule: rule})
 		}
 	}
 	for _, n := range setNames {
 		s, o := new.sets[n], old.sets[n]
-		if o != nil && maps.Equal(s.elems, o.elems) {
-			continue
+		add := added[n]
+		if o == nil {
+			add = sortedKeys(s.elems)
 		}
-		for _, k := range sortedKeys(s.elems) {
-			var was string
-			ok := false
-			if o != nil {
-				was, ok = o.elems[k]
-			}
-			if !ok || was != s.elems[k] {
-				writeElement(&b, "add", n, k, s.elems[k])
-			}
+		typ := setType(s.spec)
+		for _, k := range add {
+			writeElement(&b, "add", n, k, s.elems[k])
+			ops = append(ops, Op{Kind: OpAddElement, Name: n, Type: typ, Key: k, Value: s.elems[k]})
 		}
 	}
 	// Sets nothing refers to any more: the rules that used them were
@@ -172,12 +201,38 @@ func Diff(old, new *Ruleset) Change {
 	for _, n := range sortedKeys(old.sets) {
 		if new.sets[n] == nil {
 			fmt.Fprintf(&b, "delete %s %s %s\n", old.sets[n].kind, table, n)
+			ops = append(ops, Op{Kind: OpOther, Name: n})
 		}
 	}
 	if b.Len() == 0 {
 		return Change{}
 	}
-	return Change{Text: "add table " + table + "\n" + b.String(), Stale: stale}
+	return Change{Text: "add table " + table + "\n" + b.String(), Ops: ops, Stale: stale}
+}
+
+// elemDiff returns the keys of old that new has not, or with another
+// value, and the keys of new that old has not, or with another value,
+// each sorted: one pass over old, and one over new only when new has
+// elements old has not (the usual change, one endpoint replaced, costs two
+// passes over a set of 10,000 elements, no sort of it).
+func elemDiff(old, new map[string]string) (gone, added []string) {
+	for k, v := range old {
+		w, ok := new[k]
+		if !ok || w != v {
+			gone = append(gone, k)
+		}
+	}
+	// new's keys that old has with the same value: len(old)-len(gone).
+	if len(new)-(len(old)-len(gone)) > 0 {
+		for k, v := range new {
+			if w, ok := old[k]; !ok || w != v {
+				added = append(added, k)
+			}
+		}
+	}
+	slices.Sort(gone)
+	slices.Sort(added)
+	return gone, added
 }
 
 // DeleteStale returns the transaction deleting the stale chains of earlier

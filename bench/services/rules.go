@@ -259,87 +259,36 @@ func (b *rulesBench) kelpieLoad(svcs []netplan.Service) (cost, error) {
 	})
 }
 
+// kelpieChanges is what one run of kelpie's path over the changes gave:
+// its timings, and per change the transaction, the stale-chain deletion
+// and the full text (for the floor).
+type kelpieChanges struct {
+	kelpie, build, equal, diff, apply series
+	diffs, stales, fulls              []string
+	states                            [][]netplan.Service
+}
+
 // changes times (b): one endpoint moved, run after run, a new address
-// each time.
+// each time; kelpie's path over netlink, then as before netlink (every
+// change through nft), then the floors.
 func (b *rulesBench) changes(ipts []string) error {
-	l, err := nft.New(nft.Config{})
+	nl, err := b.kelpieChanges(false)
 	if err != nil {
 		return err
 	}
-	defer l.Close()
-	resetNft()
-	prev, err := rulesetOf(b.base)
+	old, err := b.kelpieChanges(true)
 	if err != nil {
 		return err
 	}
-	if err := l.Load(b.ctx, prev); err != nil {
-		return err
-	}
-	var (
-		kelpie, build, text, diff, nftOnly series
-		diffs, stales, fulls               []string
-		states                             [][]netplan.Service
-	)
-	for i := range b.runs {
-		svcs := changed(b.base, b.nSvc, i)
-		states = append(states, svcs)
-		// kelpie, as agent.programDataPath: build, compare, apply.
-		var rs *netplan.Ruleset
-		var parts [3]cost
-		c, err := measure(func() error {
-			var err error
-			if parts[0], err = measure(func() error { rs, err = rulesetOf(svcs); return err }); err != nil {
-				return err
-			}
-			var same bool
-			parts[1], _ = measure(func() error { same = rs.Equal(prev); return nil })
-			if same {
-				return errors.New("the change did not change the ruleset")
-			}
-			parts[2], err = measure(func() error { return l.Apply(b.ctx, rs) })
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		kelpie.add(c)
-		build.add(parts[0])
-		text.add(parts[1])
-		if st := l.Stats(); st.Fallbacks > 0 || st.Full != 1 {
-			return fmt.Errorf("the change was not incremental: %+v", st)
-		}
-		// Diff again, outside the timed path, for its own cost and the
-		// transaction (kept for the floor).
-		var ch netplan.Change
-		d, _ := measure(func() error { ch = netplan.Diff(prev, rs); return nil })
-		diff.add(d)
-		nftOnly.add(cost{wall: parts[2].wall - d.wall, cpu: parts[2].cpu - d.cpu})
-		diffs = append(diffs, ch.Text)
-		stales = append(stales, netplan.DeleteStale(rs, ch.Stale))
-		fulls = append(fulls, rs.Text())
-		if i == 0 {
-			if _, err := b.write("change.nft", ch.Text); err != nil {
-				return err
-			}
-			fmt.Printf("  one endpoint change: %d nft commands (%d B), then %d chain deletions %v later\n",
-				strings.Count(ch.Text, "\n"), len(ch.Text), len(ch.Stale), nft.DefaultStaleDelay)
-		}
-		// The emptied chains are deleted by the Loader's timer: wait for
-		// it, untimed, so that it does not run during the next change.
-		deadline := time.Now().Add(10 * time.Second)
-		for len(l.Pending()) > 0 {
-			if time.Now().After(deadline) {
-				return fmt.Errorf("stale chains not deleted after 10 s: %v", l.Pending())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		prev = rs
-	}
-	b.add("(b) one change: kelpie (BuildRuleset + Equal + nft.Loader.Apply)", kelpie)
-	b.add("      of which netplan.BuildRuleset", build)
-	b.add("      of which Ruleset.Equal (the agent's change check)", text)
-	b.add("      of which netplan.Diff (timed apart)", diff)
-	b.add("      of which nft -f - of the diff (Apply less Diff)", nftOnly)
+	b.add("(b) one change: kelpie (BuildRuleset + Equal + nft.Loader.Apply, over netlink)", nl.kelpie)
+	b.add("      of which netplan.BuildRuleset", nl.build)
+	b.add("      of which Ruleset.Equal (the agent's change check)", nl.equal)
+	b.add("      of which netplan.Diff (timed apart)", nl.diff)
+	b.add("      of which the netlink batch (Apply less Diff)", nl.apply)
+	b.add("(b) one change: kelpie before netlink (the same, Apply running nft -f - of the diff)", old.kelpie)
+	b.add("      of which netplan.BuildRuleset", old.build)
+	b.add("      of which nft -f - of the diff (Apply less Diff)", old.apply)
+	diffs, stales, fulls, states := nl.diffs, nl.stales, nl.fulls, nl.states
 
 	// The floor: the same transactions from files.
 	resetNft()
@@ -422,13 +371,91 @@ func (b *rulesBench) changes(ipts []string) error {
 	return nil
 }
 
+// kelpieChanges runs the changes through kelpie's path as the agent
+// does (build, compare, apply), with the Loader over netlink or, with
+// noNetlink, through nft only, from the whole table loaded.
+func (b *rulesBench) kelpieChanges(noNetlink bool) (*kelpieChanges, error) {
+	l, err := nft.New(nft.Config{NoNetlink: noNetlink})
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	resetNft()
+	prev, err := rulesetOf(b.base)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.Load(b.ctx, prev); err != nil {
+		return nil, err
+	}
+	out := &kelpieChanges{}
+	for i := range b.runs {
+		svcs := changed(b.base, b.nSvc, i)
+		out.states = append(out.states, svcs)
+		// kelpie, as agent.programDataPath: build, compare, apply.
+		var rs *netplan.Ruleset
+		var parts [3]cost
+		c, err := measure(func() error {
+			var err error
+			if parts[0], err = measure(func() error { rs, err = rulesetOf(svcs); return err }); err != nil {
+				return err
+			}
+			var same bool
+			parts[1], _ = measure(func() error { same = rs.Equal(prev); return nil })
+			if same {
+				return errors.New("the change did not change the ruleset")
+			}
+			parts[2], err = measure(func() error { return l.Apply(b.ctx, rs) })
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		out.kelpie.add(c)
+		out.build.add(parts[0])
+		out.equal.add(parts[1])
+		if st := l.Stats(); st.Fallbacks > 0 || st.Full != 1 {
+			return nil, fmt.Errorf("the change was not incremental: %+v", st)
+		} else if want := uint64(i + 1); !noNetlink && st.Netlink != want {
+			return nil, fmt.Errorf("the change did not go over netlink: %+v", st)
+		}
+		// Diff again, outside the timed path, for its own cost and the
+		// transaction (kept for the floor).
+		var ch netplan.Change
+		d, _ := measure(func() error { ch = netplan.Diff(prev, rs); return nil })
+		out.diff.add(d)
+		out.apply.add(cost{wall: parts[2].wall - d.wall, cpu: parts[2].cpu - d.cpu})
+		out.diffs = append(out.diffs, ch.Text)
+		out.stales = append(out.stales, netplan.DeleteStale(rs, ch.Stale))
+		out.fulls = append(out.fulls, rs.Text())
+		if i == 0 && !noNetlink {
+			if _, err := b.write("change.nft", ch.Text); err != nil {
+				return nil, err
+			}
+			fmt.Printf("  one endpoint change: %d nft commands (%d B), then %d chain deletions %v later\n",
+				strings.Count(ch.Text, "\n"), len(ch.Text), len(ch.Stale), nft.DefaultStaleDelay)
+		}
+		// The emptied chains are deleted by the Loader's timer: wait for
+		// it, untimed, so that it does not run during the next change.
+		deadline := time.Now().Add(10 * time.Second)
+		for len(l.Pending()) > 0 {
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("stale chains not deleted after 10 s: %v", l.Pending())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		prev = rs
+	}
+	return out, nil
+}
+
 // print writes the results table and the goal's verdict.
 func (b *rulesBench) print(st netplan.RulesetStats) {
 	fmt.Printf("\n%-86s %4s  %-28s  %s\n", "what (milliseconds)", "runs", "wall: min / median / max", "CPU: min / median / max")
 	var change, changeCPU float64
 	for _, r := range b.rows {
 		fmt.Printf("%-86s %4d  %-28s  %s\n", r.what, r.wall.n, r.wall.mmm("%7.2f"), r.cpu.mmm("%7.2f"))
-		if strings.HasPrefix(r.what, "(b) one change: kelpie") {
+		if strings.HasPrefix(r.what, "(b) one change: kelpie (") {
 			change, changeCPU = r.wall.med, r.cpu.med
 		}
 	}

@@ -11,33 +11,31 @@
 // empties are deleted by the Loader's own timer a little later (the
 // kernel releases a chain's last reference late before Linux 6.2).
 //
-// # Why `nft -f -`
+// # `nft -f -` for the whole table, netlink for small changes
 //
-// Each transaction is the text netplan writes (Ruleset.Text, Diff,
-// DeleteStale), piped to one `nft -f -` process. nft sends a whole file as
-// one netlink batch, which the kernel commits entirely or not at all, so a
-// change of any size is one atomic transaction and one process, never a
-// command per rule. netplan's tests already check that same text with
-// `nft -c`, so what is loaded is exactly what was tested.
+// A full load, and any change of an unusual shape, is the text netplan
+// writes (Ruleset.Text, Diff, DeleteStale), piped to one `nft -f -`
+// process. nft sends a whole file as one netlink batch, which the kernel
+// commits entirely or not at all. netplan's tests check that same text
+// with `nft -c`, so what is loaded at start is exactly what was tested.
 //
-// The alternatives do no better here:
+// nft, though, reads every chain of the table before it sends anything:
+// bench/services.sh measured about 30 ms of CPU for one endpoint change
+// among 1,000 Services × 10 endpoints, three times issue 13's budget of
+// 10 ms. So an incremental change made only of the commands an endpoint
+// change takes (set and map elements, a Service's chains flushed and
+// written again, a chain declared: netplan.Change.Ops) is sent by the
+// Loader itself as one netlink batch (netlink.go): the same messages nft
+// would send (`nft --debug=netlink`), built with the expression encoders
+// of github.com/google/nftables, still one atomic transaction. Anything it
+// does not translate goes as text through nft; a batch the kernel refuses
+// changes nothing and the full text is loaded instead. The tests compare
+// `nft list table` after netlink changes of every shape with a full load
+// of the same ruleset.
 //
-//   - sigs.k8s.io/knftables (kube-proxy's) works the same way: it renders
-//     its typed objects as text and pipes them to `nft -f -` in one
-//     transaction. Using it would mean translating netplan's ruleset into
-//     knftables objects only for knftables to print them back as text: a
-//     second model of the ruleset and a new dependency, for the same
-//     process and the same kernel transaction.
-//   - github.com/google/nftables speaks netlink itself and starts no
-//     process, but it takes the ruleset as kernel expressions (registers,
-//     payload offsets, numgen, verdict maps and NAT assembled by hand): a
-//     second model of the ruleset to keep in step with netplan's, which
-//     `nft -c` cannot check. What it saves is one short-lived nft process
-//     per change, which reads every chain of the table before it sends
-//     anything: bench/services.sh measures it at about 30 ms of CPU for
-//     one endpoint change among 1,000 Services × 10 endpoints (a chain per
-//     Service), most of the change; under issue 13's 10 ms it would be
-//     worth the second model.
+// sigs.k8s.io/knftables (kube-proxy's) would not help here: it renders its
+// typed objects as text and pipes them to `nft -f -`, paying the same
+// cache read.
 //
 // # Conntrack
 //

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -35,6 +36,10 @@ type Config struct {
 	// Log receives one record per transaction that fails or falls back.
 	// nil discards.
 	Log *slog.Logger
+	// NoNetlink makes Apply run every incremental change through nft, as
+	// text, instead of sending those it can translate as one netlink batch
+	// of its own: for comparison (bench/services.sh) and as a way out.
+	NoNetlink bool
 }
 
 // Defaults of Config.
@@ -76,6 +81,9 @@ type Stats struct {
 	Full uint64
 	// Incremental counts incremental transactions that succeeded.
 	Incremental uint64
+	// Netlink counts the incremental transactions among them sent as a
+	// netlink batch of the Loader's own, without nft.
+	Netlink uint64
 	// Fallbacks counts incremental transactions that failed and were
 	// replaced by the full text.
 	Fallbacks uint64
@@ -91,8 +99,10 @@ type Stats struct {
 // concurrent use; they are serialized, and each may run nft for up to
 // Config.Timeout.
 type Loader struct {
-	cfg Config
-	run func(ctx context.Context, text string) error
+	cfg     Config
+	run     func(ctx context.Context, text string) error
+	netlink func(steps []nlStep) error // nil with Config.NoNetlink
+	netns   *os.File                   // Config.NetNS, open while netlink is used
 
 	mu       sync.Mutex
 	current  *netplan.Ruleset     // what the kernel holds; nil: unknown
@@ -113,7 +123,16 @@ func New(cfg Config) (*Loader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Loader{cfg: cfg, run: run, stale: map[string]time.Time{}}, nil
+	l := &Loader{cfg: cfg, run: run, stale: map[string]time.Time{}}
+	if !cfg.NoNetlink {
+		if cfg.NetNS != "" {
+			if l.netns, err = os.Open(cfg.NetNS); err != nil {
+				return nil, fmt.Errorf("nft loader: %w", err)
+			}
+		}
+		l.netlink = netlinkRunner(cfg, l.netns)
+	}
+	return l, nil
 }
 
 // Load replaces kelpie's table with r in one transaction, whatever the
@@ -150,8 +169,11 @@ func (l *Loader) loadLocked(ctx context.Context, r *netplan.Ruleset) error {
 // Apply turns kelpie's table into next with one transaction holding only
 // the difference from the ruleset last applied (netplan.Diff): nothing is
 // sent when nothing changed, the full text when nothing was loaded yet or
-// a declaration changed. When the incremental transaction fails (the table
-// was changed or deleted by someone else), the full text is loaded instead.
+// a declaration changed. An incremental change of the shapes an endpoint
+// change takes (elements, a Service's chains) goes as one netlink batch
+// without nft (see netlink.go), another as text through nft. When the
+// incremental transaction fails (the table was changed or deleted by
+// someone else), the full text is loaded instead.
 // Chains the change empties are deleted StaleDelay later. An error means
 // the table is unchanged or in an unknown state; the next Apply then loads
 // the full text.
@@ -172,17 +194,36 @@ func (l *Loader) Apply(ctx context.Context, next *netplan.Ruleset) error {
 	case ch.Full:
 		return l.loadLocked(ctx, next)
 	}
-	if err := l.run(ctx, ch.Text); err != nil {
-		l.cfg.Log.Warn("incremental nftables change failed; loading the full table", "table", netplan.TableFamily+" "+netplan.TableName, "err", err)
-		l.stats.Fallbacks++
-		if ferr := l.loadLocked(ctx, next); ferr != nil {
-			return fmt.Errorf("apply change to table %s %s: %w (then %w)", netplan.TableFamily, netplan.TableName, err, ferr)
+	if l.netlink != nil {
+		// A command translate does not know leaves the change to the text.
+		if steps, err := translate(ch.Ops); err == nil {
+			if err := l.netlink(steps); err != nil {
+				return l.fallbackLocked(ctx, next, fmt.Errorf("netlink: %w", err))
+			}
+			l.current = next
+			l.stats.Incremental++
+			l.stats.Netlink++
+			l.markStaleLocked(ch.Stale, time.Now())
+			return nil
 		}
-		return nil
+	}
+	if err := l.run(ctx, ch.Text); err != nil {
+		return l.fallbackLocked(ctx, next, err)
 	}
 	l.current = next
 	l.stats.Incremental++
 	l.markStaleLocked(ch.Stale, time.Now())
+	return nil
+}
+
+// fallbackLocked loads the full text of next after the incremental
+// transaction failed with err (whole: the kernel committed none of it).
+func (l *Loader) fallbackLocked(ctx context.Context, next *netplan.Ruleset, err error) error {
+	l.cfg.Log.Warn("incremental nftables change failed; loading the full table", "table", netplan.TableFamily+" "+netplan.TableName, "err", err)
+	l.stats.Fallbacks++
+	if ferr := l.loadLocked(ctx, next); ferr != nil {
+		return fmt.Errorf("apply change to table %s %s: %w (then %w)", netplan.TableFamily, netplan.TableName, err, ferr)
+	}
 	return nil
 }
 
@@ -218,6 +259,10 @@ func (l *Loader) Close() {
 	l.closed = true
 	if l.timer != nil {
 		l.timer.Stop()
+	}
+	if l.netns != nil {
+		l.netns.Close()
+		l.netns = nil
 	}
 }
 

@@ -68,8 +68,8 @@ func TestLoaderDataPath(t *testing.T) {
 	if err := l.Apply(ctx, ruleset(t, web(ep1))); err != nil {
 		t.Fatal(err)
 	}
-	if st := l.Stats(); st.Full != 1 || st.Incremental != 1 || st.Fallbacks != 0 {
-		t.Errorf("after one endpoint change: %+v, want 1 full load and 1 incremental change", st)
+	if st := l.Stats(); st.Full != 1 || st.Incremental != 1 || st.Netlink != 1 || st.Fallbacks != 0 {
+		t.Errorf("after one endpoint change: %+v, want 1 full load and 1 incremental change, over netlink", st)
 	}
 	if got := connectTCP(t, ns, vip, 50); got[ep1.String()] != 50 {
 		t.Errorf("after removing %s: answers %v, want all 50 from %s", ep2, got, ep1)
