@@ -30,7 +30,7 @@ type rolloutState struct {
 	checked       time.Time // when the stalls were last computed
 	checkedCommit string    // the commit in force then
 	stalls        []RolloutStall
-	views         []WorkloadStatus // the workloads' counts, for status
+	views         []WorkloadStatus     // the workloads' counts, for status
 	gauge         *prometheus.GaugeVec // kelpie_rollout_stalled
 	gaugeSet      map[string]bool      // workloads whose gauge series exists
 }
