@@ -2,16 +2,21 @@ package agent
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"image"
+	"image/color"
 	"image/png"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -324,8 +329,9 @@ func TestDashboardScreenshots(t *testing.T) {
 	}
 }
 
-// recompressPNG rewrites the PNG at path with the best compression (the
-// screenshots are committed: chromium writes them for speed).
+// recompressPNG rewrites the PNG at path with 256 colours and the best
+// compression: the screenshots are committed, and a page of flat colours
+// loses nothing a reader sees.
 func recompressPNG(path string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -336,11 +342,49 @@ func recompressPNG(path string) error {
 		return fmt.Errorf("decode screenshot %s: %w", path, err)
 	}
 	var buf bytes.Buffer
-	if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&buf, img); err != nil {
+	if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&buf, quantize(img)); err != nil {
 		return fmt.Errorf("encode screenshot %s: %w", path, err)
 	}
 	if buf.Len() >= len(data) {
 		return nil
 	}
 	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// quantize maps img onto its 256 most frequent colours (a dashboard is a
+// few flat colours and their anti-aliased edges), each pixel to the
+// nearest of them.
+func quantize(img image.Image) *image.Paletted {
+	b := img.Bounds()
+	counts := map[color.RGBA]int{}
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			counts[color.RGBAModel.Convert(img.At(x, y)).(color.RGBA)]++
+		}
+	}
+	byCount := slices.Collect(maps.Keys(counts))
+	slices.SortFunc(byCount, func(p, q color.RGBA) int {
+		if c := cmp.Compare(counts[q], counts[p]); c != 0 {
+			return c
+		}
+		return cmp.Compare(uint32(p.R)<<24|uint32(p.G)<<16|uint32(p.B)<<8|uint32(p.A), uint32(q.R)<<24|uint32(q.G)<<16|uint32(q.B)<<8|uint32(q.A))
+	})
+	pal := make(color.Palette, 0, 256)
+	for _, c := range byCount[:min(len(byCount), 256)] {
+		pal = append(pal, c)
+	}
+	out := image.NewPaletted(b, pal)
+	index := map[color.RGBA]uint8{}
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			c := color.RGBAModel.Convert(img.At(x, y)).(color.RGBA)
+			i, ok := index[c]
+			if !ok {
+				i = uint8(pal.Index(c))
+				index[c] = i
+			}
+			out.SetColorIndex(x, y, i)
+		}
+	}
+	return out
 }
