@@ -5,7 +5,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/kelpie-dev/kelpie/cli.Version=$(VERSION) -X github.com/kelpie-dev/kelpie/cli.Commit=$(COMMIT)
 FUZZTIME ?= 15s
 
-.PHONY: help build test unit faults fuzz lint bench bench-host bench-probes bench-services corpus e2e-long soak demo demo-check demo-clean clean
+.PHONY: help build test unit faults fuzz lint screenshots bench bench-host bench-probes bench-services corpus e2e-long soak demo demo-check demo-clean clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+screenshots: ## regenerate docs/dashboard.png and docs/dashboard-phone.png (headless chromium on an in-process 3-host cluster)
+	KELPIE_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -run '^TestDashboardScreenshots$$' ./agent
 
 bench: ## benchmarks beside their baselines: manifest loading, placement, fetch (no root needed)
 	bash bench/load.sh

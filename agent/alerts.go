@@ -146,13 +146,13 @@ func (a *Agent) clusterNotifier() bool {
 // is sent firing, one that cleared is sent resolved; one still firing is
 // not sent again. A cluster-wide alert this node no longer sends (it lost
 // the leadership) is forgotten without a word: the new leader resolves it.
+// Without Config.Notify nothing is sent, but the alerts are kept all the
+// same for status (the dashboard shows them).
 func (a *Agent) checkAlerts() {
-	if a.ops.notify == nil {
-		return
-	}
 	now := a.clock.Now()
 	cur := a.currentAlerts()
 	seen := make(map[string]bool, len(cur))
+	changed := false
 	for _, al := range cur {
 		k := al.key()
 		seen[k] = true
@@ -162,6 +162,7 @@ func (a *Agent) checkAlerts() {
 		f := &firingAlert{alert: al, since: now}
 		a.ops.firing[k] = f
 		a.notifyAlert(f, "firing", now)
+		changed = true
 	}
 	notifier := a.cluster == nil || a.clusterNotifier()
 	for _, k := range slices.Sorted(maps.Keys(a.ops.firing)) {
@@ -170,16 +171,28 @@ func (a *Agent) checkAlerts() {
 		}
 		f := a.ops.firing[k]
 		delete(a.ops.firing, k)
+		changed = true
 		if f.cluster && !notifier {
 			continue
 		}
 		a.notifyAlert(f, "resolved", now)
+	}
+	if changed {
+		firing, recent := a.alertStatuses()
+		a.mu.Lock()
+		a.status.Alerts, a.status.Notifications = firing, recent
+		a.mu.Unlock()
 	}
 }
 
 // notifyAlert queues one notification of f with status (firing or
 // resolved).
 func (a *Agent) notifyAlert(f *firingAlert, status string, now time.Time) {
+	a.ops.recent = append([]NotificationStatus{{Time: now, Status: status, Alert: f.labels["alertname"], Summary: f.summary, Sent: a.ops.notify != nil}},
+		a.ops.recent[:min(len(a.ops.recent), maxRecentNotifications-1)]...)
+	if a.ops.notify == nil {
+		return
+	}
 	body, err := json.Marshal(alertPayload(f, status, a.cfg.Host.Name, now))
 	if err != nil {
 		a.log.Warn("encode a notification", "err", err)
@@ -260,4 +273,44 @@ func firstLineOf(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// maxRecentNotifications bounds the alerts status keeps that fired or
+// resolved.
+const maxRecentNotifications = 20
+
+// AlertStatus is an alert that fires now, as status shows it.
+type AlertStatus struct {
+	// Alert is the alert's name (KelpieCommitRefused…).
+	Alert string `json:"alert"`
+	// Summary says what is wrong, with no secret in it.
+	Summary string `json:"summary"`
+	// Since is when this node saw it first.
+	Since time.Time `json:"since"`
+	// Cluster marks a cluster-wide alert (the leader sends those).
+	Cluster bool `json:"cluster,omitempty"`
+}
+
+// NotificationStatus is an alert that fired or resolved lately.
+type NotificationStatus struct {
+	Time time.Time `json:"time"`
+	// Status is firing or resolved.
+	Status  string `json:"status"`
+	Alert   string `json:"alert"`
+	Summary string `json:"summary"`
+	// Sent is whether it was queued to the --notify URLs (false without
+	// any).
+	Sent bool `json:"sent"`
+}
+
+// alertStatuses are the alerts firing now, the oldest first, and the
+// recent notifications, the newest first.
+func (a *Agent) alertStatuses() ([]AlertStatus, []NotificationStatus) {
+	var firing []AlertStatus
+	for _, k := range slices.Sorted(maps.Keys(a.ops.firing)) {
+		f := a.ops.firing[k]
+		firing = append(firing, AlertStatus{Alert: f.labels["alertname"], Summary: f.summary, Since: f.since, Cluster: f.cluster})
+	}
+	slices.SortStableFunc(firing, func(x, y AlertStatus) int { return x.Since.Compare(y.Since) })
+	return firing, slices.Clone(a.ops.recent)
 }

@@ -16,7 +16,8 @@ func (a *Agent) handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.Handle("GET /{$}", dashboardHandler(a.Status, a.clock.Now)) // exactly "/": other paths stay 404
+	mux.Handle("GET /{$}", dashboardHandler(dashboardSource{status: a.Status, history: a.History, now: a.clock.Now})) // exactly "/": other paths stay 404
+	mux.Handle("GET /static/{name}", dashboardStatic())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, a.Status())

@@ -28,8 +28,9 @@ const (
 //   - a request whose Origin is another site is refused, so a page in the
 //     operator's browser cannot post to the API;
 //   - mutating API requests, and on a non-loopback address every request
-//     but /healthz, /metrics, the webhook (HMAC) and /mirror/ (its own
-//     token), must carry the API token;
+//     but /healthz, /metrics, the dashboard's stylesheet and icon
+//     (/static/), the webhook (HMAC) and /mirror/ (its own token), must
+//     carry the API token;
 //   - with a client CA (--tls-client-ca), /mirror/ needs a client
 //     certificate it signed, beside the mirror token;
 //   - syncs and webhooks are rate-limited.
@@ -65,9 +66,11 @@ func isLoopbackName(host string) bool {
 }
 
 // tokenFree reports whether path is served without the API token on any
-// address: health, metrics, and the routes that check their own secret.
+// address: health, metrics, the dashboard's static files (the same for
+// every agent), and the routes that check their own secret.
 func tokenFree(path string) bool {
-	return path == "/healthz" || path == "/metrics" || path == "/hooks/git" || strings.HasPrefix(path, "/mirror/")
+	return path == "/healthz" || path == "/metrics" || path == "/hooks/git" || strings.HasPrefix(path, "/mirror/") ||
+		strings.HasPrefix(path, "/static/")
 }
 
 // wrap returns next behind the guard.

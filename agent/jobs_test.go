@@ -130,8 +130,19 @@ func TestJobCompletesOnce(t *testing.T) {
 	if got := countRunning(h.jobPods()); got != 2 {
 		t.Fatalf("running job pods %v, want 2", h.jobPods())
 	}
-	for round := 0; round < 2; round++ {
-		h.waitFor("the loop to wait", func(Status) bool { return true })
+	for round, running := range []int{2, 1} {
+		// The pods of this round run (the third is made by the step after
+		// the first two exit): exiting them sooner would miss it.
+		h.waitFor(fmt.Sprintf("%d job pods running after %d succeeded", running, 2*round), func(s Status) bool {
+			j, _ := jobStatus(s, "work")
+			n := 0
+			for _, p := range s.Pods {
+				if p.State == "Running" {
+					n++
+				}
+			}
+			return j.Succeeded == 2*round && n == running
+		})
 		h.exitJobPods(0)
 		h.advance(DefaultDriftInterval)
 	}

@@ -15,6 +15,7 @@ type operating struct {
 	notify *notifier               // nil without Config.Notify
 	firing map[string]*firingAlert // alerts sent firing, by key
 	crash  []crashLoop             // the containers that crash-loop, as last observed
+	recent []NotificationStatus    // the alerts that fired or resolved lately, newest first
 	met    *opsMetrics
 	// hadQuorum: this node saw the cluster with quorum since it started.
 	hadQuorum bool

@@ -30,6 +30,7 @@ type rolloutState struct {
 	checked       time.Time // when the stalls were last computed
 	checkedCommit string    // the commit in force then
 	stalls        []RolloutStall
+	views         []WorkloadStatus     // the workloads' counts, for status
 	gauge         *prometheus.GaugeVec // kelpie_rollout_stalled
 	gaugeSet      map[string]bool      // workloads whose gauge series exists
 }
@@ -80,11 +81,21 @@ func (a *Agent) checkStalls() {
 		seen[s.Key] = true
 	}
 	a.setStalledGauge(seen)
+	byKey := make(map[string]RolloutStall, len(next))
+	for _, s := range next {
+		byKey[s.Workload] = s
+	}
+	views := a.workloadStatuses(byKey)
+	changed := !slices.Equal(views, r.views)
+	r.views = views
 	if !slices.Equal(next, r.stalls) {
 		for _, s := range next {
 			a.log.Warn("rollout stalled; its old pods keep serving", "workload", s.Workload, "message", s.Message)
 		}
 		r.stalls = next
+		changed = true
+	}
+	if changed {
 		a.publish(nil)
 	}
 }

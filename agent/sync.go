@@ -416,6 +416,8 @@ func (a *Agent) publish(info *SyncInfo) {
 	s.Pods = append([]PodStatus{}, a.pods...)
 	s.Waiting = append([]string{}, a.waiting...)
 	s.Stalled = slices.Clone(a.rollouts.stalls)
+	s.Workloads = slices.Clone(a.rollouts.views)
+	s.Alerts, s.Notifications = a.alertStatuses()
 	s.Notices = append([]string{}, a.notices...)
 	if a.startNote != "" {
 		s.Notices = append(s.Notices, a.startNote)

@@ -10,6 +10,7 @@
 #   docker-registry                  a local registry for the image pull tests
 #   git, make                        the repository tests and the Makefile
 #   gnupg                            gpg and gpg-agent: the signed-commit tests sign with `git commit -S`
+#   chromium, fonts-dejavu-core      headless browser and its font: the dashboard's browser test, `make screenshots`
 # and promtool (checks and tests contrib/prometheus/alerts.yaml), taken out of
 # Debian's prometheus package into /usr/local/bin: installing the package
 # would start a Prometheus server on a machine with systemd; and sops (the
@@ -27,7 +28,7 @@ if command -v go >/dev/null && ! command -v sops >/dev/null; then
     GOBIN="$gobin" go install "github.com/getsops/sops/v3/cmd/sops@$sops_version"
   fi
 fi
-packages=(containerd runc containernetworking-plugins busybox-static iproute2 iptables nftables docker-registry git make gnupg)
+packages=(containerd runc containernetworking-plugins busybox-static iproute2 iptables nftables docker-registry git make gnupg chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
