@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/kelpie-dev/kelpie/agent"
 	"github.com/kelpie-dev/kelpie/specs"
 )
 
@@ -12,17 +13,23 @@ import (
 func logsCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "logs",
-		Usage:     "print the output of a pod's container on this host",
+		Usage:     "print the output of a pod's container, on this host or through an agent",
 		ArgsUsage: "[NAMESPACE/]POD",
 		Description: "Prints what a container of the pod wrote to stdout and stderr, restarts included.\n" +
 			"-c names the container (needed when the pod has several); -f keeps printing new\n" +
 			"output until the container stops or you interrupt; --tail N starts with the last N\n" +
-			"lines. The agent rotates logs (--container-log-max-size): rotated files come first.",
+			"lines. The agent rotates logs (--container-log-max-size): rotated files come first.\n" +
+			"With --agent, the agent serves the log (its API token is needed), forwarding the\n" +
+			"request to the host of its cluster that runs the pod; without, this host's\n" +
+			"containerd is read directly. --since and --previous are refused: the log keeps no\n" +
+			"time stamps, and a container's restarts append to one log.",
 		Flags: concatFlags([]cli.Flag{
 			&cli.StringFlag{Name: "container", Aliases: []string{"c"}, Usage: "the container's name", EnvVars: envVars("container")},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new output", EnvVars: envVars("follow")},
 			&cli.IntFlag{Name: "tail", Usage: "print only the last N lines of what was written so far (-1: all)", Value: -1, EnvVars: envVars("tail")},
-		}, runtimeFlags()),
+			&cli.DurationFlag{Name: "since", Usage: "only output newer than this (not supported: refused)"},
+			&cli.BoolFlag{Name: "previous", Aliases: []string{"p"}, Usage: "the output of the container's previous run (not supported: refused)"},
+		}, runtimeFlags(), agentFlags()),
 		Action: runLogs,
 	}
 }
@@ -35,6 +42,14 @@ func runLogs(c *cli.Context) error {
 	namespace, pod := specs.DefaultNamespace, c.Args().First()
 	if ns, name, ok := strings.Cut(pod, "/"); ok {
 		namespace, pod = ns, name
+	}
+	opts := agent.LogOptions{Container: c.String("container"), Follow: c.Bool("follow"), Tail: c.Int("tail"),
+		Since: c.Duration("since"), Previous: c.Bool("previous")}
+	if err := opts.Supported(); err != nil {
+		return usageErrorf(c, "%v", err)
+	}
+	if c.IsSet("agent") {
+		return remoteLogs(c, namespace, pod, opts)
 	}
 	rt, err := openRuntime(c)
 	if err != nil {
