@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/kelpie-dev/kelpie/internal/execwire"
 	"github.com/kelpie-dev/kelpie/reconciler"
@@ -55,6 +56,9 @@ func (a *Agent) podLog(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	fw := &flushWriter{w: w, rc: http.NewResponseController(w)}
+	if opts.Follow {
+		_ = fw.rc.SetWriteDeadline(time.Time{}) // a followed log lasts as long as the container
+	}
 	err = pio.LogsTail(r.Context(), ns, name, opts.Container, opts.Tail, opts.Follow, fw)
 	if err != nil && !fw.wrote {
 		http.Error(w, err.Error(), httpStatusOf(err))
@@ -141,6 +145,7 @@ func (a *Agent) podExec(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer conn.Close()
+	_ = conn.SetDeadline(time.Time{}) // the server's read and write timeouts do not bound a session
 	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+execwire.Protocol+"\r\n\r\n"); err != nil {
 		return
 	}

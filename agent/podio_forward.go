@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/kelpie-dev/kelpie/gossip"
 	"github.com/kelpie-dev/kelpie/internal/execwire"
@@ -52,6 +53,9 @@ func (a *Agent) forwardPod(w http.ResponseWriter, r *http.Request, ns, name stri
 		return
 	}
 	if !upgrade {
+		if r.URL.Query().Get("follow") == "true" {
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Time{}) // a followed log lasts as long as the container
+		}
 		rp := &httputil.ReverseProxy{
 			Rewrite: func(pr *httputil.ProxyRequest) {
 				pr.SetURL(target)
@@ -110,6 +114,7 @@ func (a *Agent) forwardExec(w http.ResponseWriter, r *http.Request, target *url.
 		return
 	}
 	defer conn.Close()
+	_ = conn.SetDeadline(time.Time{}) // the server's read and write timeouts do not bound a session
 	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+execwire.Protocol+"\r\n\r\n"); err != nil {
 		return
 	}
