@@ -8,15 +8,10 @@ import (
 	"time"
 )
 
-// Errors of the log and exec options that kelpie cannot honour, with what
-// to do instead. The container log file (runtime/host) holds what the
-// shim wrote, with no time stamps and one file across restarts.
-var (
-	// ErrLogSinceUnsupported refuses --since.
-	ErrLogSinceUnsupported = errors.New("--since is not supported: kelpie's container logs carry no time stamps; use --tail N")
-	// ErrLogPreviousUnsupported refuses --previous.
-	ErrLogPreviousUnsupported = errors.New("--previous is not supported: a container's restarts append to one log; its earlier runs come first in `kelpie logs`")
-)
+// ErrLogSinceUnsupported refuses --since, with what to do instead: the
+// container log files (runtime/host) hold what the shim wrote, with no
+// time stamps.
+var ErrLogSinceUnsupported = errors.New("--since is not supported: kelpie's container logs carry no time stamps; use --tail N")
 
 // LogOptions are the query of GET /api/v1/pods/{namespace}/{name}/log.
 type LogOptions struct {
@@ -26,10 +21,12 @@ type LogOptions struct {
 	Follow bool
 	// Tail starts with the last Tail lines; negative means all.
 	Tail int
-	// Since and Previous are refused (ErrLogSinceUnsupported,
-	// ErrLogPreviousUnsupported); they are parsed so the refusal is clear.
-	Since    time.Duration
+	// Previous asks for the output of the container's previous run
+	// instead (Follow does not apply).
 	Previous bool
+	// Since is refused (ErrLogSinceUnsupported); it is parsed so the
+	// refusal is clear.
+	Since time.Duration
 }
 
 // Query encodes o as the endpoint's query.
@@ -81,9 +78,6 @@ func ParseLogOptions(q url.Values) (LogOptions, error) {
 func (o LogOptions) Supported() error {
 	if o.Since > 0 {
 		return ErrLogSinceUnsupported
-	}
-	if o.Previous {
-		return ErrLogPreviousUnsupported
 	}
 	return nil
 }

@@ -32,7 +32,7 @@ func TestParseLogOptions(t *testing.T) {
 		{name: "bad follow", query: "follow=maybe", wantErr: errAny},
 		{name: "since refused", query: "since=5m", wantErr: ErrLogSinceUnsupported},
 		{name: "bad since", query: "since=-5m", wantErr: errAny},
-		{name: "previous refused", query: "previous=true", wantErr: ErrLogPreviousUnsupported},
+		{name: "previous", query: "previous=true&tail=3", want: LogOptions{Previous: true, Tail: 3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,6 +124,11 @@ func (podIORuntime) LogsTail(_ context.Context, ns, pod, container string, tail 
 	return err
 }
 
+func (podIORuntime) LogsPrevious(_ context.Context, _, _, _ string, _ int, w io.Writer) error {
+	_, err := io.WriteString(w, "before\n")
+	return err
+}
+
 func (podIORuntime) Exec(_ context.Context, _, _, _ string, cmd []string, eio host.ExecIO) (int, error) {
 	fmt.Fprintf(eio.Stdout, "ran %s\n", strings.Join(cmd, " "))
 	if eio.Stdin != nil {
@@ -161,6 +166,9 @@ func TestPodLogAndExec(t *testing.T) {
 	}
 	if code, _ := get("/api/v1/pods/default/web/log", ""); code != http.StatusUnauthorized {
 		t.Errorf("log without a token: %d, want 401", code)
+	}
+	if code, body := get("/api/v1/pods/default/web/log?previous=true", token); code != 200 || body != "before\n" {
+		t.Errorf("log --previous: %d %q", code, body)
 	}
 	if code, body := get("/api/v1/pods/default/web/log?since=1h", token); code != http.StatusBadRequest || !strings.Contains(body, "--since is not supported") {
 		t.Errorf("log --since: %d %q", code, body)

@@ -16,7 +16,8 @@ import (
 	"github.com/kelpie-dev/kelpie/internal/testenv"
 )
 
-// clusterPodIOManifest is one replica pinned to kc-b that says hello.
+// clusterPodIOManifest is one replica pinned to kc-b that fails its first
+// run and says hello in the second.
 func clusterPodIOManifest() string {
 	return `apiVersion: apps/v1
 kind: Deployment
@@ -31,14 +32,14 @@ spec:
       containers:
       - name: main
         image: "busybox:1.36"
-        command: ["sh", "-c", "echo hello-from-b; echo second-line; sleep 3600"]
+        command: ["sh", "-c", "if [ -e /tmp/ran ]; then echo hello-from-b; echo second-line; sleep 3600; else touch /tmp/ran; echo first-run; exit 1; fi"]
 `
 }
 
 // TestClusterLogsExecThroughPeer: on two hosts (real agents, containerd,
-// CNI and git, in network namespaces), `kelpie logs --agent A` and
-// `kelpie exec --agent A` reach a pod that runs on B: A forwards to B with
-// the peer token. Without the API token the request is refused, and a
+// CNI and git, in network namespaces), `kelpie logs --agent A` (with
+// --tail and --previous: the pod restarted once) and `kelpie exec --agent
+// A` reach a pod that runs on B: A forwards to B with the peer token. Without the API token the request is refused, and a
 // forwarded request is never forwarded again.
 func TestClusterLogsExecThroughPeer(t *testing.T) {
 	c := newClusterE2E(t)
@@ -80,12 +81,13 @@ func TestClusterLogsExecThroughPeer(t *testing.T) {
 	}
 	auth := []string{"--agent", agentA, "--api-token", e2eAPIToken}
 
-	// The log, through A; the lines come in time (the pod may have just
-	// started).
-	deadline := time.Now().Add(30 * time.Second)
+	// The log, through A, both runs; the lines come in time (the pod may
+	// have just started, and restarts once).
+	const both = "first-run\nhello-from-b\nsecond-line\n"
+	deadline := time.Now().Add(time.Minute)
 	for {
 		out, errOut, code := kelpie("", append([]string{"logs"}, append(auth, target)...)...)
-		if code == 0 && out == "hello-from-b\nsecond-line\n" {
+		if code == 0 && out == both {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -95,6 +97,9 @@ func TestClusterLogsExecThroughPeer(t *testing.T) {
 	}
 	if out, errOut, code := kelpie("", append([]string{"logs", "--tail", "1"}, append(auth, target)...)...); code != 0 || out != "second-line\n" {
 		t.Errorf("kelpie logs --tail 1: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if out, errOut, code := kelpie("", append([]string{"logs", "--previous"}, append(auth, target)...)...); code != 0 || out != "first-run\n" {
+		t.Errorf("kelpie logs --previous: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	if _, errOut, code := kelpie("", append([]string{"logs", "--since", "5m"}, append(auth, target)...)...); code == 0 || !strings.Contains(errOut, "--since is not supported") {
 		t.Errorf("kelpie logs --since: exit %d, stderr %q", code, errOut)
@@ -143,7 +148,7 @@ func TestClusterLogsExecThroughPeer(t *testing.T) {
 	}
 	peer := agent.MirrorTokenFromKey(keys[0])
 	// The peer token opens the log on the host that runs the pod ...
-	if code, body := get(fmt.Sprintf("http://%s:%d/api/v1/pods/%s/log", b.ip, clusterE2EListen, target), map[string]string{"Authorization": "Bearer " + peer}); code != http.StatusOK || body != "hello-from-b\nsecond-line\n" {
+	if code, body := get(fmt.Sprintf("http://%s:%d/api/v1/pods/%s/log", b.ip, clusterE2EListen, target), map[string]string{"Authorization": "Bearer " + peer}); code != http.StatusOK || body != both {
 		t.Errorf("log on B with the peer token: %d %q", code, body)
 	}
 	// ... but a forwarded request is not forwarded again.

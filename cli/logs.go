@@ -21,14 +21,15 @@ func logsCommand() *cli.Command {
 			"lines. The agent rotates logs (--container-log-max-size): rotated files come first.\n" +
 			"With --agent, the agent serves the log (its API token is needed), forwarding the\n" +
 			"request to the host of its cluster that runs the pod; without, this host's\n" +
-			"containerd is read directly. --since and --previous are refused: the log keeps no\n" +
-			"time stamps, and a container's restarts append to one log.",
+			"containerd is read directly. --previous (-p) prints the container's previous run\n" +
+			"instead (one that ended before kelpie kept runs apart is part of the current one).\n" +
+			"--since is refused: the log keeps no time stamps.",
 		Flags: concatFlags([]cli.Flag{
 			&cli.StringFlag{Name: "container", Aliases: []string{"c"}, Usage: "the container's name", EnvVars: envVars("container")},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new output", EnvVars: envVars("follow")},
 			&cli.IntFlag{Name: "tail", Usage: "print only the last N lines of what was written so far (-1: all)", Value: -1, EnvVars: envVars("tail")},
 			&cli.DurationFlag{Name: "since", Usage: "only output newer than this (not supported: refused)"},
-			&cli.BoolFlag{Name: "previous", Aliases: []string{"p"}, Usage: "the output of the container's previous run (not supported: refused)"},
+			&cli.BoolFlag{Name: "previous", Aliases: []string{"p"}, Usage: "print the output of the container's previous run (before its last restart)"},
 		}, runtimeFlags(), agentFlags()),
 		Action: runLogs,
 	}
@@ -56,5 +57,8 @@ func runLogs(c *cli.Context) error {
 		return err
 	}
 	defer rt.Close()
+	if opts.Previous {
+		return rt.LogsPrevious(c.Context, namespace, pod, opts.Container, opts.Tail, c.App.Writer)
+	}
 	return rt.LogsTail(c.Context, namespace, pod, c.String("container"), c.Int("tail"), c.Bool("follow"), c.App.Writer)
 }
