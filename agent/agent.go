@@ -40,6 +40,7 @@ type Agent struct {
 	triggers   chan source.Trigger
 	background []func(ctx context.Context) // inputs Run starts and stops with the loop (Open's watchers)
 	closers    []func() error              // what Close releases (Open's runtime and cache)
+	peerToken  string                      // what this agent presents to forward a log or exec request to a peer ("" when it cannot)
 	mirror     http.Handler                // /mirror/ with ServeMirror (Open's mirrorServer), else nil
 	guard      *httpGuard                  // Host, Origin, token and rate checks of every HTTP request
 	probes     *probes.Engine              // runs the probes (Deps.Prober); nil without
@@ -167,6 +168,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		a.metrics.setApplied(st.Applied.Hash)
 	}
 	a.startNote = startNote
+	a.guard.peer, a.peerToken = peerTokens(&cfg)
 	if err := a.openOps(); err != nil {
 		return nil, err
 	}

@@ -29,6 +29,8 @@ func (a *Agent) handler() http.Handler {
 		writeJSON(w, http.StatusAccepted, map[string]string{"status": "sync requested"})
 	})
 	mux.HandleFunc("POST /api/v1/cronjobs/{namespace}/{name}/trigger", a.cronTrigger)
+	mux.HandleFunc("GET /api/v1/pods/{namespace}/{name}/log", a.podLog)    // API token or peer token (httpGuard)
+	mux.HandleFunc("POST /api/v1/pods/{namespace}/{name}/exec", a.podExec) // the same; an upgraded connection (execwire)
 	if a.mirror != nil {
 		mux.Handle("/mirror/", a.mirror) // checks the mirror token itself
 	}

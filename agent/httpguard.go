@@ -33,11 +33,16 @@ const (
 //     carry the API token;
 //   - with a client CA (--tls-client-ca), /mirror/ needs a client
 //     certificate it signed, beside the mirror token;
+//   - a pod's log and exec (/api/v1/pods/) need a token on every address:
+//     the API token (the operator), or the peer token (a member
+//     forwarding the request), which with a client CA also needs a client
+//     certificate it signed;
 //   - syncs and webhooks are rate-limited.
 type httpGuard struct {
 	token    string
 	loopback bool
-	peerCert bool // /mirror/ needs a verified client certificate (--tls-client-ca)
+	peerCert bool     // /mirror/ needs a verified client certificate (--tls-client-ca)
+	peer     []string // the peer tokens a member forwarding a pod's log or exec presents
 	sync     *rate.Limiter
 	hook     *rate.Limiter
 }
@@ -95,7 +100,16 @@ func (g *httpGuard) wrap(next http.Handler) http.Handler {
 			return
 		}
 		mutating := r.Method != http.MethodGet && r.Method != http.MethodHead
-		needToken := (!g.loopback && !tokenFree(r.URL.Path)) || (mutating && strings.HasPrefix(r.URL.Path, "/api/"))
+		podIO := strings.HasPrefix(r.URL.Path, "/api/v1/pods/")
+		if podIO && !httpauth.TokenAuthorized(r, g.token) && httpauth.TokenAuthorized(r, g.peer...) {
+			if g.peerCert && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+				http.Error(w, "a forwarded request needs a client certificate signed by this agent's --tls-client-ca", http.StatusUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, r) // a peer forwarding: no rate limit of the operator's
+			return
+		}
+		needToken := podIO || (!g.loopback && !tokenFree(r.URL.Path)) || (mutating && strings.HasPrefix(r.URL.Path, "/api/"))
 		if needToken && !httpauth.TokenAuthorized(r, g.token) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="kelpie agent"`)
 			http.Error(w, "this request needs the agent's API token (kelpie --api-token, or the agent's state dir file agent/api-token)", http.StatusUnauthorized)

@@ -18,18 +18,20 @@ import (
 func execCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "exec",
-		Usage:     "run a command in a running container of a pod on this host",
+		Usage:     "run a command in a running container of a pod, on this host or through an agent",
 		ArgsUsage: "[NAMESPACE/]POD -- COMMAND [ARG...]",
 		Description: "Runs COMMAND in the container, as its own process runs (user, environment,\n" +
 			"working directory), through containerd, and exits with the command's status.\n" +
 			"-i passes standard input; -t gives the command a terminal (standard input must be\n" +
 			"one): raw mode, window size followed. Without -t, SIGINT, SIGTERM, SIGHUP and\n" +
-			"SIGQUIT are passed to the command.",
+			"SIGQUIT are passed to the command. With --agent, the agent runs it (its API token\n" +
+			"is needed), forwarding to the host of its cluster that runs the pod; without,\n" +
+			"this host's containerd runs it.",
 		Flags: concatFlags([]cli.Flag{
 			&cli.StringFlag{Name: "container", Aliases: []string{"c"}, Usage: "the container's name (needed when the pod has several)", EnvVars: envVars("container")},
 			&cli.BoolFlag{Name: "stdin", Aliases: []string{"i"}, Usage: "pass standard input to the command", EnvVars: envVars("stdin")},
 			&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "run the command on a terminal", EnvVars: envVars("tty")},
-		}, runtimeFlags()),
+		}, runtimeFlags(), agentFlags()),
 		Action:                 runExec,
 		UseShortOptionHandling: true, // -it
 	}
@@ -82,12 +84,13 @@ func runExec(c *cli.Context) error {
 			}
 		}()
 	}
-	rt, err := openRuntime(c)
-	if err != nil {
-		return err
+	var code int
+	var err error
+	if c.IsSet("agent") {
+		code, err = remoteExec(c, namespace, pod, c.String("container"), args[1:], eio)
+	} else {
+		code, err = localExec(c, namespace, pod, args[1:], eio)
 	}
-	defer rt.Close()
-	code, err := rt.Exec(c.Context, namespace, pod, c.String("container"), args[1:], eio)
 	if err != nil {
 		return err
 	}
@@ -95,6 +98,16 @@ func runExec(c *cli.Context) error {
 		return ExitCode(code)
 	}
 	return nil
+}
+
+// localExec runs the command through this host's containerd.
+func localExec(c *cli.Context, namespace, pod string, cmd []string, eio host.ExecIO) (int, error) {
+	rt, err := openRuntime(c)
+	if err != nil {
+		return -1, err
+	}
+	defer rt.Close()
+	return rt.Exec(c.Context, namespace, pod, c.String("container"), cmd, eio)
 }
 
 // followSize sends the terminal's size on every SIGWINCH until stopped.

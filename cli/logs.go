@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/kelpie-dev/kelpie/agent"
 	"github.com/kelpie-dev/kelpie/specs"
 )
 
@@ -12,17 +13,24 @@ import (
 func logsCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "logs",
-		Usage:     "print the output of a pod's container on this host",
+		Usage:     "print the output of a pod's container, on this host or through an agent",
 		ArgsUsage: "[NAMESPACE/]POD",
 		Description: "Prints what a container of the pod wrote to stdout and stderr, restarts included.\n" +
 			"-c names the container (needed when the pod has several); -f keeps printing new\n" +
 			"output until the container stops or you interrupt; --tail N starts with the last N\n" +
-			"lines. The agent rotates logs (--container-log-max-size): rotated files come first.",
+			"lines. The agent rotates logs (--container-log-max-size): rotated files come first.\n" +
+			"With --agent, the agent serves the log (its API token is needed), forwarding the\n" +
+			"request to the host of its cluster that runs the pod; without, this host's\n" +
+			"containerd is read directly. --previous (-p) prints the container's previous run\n" +
+			"instead (one that ended before kelpie kept runs apart is part of the current one).\n" +
+			"--since is refused: the log keeps no time stamps.",
 		Flags: concatFlags([]cli.Flag{
 			&cli.StringFlag{Name: "container", Aliases: []string{"c"}, Usage: "the container's name", EnvVars: envVars("container")},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new output", EnvVars: envVars("follow")},
 			&cli.IntFlag{Name: "tail", Usage: "print only the last N lines of what was written so far (-1: all)", Value: -1, EnvVars: envVars("tail")},
-		}, runtimeFlags()),
+			&cli.DurationFlag{Name: "since", Usage: "only output newer than this (not supported: refused)"},
+			&cli.BoolFlag{Name: "previous", Aliases: []string{"p"}, Usage: "print the output of the container's previous run (before its last restart)"},
+		}, runtimeFlags(), agentFlags()),
 		Action: runLogs,
 	}
 }
@@ -36,10 +44,21 @@ func runLogs(c *cli.Context) error {
 	if ns, name, ok := strings.Cut(pod, "/"); ok {
 		namespace, pod = ns, name
 	}
+	opts := agent.LogOptions{Container: c.String("container"), Follow: c.Bool("follow"), Tail: c.Int("tail"),
+		Since: c.Duration("since"), Previous: c.Bool("previous")}
+	if err := opts.Supported(); err != nil {
+		return usageErrorf(c, "%v", err)
+	}
+	if c.IsSet("agent") {
+		return remoteLogs(c, namespace, pod, opts)
+	}
 	rt, err := openRuntime(c)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
+	if opts.Previous {
+		return rt.LogsPrevious(c.Context, namespace, pod, opts.Container, opts.Tail, c.App.Writer)
+	}
 	return rt.LogsTail(c.Context, namespace, pod, c.String("container"), c.Int("tail"), c.Bool("follow"), c.App.Writer)
 }

@@ -178,6 +178,7 @@ type Containerd struct {
 	net     *network.Host
 	vols    *volume.Manager
 	log     *slog.Logger
+	logs    logFiles // renames of log files: rotations and restarts
 }
 
 var _ reconciler.Runtime = (*Containerd)(nil)

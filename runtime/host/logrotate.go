@@ -46,6 +46,9 @@ func (c *Containerd) RotateLogs(r LogRotation) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("rotate logs: %w", err)
 	}
+	c.logs.mu.Lock()
+	defer c.logs.mu.Unlock()
+	c.logs.maxFiles = r.MaxFiles
 	n := 0
 	var errs []error
 	for _, path := range logs {
@@ -83,6 +86,11 @@ func rotateLog(path string, r LogRotation) (bool, error) {
 	}
 	if err := copyTruncate(path, rotatedName(path, 1)); err != nil {
 		return false, fmt.Errorf("rotate %s: %w", path, err)
+	}
+	if runs := readRuns(path); len(runs) > 0 {
+		if err := writeRuns(path, shiftRuns(runs, keep, false)); err != nil {
+			return true, fmt.Errorf("rotate %s: %w", path, err)
+		}
 	}
 	return true, nil
 }

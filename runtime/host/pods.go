@@ -615,20 +615,31 @@ func (c *Containerd) restartContainer(ctx context.Context, p *reconciler.Pod, na
 	if st.running() {
 		return nil
 	}
+	logPath := c.logPath(p.Namespace, p.Name, name)
+	ran := false
 	if st.exists {
 		if err := deleteTask(ctx, t); err != nil {
 			return err
 		}
 		if st.status != containerd.Created { // it ran
+			ran = true
 			if err := bumpRestarts(ctx, cont, st.exitedAt); err != nil {
 				return err
 			}
+		}
+	} else if fi, err := os.Stat(logPath); err == nil && fi.Size() > 0 {
+		ran = true // its task went with the host's reboot
+	}
+	if ran {
+		// Its output stays apart from the next run's (LogsPrevious).
+		if err := c.splitRun(logPath); err != nil {
+			return err
 		}
 	}
 	if err := c.restageSubPaths(p, name); err != nil {
 		return err
 	}
-	if err := c.startTask(ctx, cont, c.logPath(p.Namespace, p.Name, name)); err != nil {
+	if err := c.startTask(ctx, cont, logPath); err != nil {
 		return err
 	}
 	c.log.Info("container restarted", "pod", key, "container", name, "id", cont.ID())
