@@ -58,6 +58,11 @@ type PlanOptions struct {
 	// RolloutAllowed are replaced in place. Both nil: this host paces by its
 	// own budgets (one host).
 	SurgeAllowed map[string]bool
+	// ReadyElsewhere, in a cluster, holds the pods other hosts report
+	// ("NAMESPACE/NAME"), true when Ready: a StatefulSet's pod here waits
+	// for lower ordinals that run elsewhere (plan_statefulset.go). Nil on
+	// one host, where an ordinal not desired here runs nowhere.
+	ReadyElsewhere map[string]bool
 }
 
 // PlanResult is a plan: the actions that converge the host, and what the
