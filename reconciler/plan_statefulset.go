@@ -25,7 +25,8 @@ const remotePoll = 2 * time.Second
 //     are replaced one at a time, the highest first, and only while every
 //     other pod of the set is available; pods below the partition keep
 //     their template like OnDelete (planner.pod);
-//   - there is never a surge: a pod is replaced under its own name.
+//   - there is never a surge: a pod is replaced under its own name, and
+//     a pod another live host still reports is not created here.
 func (p *planner) statefulSets(desired []Pod, actual map[string]*ActualPod, held map[string]rolloutWait) map[string]rolloutWait {
 	groups := map[string][]*Pod{}
 	var order []string
@@ -89,10 +90,18 @@ func (p *planner) statefulSet(pods []*Pod, actual map[string]*ActualPod, held ma
 		held[JoinName(d.Namespace, d.Name)] = w
 	}
 	set := pods[0].Owner.Name
+	// Never a second copy: a pod another live host still runs is created
+	// here once that host no longer reports it.
+	for _, d := range pods {
+		key := JoinName(d.Namespace, d.Name)
+		if _, there := p.opts.ReadyElsewhere[key]; there && actual[key] == nil {
+			held[key] = rolloutWait{reason: "StatefulSet: another host still runs " + d.Name + "; created here once it is gone there", until: p.opts.Now.Add(remotePoll)}
+		}
+	}
 	// Creation in order.
 	if r.OrderedReady {
 		for _, d := range pods {
-			if actual[JoinName(d.Namespace, d.Name)] != nil {
+			if _, done := held[JoinName(d.Namespace, d.Name)]; done || actual[JoinName(d.Namespace, d.Name)] != nil {
 				continue
 			}
 			for j := 0; j < d.Ordinal; j++ {
