@@ -1,0 +1,135 @@
+package agent
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kelpie-dev/kelpie/reconciler"
+	"github.com/kelpie-dev/kelpie/reconciler/reconcilertest"
+)
+
+// probedStatefulSet is a StatefulSet in namespace agenttest whose
+// container has an exec readiness probe ("ready") every second, and one
+// volume claim template "data".
+func probedStatefulSet(name string, replicas int, extra string) string {
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: %[1]s, namespace: agenttest}
+spec:
+  replicas: %[2]d
+  serviceName: %[1]s
+  selector: {matchLabels: {app: %[1]s}}
+%[3]s  template:
+    metadata: {labels: {app: %[1]s}}
+    spec:
+      containers:
+      - name: main
+        image: registry.example/app:1
+        readinessProbe:
+          exec: {command: [ready]}
+          periodSeconds: 1
+        volumeMounts: [{name: data, mountPath: /data}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+`, name, replicas, extra)
+}
+
+// TestStatefulSetOrderedStartAndReverseStop: an agent over the fake
+// runtime starts a StatefulSet's pods one after another, each only once
+// the one before is Ready, creates each ordinal's claim, and on a scale
+// down removes the pods from the highest ordinal down, keeping the claims.
+func TestStatefulSetOrderedStartAndReverseStop(t *testing.T) {
+	h := newHarness(t)
+	var mu sync.Mutex
+	ready := map[string]bool{} // pods whose readiness probe passes
+	p := &fakeProber{rt: h.rt, now: h.clock.Now}
+	p.setAnswer(func(pod reconciler.ActualPod, cmd string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return ready[pod.Name]
+	})
+	setReady := func(name string) {
+		mu.Lock()
+		ready[name] = true
+		mu.Unlock()
+	}
+	h.src.push("v1", map[string]string{"app.yaml": probedStatefulSet("db", 3, "")})
+	h.startProbed(p)
+	h.waitFor("db-0 created", func(s Status) bool { return len(s.Pods) >= 1 })
+
+	created := func() []string {
+		var out []string
+		for _, c := range h.rt.Calls() {
+			if c.Method == "CreatePod" {
+				out = append(out, c.Subject)
+			}
+		}
+		return out
+	}
+	// Not Ready: however long, db-1 is not created.
+	for range 3 {
+		h.clock.Advance(2 * time.Second)
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.waitFor("db-1 waits for db-0", func(s Status) bool {
+		return strings.Contains(strings.Join(s.Waiting, "\n"), "waits for db-0 to be Ready")
+	})
+	if got := h.podNames(); !slices.Equal(got, []string{"agenttest/db-0"}) {
+		t.Fatalf("pods %v before db-0 is Ready, want db-0 alone", got)
+	}
+	for i, name := range []string{"db-0", "db-1", "db-2"} {
+		setReady(name)
+		want := min(i+2, 3)
+		deadline := time.Now().Add(10 * time.Second)
+		for len(h.podNames()) < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s Ready: pods %v, want %d; waiting %v", name, h.podNames(), want, h.agent.Status().Waiting)
+			}
+			h.clock.Advance(time.Second)
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if got := created(); !slices.Equal(got, []string{"agenttest/db-0", "agenttest/db-1", "agenttest/db-2"}) {
+		t.Errorf("created %v, want db-0, db-1, db-2 in order", got)
+	}
+	for _, c := range []string{"data-db-0", "data-db-1", "data-db-2"} {
+		if !slices.ContainsFunc(h.rt.Calls(), func(call reconcilertest.Call) bool { return call.Method == "EnsureClaim" && call.Subject == "agenttest/"+c }) {
+			t.Errorf("claim %s never made; calls %v", c, h.rt.Calls())
+		}
+	}
+
+	// Scale down to 1: db-2 goes, then db-1; the claims stay.
+	from := len(h.rt.Calls())
+	seq := h.seq()
+	h.src.push("v2", map[string]string{"app.yaml": probedStatefulSet("db", 1, "")})
+	h.agent.Trigger("test")
+	h.waitSync(seq)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(h.podNames()) > 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("scale down stuck: pods %v; waiting %v", h.podNames(), h.agent.Status().Waiting)
+		}
+		h.clock.Advance(time.Second)
+		time.Sleep(5 * time.Millisecond)
+	}
+	var removed []string
+	for _, c := range h.mutations(from) {
+		switch c.Method {
+		case "RemovePod":
+			removed = append(removed, c.Subject)
+		case "CreatePod":
+			t.Errorf("scale down created %s", c.Subject)
+		}
+	}
+	if !slices.Equal(removed, []string{"agenttest/db-2", "agenttest/db-1"}) {
+		t.Errorf("removed %v, want db-2 then db-1", removed)
+	}
+	if got := h.podNames(); !slices.Equal(got, []string{"agenttest/db-0"}) {
+		t.Errorf("pods %v after the scale down, want db-0", got)
+	}
+}
