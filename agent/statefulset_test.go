@@ -98,7 +98,9 @@ func TestStatefulSetOrderedStartAndReverseStop(t *testing.T) {
 		t.Errorf("created %v, want db-0, db-1, db-2 in order", got)
 	}
 	for _, c := range []string{"data-db-0", "data-db-1", "data-db-2"} {
-		if !slices.ContainsFunc(h.rt.Calls(), func(call reconcilertest.Call) bool { return call.Method == "EnsureClaim" && call.Subject == "agenttest/"+c }) {
+		if !slices.ContainsFunc(h.rt.Calls(), func(call reconcilertest.Call) bool {
+			return call.Method == "EnsureClaim" && call.Subject == "agenttest/"+c
+		}) {
 			t.Errorf("claim %s never made; calls %v", c, h.rt.Calls())
 		}
 	}
