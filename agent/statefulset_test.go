@@ -135,3 +135,82 @@ func TestStatefulSetOrderedStartAndReverseStop(t *testing.T) {
 		t.Errorf("pods %v after the scale down, want db-0", got)
 	}
 }
+
+// TestClusterStatefulSetOrderedAcrossHosts: three clustered agents over
+// real gossip run a StatefulSet of three spread one pod a host; each pod
+// is created only once the pod of the ordinal below, on another host, is
+// Ready there (as that host's gossiped status says).
+func TestClusterStatefulSetOrderedAcrossHosts(t *testing.T) {
+	src := newFakeSource()
+	// Without claims (which would pin each pod to its first host) and so
+	// without the mount of one.
+	db := probedStatefulSet("db", 3, "")
+	db = strings.Replace(db, "        volumeMounts: [{name: data, mountPath: /data}]\n", "", 1)
+	db = db[:strings.Index(db, "  volumeClaimTemplates:")]
+	src.push("v1", map[string]string{"db.yaml": db})
+	var mu sync.Mutex
+	ready := map[string]bool{}
+	tc := newTestCluster(t, src)
+	tc.deps = func(name string, d *Deps) {
+		p := &fakeProber{rt: d.Runtime.(*reconcilertest.Fake), now: time.Now}
+		p.setAnswer(func(pod reconciler.ActualPod, cmd string) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return ready[pod.Name]
+		})
+		d.Prober = p
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		tc.start(name, 3, nil)
+	}
+	all := func() []string {
+		var out []string
+		for _, names := range tc.pods() {
+			out = append(out, names...)
+		}
+		slices.Sort(out)
+		return out
+	}
+	waitAll := func(want ...string) {
+		t.Helper()
+		deadline := time.Now().Add(90 * time.Second)
+		for !slices.Equal(all(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("pods by host %v, want %v", tc.pods(), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// holds checks for a while that no more than want run.
+	holds := func(want ...string) {
+		t.Helper()
+		end := time.Now().Add(3 * time.Second) // over a remote poll and a drift check
+		for time.Now().Before(end) {
+			if got := all(); !slices.Equal(got, want) {
+				t.Fatalf("pods %v (by host %v) before the ordinal below was Ready; want %v", got, tc.pods(), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitAll("db-0")
+	holds("db-0")
+	for i, name := range []string{"db-0", "db-1"} {
+		mu.Lock()
+		ready[name] = true
+		mu.Unlock()
+		want := []string{"db-0", "db-1", "db-2"}[:i+2]
+		waitAll(want...)
+		if i == 0 {
+			holds(want...)
+		}
+	}
+	hosts := map[string]string{}
+	for host, names := range tc.pods() {
+		for _, n := range names {
+			hosts[n] = host
+		}
+	}
+	if hosts["db-0"] == hosts["db-1"] || hosts["db-1"] == hosts["db-2"] || hosts["db-0"] == hosts["db-2"] {
+		t.Logf("pods by host %v: not one a host, the test shows less than it could", tc.pods())
+	}
+}
