@@ -21,7 +21,7 @@ func (e *expander) statefulSet(obj *specs.Object, o *appsv1.StatefulSet) {
 		replicas = int(*o.Spec.Replicas)
 	}
 	before := len(e.desired.Pods)
-	e.workloadWith(obj, &o.Spec.Template, replicas, statefulRollout(o), func(b *podBuilder, i int, p *Pod) {
+	e.workloadWith(obj, &o.Spec.Template, replicas, statefulRollout(o, replicas), func(b *podBuilder, i int, p *Pod) {
 		if p != nil {
 			p.Subdomain = o.Spec.ServiceName
 			return
@@ -40,10 +40,11 @@ func (e *expander) statefulSet(obj *specs.Object, o *appsv1.StatefulSet) {
 }
 
 // statefulRollout is how a StatefulSet's pods start, stop and change
-// (plan_statefulset.go).
-func statefulRollout(o *appsv1.StatefulSet) Rollout {
+// (plan_statefulset.go); replicas is its replica count.
+func statefulRollout(o *appsv1.StatefulSet, replicas int) Rollout {
 	r := Rollout{
 		Stateful:     true,
+		Replicas:     replicas,
 		OrderedReady: specs.StatefulSetOrderedReady(o),
 		MinReady:     time.Duration(o.Spec.MinReadySeconds) * time.Second,
 	}

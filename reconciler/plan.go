@@ -63,6 +63,10 @@ type PlanOptions struct {
 	// for lower ordinals that run elsewhere (plan_statefulset.go). Nil on
 	// one host, where an ordinal not desired here runs nowhere.
 	ReadyElsewhere map[string]bool
+	// HashElsewhere, with ReadyElsewhere, is the spec hash each of those
+	// pods runs: a StatefulSet's rolling update waits here until the
+	// higher ordinals run the new template on their hosts.
+	HashElsewhere map[string]string
 }
 
 // PlanResult is a plan: the actions that converge the host, and what the

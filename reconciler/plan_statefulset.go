@@ -127,38 +127,31 @@ func (p *planner) statefulSet(pods []*Pod, actual map[string]*ActualPod, held ma
 		return
 	}
 	top := changed[len(changed)-1]
-	last := pods[len(pods)-1].Ordinal
-	if p.opts.ReadyElsewhere != nil {
-		last = max(last, top.Ordinal+p.opts.statefulAbove(pods[0].Namespace, set, top.Ordinal))
-	}
+	last := max(pods[len(pods)-1].Ordinal, r.Replicas-1)
 	for j := 0; j <= last; j++ {
 		if j == top.Ordinal {
 			continue
 		}
-		d := local[j]
-		if d != nil && actual[JoinName(d.Namespace, d.Name)] != nil && actual[JoinName(d.Namespace, d.Name)].Hash != d.Hash {
-			continue // changed itself: waits its turn, available or not
+		name := specs.StatefulSetPodName(set, j)
+		if d := local[j]; d != nil {
+			if a := actual[JoinName(d.Namespace, d.Name)]; a != nil && a.Hash != d.Hash && j < top.Ordinal {
+				continue // changed itself (or kept by the partition): waits its turn, available or not
+			}
+		} else if p.opts.ReadyElsewhere != nil && j > top.Ordinal {
+			// A higher ordinal on another host goes first: it must run
+			// the new template there, and be Ready.
+			if h := p.opts.HashElsewhere[JoinName(top.Namespace, name)]; h != top.Hash {
+				hold(top, j, status{remote: true}, fmt.Sprintf("rolling update: one pod at a time, the highest ordinal first; waits for %s to be updated", name))
+				break
+			}
 		}
 		if s := stat(j); !s.ok {
-			hold(top, j, s, fmt.Sprintf("rolling update: one pod at a time, the highest ordinal first; waits for %s to be Ready", specs.StatefulSetPodName(set, j)))
+			hold(top, j, s, fmt.Sprintf("rolling update: one pod at a time, the highest ordinal first; waits for %s to be Ready", name))
 			break
 		}
 	}
 	for _, d := range changed[:len(changed)-1] {
 		hold(d, top.Ordinal, stat(top.Ordinal), fmt.Sprintf("rolling update: one pod at a time, the highest ordinal first; waits for %s", top.Name))
-	}
-}
-
-// statefulAbove counts the ordinals above ordinal of StatefulSet set that
-// other hosts report (PlanOptions.ReadyElsewhere holds every pod they
-// report, Ready or not).
-func (o *PlanOptions) statefulAbove(namespace, set string, ordinal int) int {
-	n := 0
-	for i := ordinal + 1; ; i++ {
-		if _, ok := o.ReadyElsewhere[JoinName(namespace, specs.StatefulSetPodName(set, i))]; !ok {
-			return n
-		}
-		n++
 	}
 }
 

@@ -37,7 +37,8 @@ type Rollout struct {
 	// uses the host's network, whose surge pod could not bind the same
 	// ports on the host of its slot.
 	MaxSurge int `json:",omitempty"`
-	// Replicas is the Deployment's replica count across the cluster.
+	// Replicas is the Deployment's (or StatefulSet's) replica count across
+	// the cluster.
 	Replicas int `json:",omitempty"`
 	// MinReady is spec.minReadySeconds: a pod counts as available once it
 	// has been Ready for that long (ActualPod.ReadySince when a probe

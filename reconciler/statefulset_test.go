@@ -276,3 +276,43 @@ func TestStatefulSetAcrossHosts(t *testing.T) {
 		}
 	}
 }
+
+// TestStatefulSetRollingUpdateAcrossHosts: in a cluster a changed pod is
+// replaced only once every higher ordinal, wherever it runs, runs the new
+// template and is Ready.
+func TestStatefulSetRollingUpdateAcrossHosts(t *testing.T) {
+	all, _ := expandText(t, statefulManifest(3, ""))
+	const old = "sha256:0ld0000000000000000000000000000000000000000000000000000000000000"
+	here := Desired{Pods: []Pod{all.Pods[1]}, Claims: all.Claims[1:2]} // db-1 placed here
+	actual := Actual{Pods: statefulActual(all, old, "db-1")}
+	newHash := all.Pods[0].Hash
+	for _, tc := range []struct {
+		name   string
+		ready  map[string]bool
+		hashes map[string]string
+		want   string
+	}{
+		{"db-2 not updated", map[string]bool{"default/db-0": true, "default/db-2": true},
+			map[string]string{"default/db-0": old, "default/db-2": old}, "wait pod default/db-1: rolling update: one pod at a time, the highest ordinal first; waits for db-2 to be updated"},
+		{"db-2 being replaced", map[string]bool{"default/db-0": true},
+			map[string]string{"default/db-0": old}, "waits for db-2 to be updated"},
+		{"db-2 updated, not Ready", map[string]bool{"default/db-0": true, "default/db-2": false},
+			map[string]string{"default/db-0": old, "default/db-2": newHash}, "waits for db-2 to be Ready"},
+		{"db-2 updated and Ready", map[string]bool{"default/db-0": true, "default/db-2": true},
+			map[string]string{"default/db-0": old, "default/db-2": newHash}, "-/+ replace pod default/db-1"},
+		{"db-0 not Ready", map[string]bool{"default/db-0": false, "default/db-2": true},
+			map[string]string{"default/db-0": old, "default/db-2": newHash}, "waits for db-0 to be Ready"},
+	} {
+		res, err := Plan(here, actual, PlanOptions{Now: now, RollingUpdates: true, ReadyElsewhere: tc.ready, HashElsewhere: tc.hashes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := planText(res)
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("%s: plan\n%s\nwant %q", tc.name, got, tc.want)
+		}
+		if tc.want[0] == 'w' && strings.Contains(got, "replace pod default/db-1") {
+			t.Errorf("%s: plan\n%s\nreplaces db-1", tc.name, got)
+		}
+	}
+}

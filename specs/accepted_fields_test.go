@@ -228,7 +228,7 @@ var fieldUses = map[string]fieldUse{
 	"StatefulSet.apiVersion": {uses: []string{loaderAPI}},
 	"StatefulSet.kind":       {uses: []string{loaderKind}},
 	"StatefulSet.metadata":   {uses: []string{loaderMeta}},
-	"StatefulSet.spec":       {uses: []string{"reconciler:statefulRollout(o)"}},
+	"StatefulSet.spec":       {uses: []string{"reconciler:statefulRollout(o, replicas)"}},
 
 	"StatefulSetSpec.replicas":                             {uses: []string{"reconciler:replicas = int(*o.Spec.Replicas)", "scheduler:n = int(*o.Spec.Replicas)"}},
 	"StatefulSetSpec.selector":                             {informational: selectorWhy},
