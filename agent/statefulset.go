@@ -3,7 +3,10 @@ package agent
 import (
 	"encoding/json"
 
+	appsv1 "k8s.io/api/apps/v1"
+
 	"github.com/kelpie-dev/kelpie/gossip"
+	"github.com/kelpie-dev/kelpie/reconciler"
 )
 
 // elsewhere is the planner's PlanOptions.ReadyElsewhere and HashElsewhere:
@@ -38,4 +41,24 @@ func (a *Agent) elsewhere() (ready map[string]bool, hashes map[string]string) {
 		}
 	}
 	return out, hashes
+}
+
+// statefulReplicas is the planner's PlanOptions.StatefulReplicas: the
+// replica count of every StatefulSet of the commit t applies. Nil outside
+// a cluster, or before a commit is validated.
+func (a *Agent) statefulReplicas(t *target) map[string]int {
+	if a.cluster == nil || t == nil || t.state == nil {
+		return nil
+	}
+	out := map[string]int{}
+	for _, obj := range t.state.Objects {
+		if ss, ok := obj.Obj.(*appsv1.StatefulSet); ok {
+			n := 1
+			if ss.Spec.Replicas != nil {
+				n = int(*ss.Spec.Replicas)
+			}
+			out[reconciler.JoinName(obj.Namespace, obj.Name)] = n
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -151,8 +152,10 @@ func TestClusterStatefulSetOrderedAcrossHosts(t *testing.T) {
 	var mu sync.Mutex
 	ready := map[string]bool{}
 	tc := newTestCluster(t, src)
+	var removed removalLog
+	tc.runtime = func(f *reconcilertest.Fake) reconciler.Runtime { return removalRecorder{Fake: f, log: &removed} }
 	tc.deps = func(name string, d *Deps) {
-		p := &fakeProber{rt: d.Runtime.(*reconcilertest.Fake), now: time.Now}
+		p := &fakeProber{rt: d.Runtime.(removalRecorder).Fake, now: time.Now}
 		p.setAnswer(func(pod reconciler.ActualPod, cmd string) bool {
 			mu.Lock()
 			defer mu.Unlock()
@@ -213,4 +216,53 @@ func TestClusterStatefulSetOrderedAcrossHosts(t *testing.T) {
 	if hosts["db-0"] == hosts["db-1"] || hosts["db-1"] == hosts["db-2"] || hosts["db-0"] == hosts["db-2"] {
 		t.Logf("pods by host %v: not one a host, the test shows less than it could", tc.pods())
 	}
+
+	// Scale down to 1: db-2 stops before db-1, though on another host.
+	mu.Lock()
+	ready["db-2"] = true
+	mu.Unlock()
+	time.Sleep(2 * time.Second) // db-2 Ready, and gossiped
+	src.push("v2: scale to 1", map[string]string{"db.yaml": strings.Replace(db, "replicas: 3", "replicas: 1", 1)})
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		got := all()
+		if slices.Equal(got, []string{"db-0"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("scale down stuck: pods by host %v", tc.pods())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := removed.get(); !slices.Equal(got, []string{"agenttest/db-2", "agenttest/db-1"}) {
+		t.Errorf("removed %v, want db-2 then db-1 (on their hosts, in that order)", got)
+	}
+}
+
+// removalLog records, in order, the pods every member removes.
+type removalLog struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (l *removalLog) get() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.names)
+}
+
+// removalRecorder is a member's fake runtime that logs its pod removals in
+// a log the members share; a removal is logged once it has begun, and
+// takes a little time, as a container's stop does.
+type removalRecorder struct {
+	*reconcilertest.Fake
+	log *removalLog
+}
+
+func (r removalRecorder) RemovePod(ctx context.Context, namespace, name string, grace time.Duration) error {
+	r.log.mu.Lock()
+	r.log.names = append(r.log.names, namespace+"/"+name)
+	r.log.mu.Unlock()
+	time.Sleep(200 * time.Millisecond)
+	return r.Fake.RemovePod(ctx, namespace, name, grace)
 }

@@ -67,6 +67,11 @@ type PlanOptions struct {
 	// pods runs: a StatefulSet's rolling update waits here until the
 	// higher ordinals run the new template on their hosts.
 	HashElsewhere map[string]string
+	// StatefulReplicas, in a cluster, is the replica count of every
+	// StatefulSet of the commit ("NAMESPACE/NAME"; a set not listed has
+	// none): a pod a scale down removes here waits for the higher ordinals
+	// on other hosts to go first. Nil on one host.
+	StatefulReplicas map[string]int
 }
 
 // PlanResult is a plan: the actions that converge the host, and what the

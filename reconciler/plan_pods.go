@@ -62,9 +62,13 @@ func (p *planner) pods(desired []Pod, remove []Removal, actual map[string]*Actua
 	for _, key := range obsolete {
 		a := actual[key]
 		s := podSubject(a.Namespace, a.Name)
-		if first, ok := later[key]; ok && (p.opts.Prune || removals[key] != "") {
+		if w, ok := later[key]; ok && (p.opts.Prune || removals[key] != "") {
+			if w.remote { // the other host's gossiped status says when it is gone
+				p.wait(s, p.opts.Now.Add(remotePoll), "StatefulSet %s: pods stop from the highest ordinal down; waits for %s to be removed on its host", a.Owner.Name, w.after)
+				continue
+			}
 			// Removed once the higher ordinal is gone: plan again at once.
-			p.wait(s, p.opts.Now, "StatefulSet %s: pods stop from the highest ordinal down; waits for %s to be removed", a.Owner.Name, first)
+			p.wait(s, p.opts.Now, "StatefulSet %s: pods stop from the highest ordinal down; waits for %s to be removed", a.Owner.Name, w.after)
 			p.res.Continue = true
 			continue
 		}

@@ -155,13 +155,22 @@ func (p *planner) statefulSet(pods []*Pod, actual map[string]*ActualPod, held ma
 	}
 }
 
+// removalWait is why an obsolete StatefulSet pod is not removed yet: the
+// higher ordinal removed first, here or on another host (remote).
+type removalWait struct {
+	after  string
+	remote bool
+}
+
 // statefulRemovals picks, among the obsolete pods (keys of actual pods no
 // longer desired here), those of StatefulSets that must wait: with
 // OrderedReady (or when the set left the manifests) pods go from the
 // highest ordinal down, one per plan, so only each set's highest obsolete
-// pod is removed now. It returns the pods that wait, each with the pod
-// removed first.
-func (p *planner) statefulRemovals(obsolete []string, desired []Pod, actual map[string]*ActualPod) map[string]string {
+// pod is removed now. In a cluster (PlanOptions.StatefulReplicas), a pod
+// that a scale down removes (its ordinal is at or above the replica count)
+// also waits while another host reports a higher ordinal of its set; one
+// the leader moved away does not.
+func (p *planner) statefulRemovals(obsolete []string, desired []Pod, actual map[string]*ActualPod) map[string]removalWait {
 	parallel := map[string]bool{}
 	for i := range desired {
 		if d := &desired[i]; d.Rollout.Stateful && !d.Rollout.OrderedReady {
@@ -185,14 +194,26 @@ func (p *planner) statefulRemovals(obsolete []string, desired []Pod, actual map[
 			top[g] = key
 		}
 	}
-	var waits map[string]string
-	for key := range ord {
+	waits := map[string]removalWait{}
+	for key, i := range ord {
 		a := actual[key]
-		if t := top[JoinName(a.Namespace, a.Owner.Name)]; t != key {
-			if waits == nil {
-				waits = map[string]string{}
+		g := JoinName(a.Namespace, a.Owner.Name)
+		if t := top[g]; t != key {
+			waits[key] = removalWait{after: t}
+			continue
+		}
+		if p.opts.StatefulReplicas == nil || i < p.opts.StatefulReplicas[g] {
+			continue // one host, or moved away: nothing to wait for elsewhere
+		}
+		higher, hj := "", -1
+		for other := range p.opts.ReadyElsewhere {
+			ns, name, _ := SplitName(other)
+			if j, ok := ordinalOf(name, a.Owner.Name); ok && ns == a.Namespace && j > i && j > hj {
+				higher, hj = other, j
 			}
-			waits[key] = t
+		}
+		if higher != "" {
+			waits[key] = removalWait{after: higher, remote: true}
 		}
 	}
 	return waits

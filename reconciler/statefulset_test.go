@@ -316,3 +316,33 @@ func TestStatefulSetRollingUpdateAcrossHosts(t *testing.T) {
 		}
 	}
 }
+
+// TestStatefulSetReverseStopAcrossHosts: scaling down in a cluster, a
+// host removes its pod only once no other host reports a higher ordinal of
+// the set; a pod the leader moved away (its ordinal stays) does not wait.
+func TestStatefulSetReverseStopAcrossHosts(t *testing.T) {
+	three, _ := expandText(t, statefulManifest(3, ""))
+	actual := Actual{Pods: statefulActual(three, "", "db-1")} // db-1 runs here
+	opts := PlanOptions{Now: now, Prune: true, RollingUpdates: true, AllowEmpty: true,
+		StatefulReplicas: map[string]int{"default/db": 1},
+		ReadyElsewhere:   map[string]bool{"default/db-0": true, "default/db-2": true}}
+	res, err := Plan(Desired{}, actual, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := planText(res); strings.Contains(got, "delete pod default/db-1") || !strings.Contains(got, "waits for default/db-2 to be removed on its host") {
+		t.Errorf("scaled to 1, db-2 still elsewhere: plan\n%s", got)
+	}
+	opts.ReadyElsewhere = map[string]bool{"default/db-0": true}
+	res, _ = Plan(Desired{}, actual, opts)
+	if got := planText(res); !strings.Contains(got, "- delete pod default/db-1") {
+		t.Errorf("scaled to 1, db-2 gone: plan\n%s\nwant db-1 deleted", got)
+	}
+	// Moved away: still 3 replicas, db-1 now placed elsewhere.
+	opts.StatefulReplicas = map[string]int{"default/db": 3}
+	opts.ReadyElsewhere = map[string]bool{"default/db-0": true, "default/db-2": true}
+	res, _ = Plan(Desired{}, actual, opts)
+	if got := planText(res); !strings.Contains(got, "- delete pod default/db-1") {
+		t.Errorf("moved away: plan\n%s\nwant db-1 deleted at once", got)
+	}
+}
