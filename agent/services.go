@@ -162,7 +162,7 @@ func (a *Agent) localPods() []netplan.Pod {
 			continue
 		}
 		p := netplan.Pod{Namespace: ps.Namespace, Name: ps.Name, Node: a.cfg.Host.Name, IP: ip,
-			Labels: d.Labels, Ready: endpointReady(ps), Hostname: d.Hostname}
+			Labels: d.Labels, Ready: endpointReady(ps), Hostname: d.Hostname, Subdomain: d.Subdomain}
 		for _, c := range d.Containers {
 			for _, cp := range c.Ports {
 				p.Ports = append(p.Ports, containerPort(cp))

@@ -195,7 +195,8 @@ func (a *Agent) converge(ctx context.Context, t *target) (int, *SyncError) {
 	desired = reconciler.BindSlots(desired, actual) // names pods as their slots' pods are named
 	actual = a.readiness(desired, actual)
 	a.setPods(desired, actual)
-	res, err := reconciler.Plan(desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty || t.allowEmpty, RollingUpdates: true, Privileges: &a.priv, PodSubnet: subnet, RolloutAllowed: a.allowedOnThisHost(), SurgeAllowed: a.surgeAllowedOnThisHost()})
+	readyElsewhere, hashElsewhere := a.elsewhere()
+	res, err := reconciler.Plan(desired, actual, reconciler.PlanOptions{Now: now, Prune: a.cfg.Prune, AllowEmpty: a.cfg.AllowEmpty || t.allowEmpty, RollingUpdates: true, Privileges: &a.priv, PodSubnet: subnet, RolloutAllowed: a.allowedOnThisHost(), SurgeAllowed: a.surgeAllowedOnThisHost(), ReadyElsewhere: readyElsewhere, HashElsewhere: hashElsewhere, StatefulReplicas: a.statefulReplicas(t)})
 	if err != nil {
 		if errors.Is(err, reconciler.ErrEmptyDesired) {
 			return 0, a.newError(KindEmpty, &t.commit, fmt.Errorf("commit %s refused: %w (start the agent with --allow-empty to let a commit remove every pod)", t.commit.Short(), err))

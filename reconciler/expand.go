@@ -18,6 +18,9 @@ import (
 //   - a Deployment becomes spec.replicas pods named NAME-0 … NAME-(n-1),
 //     each carrying the Deployment's update strategy (Pod.Rollout);
 //   - a DaemonSet becomes one pod named NAME-<host name>;
+//   - a StatefulSet becomes spec.replicas pods named NAME-0 … NAME-(n-1),
+//     each with its own claims from the volume claim templates
+//     (expand_statefulset.go);
 //   - a Pod stays as it is;
 //   - every Network and PersistentVolumeClaim is listed as it is.
 //
@@ -74,6 +77,8 @@ func (e *expander) object(obj *specs.Object) {
 		e.workload(obj, &o.Spec.Template, replicas, rolloutOf(o, replicas))
 	case *appsv1.DaemonSet:
 		e.workload(obj, &o.Spec.Template, 1, daemonSetRollout(o))
+	case *appsv1.StatefulSet:
+		e.statefulSet(obj, o)
 	case *corev1.Pod:
 		e.workload(obj, specs.PodTemplate(o), 1, Rollout{})
 	case *batchv1.Job, *batchv1.CronJob:
@@ -94,6 +99,13 @@ func (e *expander) object(obj *specs.Object) {
 
 // workload expands a Deployment (replicas pods), a DaemonSet or a Pod.
 func (e *expander) workload(obj *specs.Object, tmpl *corev1.PodTemplateSpec, replicas int, rollout Rollout) {
+	e.workloadWith(obj, tmpl, replicas, rollout, nil)
+}
+
+// workloadWith is workload, with ordinal (when not nil) called before each
+// pod of a StatefulSet is resolved, to give it the template and claims of
+// its ordinal, and after, with the pod, to finish it.
+func (e *expander) workloadWith(obj *specs.Object, tmpl *corev1.PodTemplateSpec, replicas int, rollout Rollout, ordinal func(b *podBuilder, i int, p *Pod)) {
 	if replicas <= 0 {
 		return
 	}
@@ -104,7 +116,7 @@ func (e *expander) workload(obj *specs.Object, tmpl *corev1.PodTemplateSpec, rep
 	if sel := tmpl.Spec.NodeSelector; !selectorMatches(sel, e.labels) {
 		what := "not run"
 		switch obj.Kind {
-		case specs.KindDeployment:
+		case specs.KindDeployment, specs.KindStatefulSet:
 			what = fmt.Sprintf("%d %s not run", replicas, plural(replicas, "replica", "replicas"))
 		case specs.KindDaemonSet:
 			what = "no pod here"
@@ -121,10 +133,13 @@ func (e *expander) workload(obj *specs.Object, tmpl *corev1.PodTemplateSpec, rep
 	for i := range replicas {
 		name := obj.Name
 		switch obj.Kind {
-		case specs.KindDeployment:
+		case specs.KindDeployment, specs.KindStatefulSet:
 			name = fmt.Sprintf("%s-%d", obj.Name, i)
 		case specs.KindDaemonSet:
 			name = DaemonSetPodName(obj.Name, e.host)
+		}
+		if ordinal != nil {
+			ordinal(b, i, nil)
 		}
 		p, err := b.pod(name, i)
 		if err != nil {
@@ -132,6 +147,9 @@ func (e *expander) workload(obj *specs.Object, tmpl *corev1.PodTemplateSpec, rep
 			return
 		}
 		p.Rollout = rollout
+		if ordinal != nil {
+			ordinal(b, i, &p)
+		}
 		pods = append(pods, p)
 	}
 	e.notices = append(e.notices, b.notices...)

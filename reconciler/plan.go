@@ -58,6 +58,20 @@ type PlanOptions struct {
 	// RolloutAllowed are replaced in place. Both nil: this host paces by its
 	// own budgets (one host).
 	SurgeAllowed map[string]bool
+	// ReadyElsewhere, in a cluster, holds the pods other hosts report
+	// ("NAMESPACE/NAME"), true when Ready: a StatefulSet's pod here waits
+	// for lower ordinals that run elsewhere (plan_statefulset.go). Nil on
+	// one host, where an ordinal not desired here runs nowhere.
+	ReadyElsewhere map[string]bool
+	// HashElsewhere, with ReadyElsewhere, is the spec hash each of those
+	// pods runs: a StatefulSet's rolling update waits here until the
+	// higher ordinals run the new template on their hosts.
+	HashElsewhere map[string]string
+	// StatefulReplicas, in a cluster, is the replica count of every
+	// StatefulSet of the commit ("NAMESPACE/NAME"; a set not listed has
+	// none): a pod a scale down removes here waits for the higher ordinals
+	// on other hosts to go first. Nil on one host.
+	StatefulReplicas map[string]int
 }
 
 // PlanResult is a plan: the actions that converge the host, and what the

@@ -25,7 +25,7 @@ func (p *planner) pods(desired []Pod, remove []Removal, actual map[string]*Actua
 	want := make(map[string]bool, len(desired))
 	allowed, refused := p.refuse(desired)
 	p.slots = slots(desired, actual)
-	held := p.rollouts(allowed, actual)
+	held := p.statefulSets(allowed, actual, p.rollouts(allowed, actual))
 	for i := range desired {
 		d := &desired[i]
 		key := JoinName(d.Namespace, d.Name)
@@ -58,9 +58,20 @@ func (p *planner) pods(desired []Pod, remove []Removal, actual map[string]*Actua
 		}
 	}
 	sort.Strings(obsolete) // deterministic "used" pods for the notices
+	later := p.statefulRemovals(obsolete, desired, actual)
 	for _, key := range obsolete {
 		a := actual[key]
 		s := podSubject(a.Namespace, a.Name)
+		if w, ok := later[key]; ok && (p.opts.Prune || removals[key] != "") {
+			if w.remote { // the other host's gossiped status says when it is gone
+				p.wait(s, p.opts.Now.Add(remotePoll), "StatefulSet %s: pods stop from the highest ordinal down; waits for %s to be removed on its host", a.Owner.Name, w.after)
+				continue
+			}
+			// Removed once the higher ordinal is gone: plan again at once.
+			p.wait(s, p.opts.Now, "StatefulSet %s: pods stop from the highest ordinal down; waits for %s to be removed", a.Owner.Name, w.after)
+			p.res.Continue = true
+			continue
+		}
 		if why, ok := removals[key]; ok {
 			p.act(Action{Kind: Delete, Subject: s, Reason: why, Stage: StageRemovePods, Grace: a.GracePeriod})
 			continue
@@ -167,6 +178,9 @@ func (p *planner) pod(d *Pod, a *ActualPod) {
 	switch {
 	case a.Hash != d.Hash && d.Rollout.OnDelete && a.SandboxReady && len(unexpected(d, a)) == 0 && allRunning(a):
 		p.wait(s, time.Time{}, "updateStrategy OnDelete: runs its previous template (%s) until it stops or is removed", shortHash(a.Hash))
+		return
+	case a.Hash != d.Hash && d.Rollout.Stateful && d.Ordinal < d.Rollout.Partition && a.SandboxReady && len(unexpected(d, a)) == 0 && allRunning(a):
+		p.wait(s, time.Time{}, "rollingUpdate partition %d: ordinal %d keeps its previous template (%s) until it stops or is removed", d.Rollout.Partition, d.Ordinal, shortHash(a.Hash))
 		return
 	case a.Hash != d.Hash && !job:
 		replace(changed(a.Hash, d.Hash))

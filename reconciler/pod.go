@@ -19,8 +19,8 @@ type Pod struct {
 	Name      string
 	// Owner is the workload the pod comes from.
 	Owner Owner
-	// Ordinal is the replica index of a Deployment's pod (NAME-ORDINAL); 0
-	// for the pods of other kinds.
+	// Ordinal is the replica index of a Deployment's or StatefulSet's pod
+	// (NAME-ORDINAL); 0 for the pods of other kinds.
 	Ordinal int
 	// Rollout is how the pod is replaced when its spec changes: the
 	// Deployment's update strategy; zero for other kinds. It is not part of
@@ -43,6 +43,10 @@ type Pod struct {
 	TerminationGracePeriod time.Duration
 	// Hostname is the pod's host name: its name, cut to 63 characters.
 	Hostname string
+	// Subdomain is a StatefulSet pod's governing Service (spec.serviceName):
+	// the pod answers to HOSTNAME.SUBDOMAIN.NAMESPACE.svc.DOMAIN when that
+	// Service is headless. "" for other pods.
+	Subdomain string `json:",omitempty"`
 	// Labels are the pod template's labels.
 	Labels map[string]string
 	// ServiceLinks is the pod's enableServiceLinks (true unless the
@@ -69,7 +73,7 @@ type Pod struct {
 
 // Owner is the workload a pod comes from.
 type Owner struct {
-	// Kind is Deployment, DaemonSet, Pod or Job (the pods of a CronJob
+	// Kind is Deployment, DaemonSet, StatefulSet, Pod or Job (the pods of a CronJob
 	// are owned by the Job of their tick).
 	Kind string
 	Name string

@@ -25,6 +25,9 @@ type podBuilder struct {
 	networks []string
 	// privileges are what the pod template asks of the host.
 	privileges []specs.PrivilegeNeed
+	// claims are the PersistentVolumeClaims a StatefulSet's pod gets from
+	// its volume claim templates, by name; looked up before the state's.
+	claims map[string]*corev1.PersistentVolumeClaim
 	// notices about parts of the workload that were left out (once each).
 	notices []Notice
 	noted   map[string]bool
@@ -79,7 +82,7 @@ func (b *podBuilder) pod(name string, ordinal int) (Pod, error) {
 		Privileges:    slices.Clone(b.privileges),
 		ServiceLinks:  s.EnableServiceLinks == nil || *s.EnableServiceLinks,
 	}
-	if b.obj.Kind == specs.KindDeployment {
+	if b.obj.Kind == specs.KindDeployment || b.obj.Kind == specs.KindStatefulSet {
 		p.Ordinal = ordinal
 	}
 	if g := s.TerminationGracePeriodSeconds; g != nil {

@@ -47,7 +47,10 @@ func (b *podBuilder) volumes(namespace string, vols []corev1.Volume) ([]Volume, 
 			readOnly[v.Name] = true
 		case v.PersistentVolumeClaim != nil:
 			name := v.PersistentVolumeClaim.ClaimName
-			pvc := lookupClaim(b.state, namespace, name)
+			pvc := b.claims[name]
+			if pvc == nil {
+				pvc = lookupClaim(b.state, namespace, name)
+			}
 			if pvc == nil {
 				return nil, nil, fmt.Errorf("volume %s: PersistentVolumeClaim %q not found", v.Name, name)
 			}

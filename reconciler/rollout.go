@@ -37,7 +37,8 @@ type Rollout struct {
 	// uses the host's network, whose surge pod could not bind the same
 	// ports on the host of its slot.
 	MaxSurge int `json:",omitempty"`
-	// Replicas is the Deployment's replica count across the cluster.
+	// Replicas is the Deployment's (or StatefulSet's) replica count across
+	// the cluster.
 	Replicas int `json:",omitempty"`
 	// MinReady is spec.minReadySeconds: a pod counts as available once it
 	// has been Ready for that long (ActualPod.ReadySince when a probe
@@ -45,10 +46,22 @@ type Rollout struct {
 	// ActualContainer.StartedAt, a runtime that reports no start time
 	// making a running pod available at once).
 	MinReady time.Duration `json:",omitempty"`
-	// OnDelete is set for a DaemonSet whose updateStrategy is OnDelete: a
+	// OnDelete is set for a DaemonSet or StatefulSet whose updateStrategy is OnDelete: a
 	// pod of an older template keeps running until it stops or is
 	// removed, and only then comes back with the new one.
 	OnDelete bool `json:",omitempty"`
+	// Stateful is set for a StatefulSet's pods: never two pods of one
+	// ordinal (no surge), changed pods replaced one at a time from the
+	// highest ordinal down, each available before the next
+	// (plan_statefulset.go).
+	Stateful bool `json:",omitempty"`
+	// OrderedReady is a StatefulSet's podManagementPolicy OrderedReady:
+	// a pod is created only once every lower ordinal is available, and
+	// pods are removed from the highest ordinal down, one at a time.
+	OrderedReady bool `json:",omitempty"`
+	// Partition is a StatefulSet's rollingUpdate.partition: pods of lower
+	// ordinals keep their template when it changes.
+	Partition int `json:",omitempty"`
 }
 
 // rolloutOf resolves the update strategy of a defaulted Deployment with

@@ -23,7 +23,7 @@ func (p *placer) rebalance(ws []*workload) {
 		return
 	}
 	for _, w := range ws {
-		if len(w.claims) > 0 || !p.settled(w) {
+		if len(w.claims) > 0 || w.stateful || !p.settled(w) {
 			continue
 		}
 		counts := make(map[int]int)

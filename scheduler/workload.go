@@ -29,6 +29,9 @@ type workload struct {
 	// sorted.
 	claims   []string
 	replicas []*replica
+	// stateful is set for a StatefulSet's: its replicas never move to
+	// rebalance (a move would run one ordinal on two hosts for a while).
+	stateful bool
 }
 
 // replica is one pod of a workload.
@@ -73,6 +76,10 @@ func workloads(desired *specs.DesiredState) ([]*workload, []Skipped) {
 			if o.Spec.Replicas != nil {
 				replicas = int(*o.Spec.Replicas)
 			}
+		case *appsv1.StatefulSet:
+			sw, sk := statefulWorkloads(obj, o, taken)
+			out, skipped = append(out, sw...), append(skipped, sk...)
+			continue
 		case *corev1.Pod:
 			spec = &o.Spec
 		case *batchv1.Job, *batchv1.CronJob:
@@ -220,8 +227,15 @@ func claimsOf(desired *specs.DesiredState) []string {
 	}
 	var out []string
 	for _, obj := range desired.Objects {
-		if _, ok := obj.Obj.(*corev1.PersistentVolumeClaim); ok {
+		switch o := obj.Obj.(type) {
+		case *corev1.PersistentVolumeClaim:
 			out = append(out, obj.Namespace+"/"+obj.Name)
+		case *appsv1.StatefulSet:
+			for i := range statefulReplicas(o) {
+				for _, c := range specs.StatefulSetClaims(o, i) {
+					out = append(out, c.Namespace+"/"+c.Name)
+				}
+			}
 		}
 	}
 	sort.Strings(out)

@@ -225,6 +225,29 @@ var fieldUses = map[string]fieldUse{
 	"RollingUpdateDaemonSet.maxUnavailable": {uses: []string{"reconciler:w.MaxUnavailable = ru.MaxUnavailable", "scheduler:intstr.GetScaledValueFromIntOrPercent(v, hosts, true)"}},
 	"RollingUpdateDaemonSet.maxSurge":       {informational: "only 0 is accepted (anything else is refused as not supported by kelpie): each host replaces its DaemonSet pod in place"},
 
+	"StatefulSet.apiVersion": {uses: []string{loaderAPI}},
+	"StatefulSet.kind":       {uses: []string{loaderKind}},
+	"StatefulSet.metadata":   {uses: []string{loaderMeta}},
+	"StatefulSet.spec":       {uses: []string{"reconciler:statefulRollout(o, replicas)"}},
+
+	"StatefulSetSpec.replicas":                             {uses: []string{"reconciler:replicas = int(*o.Spec.Replicas)", "scheduler:n = int(*o.Spec.Replicas)"}},
+	"StatefulSetSpec.selector":                             {informational: selectorWhy},
+	"StatefulSetSpec.template":                             {uses: []string{"reconciler:e.workloadWith(obj, &o.Spec.Template", "specs:ss.Spec.Template.DeepCopy()"}},
+	"StatefulSetSpec.volumeClaimTemplates":                 {uses: []string{"specs:range ss.Spec.VolumeClaimTemplates", "scheduler:len(o.Spec.VolumeClaimTemplates) > 0"}},
+	"StatefulSetSpec.serviceName":                          {uses: []string{"reconciler:p.Subdomain = o.Spec.ServiceName", "netplan:p.Subdomain == svc"}},
+	"StatefulSetSpec.podManagementPolicy":                  {uses: []string{"specs:ss.Spec.PodManagementPolicy != appsv1.ParallelPodManagement", "reconciler:if r.OrderedReady {"}},
+	"StatefulSetSpec.updateStrategy":                       {uses: []string{"reconciler:switch o.Spec.UpdateStrategy.Type"}},
+	"StatefulSetSpec.revisionHistoryLimit":                 {informational: "kelpie keeps no ControllerRevisions to roll back to: the previous revision is the previous git commit"},
+	"StatefulSetSpec.minReadySeconds":                      {uses: []string{"reconciler:time.Duration(o.Spec.MinReadySeconds) * time.Second"}},
+	"StatefulSetSpec.persistentVolumeClaimRetentionPolicy": {informational: "only Retain is accepted (Delete is refused as not supported by kelpie): no plan deletes a claim's data, which is what Retain asks"},
+
+	"StatefulSetUpdateStrategy.type":             {uses: []string{"reconciler:appsv1.OnDeleteStatefulSetStrategyType"}},
+	"StatefulSetUpdateStrategy.rollingUpdate":    {uses: []string{"reconciler:ru := o.Spec.UpdateStrategy.RollingUpdate"}},
+	"RollingUpdateStatefulSetStrategy.partition": {uses: []string{"reconciler:r.Partition = int(*ru.Partition)", "reconciler:d.Ordinal < d.Rollout.Partition"}},
+
+	"StatefulSetPersistentVolumeClaimRetentionPolicy.whenDeleted": {informational: "only Retain is accepted (Delete is refused as not supported by kelpie): a removed StatefulSet's claims keep their data on their hosts"},
+	"StatefulSetPersistentVolumeClaimRetentionPolicy.whenScaled":  {informational: "only Retain is accepted (Delete is refused as not supported by kelpie): scaling down keeps the claims of the removed ordinals, which scaling up uses again"},
+
 	"Job.apiVersion": {uses: []string{loaderAPI}},
 	"Job.kind":       {uses: []string{loaderKind}},
 	"Job.metadata":   {uses: []string{loaderMeta}},

@@ -62,6 +62,8 @@ func applyDefaults(obj any) {
 			o.Spec.RevisionHistoryLimit = ptr(int32(10))
 		}
 		defaultPodSpec(&o.Spec.Template.Spec, corev1.RestartPolicyAlways)
+	case *appsv1.StatefulSet:
+		defaultStatefulSet(&o.Spec)
 	case *batchv1.Job:
 		defaultJobSpec(&o.Spec)
 	case *batchv1.CronJob:
@@ -243,3 +245,40 @@ func imageTag(image string) string {
 
 // ptr returns a pointer to v.
 func ptr[T any](v T) *T { return &v }
+
+// defaultStatefulSet fills a StatefulSet's defaults as Kubernetes does:
+// one replica, OrderedReady, RollingUpdate with partition 0, claims
+// retained, and the defaults of its pod template.
+func defaultStatefulSet(s *appsv1.StatefulSetSpec) {
+	if s.Replicas == nil {
+		s.Replicas = ptr(int32(1))
+	}
+	if s.PodManagementPolicy == "" {
+		s.PodManagementPolicy = appsv1.OrderedReadyPodManagement
+	}
+	if s.UpdateStrategy.Type == "" {
+		s.UpdateStrategy.Type = appsv1.RollingUpdateStatefulSetStrategyType
+	}
+	if s.UpdateStrategy.Type == appsv1.RollingUpdateStatefulSetStrategyType {
+		if s.UpdateStrategy.RollingUpdate == nil {
+			s.UpdateStrategy.RollingUpdate = &appsv1.RollingUpdateStatefulSetStrategy{}
+		}
+		if s.UpdateStrategy.RollingUpdate.Partition == nil {
+			s.UpdateStrategy.RollingUpdate.Partition = ptr(int32(0))
+		}
+	}
+	if s.PersistentVolumeClaimRetentionPolicy == nil {
+		s.PersistentVolumeClaimRetentionPolicy = &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{}
+	}
+	rp := s.PersistentVolumeClaimRetentionPolicy
+	if rp.WhenDeleted == "" {
+		rp.WhenDeleted = appsv1.RetainPersistentVolumeClaimRetentionPolicyType
+	}
+	if rp.WhenScaled == "" {
+		rp.WhenScaled = appsv1.RetainPersistentVolumeClaimRetentionPolicyType
+	}
+	if s.RevisionHistoryLimit == nil {
+		s.RevisionHistoryLimit = ptr(int32(10))
+	}
+	defaultPodSpec(&s.Template.Spec, corev1.RestartPolicyAlways)
+}

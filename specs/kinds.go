@@ -15,6 +15,7 @@ const (
 	KindPod                   = "Pod"
 	KindDeployment            = "Deployment"
 	KindDaemonSet             = "DaemonSet"
+	KindStatefulSet           = "StatefulSet"
 	KindJob                   = "Job"
 	KindCronJob               = "CronJob"
 	KindService               = "Service"
@@ -38,6 +39,7 @@ var kinds = map[string]kindInfo{
 	KindPod:                   {"v1", KindPod, true, typeOf[corev1.Pod]()},
 	KindDeployment:            {"apps/v1", KindDeployment, true, typeOf[appsv1.Deployment]()},
 	KindDaemonSet:             {"apps/v1", KindDaemonSet, true, typeOf[appsv1.DaemonSet]()},
+	KindStatefulSet:           {"apps/v1", KindStatefulSet, true, typeOf[appsv1.StatefulSet]()},
 	KindJob:                   {"batch/v1", KindJob, true, typeOf[batchv1.Job]()},
 	KindCronJob:               {"batch/v1", KindCronJob, true, typeOf[batchv1.CronJob]()},
 	KindService:               {"v1", KindService, true, typeOf[corev1.Service]()},

@@ -165,14 +165,14 @@ func PrivilegeNeeds(spec *corev1.PodSpec) []PrivilegeNeed {
 }
 
 // PodSpecPath is the field path of the pod spec in a workload of kind:
-// "spec" for a Pod, "spec.template.spec" for a Deployment, DaemonSet or
-// Job, "spec.jobTemplate.spec.template.spec" for a CronJob; "" for other
+// "spec" for a Pod, "spec.template.spec" for a Deployment, DaemonSet,
+// StatefulSet or Job, "spec.jobTemplate.spec.template.spec" for a CronJob; "" for other
 // kinds.
 func PodSpecPath(kind string) string {
 	switch kind {
 	case KindPod:
 		return "spec"
-	case KindDeployment, KindDaemonSet, KindJob:
+	case KindDeployment, KindDaemonSet, KindStatefulSet, KindJob:
 		return "spec.template.spec"
 	case KindCronJob:
 		return "spec.jobTemplate.spec.template.spec"

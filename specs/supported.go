@@ -89,6 +89,17 @@ var supportedFields = map[reflect.Type][]string{
 	typeOf[appsv1.DaemonSetSpec]():           {"selector", "template", "updateStrategy", "minReadySeconds", "revisionHistoryLimit"},
 	typeOf[appsv1.DaemonSetUpdateStrategy](): {"type", "rollingUpdate"},
 	typeOf[appsv1.RollingUpdateDaemonSet]():  {"maxUnavailable", "maxSurge"},
+	// ordinals (a start other than 0) and rollingUpdate.maxUnavailable
+	// (alpha in Kubernetes: one pod at a time here) are left out.
+	typeOf[appsv1.StatefulSet](): {"apiVersion", "kind", "metadata", "spec"},
+	typeOf[appsv1.StatefulSetSpec](): {
+		"replicas", "selector", "template", "volumeClaimTemplates", "serviceName",
+		"podManagementPolicy", "updateStrategy", "revisionHistoryLimit", "minReadySeconds",
+		"persistentVolumeClaimRetentionPolicy",
+	},
+	typeOf[appsv1.StatefulSetUpdateStrategy]():                       {"type", "rollingUpdate"},
+	typeOf[appsv1.RollingUpdateStatefulSetStrategy]():                {"partition"},
+	typeOf[appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy](): {"whenDeleted", "whenScaled"},
 
 	typeOf[batchv1.Job](): {"apiVersion", "kind", "metadata", "spec"},
 	typeOf[batchv1.JobSpec](): {

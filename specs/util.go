@@ -54,7 +54,7 @@ func firstHost(cidr string) (string, bool) {
 }
 
 // PodTemplate returns the pod template of a workload object (Deployment,
-// DaemonSet, Job, CronJob), or nil for other kinds. A Pod's own spec is
+// DaemonSet, StatefulSet, Job, CronJob), or nil for other kinds. A Pod's own spec is
 // returned as a template with the Pod's metadata.
 func PodTemplate(obj any) *corev1.PodTemplateSpec {
 	switch o := obj.(type) {
@@ -63,6 +63,8 @@ func PodTemplate(obj any) *corev1.PodTemplateSpec {
 	case *appsv1.Deployment:
 		return &o.Spec.Template
 	case *appsv1.DaemonSet:
+		return &o.Spec.Template
+	case *appsv1.StatefulSet:
 		return &o.Spec.Template
 	case *batchv1.Job:
 		return &o.Spec.Template

@@ -36,6 +36,8 @@ func podsOf(obj any) (int, string) {
 		return int(deref32(o.Spec.Replicas, 1)), "spec.replicas"
 	case *appsv1.DaemonSet:
 		return 1, "spec" // one on each host
+	case *appsv1.StatefulSet:
+		return int(deref32(o.Spec.Replicas, 1)), "spec.replicas"
 	case *corev1.Pod:
 		return 1, "spec"
 	case *batchv1.Job:

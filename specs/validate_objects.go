@@ -175,18 +175,22 @@ var accessModes = map[corev1.PersistentVolumeAccessMode]bool{
 }
 
 // pvc validates a PersistentVolumeClaim.
-func (c *check) pvc(p *corev1.PersistentVolumeClaim) {
+func (c *check) pvc(p *corev1.PersistentVolumeClaim) { c.pvcAt("", p) }
+
+// pvcAt validates a PersistentVolumeClaim at field path at ("" for a
+// PersistentVolumeClaim object, the template's path in a StatefulSet).
+func (c *check) pvcAt(at string, p *corev1.PersistentVolumeClaim) {
 	if len(p.Spec.AccessModes) == 0 {
-		c.errorf("spec.accessModes", "required: at least one access mode")
+		c.errorf(joinPath(at, "spec.accessModes"), "required: at least one access mode")
 	}
 	for i, m := range p.Spec.AccessModes {
 		switch {
 		case m == corev1.ReadWriteOncePod:
 			// One pod at a time is not enforced: replicas on one host
 			// share a claim's directory.
-			c.errorf(indexPath("spec.accessModes", i), "ReadWriteOncePod is not supported by kelpie (the pods of a host share a claim's directory): use ReadWriteOnce")
+			c.errorf(indexPath(joinPath(at, "spec.accessModes"), i), "ReadWriteOncePod is not supported by kelpie (the pods of a host share a claim's directory): use ReadWriteOnce")
 		case !accessModes[m]:
-			c.errorf(indexPath("spec.accessModes", i), "unsupported value %q: want ReadWriteOnce, ReadOnlyMany, ReadWriteMany or ReadWriteOncePod", m)
+			c.errorf(indexPath(joinPath(at, "spec.accessModes"), i), "unsupported value %q: want ReadWriteOnce, ReadOnlyMany, ReadWriteMany or ReadWriteOncePod", m)
 		}
 	}
 	for _, part := range []struct {
@@ -195,16 +199,16 @@ func (c *check) pvc(p *corev1.PersistentVolumeClaim) {
 	}{{"requests", p.Spec.Resources.Requests}, {"limits", p.Spec.Resources.Limits}} {
 		for _, name := range sortedKeys(part.list) {
 			if corev1.ResourceName(name) != corev1.ResourceStorage {
-				c.errorf(keyPath("spec.resources."+part.name, name), "resource %q is not supported for a PersistentVolumeClaim (only storage)", name)
+				c.errorf(keyPath(joinPath(at, "spec.resources."+part.name), name), "resource %q is not supported for a PersistentVolumeClaim (only storage)", name)
 			}
 		}
 	}
 	st, ok := p.Spec.Resources.Requests[corev1.ResourceStorage]
 	switch {
 	case !ok:
-		c.errorf("spec.resources.requests", "required: a storage request such as storage: 1Gi")
+		c.errorf(joinPath(at, "spec.resources.requests"), "required: a storage request such as storage: 1Gi")
 	case st.Sign() <= 0:
-		c.errorf(keyPath("spec.resources.requests", "storage"), "must be more than 0")
+		c.errorf(keyPath(joinPath(at, "spec.resources.requests"), "storage"), "must be more than 0")
 	}
 }
 

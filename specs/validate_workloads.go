@@ -64,6 +64,8 @@ func (c *check) workload(obj any) {
 		c.nonNegativePtr("spec.revisionHistoryLimit", s.RevisionHistoryLimit)
 		c.template("spec.template", &s.Template.Annotations, workloadService, s.Template.Labels)
 		c.podSpec("spec.template.spec", &s.Template.Spec, workloadService)
+	case *appsv1.StatefulSet:
+		c.statefulSet(o)
 	case *batchv1.Job:
 		c.jobSpec("spec", &o.Spec)
 	case *batchv1.CronJob:
