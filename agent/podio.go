@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"syscall"
@@ -146,16 +148,11 @@ func (a *Agent) podExec(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this agent's runtime runs no exec", http.StatusNotImplemented)
 		return
 	}
-	conn, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		http.Error(w, "exec: "+err.Error(), http.StatusInternalServerError)
+	conn, brw, ok := switchToExec(w)
+	if !ok {
 		return
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Time{}) // the server's read and write timeouts do not bound a session
-	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+execwire.Protocol+"\r\n\r\n"); err != nil {
-		return
-	}
 	// The command's life is the connection's: a client gone kills it.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
@@ -235,4 +232,22 @@ func (a *Agent) podHere(ns, name string) bool {
 // errPodNowhere says no member runs the pod.
 func errPodNowhere(ns, name string) error {
 	return fmt.Errorf("no pod %s on any host of the cluster: %w", reconciler.JoinName(ns, name), errdefs.ErrNotFound)
+}
+
+// switchToExec takes over the client's connection of an exec request and
+// answers 101 Switching Protocols to execwire.Protocol. The session has no
+// deadline: the server's read and write timeouts do not bound it. When it
+// returns false the client has had its answer, or is gone.
+func switchToExec(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter, bool) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, "exec: "+err.Error(), http.StatusInternalServerError)
+		return nil, nil, false
+	}
+	_ = conn.SetDeadline(time.Time{})
+	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+execwire.Protocol+"\r\n\r\n"); err != nil {
+		conn.Close()
+		return nil, nil, false
+	}
+	return conn, brw, true
 }

@@ -108,16 +108,11 @@ func (a *Agent) forwardExec(w http.ResponseWriter, r *http.Request, target *url.
 		return
 	}
 	defer up.Close()
-	conn, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		http.Error(w, "exec: "+err.Error(), http.StatusInternalServerError)
+	conn, brw, ok := switchToExec(w)
+	if !ok {
 		return
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Time{}) // the server's read and write timeouts do not bound a session
-	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+execwire.Protocol+"\r\n\r\n"); err != nil {
-		return
-	}
 	var once sync.Once
 	done := make(chan struct{})
 	end := func() { once.Do(func() { close(done) }) }
