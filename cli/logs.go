@@ -28,8 +28,8 @@ func logsCommand() *cli.Command {
 			&cli.StringFlag{Name: "container", Aliases: []string{"c"}, Usage: "the container's name", EnvVars: envVars("container")},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new output", EnvVars: envVars("follow")},
 			&cli.IntFlag{Name: "tail", Usage: "print only the last N lines of what was written so far (-1: all)", Value: -1, EnvVars: envVars("tail")},
-			&cli.DurationFlag{Name: "since", Usage: "only output newer than this (not supported: refused)"},
-			&cli.BoolFlag{Name: "previous", Aliases: []string{"p"}, Usage: "print the output of the container's previous run (before its last restart)"},
+			&cli.DurationFlag{Name: "since", Usage: "only output newer than this (not supported: refused)", EnvVars: envVars("since")},
+			&cli.BoolFlag{Name: "previous", Aliases: []string{"p"}, Usage: "print the output of the container's previous run (before its last restart)", EnvVars: envVars("previous")},
 		}, runtimeFlags(), agentFlags()),
 		Action: runLogs,
 	}
