@@ -114,7 +114,7 @@ func TestBuildOverlay(t *testing.T) {
 func TestBuildRefuses(t *testing.T) {
 	for _, tc := range []struct {
 		name, kust, want string
-		line           int
+		line             int
 	}{
 		{"remote git base", "resources:\n- ./local\n- github.com/example/site//base?ref=v1\n", `resources[1]: "github.com/example/site//base?ref=v1" is remote`, 3},
 		{"https resource", "namePrefix: a-\nresources:\n- https://example.com/app.yaml\n", "is remote", 3},

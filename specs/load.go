@@ -13,6 +13,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kelpie-dev/kelpie/overlay"
 )
 
 // DefaultNamespace is the namespace of objects whose manifest names none.
@@ -51,7 +53,11 @@ type Source struct {
 // Load reads, decodes, defaults and validates every manifest under root in
 // fsys. Every *.yaml and *.yml file below root is read (recursively),
 // except dot-files, dot-directories and paths matched by .kelpieignore; a
-// root that names a file loads that file whatever its extension. On invalid
+// root that names a file loads that file whatever its extension. A
+// directory holding a kustomization file (kustomization.yaml, .yml or
+// Kustomization), the root or one met in the walk, is built with kustomize
+// instead, and the walk does not go below it: the objects built stand for
+// its files, and their positions point at the files they came from. On invalid
 // input Load returns a nil state and an ErrorList holding every problem found.
 func Load(fsys fs.FS, root string, opts Options) (*DesiredState, error) {
 	return LoadSources(opts, Source{FS: fsys, Root: root})
@@ -151,6 +157,15 @@ func (l *loader) loadSource(src Source) error {
 			return nil
 		}
 		if d.IsDir() {
+			kust, err := overlay.Find(src.FS, p)
+			if err != nil {
+				l.errs = append(l.errs, &Error{Pos: Position{File: displayName(src.Prefix, p)}, Message: err.Error()})
+				return fs.SkipDir
+			}
+			if kust != "" {
+				l.loadKustomization(src, p, kust)
+				return fs.SkipDir
+			}
 			if err := ig.load(src.FS, p, rel); err != nil {
 				return fmt.Errorf("read %s: %w", displayName(src.Prefix, path.Join(p, IgnoreFile)), err)
 			}
@@ -189,6 +204,9 @@ type fileJob struct {
 	skipped []Skipped
 	// nodePorts is the range a nodePort must be in (Options.NodePortRange).
 	nodePorts [2]int32
+	// origin is set for an object built by kustomize: the file and
+	// document it came from, where its positions are moved.
+	origin *origin
 }
 
 // loadFile reads one manifest file for decoding.
@@ -253,9 +271,16 @@ func (l *loader) decodeFiles() {
 func (job *fileJob) decode(dec *decoder) {
 	docs, perr := parseDocuments(job.name, job.data)
 	for _, doc := range docs {
+		ne, ni, ns := len(job.errs), len(job.items), len(job.skipped)
 		job.decodeDocument(dec, doc)
+		if job.origin != nil {
+			job.origin.remap(job, doc, ne, ni, ns)
+		}
 	}
 	if perr != nil {
+		if job.origin != nil {
+			perr.Pos = job.origin.pos("")
+		}
 		job.errs = append(job.errs, perr)
 		job.syntaxErr = true
 	}

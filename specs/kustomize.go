@@ -1,0 +1,200 @@
+package specs
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/kelpie-dev/kelpie/overlay"
+)
+
+// A directory of a source that holds a kustomization file (the root or any
+// directory below it) is built with kustomize (package overlay), and the
+// objects built stand for every file under it: the walk does not go below
+// it, so a base under it is loaded only through the kustomizations that
+// reference it. docs/manifests.md states the rule.
+
+// loadKustomization builds the kustomization in directory dir (file kust)
+// and queues each object built for decoding, positioned in the file it came
+// from.
+func (l *loader) loadKustomization(src Source, dir, kust string) {
+	kname := displayName(src.Prefix, kust)
+	docs, err := overlay.Build(src.FS, dir, overlay.Options{MaxFileBytes: l.limits.MaxFileBytes, MaxFiles: l.limits.MaxFiles})
+	if err != nil {
+		e := &Error{Pos: Position{File: kname}, Message: err.Error()}
+		var oe *overlay.Error
+		if errors.As(err, &oe) {
+			e = &Error{Pos: Position{File: displayName(src.Prefix, oe.File), Line: oe.Line, Column: oe.Column}, Message: oe.Message}
+		}
+		l.errs = append(l.errs, e)
+		l.unparsed = true // what it would have built is unknown
+		return
+	}
+	sources := map[string][]*yaml.Node{}
+	for _, d := range docs {
+		if len(l.files) >= l.limits.MaxFiles {
+			l.errs = append(l.errs, &Error{Pos: Position{File: kname}, Message: fmt.Sprintf("more than %d manifest files and objects built; refused", l.limits.MaxFiles)})
+			l.files = append(l.files, &fileJob{name: kname})
+			return
+		}
+		o := &origin{file: kname}
+		if d.Origin != "" {
+			o.file = displayName(src.Prefix, d.Origin)
+		}
+		if d.Origin != "" && !d.Generated {
+			srcDocs, ok := sources[d.Origin]
+			if !ok {
+				if data, err := readLimited(src.FS, d.Origin, l.limits.MaxFileBytes); err == nil {
+					srcDocs, _ = parseDocuments(o.file, data)
+				}
+				sources[d.Origin] = srcDocs
+			}
+			o.doc = matchDocument(srcDocs, d.Kind, d.Name, d.Namespace)
+		}
+		l.files = append(l.files, &fileJob{name: o.file, data: d.Data, skip: l.skip, origin: o})
+	}
+}
+
+// origin is where an object built by kustomize came from: the document of
+// the source file it was written in, when found, or only the file (the
+// kustomization, for a generated object).
+type origin struct {
+	file string
+	doc  *yaml.Node // nil when unknown
+}
+
+// remap moves the positions of what decoding one built document (out)
+// produced (errors from ne on, items from ni on, skipped from ns on) from
+// the kustomize output to the source file: an error at a node of out goes
+// to the same node (key or value) in the source document, or to its nearest
+// ancestor there (a field a patch added); the rest to the source document's
+// start. Items keep the source document, so validation errors are placed
+// the same way.
+func (o *origin) remap(job *fileJob, out *yaml.Node, ne, ni, ns int) {
+	for _, e := range job.errs[ne:] {
+		segs, key, ok := nodePath(out, e.Pos.Line, e.Pos.Column)
+		e.Pos = o.pos("")
+		if ok && o.doc != nil {
+			e.Pos = nodePos(o.file, follow(o.doc, segs, key))
+		}
+	}
+	for _, it := range job.items[ni:] {
+		it.obj.Pos = o.pos("")
+		it.root = o.doc
+		if it.root == nil {
+			it.root = &yaml.Node{Kind: yaml.MappingNode}
+		}
+	}
+	for i := range job.skipped[ns:] {
+		job.skipped[ns+i].Pos = o.pos("")
+	}
+}
+
+// pos is the position of field (a field path; "" for the document) in the
+// source.
+func (o *origin) pos(field string) Position {
+	if o.doc == nil {
+		return Position{File: o.file}
+	}
+	if field == "" {
+		return nodePos(o.file, o.doc)
+	}
+	return nodePos(o.file, locate(o.doc, field))
+}
+
+// nodePath returns the path from n to the node at line:col: the mapping
+// keys and sequence indexes on the way, and whether the node is a key.
+func nodePath(n *yaml.Node, line, col int) (segs []string, key, ok bool) {
+	if n == nil {
+		return nil, false, false
+	}
+	if n.Line == line && n.Column == col && n.Kind != yaml.DocumentNode {
+		return nil, false, true
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) > 0 {
+			return nodePath(n.Content[0], line, col)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Line == line && k.Column == col {
+				return []string{k.Value}, true, true
+			}
+			if s, isKey, found := nodePath(v, line, col); found {
+				return append([]string{k.Value}, s...), isKey, true
+			}
+		}
+	case yaml.SequenceNode:
+		for i, it := range n.Content {
+			if s, isKey, found := nodePath(it, line, col); found {
+				return append([]string{strconv.Itoa(i)}, s...), isKey, true
+			}
+		}
+	}
+	return nil, false, false
+}
+
+// follow walks segs from n and returns the node there (its key node when
+// key is set), or the deepest node on the way.
+func follow(n *yaml.Node, segs []string, key bool) *yaml.Node {
+	cur := deref(n)
+	for i, seg := range segs {
+		if key && i == len(segs)-1 && cur.Kind == yaml.MappingNode {
+			for j := 0; j+1 < len(cur.Content); j += 2 {
+				if cur.Content[j].Value == seg {
+					return cur.Content[j]
+				}
+			}
+			return cur
+		}
+		budget := maxMergeHops
+		next := child(cur, pathSegment{name: seg}, &budget)
+		if next == nil {
+			return cur
+		}
+		cur = next
+	}
+	return cur
+}
+
+// matchDocument finds the document of an object among a source file's
+// documents: the one of its kind and name; else, as kustomize renames
+// (namePrefix, nameSuffix), the one of its kind whose name the object's
+// name contains, the longest; else the only one of its kind. nil when none
+// fits.
+func matchDocument(docs []*yaml.Node, kind, name, namespace string) *yaml.Node {
+	var best, only *yaml.Node
+	bestLen, ofKind := -1, 0
+	for _, d := range docs {
+		if d.Kind != yaml.MappingNode {
+			continue
+		}
+		if k, _ := topScalar(d, "kind"); k != kind {
+			continue
+		}
+		ofKind++
+		only = d
+		var n string
+		if meta := mappingValue(d, "metadata"); meta != nil {
+			n, _ = topScalar(meta, "name")
+		}
+		switch {
+		case n == name:
+			return d
+		case n != "" && len(n) > bestLen && strings.Contains(name, n):
+			best, bestLen = d, len(n)
+		}
+	}
+	if best != nil {
+		return best
+	}
+	if ofKind == 1 {
+		return only
+	}
+	return nil
+}
