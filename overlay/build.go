@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"sort"
 	"strings"
 
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -157,11 +158,41 @@ func (r *repoFS) buildError(kust string, err error) *Error {
 	case r.limit != nil:
 		return &Error{File: kust, Message: r.limit.Error()}
 	case r.escaped != "":
-		return &Error{File: kust, Message: fmt.Sprintf("%s leads outside the repository (a ../ above its root, or a symlink out of it); refused", strings.TrimPrefix(r.escaped, virtualRoot))}
+		if e := r.escapingEntry(kust); e != nil {
+			return e
+		}
+		return &Error{File: kust, Message: "a path leads outside the repository (a ../ above its root, or a symlink out of it); refused"}
 	}
 	msg := strings.ReplaceAll(err.Error(), virtualRoot+"/", "")
 	msg = strings.ReplaceAll(msg, virtualRoot, ".")
 	return &Error{File: kust, Line: r.lineOf(kust, msg), Message: "kustomize: " + msg}
+}
+
+// escapingEntry finds the line of a kustomization read (the root one first)
+// whose path goes above the repository's root with ../, or nil.
+func (r *repoFS) escapingEntry(kust string) *Error {
+	files := make([]string, 0, len(r.kustTexts))
+	for f := range r.kustTexts {
+		if f != kust {
+			files = append(files, f)
+		}
+	}
+	sort.Strings(files)
+	for _, f := range append([]string{kust}, files...) {
+		for i, l := range strings.Split(string(r.kustTexts[f]), "\n") {
+			v := strings.TrimSpace(l)
+			v = strings.TrimPrefix(v, "- ")
+			v = strings.TrimSpace(strings.TrimPrefix(v, "path:"))
+			v = strings.Trim(v, `"'`)
+			if !strings.Contains(v, "..") {
+				continue
+			}
+			if j := path.Join(path.Dir(f), v); j == ".." || strings.HasPrefix(j, "../") {
+				return &Error{File: f, Line: i + 1, Message: fmt.Sprintf("%q leads outside the repository; refused", v)}
+			}
+		}
+	}
+	return nil
 }
 
 // lineOf guesses the line of kustomization kust that a kustomize error is

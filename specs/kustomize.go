@@ -3,6 +3,7 @@ package specs
 import (
 	"errors"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 
@@ -22,12 +23,17 @@ import (
 // from.
 func (l *loader) loadKustomization(src Source, dir, kust string) {
 	kname := displayName(src.Prefix, kust)
-	docs, err := overlay.Build(src.FS, dir, overlay.Options{MaxFileBytes: l.limits.MaxFileBytes, MaxFiles: l.limits.MaxFiles})
+	fsys, name := src.FS, func(p string) string { return displayName(src.Prefix, p) }
+	if src.Repo != nil && src.RepoDir != "" && src.RepoDir != "." {
+		fsys, dir = src.Repo, path.Join(src.RepoDir, dir)
+		name = func(p string) string { return displayName(src.Prefix, relativeTo(src.RepoDir, p)) }
+	}
+	docs, err := overlay.Build(fsys, dir, overlay.Options{MaxFileBytes: l.limits.MaxFileBytes, MaxFiles: l.limits.MaxFiles})
 	if err != nil {
 		e := &Error{Pos: Position{File: kname}, Message: err.Error()}
 		var oe *overlay.Error
 		if errors.As(err, &oe) {
-			e = &Error{Pos: Position{File: displayName(src.Prefix, oe.File), Line: oe.Line, Column: oe.Column}, Message: oe.Message}
+			e = &Error{Pos: Position{File: name(oe.File), Line: oe.Line, Column: oe.Column}, Message: oe.Message}
 		}
 		l.errs = append(l.errs, e)
 		l.unparsed = true // what it would have built is unknown
@@ -42,12 +48,12 @@ func (l *loader) loadKustomization(src Source, dir, kust string) {
 		}
 		o := &origin{file: kname}
 		if d.Origin != "" {
-			o.file = displayName(src.Prefix, d.Origin)
+			o.file = name(d.Origin)
 		}
 		if d.Origin != "" && !d.Generated {
 			srcDocs, ok := sources[d.Origin]
 			if !ok {
-				if data, err := readLimited(src.FS, d.Origin, l.limits.MaxFileBytes); err == nil {
+				if data, err := readLimited(fsys, d.Origin, l.limits.MaxFileBytes); err == nil {
 					srcDocs, _ = parseDocuments(o.file, data)
 				}
 				sources[d.Origin] = srcDocs
@@ -56,6 +62,24 @@ func (l *loader) loadKustomization(src Source, dir, kust string) {
 		}
 		l.files = append(l.files, &fileJob{name: o.file, data: d.Data, skip: l.skip, origin: o})
 	}
+}
+
+// relativeTo is slash path p (relative to a file system's root) as seen
+// from directory dir of the same file system: "../base/web.yaml".
+func relativeTo(dir, p string) string {
+	if dir == "." {
+		return p
+	}
+	ds, ps := strings.Split(path.Clean(dir), "/"), strings.Split(path.Clean(p), "/")
+	i := 0
+	for i < len(ds) && i < len(ps) && ds[i] == ps[i] {
+		i++
+	}
+	up := make([]string, 0, len(ds)-i+len(ps)-i)
+	for range ds[i:] {
+		up = append(up, "..")
+	}
+	return path.Join(append(up, ps[i:]...)...)
 }
 
 // origin is where an object built by kustomize came from: the document of

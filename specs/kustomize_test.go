@@ -192,3 +192,26 @@ func TestKustomizeLimits(t *testing.T) {
 		t.Errorf("count: err = %v", err)
 	}
 }
+
+// TestKustomizeRepo loads an overlay as its own tree inside a wider
+// repository, as the CLI does for a path in a git work tree: its base is
+// reached through Repo and named from the path the user typed.
+func TestKustomizeRepo(t *testing.T) {
+	repo := os.DirFS(kustomizeTree)
+	sub, err := fs.Sub(repo, "overlays/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, err := LoadSources(Options{}, Source{FS: sub, Root: ".", Prefix: "site/overlays/a", Repo: repo, RepoDir: "overlays/a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := state.Get(Key{Kind: KindDeployment, Namespace: DefaultNamespace, Name: "a-web"}); o == nil || o.Pos.String() != "site/base/web.yaml:1:1" {
+		t.Fatalf("Deployment: %+v", o)
+	}
+	// Without Repo the base is out of reach.
+	_, err = LoadSources(Options{}, Source{FS: sub, Root: ".", Prefix: "site/overlays/a"})
+	if err == nil || !strings.Contains(err.Error(), "site/overlays/a/kustomization.yaml") || !strings.Contains(err.Error(), "outside the repository") {
+		t.Fatalf("err = %v", err)
+	}
+}

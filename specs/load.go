@@ -48,6 +48,12 @@ type Source struct {
 	// Prefix is prepended to file names in positions, so errors name the
 	// path the user typed (e.g. "examples/site").
 	Prefix string
+	// Repo, when set, is the repository FS is part of, and RepoDir where
+	// FS's root is in it (a slash path): a kustomization under FS may then
+	// use bases and files elsewhere in Repo (../../base), never outside it.
+	// Nil means FS is the whole repository.
+	Repo    fs.FS
+	RepoDir string
 }
 
 // Load reads, decodes, defaults and validates every manifest under root in
