@@ -7,6 +7,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
@@ -76,11 +77,19 @@ func Find(fsys fs.FS, dir string) (string, error) {
 	return found, nil
 }
 
+// buildMu serializes builds: kustomize keeps global state (kyaml's OpenAPI
+// schema, which a kustomization's openapi field replaces for the whole
+// process), so Flux's kustomize-controller also builds one at a time.
+var buildMu sync.Mutex
+
 // Build runs kustomize on directory dir of fsys, which must hold a
 // kustomization file, and returns the objects built, in kustomize's order.
 // A failed build is an *Error naming the kustomization file (and line, for
-// what kelpie refuses).
+// what kelpie refuses). It is safe for concurrent use; builds run one at a
+// time.
 func Build(fsys fs.FS, dir string, opts Options) ([]Document, error) {
+	buildMu.Lock()
+	defer buildMu.Unlock()
 	kust, err := Find(fsys, dir)
 	if err != nil {
 		return nil, err

@@ -219,3 +219,20 @@ func TestBuildKustomizeError(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestBuildConcurrent builds from several goroutines (run with -race).
+func TestBuildConcurrent(t *testing.T) {
+	errs := make(chan error, 4)
+	for i := range 4 {
+		go func() {
+			dir := []string{"overlays/prod", "overlays/dev"}[i%2]
+			_, err := Build(site(), dir, opts)
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
