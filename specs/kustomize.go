@@ -50,7 +50,7 @@ func (l *loader) loadKustomization(src Source, dir, kust string) {
 		if d.Origin != "" {
 			o.file = name(d.Origin)
 		}
-		if d.Origin != "" && !d.Generated {
+		if d.Origin != "" {
 			srcDocs, ok := sources[d.Origin]
 			if !ok {
 				if data, err := readLimited(fsys, d.Origin, l.limits.MaxFileBytes); err == nil {
@@ -58,7 +58,11 @@ func (l *loader) loadKustomization(src Source, dir, kust string) {
 				}
 				sources[d.Origin] = srcDocs
 			}
-			o.doc = matchDocument(srcDocs, d.Kind, d.Name, d.Namespace)
+			if d.Generated {
+				o.at = matchGenerator(srcDocs, d.Kind, d.Name)
+			} else {
+				o.doc = matchDocument(srcDocs, d.Kind, d.Name, d.Namespace)
+			}
 		}
 		l.files = append(l.files, &fileJob{name: o.file, data: d.Data, skip: l.skip, origin: o})
 	}
@@ -88,6 +92,9 @@ func relativeTo(dir, p string) string {
 type origin struct {
 	file string
 	doc  *yaml.Node // nil when unknown
+	// at is the generator's entry in the kustomization, for a generated
+	// object (nil when unknown).
+	at *yaml.Node
 }
 
 // remap moves the positions of what decoding one built document (out)
@@ -107,8 +114,12 @@ func (o *origin) remap(job *fileJob, out *yaml.Node, ne, ni, ns int) {
 	}
 	for _, it := range job.items[ni:] {
 		it.obj.Pos = o.pos("")
-		it.root = o.doc
-		if it.root == nil {
+		switch {
+		case o.doc != nil:
+			it.root = o.doc
+		case o.at != nil:
+			it.root = &yaml.Node{Kind: yaml.MappingNode, Line: o.at.Line, Column: o.at.Column}
+		default:
 			it.root = &yaml.Node{Kind: yaml.MappingNode}
 		}
 	}
@@ -121,6 +132,9 @@ func (o *origin) remap(job *fileJob, out *yaml.Node, ne, ni, ns int) {
 // source.
 func (o *origin) pos(field string) Position {
 	if o.doc == nil {
+		if o.at != nil {
+			return nodePos(o.file, o.at)
+		}
 		return Position{File: o.file}
 	}
 	if field == "" {
@@ -184,6 +198,32 @@ func follow(n *yaml.Node, segs []string, key bool) *yaml.Node {
 		cur = next
 	}
 	return cur
+}
+
+// matchGenerator finds the entry of the generator that made an object in
+// its kustomization's documents: the configMapGenerator (ConfigMap) or
+// secretGenerator (Secret) entry whose name the object's name contains (the
+// longest), or nil.
+func matchGenerator(docs []*yaml.Node, kind, name string) *yaml.Node {
+	field := map[string]string{KindConfigMap: "configMapGenerator", KindSecret: "secretGenerator"}[kind]
+	if len(docs) == 0 || field == "" {
+		return nil
+	}
+	list := explicitChild(docs[0], field)
+	if list == nil || list.Kind != yaml.SequenceNode {
+		return nil
+	}
+	var best *yaml.Node
+	bestLen := -1
+	for _, entry := range list.Content {
+		if entry.Kind != yaml.MappingNode {
+			continue
+		}
+		if n, _ := topScalar(entry, "name"); n != "" && len(n) > bestLen && strings.Contains(name, n) {
+			best, bestLen = entry, len(n)
+		}
+	}
+	return best
 }
 
 // matchDocument finds the document of an object among a source file's

@@ -64,7 +64,7 @@ func TestKustomizePositions(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, o := range state.Objects {
-		want := map[string]string{KindDeployment: "base/web.yaml:1:1", KindService: "base/service.yaml:1:1", KindConfigMap: "overlays/a/kustomization.yaml"}[o.Kind]
+		want := map[string]string{KindDeployment: "base/web.yaml:1:1", KindService: "base/service.yaml:1:1", KindConfigMap: "overlays/a/kustomization.yaml:10:3"}[o.Kind]
 		if o.Pos.String() != want {
 			t.Errorf("%s at %s, want %s", o.Key(), o.Pos, want)
 		}
@@ -119,7 +119,7 @@ func TestKustomizeErrors(t *testing.T) {
 			name:    "validation error of a generated object",
 			overlay: "overlays/a",
 			edits:   map[string]string{"overlays/a/kustomization.yaml": "resources:\n- ../../base\nconfigMapGenerator:\n- name: settings\n  literals:\n  - bad key=1\n"},
-			want:    []string{"overlays/a/kustomization.yaml: data"},
+			want:    []string{"overlays/a/kustomization.yaml:4:3: data"},
 		},
 		{
 			name:    "remote base",
