@@ -39,6 +39,15 @@ type Document struct {
 	Generated bool
 }
 
+// Result is what a build made.
+type Result struct {
+	// Docs are the objects built, in kustomize's order.
+	Docs []Document
+	// Uses are the directories of the other kustomizations the build read
+	// (its bases and components, at any depth): fs paths, sorted.
+	Uses []string
+}
+
 // Error is a build that failed: where (an fs path; Line 0 when unknown) and
 // why.
 type Error struct {
@@ -83,11 +92,12 @@ func Find(fsys fs.FS, dir string) (string, error) {
 var buildMu sync.Mutex
 
 // Build runs kustomize on directory dir of fsys, which must hold a
-// kustomization file, and returns the objects built, in kustomize's order.
+// kustomization file, and returns the objects built and the kustomizations
+// used.
 // A failed build is an *Error naming the kustomization file (and line, for
 // what kelpie refuses). It is safe for concurrent use; builds run one at a
 // time.
-func Build(fsys fs.FS, dir string, opts Options) ([]Document, error) {
+func Build(fsys fs.FS, dir string, opts Options) (*Result, error) {
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	kust, err := Find(fsys, dir)
@@ -141,7 +151,14 @@ func Build(fsys fs.FS, dir string, opts Options) ([]Document, error) {
 		}
 		docs[i].Data = data
 	}
-	return docs, nil
+	res := &Result{Docs: docs}
+	for f := range rfs.kustTexts {
+		if f != kust {
+			res.Uses = append(res.Uses, path.Dir(f))
+		}
+	}
+	sort.Strings(res.Uses)
+	return res, nil
 }
 
 // inside is the fs path of p, relative to directory dir, or "" when it

@@ -71,10 +71,14 @@ images:
 }
 
 func TestBuildOverlay(t *testing.T) {
-	docs, err := Build(site(), "overlays/prod", opts)
+	res, err := Build(site(), "overlays/prod", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(res.Uses) != 1 || res.Uses[0] != "base" {
+		t.Errorf("uses %v, want [base]", res.Uses)
+	}
+	docs := res.Docs
 	got := map[string]Document{}
 	for _, d := range docs {
 		got[d.Kind+"/"+d.Name] = d
@@ -193,9 +197,9 @@ func TestBuildStaysInside(t *testing.T) {
 		if err := os.Symlink("../shared", filepath.Join(repo, "app", "link")); err != nil {
 			t.Fatal(err)
 		}
-		docs, err := Build(os.DirFS(repo), "app", opts)
-		if err != nil || len(docs) != 1 || docs[0].Name != "shared" || docs[0].Origin != "shared/cm.yaml" {
-			t.Fatalf("docs = %+v, err = %v", docs, err)
+		res, err := Build(os.DirFS(repo), "app", opts)
+		if err != nil || len(res.Docs) != 1 || res.Docs[0].Name != "shared" || res.Docs[0].Origin != "shared/cm.yaml" {
+			t.Fatalf("result = %+v, err = %v", res, err)
 		}
 	})
 }

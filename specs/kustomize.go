@@ -3,6 +3,7 @@ package specs
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"strconv"
 	"strings"
@@ -16,19 +17,50 @@ import (
 // directory below it) is built with kustomize (package overlay), and the
 // objects built stand for every file under it: the walk does not go below
 // it, so a base under it is loaded only through the kustomizations that
-// reference it. docs/manifests.md states the rule.
+// reference it. A kustomization directory the walk met that another one
+// built in the same source uses (a base beside its overlays) is not loaded
+// on its own either. docs/manifests.md states the rule.
 
-// loadKustomization builds the kustomization in directory dir (file kust)
-// and queues each object built for decoding, positioned in the file it came
-// from.
-func (l *loader) loadKustomization(src Source, dir, kust string) {
+// build is a kustomization built during a source's walk, whose objects are
+// queued once the walk is over.
+type build struct {
+	dir   string // in the source's FS
+	kname string // the kustomization file's display name
+	fsys  fs.FS  // where the build read, and its origins are
+	name  func(string) string
+	docs  []overlay.Document
+	uses  []string // kustomization directories used, in the source's FS
+}
+
+// queueBuilds queues the objects of a source's builds for decoding, but for
+// builds that another of them uses: those objects came through it already.
+func (l *loader) queueBuilds(builds []*build) {
+	used := map[string]bool{}
+	for _, b := range builds {
+		for _, u := range b.uses {
+			used[u] = true
+		}
+	}
+	for _, b := range builds {
+		if !used[b.dir] {
+			l.queueBuild(b)
+		}
+	}
+}
+
+// loadKustomization builds the kustomization in directory dir (file kust).
+// A failed build is recorded as an error, and nil returned.
+func (l *loader) loadKustomization(src Source, dir, kust string) *build {
 	kname := displayName(src.Prefix, kust)
+	b := &build{dir: dir, kname: kname}
 	fsys, name := src.FS, func(p string) string { return displayName(src.Prefix, p) }
+	local := func(p string) string { return p }
 	if src.Repo != nil && src.RepoDir != "" && src.RepoDir != "." {
 		fsys, dir = src.Repo, path.Join(src.RepoDir, dir)
 		name = func(p string) string { return displayName(src.Prefix, relativeTo(src.RepoDir, p)) }
+		local = func(p string) string { return relativeTo(src.RepoDir, p) }
 	}
-	docs, err := overlay.Build(fsys, dir, overlay.Options{MaxFileBytes: l.limits.MaxFileBytes, MaxFiles: l.limits.MaxFiles})
+	res, err := overlay.Build(fsys, dir, overlay.Options{MaxFileBytes: l.limits.MaxFileBytes, MaxFiles: l.limits.MaxFiles})
 	if err != nil {
 		e := &Error{Pos: Position{File: kname}, Message: err.Error()}
 		var oe *overlay.Error
@@ -37,16 +69,29 @@ func (l *loader) loadKustomization(src Source, dir, kust string) {
 		}
 		l.errs = append(l.errs, e)
 		l.unparsed = true // what it would have built is unknown
-		return
+		return nil
 	}
+	b.fsys, b.name, b.docs = fsys, name, res.Docs
+	for _, u := range res.Uses {
+		b.uses = append(b.uses, local(u))
+	}
+	return b
+}
+
+// queueBuild queues each object built for decoding, positioned in the file
+// it came from.
+func (l *loader) queueBuild(b *build) {
+	fsys, name := b.fsys, b.name
 	sources := map[string][]*yaml.Node{}
-	for _, d := range docs {
+	for _, d := range b.docs {
 		if len(l.files) >= l.limits.MaxFiles {
-			l.errs = append(l.errs, &Error{Pos: Position{File: kname}, Message: fmt.Sprintf("more than %d manifest files and objects built; refused", l.limits.MaxFiles)})
-			l.files = append(l.files, &fileJob{name: kname})
+			if len(l.files) == l.limits.MaxFiles {
+				l.errs = append(l.errs, &Error{Pos: Position{File: b.kname}, Message: fmt.Sprintf("more than %d manifest files and objects built; refused", l.limits.MaxFiles)})
+				l.files = append(l.files, &fileJob{name: b.kname}) // counted once
+			}
 			return
 		}
-		o := &origin{file: kname}
+		o := &origin{file: b.kname}
 		if d.Origin != "" {
 			o.file = name(d.Origin)
 		}

@@ -175,6 +175,14 @@ func TestKustomizeWalk(t *testing.T) {
 	if err != nil || state.Len() != 1 || state.Objects[0].Name != "base" {
 		t.Errorf("base alone: %v, %v", state, err)
 	}
+	// A base beside its overlays is loaded only through them.
+	state, err = Load(os.DirFS(kustomizeTree), ".", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(stateKeys(state), " "); got != "ConfigMap/default/a-settings-5ddm7fdfh7 ConfigMap/default/settings-b Deployment/default/a-web Deployment/default/web-b Service/default/a-web Service/default/web-b" {
+		t.Errorf("base and overlays side by side: loaded %s", got)
+	}
 	// Two kustomization files in one directory are an error.
 	fsys["app/kustomization.yaml"] = &fstest.MapFile{Data: []byte("resources: []\n")}
 	if _, err := Load(fsys, ".", Options{}); err == nil || !strings.Contains(err.Error(), "keep one kustomization file") {

@@ -145,6 +145,8 @@ func (l *loader) loadSource(src Source) error {
 	l.errs = append(l.errs, cerrs...)
 	l.skip.add(cfg.SkipKinds, "skipKinds in "+cfgName)
 	var ig ignorer
+	var builds []*build
+	defer func() { l.queueBuilds(builds) }()
 	return fs.WalkDir(src.FS, root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("read manifests %s: %w", displayName(src.Prefix, p), err)
@@ -169,7 +171,9 @@ func (l *loader) loadSource(src Source) error {
 				return fs.SkipDir
 			}
 			if kust != "" {
-				l.loadKustomization(src, p, kust)
+				if b := l.loadKustomization(src, p, kust); b != nil {
+					builds = append(builds, b)
+				}
 				return fs.SkipDir
 			}
 			if err := ig.load(src.FS, p, rel); err != nil {
