@@ -30,7 +30,9 @@ func manifestSources(paths []string) ([]specs.Source, error) {
 			continue
 		}
 		dir := filepath.Dir(clean)
-		out = append(out, specs.Source{FS: os.DirFS(dir), Root: filepath.Base(clean), Prefix: prefixFor(dir)})
+		src := specs.Source{FS: os.DirFS(dir), Root: filepath.Base(clean), Prefix: prefixFor(dir)}
+		src.Repo, src.RepoDir = workTreeAround(dir)
+		out = append(out, src)
 	}
 	return out, nil
 }

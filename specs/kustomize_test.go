@@ -175,6 +175,11 @@ func TestKustomizeWalk(t *testing.T) {
 	if err != nil || state.Len() != 1 || state.Objects[0].Name != "base" {
 		t.Errorf("base alone: %v, %v", state, err)
 	}
+	// A kustomization file named as the root builds its directory.
+	state, err = Load(fsys, "app/base/kustomization.yaml", Options{})
+	if err != nil || state.Len() != 1 || state.Objects[0].Name != "base" {
+		t.Errorf("kustomization file as the root: %v, %v", state, err)
+	}
 	// A base beside its overlays is loaded only through them.
 	state, err = Load(os.DirFS(kustomizeTree), ".", Options{})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -137,6 +138,13 @@ func (l *loader) loadSource(src Source) error {
 		return fmt.Errorf("read manifests %s: %w", displayName(src.Prefix, root), err)
 	}
 	if !info.IsDir() {
+		if slices.Contains(overlay.FileNames, path.Base(root)) {
+			// A kustomization file named as the root builds its directory.
+			if b := l.loadKustomization(src, path.Dir(root), root); b != nil {
+				l.queueBuilds([]*build{b})
+			}
+			return nil
+		}
 		l.loadFile(src, root, path.Base(root))
 		return nil
 	}
