@@ -207,7 +207,7 @@ func loadWorktree(opts specs.Options, repo *source.Repo, sub string) (*specs.Des
 	if prefix == "." {
 		prefix = ""
 	}
-	state, err := specs.LoadSources(opts, specs.Source{FS: os.DirFS(dir), Root: ".", Prefix: prefix})
+	state, err := specs.LoadSources(opts, specs.Source{FS: os.DirFS(dir), Root: ".", Prefix: prefix, Repo: os.DirFS(repo.Root()), RepoDir: sub})
 	return state, true, err
 }
 

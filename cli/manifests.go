@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,11 +24,15 @@ func manifestSources(paths []string) ([]specs.Source, error) {
 		}
 		clean := filepath.Clean(p)
 		if info.IsDir() {
-			out = append(out, specs.Source{FS: os.DirFS(clean), Root: ".", Prefix: prefixFor(clean)})
+			src := specs.Source{FS: os.DirFS(clean), Root: ".", Prefix: prefixFor(clean)}
+			src.Repo, src.RepoDir = workTreeAround(clean)
+			out = append(out, src)
 			continue
 		}
 		dir := filepath.Dir(clean)
-		out = append(out, specs.Source{FS: os.DirFS(dir), Root: filepath.Base(clean), Prefix: prefixFor(dir)})
+		src := specs.Source{FS: os.DirFS(dir), Root: filepath.Base(clean), Prefix: prefixFor(dir)}
+		src.Repo, src.RepoDir = workTreeAround(dir)
+		out = append(out, src)
 	}
 	return out, nil
 }
@@ -104,5 +109,33 @@ func manifestErrors(list specs.ErrorList) []manifestError {
 func printManifestErrors(w io.Writer, list specs.ErrorList) {
 	for _, e := range list {
 		fmt.Fprintln(w, e.Error())
+	}
+}
+
+// workTreeAround returns the git work tree that holds directory dir and
+// dir's place in it, so a kustomization under dir can use bases elsewhere
+// in the repository (../../base); nil outside a work tree (a kustomization
+// then reaches only what is under dir).
+func workTreeAround(dir string) (fs.FS, string) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, ""
+	}
+	if resolved, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = resolved
+	}
+	for top := abs; ; {
+		if _, err := os.Lstat(filepath.Join(top, ".git")); err == nil {
+			rel, err := filepath.Rel(top, abs)
+			if err != nil || rel == "." {
+				return nil, ""
+			}
+			return os.DirFS(top), filepath.ToSlash(rel)
+		}
+		parent := filepath.Dir(top)
+		if parent == top {
+			return nil, ""
+		}
+		top = parent
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kelpie-dev/kelpie/overlay"
 	"github.com/kelpie-dev/kelpie/specs/sops"
 )
 
@@ -57,12 +59,22 @@ type Source struct {
 	// Prefix is prepended to file names in positions, so errors name the
 	// path the user typed (e.g. "examples/site").
 	Prefix string
+	// Repo, when set, is the repository FS is part of, and RepoDir where
+	// FS's root is in it (a slash path): a kustomization under FS may then
+	// use bases and files elsewhere in Repo (../../base), never outside it.
+	// Nil means FS is the whole repository.
+	Repo    fs.FS
+	RepoDir string
 }
 
 // Load reads, decodes, defaults and validates every manifest under root in
 // fsys. Every *.yaml and *.yml file below root is read (recursively),
 // except dot-files, dot-directories and paths matched by .kelpieignore; a
-// root that names a file loads that file whatever its extension. On invalid
+// root that names a file loads that file whatever its extension. A
+// directory holding a kustomization file (kustomization.yaml, .yml or
+// Kustomization), the root or one met in the walk, is built with kustomize
+// instead, and the walk does not go below it: the objects built stand for
+// its files, and their positions point at the files they came from. On invalid
 // input Load returns a nil state and an ErrorList holding every problem found.
 func Load(fsys fs.FS, root string, opts Options) (*DesiredState, error) {
 	return LoadSources(opts, Source{FS: fsys, Root: root})
@@ -142,6 +154,13 @@ func (l *loader) loadSource(src Source) error {
 		return fmt.Errorf("read manifests %s: %w", displayName(src.Prefix, root), err)
 	}
 	if !info.IsDir() {
+		if slices.Contains(overlay.FileNames, path.Base(root)) {
+			// A kustomization file named as the root builds its directory.
+			if b := l.loadKustomization(src, path.Dir(root), root); b != nil {
+				l.queueBuilds([]*build{b})
+			}
+			return nil
+		}
 		l.loadFile(src, root, path.Base(root))
 		return nil
 	}
@@ -150,6 +169,8 @@ func (l *loader) loadSource(src Source) error {
 	l.errs = append(l.errs, cerrs...)
 	l.skip.add(cfg.SkipKinds, "skipKinds in "+cfgName)
 	var ig ignorer
+	var builds []*build
+	defer func() { l.queueBuilds(builds) }()
 	return fs.WalkDir(src.FS, root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("read manifests %s: %w", displayName(src.Prefix, p), err)
@@ -168,6 +189,17 @@ func (l *loader) loadSource(src Source) error {
 			return nil
 		}
 		if d.IsDir() {
+			kust, err := overlay.Find(src.FS, p)
+			if err != nil {
+				l.errs = append(l.errs, &Error{Pos: Position{File: displayName(src.Prefix, p)}, Message: err.Error()})
+				return fs.SkipDir
+			}
+			if kust != "" {
+				if b := l.loadKustomization(src, p, kust); b != nil {
+					builds = append(builds, b)
+				}
+				return fs.SkipDir
+			}
 			if err := ig.load(src.FS, p, rel); err != nil {
 				return fmt.Errorf("read %s: %w", displayName(src.Prefix, path.Join(p, IgnoreFile)), err)
 			}
@@ -211,6 +243,9 @@ type fileJob struct {
 	decrypt    decryption
 	encrypted  map[*yaml.Node]encryption
 	plaintexts []string
+	// origin is set for an object built by kustomize: the file and
+	// document it came from, where its positions are moved.
+	origin *origin
 }
 
 // loadFile reads one manifest file for decoding.
@@ -287,10 +322,26 @@ func (job *fileJob) decode(dec *decoder) {
 			return
 		}
 	}
+	if job.origin != nil && job.origin.encryption != notEncrypted {
+		// Built from a file decrypted before the build (sopsFS).
+		if job.encrypted == nil {
+			job.encrypted = map[*yaml.Node]encryption{}
+		}
+		for _, doc := range docs {
+			job.encrypted[doc] = job.origin.encryption
+		}
+	}
 	for _, doc := range docs {
+		ne, ni, ns := len(job.errs), len(job.items), len(job.skipped)
 		job.decodeDocument(dec, doc)
+		if job.origin != nil {
+			job.origin.remap(job, doc, ne, ni, ns)
+		}
 	}
 	if perr != nil {
+		if job.origin != nil {
+			perr.Pos = job.origin.pos("")
+		}
 		job.errs = append(job.errs, perr)
 		job.syntaxErr = true
 	}

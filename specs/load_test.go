@@ -21,6 +21,7 @@ func TestValidManifests(t *testing.T) {
 	}{
 		{"../examples/seed", 1},
 		{"../examples/site", 9},
+		{"../examples/overlays", 6},
 		{corpusValid, 31},
 	} {
 		t.Run(tc.dir, func(t *testing.T) {
