@@ -29,17 +29,19 @@ type LogOptions struct {
 }
 
 // ParseSince reads a --since value: a positive duration (10m) or an RFC
-// 3339 time (2026-12-04T20:00:00Z).
+// 3339 time (2026-12-04T20:00:00Z). Its error is what is wanted instead
+// ("a positive duration such as 10m"); the caller names the value and
+// where it came from.
 func ParseSince(s string) (time.Duration, time.Time, error) {
 	if d, err := time.ParseDuration(s); err == nil {
 		if d <= 0 {
-			return 0, time.Time{}, fmt.Errorf("%q: want a positive duration such as 10m", s)
+			return 0, time.Time{}, errors.New("a positive duration such as 10m")
 		}
 		return d, time.Time{}, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("%q: want a duration such as 10m or an RFC 3339 time such as 2026-12-04T20:00:00Z", s)
+		return 0, time.Time{}, errors.New("a duration such as 10m or an RFC 3339 time such as 2026-12-04T20:00:00Z")
 	}
 	return 0, t, nil
 }
@@ -96,7 +98,7 @@ func ParseLogOptions(q url.Values) (LogOptions, error) {
 	}
 	if s := q.Get("since"); s != "" {
 		if o.Since, o.SinceTime, err = ParseSince(s); err != nil {
-			return o, fmt.Errorf("since %w", err)
+			return o, fmt.Errorf("since %q: want %w", s, err)
 		}
 	}
 	return o, nil

@@ -55,7 +55,7 @@ func runLogs(c *cli.Context) error {
 	if s := c.String("since"); s != "" {
 		var err error
 		if opts.Since, opts.SinceTime, err = agent.ParseSince(s); err != nil {
-			return usageErrorf(c, "--since %v", err)
+			return invalidFlagValue(c, "since", s, err.Error())
 		}
 	}
 	if c.IsSet("agent") {
