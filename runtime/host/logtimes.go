@@ -81,7 +81,7 @@ func formatLogTimes(recs []logTime) []byte {
 }
 
 // thinLogTimes halves the records of the older half of recs (keeping its
-// first), so the index holds fewer than logTimesMax records again.
+// first): a full index is rewritten with three quarters of logTimesMax.
 // Dropping a record only merges two brackets into one: the index stays
 // true, just coarser.
 func thinLogTimes(recs []logTime) []logTime {
@@ -218,10 +218,7 @@ func appendLogTimes(path string, s *logSample, recs []logTime) error {
 		s.count = len(readLogTimes(path))
 	}
 	if s.count+len(recs) > logTimesMax {
-		all := append(readLogTimes(path), recs...)
-		for len(all) > logTimesMax/2 {
-			all = thinLogTimes(all)
-		}
+		all := thinLogTimes(append(readLogTimes(path), recs...))
 		if err := atomicfile.WriteFile(name, formatLogTimes(all), 0o600); err != nil {
 			return err
 		}
