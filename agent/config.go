@@ -34,6 +34,10 @@ const (
 	// LogRotateInterval is how often container logs are checked against
 	// ContainerLogs: a container writing 1 MiB/s overshoots by 10 MiB.
 	LogRotateInterval = 10 * time.Second
+	// LogTimesInterval is how often container logs are sampled for their
+	// time index: the resolution of `kelpie logs --since`. A sample is a
+	// stat of each log, and a record of ~30 bytes when one grew.
+	LogTimesInterval = time.Second
 )
 
 // DefaultContainerLogs are the kubelet's defaults: rotate at 10 MiB, keep

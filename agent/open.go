@@ -137,6 +137,8 @@ func Open(ctx context.Context, cfg Config) (*Agent, error) {
 		WatchEvents(ctx, rt, events, a.log)
 	}, func(ctx context.Context) {
 		rotateLogs(ctx, rt, a.cfg.ContainerLogs, a.log)
+	}, func(ctx context.Context) {
+		recordLogTimes(ctx, rt, a.clock, a.log)
 	})
 	return a, nil
 }

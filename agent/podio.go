@@ -22,12 +22,14 @@ import (
 // host.Containerd implements it. Both calls block until done or until ctx
 // is; they are called from HTTP handlers, concurrently with the loop.
 type PodIO interface {
-	// LogsTail writes a container's log to w (the last tail lines when
-	// tail >= 0), and with follow keeps writing until the container stops.
-	LogsTail(ctx context.Context, namespace, pod, container string, tail int, follow bool, w io.Writer) error
-	// LogsPrevious writes the output of the container's previous run
-	// (errdefs.ErrNotFound when it has not restarted).
-	LogsPrevious(ctx context.Context, namespace, pod, container string, tail int, w io.Writer) error
+	// LogsTail writes what filter selects of a container's log to w (the
+	// output since filter.Since, then its last filter.Tail lines), and
+	// with follow keeps writing until the container stops.
+	LogsTail(ctx context.Context, namespace, pod, container string, filter host.LogFilter, follow bool, w io.Writer) error
+	// LogsPrevious writes what filter selects of the output of the
+	// container's previous run (errdefs.ErrNotFound when it has not
+	// restarted).
+	LogsPrevious(ctx context.Context, namespace, pod, container string, filter host.LogFilter, w io.Writer) error
 	// Exec runs cmd in a running container and returns its exit status.
 	Exec(ctx context.Context, namespace, pod, container string, cmd []string, eio host.ExecIO) (int, error)
 }
@@ -64,10 +66,11 @@ func (a *Agent) podLog(w http.ResponseWriter, r *http.Request) {
 	if opts.Follow {
 		_ = fw.rc.SetWriteDeadline(time.Time{}) // a followed log lasts as long as the container
 	}
+	filter := host.LogFilter{Since: opts.Cutoff(a.clock.Now()), Tail: opts.Tail}
 	if opts.Previous {
-		err = pio.LogsPrevious(r.Context(), ns, name, opts.Container, opts.Tail, fw)
+		err = pio.LogsPrevious(r.Context(), ns, name, opts.Container, filter, fw)
 	} else {
-		err = pio.LogsTail(r.Context(), ns, name, opts.Container, opts.Tail, opts.Follow, fw)
+		err = pio.LogsTail(r.Context(), ns, name, opts.Container, filter, opts.Follow, fw)
 	}
 	if err != nil && !fw.wrote {
 		http.Error(w, err.Error(), httpStatusOf(err))

@@ -8,11 +8,6 @@ import (
 	"time"
 )
 
-// ErrLogSinceUnsupported refuses --since, with what to do instead: the
-// container log files (runtime/host) hold what the shim wrote, with no
-// time stamps.
-var ErrLogSinceUnsupported = errors.New("--since is not supported: kelpie's container logs carry no time stamps; use --tail N")
-
 // LogOptions are the query of GET /api/v1/pods/{namespace}/{name}/log.
 type LogOptions struct {
 	// Container names the container; "" means the pod's only app container.
@@ -24,9 +19,42 @@ type LogOptions struct {
 	// Previous asks for the output of the container's previous run
 	// instead (Follow does not apply).
 	Previous bool
-	// Since is refused (ErrLogSinceUnsupported); it is parsed so the
-	// refusal is clear.
-	Since time.Duration
+	// Since keeps the output written in the last Since only (0: all),
+	// measured on the clock of the host that serves the log; SinceTime
+	// the output written at or after it (zero: all). One of them is set.
+	// Both filter before Tail, and are as exact as the log's time index
+	// (one second; see runtime/host's logTimesSuffix).
+	Since     time.Duration
+	SinceTime time.Time
+}
+
+// ParseSince reads a --since value: a positive duration (10m) or an RFC
+// 3339 time (2026-12-04T20:00:00Z). Its error is what is wanted instead
+// ("a positive duration such as 10m"); the caller names the value and
+// where it came from.
+func ParseSince(s string) (time.Duration, time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		if d <= 0 {
+			return 0, time.Time{}, errors.New("a positive duration such as 10m")
+		}
+		return d, time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return 0, time.Time{}, errors.New("a duration such as 10m or an RFC 3339 time such as 2026-12-04T20:00:00Z")
+	}
+	return 0, t, nil
+}
+
+// Cutoff is the time from which output is wanted, at now (zero: all).
+func (o LogOptions) Cutoff(now time.Time) time.Time {
+	switch {
+	case o.Since > 0:
+		return now.Add(-o.Since)
+	case !o.SinceTime.IsZero():
+		return o.SinceTime
+	}
+	return time.Time{}
 }
 
 // Query encodes o as the endpoint's query.
@@ -43,6 +71,8 @@ func (o LogOptions) Query() url.Values {
 	}
 	if o.Since > 0 {
 		q.Set("since", o.Since.String())
+	} else if !o.SinceTime.IsZero() {
+		q.Set("since", o.SinceTime.Format(time.RFC3339Nano))
 	}
 	if o.Previous {
 		q.Set("previous", "true")
@@ -50,8 +80,8 @@ func (o LogOptions) Query() url.Values {
 	return q
 }
 
-// ParseLogOptions decodes the endpoint's query; an option kelpie cannot
-// honour is an error that says so.
+// ParseLogOptions decodes the endpoint's query; since is a duration
+// (10m) or an RFC 3339 time.
 func ParseLogOptions(q url.Values) (LogOptions, error) {
 	o := LogOptions{Container: q.Get("container"), Tail: -1}
 	var err error
@@ -67,19 +97,11 @@ func ParseLogOptions(q url.Values) (LogOptions, error) {
 		}
 	}
 	if s := q.Get("since"); s != "" {
-		if o.Since, err = time.ParseDuration(s); err != nil || o.Since <= 0 {
-			return o, fmt.Errorf("since %q: want a positive duration such as 5m", s)
+		if o.Since, o.SinceTime, err = ParseSince(s); err != nil {
+			return o, fmt.Errorf("since %q: want %w", s, err)
 		}
 	}
-	return o, o.Supported()
-}
-
-// Supported reports an option kelpie cannot honour.
-func (o LogOptions) Supported() error {
-	if o.Since > 0 {
-		return ErrLogSinceUnsupported
-	}
-	return nil
+	return o, nil
 }
 
 // ExecOptions are the query of POST /api/v1/pods/{namespace}/{name}/exec.

@@ -30,8 +30,11 @@ func TestParseLogOptions(t *testing.T) {
 		{name: "all", query: "container=web&follow=true&tail=5", want: LogOptions{Container: "web", Follow: true, Tail: 5}},
 		{name: "bad tail", query: "tail=x", wantErr: errAny},
 		{name: "bad follow", query: "follow=maybe", wantErr: errAny},
-		{name: "since refused", query: "since=5m", wantErr: ErrLogSinceUnsupported},
-		{name: "bad since", query: "since=-5m", wantErr: errAny},
+		{name: "since a duration", query: "since=5m&tail=2", want: LogOptions{Since: 5 * time.Minute, Tail: 2}},
+		{name: "since a time", query: "since=2026-12-04T20:00:00Z", want: LogOptions{SinceTime: time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC), Tail: -1}},
+		{name: "negative since", query: "since=-5m", wantErr: errAny},
+		{name: "zero since", query: "since=0s", wantErr: errAny},
+		{name: "bad since", query: "since=yesterday", wantErr: errAny},
 		{name: "previous", query: "previous=true&tail=3", want: LogOptions{Previous: true, Tail: 3}},
 	}
 	for _, tt := range tests {
@@ -43,15 +46,34 @@ func TestParseLogOptions(t *testing.T) {
 				t.Fatalf("error %v", err)
 			case tt.wantErr == errAny && err == nil, tt.wantErr != nil && tt.wantErr != errAny && !errors.Is(err, tt.wantErr):
 				t.Fatalf("error %v, want %v", err, tt.wantErr)
-			case tt.wantErr == nil && got != tt.want:
+			case tt.wantErr == nil && !reflect.DeepEqual(got, tt.want):
 				t.Fatalf("got %+v, want %+v", got, tt.want)
 			}
 		})
 	}
 	// Query and Parse agree.
-	o := LogOptions{Container: "c", Follow: true, Tail: 0}
-	if got, err := ParseLogOptions(o.Query()); err != nil || got != o {
-		t.Errorf("round trip: %+v %v, want %+v", got, err, o)
+	for _, o := range []LogOptions{
+		{Container: "c", Follow: true, Tail: 0},
+		{Since: 90 * time.Second, Tail: -1, Previous: true},
+		{SinceTime: time.Date(2026, 12, 4, 20, 0, 0, 5, time.UTC), Tail: 3},
+	} {
+		if got, err := ParseLogOptions(o.Query()); err != nil || !reflect.DeepEqual(got, o) {
+			t.Errorf("round trip: %+v %v, want %+v", got, err, o)
+		}
+	}
+	// The cutoff: a duration back from now, or the time given.
+	now := time.Date(2026, 12, 4, 21, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		o    LogOptions
+		want time.Time
+	}{
+		{LogOptions{}, time.Time{}},
+		{LogOptions{Since: time.Hour}, now.Add(-time.Hour)},
+		{LogOptions{SinceTime: now.Add(time.Minute)}, now.Add(time.Minute)},
+	} {
+		if got := tt.o.Cutoff(now); !got.Equal(tt.want) {
+			t.Errorf("%+v.Cutoff = %v, want %v", tt.o, got, tt.want)
+		}
 	}
 }
 
@@ -112,19 +134,22 @@ type podIORuntime struct {
 	*reconcilertest.Fake
 }
 
-func (podIORuntime) LogsTail(_ context.Context, ns, pod, container string, tail int, _ bool, w io.Writer) error {
+func (podIORuntime) LogsTail(_ context.Context, ns, pod, container string, filter host.LogFilter, _ bool, w io.Writer) error {
 	if pod != "web" {
 		return fmt.Errorf("no pod %s/%s", ns, pod)
 	}
 	lines := []string{"one\n", "two\n", "three\n"}
-	if tail >= 0 && tail < len(lines) {
+	if !filter.Since.IsZero() {
+		lines = append([]string{"since " + filter.Since.UTC().Format(time.RFC3339) + "\n"}, lines...)
+	}
+	if tail := filter.Tail; tail >= 0 && tail < len(lines) {
 		lines = lines[len(lines)-tail:]
 	}
 	_, err := io.WriteString(w, strings.Join(lines, ""))
 	return err
 }
 
-func (podIORuntime) LogsPrevious(_ context.Context, _, _, _ string, _ int, w io.Writer) error {
+func (podIORuntime) LogsPrevious(_ context.Context, _, _, _ string, _ host.LogFilter, w io.Writer) error {
 	_, err := io.WriteString(w, "before\n")
 	return err
 }
@@ -170,8 +195,13 @@ func TestPodLogAndExec(t *testing.T) {
 	if code, body := get("/api/v1/pods/default/web/log?previous=true", token); code != 200 || body != "before\n" {
 		t.Errorf("log --previous: %d %q", code, body)
 	}
-	if code, body := get("/api/v1/pods/default/web/log?since=1h", token); code != http.StatusBadRequest || !strings.Contains(body, "--since is not supported") {
-		t.Errorf("log --since: %d %q", code, body)
+	// since=1h reaches the runtime as the agent's clock's now less an hour.
+	wantSince := "since " + h.clock.Now().Add(-time.Hour).UTC().Format(time.RFC3339) + "\n"
+	if code, body := get("/api/v1/pods/default/web/log?since=1h", token); code != 200 || !strings.HasPrefix(body, wantSince) {
+		t.Errorf("log --since: %d %q, want it to begin %q", code, body, wantSince)
+	}
+	if code, body := get("/api/v1/pods/default/web/log?since=soon", token); code != http.StatusBadRequest || !strings.Contains(body, "since") {
+		t.Errorf("log --since soon: %d %q", code, body)
 	}
 
 	q := ExecOptions{Command: []string{"echo", "hi"}, Stdin: true}.Query()

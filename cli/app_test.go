@@ -177,6 +177,17 @@ func TestUsageErrors(t *testing.T) {
 			want: "kelpie: could not parse \"maybe\" as bool value from environment variable \"KELPIE_NO_COLOR\" for flag --no-color: strconv.ParseBool: parsing \"maybe\": invalid syntax\nRun 'kelpie --help' for usage.\n",
 		},
 		{
+			name: "bad logs --since",
+			args: []string{"logs", "--since", "yesterday", "web"},
+			want: "kelpie: invalid value \"yesterday\" for flag --since: want a duration such as 10m or an RFC 3339 time such as 2026-12-04T20:00:00Z\nRun 'kelpie logs --help' for usage.\n",
+		},
+		{
+			name: "negative logs --since in the environment",
+			env:  map[string]string{"KELPIE_SINCE": "-5m"},
+			args: []string{"logs", "web"},
+			want: "kelpie: invalid value \"-5m\" for flag --since (from $KELPIE_SINCE): want a positive duration such as 10m\nRun 'kelpie logs --help' for usage.\n",
+		},
+		{
 			name: "unknown command",
 			args: []string{"verison"},
 			want: "kelpie: unknown command \"verison\" (did you mean \"version\"?)\nRun 'kelpie --help' for usage.\n",

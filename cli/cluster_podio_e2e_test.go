@@ -101,8 +101,16 @@ func TestClusterLogsExecThroughPeer(t *testing.T) {
 	if out, errOut, code := kelpie("", append([]string{"logs", "--previous"}, append(auth, target)...)...); code != 0 || out != "first-run\n" {
 		t.Errorf("kelpie logs --previous: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	if _, errOut, code := kelpie("", append([]string{"logs", "--since", "5m"}, append(auth, target)...)...); code == 0 || !strings.Contains(errOut, "--since is not supported") {
-		t.Errorf("kelpie logs --since: exit %d, stderr %q", code, errOut)
+	// --since goes through A to B: it filters, then --tail picks; a time
+	// ahead gives nothing; a bad value names the flag.
+	if out, errOut, code := kelpie("", append([]string{"logs", "--since", "10m", "--tail", "1"}, append(auth, target)...)...); code != 0 || out != "second-line\n" {
+		t.Errorf("kelpie logs --since 10m --tail 1: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if out, errOut, code := kelpie("", append([]string{"logs", "--since", "2099-01-01T00:00:00Z"}, append(auth, target)...)...); code != 0 || out != "" {
+		t.Errorf("kelpie logs --since a time ahead: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if _, errOut, code := kelpie("", append([]string{"logs", "--since", "yesterday"}, append(auth, target)...)...); code == 0 || !strings.Contains(errOut, "--since") {
+		t.Errorf("kelpie logs --since yesterday: exit %d, stderr %q", code, errOut)
 	}
 
 	// Exec through A: output, stdin and the exit code.

@@ -2,14 +2,16 @@ package cli
 
 import (
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/kelpie-dev/kelpie/agent"
+	"github.com/kelpie-dev/kelpie/runtime/host"
 	"github.com/kelpie-dev/kelpie/specs"
 )
 
-// logsCommand is `kelpie logs POD [-c NAME] [-f]`.
+// logsCommand is `kelpie logs POD [-c NAME] [-f] [--tail N] [--since D|T] [-p]`.
 func logsCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "logs",
@@ -23,12 +25,16 @@ func logsCommand() *cli.Command {
 			"request to the host of its cluster that runs the pod; without, this host's\n" +
 			"containerd is read directly. --previous (-p) prints the container's previous run\n" +
 			"instead (one that ended before kelpie kept runs apart is part of the current one).\n" +
-			"--since is refused: the log keeps no time stamps.",
+			"--since 10m (or an RFC 3339 time, 2026-12-04T20:00:00Z) keeps the output written\n" +
+			"since then, before --tail picks its last lines. Logs carry no time stamps: the agent\n" +
+			"dates them once a second in an index beside each log, so --since is exact to a\n" +
+			"second and may show up to a second of older output, never hide newer output; what\n" +
+			"was written while no agent ran gets the time the agent next saw it.",
 		Flags: concatFlags([]cli.Flag{
 			&cli.StringFlag{Name: "container", Aliases: []string{"c"}, Usage: "the container's name", EnvVars: envVars("container")},
 			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new output", EnvVars: envVars("follow")},
 			&cli.IntFlag{Name: "tail", Usage: "print only the last N lines of what was written so far (-1: all)", Value: -1, EnvVars: envVars("tail")},
-			&cli.DurationFlag{Name: "since", Usage: "only output newer than this (not supported: refused)", EnvVars: envVars("since")},
+			&cli.StringFlag{Name: "since", Usage: "only output written in the last `DURATION` (10m) or since a TIME (RFC 3339), to the second", EnvVars: envVars("since")},
 			&cli.BoolFlag{Name: "previous", Aliases: []string{"p"}, Usage: "print the output of the container's previous run (before its last restart)", EnvVars: envVars("previous")},
 		}, runtimeFlags(), agentFlags()),
 		Action: runLogs,
@@ -45,9 +51,12 @@ func runLogs(c *cli.Context) error {
 		namespace, pod = ns, name
 	}
 	opts := agent.LogOptions{Container: c.String("container"), Follow: c.Bool("follow"), Tail: c.Int("tail"),
-		Since: c.Duration("since"), Previous: c.Bool("previous")}
-	if err := opts.Supported(); err != nil {
-		return usageErrorf(c, "%v", err)
+		Previous: c.Bool("previous")}
+	if s := c.String("since"); s != "" {
+		var err error
+		if opts.Since, opts.SinceTime, err = agent.ParseSince(s); err != nil {
+			return invalidFlagValue(c, "since", s, err.Error())
+		}
 	}
 	if c.IsSet("agent") {
 		return remoteLogs(c, namespace, pod, opts)
@@ -57,8 +66,9 @@ func runLogs(c *cli.Context) error {
 		return err
 	}
 	defer rt.Close()
+	filter := host.LogFilter{Since: opts.Cutoff(time.Now()), Tail: opts.Tail}
 	if opts.Previous {
-		return rt.LogsPrevious(c.Context, namespace, pod, opts.Container, opts.Tail, c.App.Writer)
+		return rt.LogsPrevious(c.Context, namespace, pod, opts.Container, filter, c.App.Writer)
 	}
-	return rt.LogsTail(c.Context, namespace, pod, c.String("container"), c.Int("tail"), c.Bool("follow"), c.App.Writer)
+	return rt.LogsTail(c.Context, namespace, pod, opts.Container, filter, opts.Follow, c.App.Writer)
 }

@@ -53,6 +53,9 @@ func (c *Containerd) RotateLogs(r LogRotation) (int, error) {
 	var errs []error
 	for _, path := range logs {
 		done, err := rotateLog(path, r)
+		if done {
+			c.logs.forgetSample(path)
+		}
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -84,6 +87,9 @@ func rotateLog(path string, r LogRotation) (bool, error) {
 			return false, fmt.Errorf("rotate %s: %w", path, err)
 		}
 	}
+	if err := shiftLogTimes(path, keep); err != nil {
+		return false, fmt.Errorf("rotate %s: %w", path, err)
+	}
 	if err := copyTruncate(path, rotatedName(path, 1)); err != nil {
 		return false, fmt.Errorf("rotate %s: %w", path, err)
 	}
@@ -112,6 +118,11 @@ func copyTruncate(src, dst string) error {
 	}
 	if err := out.Close(); err != nil {
 		return err
+	}
+	// The copy keeps the time of the last write: --since reads it as
+	// the end of the file's output (logTimesSuffix).
+	if fi, err := in.Stat(); err == nil {
+		_ = os.Chtimes(dst, fi.ModTime(), fi.ModTime())
 	}
 	return in.Truncate(0)
 }

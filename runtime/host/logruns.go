@@ -33,6 +33,7 @@ const defaultLogMaxFiles = 5
 type logFiles struct {
 	mu       sync.Mutex
 	maxFiles int
+	samples  map[string]*logSample // by log path: the time index's sampler
 }
 
 // bound returns the number of files kept, the current one included.
@@ -121,6 +122,10 @@ func (c *Containerd) splitRun(path string) error {
 	if err := writeRuns(path, shiftRuns(readRuns(path), keep, true)); err != nil {
 		return fmt.Errorf("keep the previous run's log: %w", err)
 	}
+	if err := shiftLogTimes(path, keep); err != nil {
+		return fmt.Errorf("keep the previous run's log: %w", err)
+	}
+	c.logs.forgetSample(path)
 	return nil
 }
 
@@ -151,10 +156,10 @@ func previousRunFiles(path string) (files []string, ok bool) {
 }
 
 // LogsPrevious writes the output of the previous run of a pod's container
-// to w (the last tail lines when tail >= 0), as `kubectl logs --previous`.
+// to w, what filter selects of it, as `kubectl logs --previous`.
 // It fails with errdefs.ErrNotFound when the container has not restarted
 // since its runs were kept apart.
-func (c *Containerd) LogsPrevious(ctx context.Context, namespace, pod, container string, tail int, out io.Writer) error {
+func (c *Containerd) LogsPrevious(ctx context.Context, namespace, pod, container string, filter LogFilter, out io.Writer) error {
 	key := reconciler.JoinName(namespace, pod)
 	ctx = c.client.WithNamespace(ctx)
 	have, err := c.podContainers(ctx, namespace, pod)
@@ -166,43 +171,27 @@ func (c *Containerd) LogsPrevious(ctx context.Context, namespace, pod, container
 		return fmt.Errorf("previous logs of %s: %w", key, err)
 	}
 	path := c.logPath(namespace, pod, container)
-	w := out
+	var w io.Writer = out
 	var tw *tailWriter
-	if tail >= 0 {
-		tw = &tailWriter{max: tail}
+	if filter.Tail >= 0 {
+		tw = &tailWriter{max: filter.Tail}
 		w = tw
 	}
+	// Found and opened together, before a rotation can move them.
 	c.logs.mu.Lock()
-	files, ok := previousRunFiles(path)
-	// Open them all before a rotation can move them.
-	var open []*os.File
-	for _, name := range files {
-		f, err := os.Open(name)
-		if err != nil {
-			if os.IsNotExist(err) {
-				continue
-			}
-			c.logs.mu.Unlock()
-			for _, f := range open {
-				f.Close()
-			}
-			return fmt.Errorf("previous logs of %s/%s: %w", key, container, err)
-		}
-		open = append(open, f)
-	}
+	names, ok := previousRunFiles(path)
+	files, err := openLogsLocked(names, filter.Since, w)
 	c.logs.mu.Unlock()
-	defer func() {
-		for _, f := range open {
-			f.Close()
-		}
-	}()
 	if !ok {
+		files.close()
 		return fmt.Errorf("previous logs of %s/%s: the container has not restarted: %w", key, container, errdefs.ErrNotFound)
 	}
-	for _, f := range open {
-		if _, err := io.Copy(w, f); err != nil {
-			return fmt.Errorf("previous logs of %s/%s: %w", key, container, err)
-		}
+	if err != nil {
+		return fmt.Errorf("previous logs of %s/%s: %w", key, container, err)
+	}
+	defer files.close()
+	if err := files.copy(); err != nil {
+		return fmt.Errorf("previous logs of %s/%s: %w", key, container, err)
 	}
 	if tw != nil {
 		if err := tw.flush(out); err != nil {

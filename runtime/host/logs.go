@@ -24,6 +24,15 @@ import (
 // a person watching does not notice a quarter second, and it costs nothing.
 const logPollInterval = 250 * time.Millisecond
 
+// LogFilter selects what of a log is written, as `kubectl logs` does:
+// the lines written at or after Since (zero: all; resolved to the
+// interval of the log's time index, see logTimesSuffix), then the last
+// Tail of those (negative: all).
+type LogFilter struct {
+	Since time.Time
+	Tail  int
+}
+
 // Logs writes the log of a pod's container to w: everything its tasks
 // wrote to stdout and stderr since the container was created, restarts
 // included, as containerd's shim recorded it. container "" means the pod's
@@ -31,17 +40,23 @@ const logPollInterval = 250 * time.Millisecond
 // the container stops running, the pod is removed or ctx is done (which
 // is not an error).
 func (c *Containerd) Logs(ctx context.Context, namespace, pod, container string, follow bool, w io.Writer) error {
-	return c.LogsTail(ctx, namespace, pod, container, -1, follow, w)
+	return c.LogsTail(ctx, namespace, pod, container, LogFilter{Tail: -1}, follow, w)
 }
 
-// LogsTail is Logs starting with the last tail lines of what the container
-// wrote so far (all of it when tail is negative), as `kubectl logs --tail`.
-func (c *Containerd) LogsTail(ctx context.Context, namespace, pod, container string, tail int, follow bool, out io.Writer) error {
-	w := out
+// LogsTail is Logs of what filter selects: the output since filter.Since,
+// of which the last filter.Tail lines, as `kubectl logs --since --tail`.
+// Following, what comes next is written as it comes (before Since, when
+// that is still ahead, it is dropped).
+func (c *Containerd) LogsTail(ctx context.Context, namespace, pod, container string, filter LogFilter, follow bool, out io.Writer) error {
+	dst := &redirect{w: out}
 	var tw *tailWriter
-	if tail >= 0 {
-		tw = &tailWriter{max: tail}
-		w = tw
+	if filter.Tail >= 0 {
+		tw = &tailWriter{max: filter.Tail}
+		dst.w = tw
+	}
+	var w io.Writer = dst
+	if !filter.Since.IsZero() {
+		w = &sinceGate{w: dst, cutoff: filter.Since, now: time.Now}
 	}
 	key := reconciler.JoinName(namespace, pod)
 	ctx = c.client.WithNamespace(ctx)
@@ -53,29 +68,28 @@ func (c *Containerd) LogsTail(ctx context.Context, namespace, pod, container str
 	if err != nil {
 		return fmt.Errorf("logs of %s: %w", key, err)
 	}
-	if err := copyRotated(c.logPath(namespace, pod, container), w); err != nil {
+	path := c.logPath(namespace, pod, container)
+	rotated, err := rotatedFiles(path)
+	if err != nil {
 		return fmt.Errorf("logs of %s/%s: %w", key, container, err)
 	}
-	f, err := os.Open(c.logPath(namespace, pod, container))
+	files, err := c.openLogs(append(rotated, path), filter.Since, w)
 	if err != nil {
-		if os.IsNotExist(err) && !follow {
-			return nil // created, never started: no output yet
-		}
-		if !os.IsNotExist(err) {
-			return fmt.Errorf("logs of %s/%s: %w", key, container, err)
-		}
+		return fmt.Errorf("logs of %s/%s: %w", key, container, err)
 	}
-	if f != nil {
-		defer f.Close()
-		if _, err := io.Copy(w, f); err != nil {
-			return fmt.Errorf("logs of %s/%s: %w", key, container, err)
-		}
+	defer files.close()
+	if err := files.copy(); err != nil {
+		return fmt.Errorf("logs of %s/%s: %w", key, container, err)
+	}
+	var cur *logReader
+	if n := len(files); n > 0 && files[n-1].name == path {
+		cur = &files[n-1]
 	}
 	if tw != nil {
 		if err := tw.flush(out); err != nil {
 			return fmt.Errorf("logs of %s/%s: %w", key, container, err)
 		}
-		w = out // what comes next is new: all of it
+		dst.w = out // what comes next is new: all of it
 	}
 	if !follow {
 		return nil
@@ -88,15 +102,16 @@ func (c *Containerd) LogsTail(ctx context.Context, namespace, pod, container str
 			}
 			return fmt.Errorf("logs of %s/%s: %w", key, container, err)
 		}
-		if f == nil {
-			if f, err = os.Open(c.logPath(namespace, pod, container)); err == nil {
+		if cur == nil {
+			if f, err := os.Open(path); err == nil {
 				defer f.Close()
+				cur = &logReader{name: path, f: f, to: w}
 			} else if !os.IsNotExist(err) {
 				return fmt.Errorf("logs of %s/%s: %w", key, container, err)
 			}
 		}
-		if f != nil {
-			if _, err := io.Copy(w, f); err != nil {
+		if cur != nil {
+			if _, err := io.Copy(cur.to, cur.f); err != nil {
 				return fmt.Errorf("logs of %s/%s: %w", key, container, err)
 			}
 		}
@@ -138,12 +153,12 @@ func pickContainer(key string, have map[string]containers.Container, container s
 	return container, rec, nil
 }
 
-// copyRotated writes the rotated files of the log at path to w, oldest
-// (the highest number) first.
-func copyRotated(path string, w io.Writer) error {
+// rotatedFiles lists the rotated files of the log at path, oldest (the
+// highest number) first.
+func rotatedFiles(path string) ([]string, error) {
 	names, err := filepath.Glob(path + ".*")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	type rotated struct {
 		name string
@@ -156,21 +171,106 @@ func copyRotated(path string, w io.Writer) error {
 		}
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].n > files[j].n })
-	for _, r := range files {
-		f, err := os.Open(r.name)
+	out := make([]string, len(files))
+	for i, r := range files {
+		out[i] = r.name
+	}
+	return out, nil
+}
+
+// logReader is one open log file, positioned where its output starts,
+// and the writer it goes to.
+type logReader struct {
+	name string
+	f    *os.File
+	to   io.Writer
+}
+
+// logReaders are the open files of a log, oldest first.
+type logReaders []logReader
+
+// openLogs opens the log files names (oldest first; those gone meanwhile
+// are left out), each positioned at its first line since cutoff and bound
+// for w. They are opened together, with rotations held off, so each file
+// is read with its own time index and none is read twice.
+func (c *Containerd) openLogs(names []string, cutoff time.Time, w io.Writer) (logReaders, error) {
+	c.logs.mu.Lock()
+	defer c.logs.mu.Unlock()
+	return openLogsLocked(names, cutoff, w)
+}
+
+// openLogsLocked is openLogs for a caller holding c.logs.mu.
+func openLogsLocked(names []string, cutoff time.Time, w io.Writer) (logReaders, error) {
+	var open logReaders
+	for _, name := range names {
+		f, to, ok, err := openSince(name, cutoff, w)
 		if err != nil {
-			if os.IsNotExist(err) {
-				continue // rotated away meanwhile
-			}
-			return err
+			open.close()
+			return nil, err
 		}
-		_, err = io.Copy(w, f)
-		f.Close()
-		if err != nil {
+		if ok {
+			open = append(open, logReader{name: name, f: f, to: to})
+		}
+	}
+	return open, nil
+}
+
+// copy writes every file, oldest first.
+func (l logReaders) copy() error {
+	for _, r := range l {
+		if _, err := io.Copy(r.to, r.f); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// close closes every file.
+func (l logReaders) close() {
+	for _, r := range l {
+		r.f.Close()
+	}
+}
+
+// redirect is a writer whose destination can change: the tail of a log
+// first, the client once that is flushed.
+type redirect struct{ w io.Writer }
+
+// Write implements io.Writer.
+func (r *redirect) Write(b []byte) (int, error) { return r.w.Write(b) }
+
+// sinceGate drops what is written to it while now is before cutoff (a
+// followed log with --since still ahead), then passes everything on from
+// the next line start.
+type sinceGate struct {
+	w       io.Writer
+	cutoff  time.Time
+	now     func() time.Time
+	midLine bool // the last byte dropped ended no line
+}
+
+// Write implements io.Writer.
+func (g *sinceGate) Write(b []byte) (int, error) {
+	n := len(b)
+	if g.now().Before(g.cutoff) {
+		if n > 0 {
+			g.midLine = b[n-1] != '\n'
+		}
+		return n, nil
+	}
+	if g.midLine {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return n, nil
+		}
+		g.midLine, b = false, b[i+1:]
+	}
+	if len(b) > 0 {
+		if _, err := g.w.Write(b); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
 }
 
 // taskRunning reports whether container id exists and its task runs.

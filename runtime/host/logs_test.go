@@ -49,7 +49,7 @@ func TestLogs(t *testing.T) {
 	}
 	// The last two lines only.
 	var tail bytes.Buffer
-	if err := tr.LogsTail(ctx, p.Namespace, p.Name, "main", 2, false, &tail); err != nil || tail.String() != strings.Join(lines[4:], "\n")+"\n" {
+	if err := tr.LogsTail(ctx, p.Namespace, p.Name, "main", LogFilter{Tail: 2}, false, &tail); err != nil || tail.String() != strings.Join(lines[4:], "\n")+"\n" {
 		t.Errorf("LogsTail 2 = %q, %v; want the last two of %q", tail.String(), err, lines)
 	}
 	// A restart appends.
