@@ -472,3 +472,43 @@ func TestClusterRebalancesReturningHost(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterReportsReplicasWaitingForDeadHost: a host dies and, within
+// its grace period, nothing moves, yet every host's status says which
+// replicas wait for it: the leader publishes a placement whose report
+// changed although its assignments did not.
+func TestClusterReportsReplicasWaitingForDeadHost(t *testing.T) {
+	src := newFakeSource()
+	src.push("v1", map[string]string{"web.yaml": deployment("web", 4, "busybox")})
+	tc := newTestCluster(t, src)
+	slow := func(c *Config) { c.RescheduleAfter = time.Minute } // no move within the test
+	a, b := tc.start("a", 0, slow), tc.start("b", 0, slow)
+	got := tc.waitPods("4 replicas on a and b", replicaNames("web", 4))
+	lead := tc.leader()
+	victim := b
+	if lead == b {
+		victim = a
+	}
+	var want []string
+	for _, p := range got[victim.name] {
+		want = append(want, "agenttest/"+p+" on "+victim.name)
+	}
+	waiting := func() []string {
+		st := lead.agent.Status()
+		if st.Cluster == nil || st.Cluster.Placement == nil {
+			return nil
+		}
+		return st.Cluster.Placement.Waiting
+	}
+	tc.kill(victim)
+	deadline := time.Now().Add(30 * time.Second)
+	for !slices.Equal(waiting(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the leader's status lists waiting %q after %s died, want %q", waiting(), victim.name, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if p := tc.pods()[lead.name]; len(p) != 2 {
+		t.Errorf("within the grace period the leader runs %v, want its own 2 replicas only", p)
+	}
+}

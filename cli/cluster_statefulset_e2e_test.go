@@ -94,6 +94,7 @@ type stsContainer struct {
 	version string // its VERSION
 	created time.Time
 	running bool
+	pid     uint32 // its task's, 0 without one
 }
 
 // stsContainers reads the containers main of the db pods from host h's
@@ -125,6 +126,7 @@ func (h *clusterHost) stsContainers() map[string]stsContainer {
 			}
 		}
 		if task, err := ctr.Task(ctx, nil); err == nil {
+			sc.pid = task.Pid()
 			if st, err := task.Status(ctx); err == nil && st.Status == containerd.Running {
 				sc.running = true
 			}
@@ -154,10 +156,11 @@ func stsPodStatus(v view, name string) (agent.PodStatus, string, bool) {
 // that pod, which answers with its name; a rolling update replaces them
 // from the highest ordinal down, each once the one above is Ready again,
 // and each keeps on its claim what its first version wrote. Then the host
-// of db-1 dies: db-1 is bound to its claim there, so it waits for the
-// host (reported unplaceable, started nowhere else, past
-// --reschedule-after), and when the host comes back db-1 runs there again
-// with its data and answers by its name.
+// of db-1 goes away, its agent alone first and then the whole host: db-1
+// is bound to its claim there, so it waits for the host (the placement
+// keeps it there, reported waiting; no other host starts it, even past
+// --reschedule-after). The agent alone, restarted, keeps db-1 running;
+// the host, back, runs db-1 again with its data, answering by its name.
 func TestClusterStatefulSetEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end cluster test: not in -short")
@@ -317,9 +320,10 @@ func TestClusterStatefulSetEndToEnd(t *testing.T) {
 	answers("stable names after the update", "db-0", firstV1, names...)
 	t.Logf("(3) rolled out to v2 in the order %v in %.1fs; each claim kept what v1 wrote", order, time.Since(start).Seconds())
 
-	// (4) The host of db-1 dies. db-1 waits for it: the leader reports it
-	// unplaceable (its claim is on a dead node) and no survivor starts it,
-	// past --reschedule-after (5s), when a replica without a claim moves.
+	// (4) The host of db-1 goes away: first its agent only (SIGKILL; the
+	// pods run on), then the whole host. Each time db-1 waits for it: the
+	// leader keeps it placed there, reported waiting, and no survivor
+	// starts it.
 	victim := hostOf["db-1"]
 	var survivors []*clusterHost
 	for _, h := range all {
@@ -331,42 +335,63 @@ func TestClusterStatefulSetEndToEnd(t *testing.T) {
 	if hostOf[from] == victim {
 		from = "db-2"
 	}
+	waiting := clusterE2EKubeNS + "/db-1 on " + victim.name
+	// waitDB1Waits waits until the survivors see the victim dead and the
+	// placement says db-1 waits for it, for at least hold after they saw
+	// it dead, failing at once if a survivor runs db-1.
+	waitDB1Waits := func(what string, start time.Time, hold time.Duration) view {
+		t.Helper()
+		var deadAt time.Time
+		v := c.waitView(what, time.Minute, survivors, func(v view) bool {
+			for host, pods := range v.running {
+				if slices.Contains(pods, clusterE2EKubeNS+"/db-1") {
+					t.Fatalf("db-1 runs on %s %.1fs after %s went away, away from its claim\n%s", host, time.Since(start).Seconds(), victim.name, v.describe())
+				}
+			}
+			if len(v.status) != len(survivors) {
+				return false
+			}
+			if deadAt.IsZero() && v.seesDead(victim.name) {
+				deadAt = time.Now()
+			}
+			for _, s := range v.status {
+				if s.Cluster == nil || s.Cluster.Placement == nil || !slices.Contains(s.Cluster.Placement.Waiting, waiting) {
+					return false
+				}
+			}
+			return !deadAt.IsZero() && time.Since(deadAt) > hold
+		})
+		t.Logf("(4) %s seen dead %.1fs after the kill; the placement says %q", victim.name, deadAt.Sub(start).Seconds(), waiting)
+		return v
+	}
+
+	// (4a) The agent alone: restarted once seen dead, it keeps db-1
+	// running (the same task), as the placement still gives it db-1.
+	before := victim.stsContainers()["db-1"]
+	start = time.Now()
+	victim.kill()
+	waitDB1Waits("db-1 waiting for the agent of its host", start, 0)
+	victim.start()
+	c.waitView("the restarted agent to run db-1 again", time.Minute, all, func(v view) bool {
+		_, host, _ := stsPodStatus(v, "db-1")
+		return v.membersAlive(a.name, b.name, cc.name) && settled(v, v2, "v2", all) && host == victim.name
+	})
+	if after := victim.stsContainers()["db-1"]; after.pid != before.pid || !after.created.Equal(before.created) {
+		t.Errorf("the agent of %s, restarted once seen dead, replaced db-1: task %d created %s, was task %d created %s\n%s",
+			victim.name, after.pid, after.created.Format(time.StampMicro), before.pid, before.created.Format(time.StampMicro), victim.log.String())
+	}
+	t.Logf("(4a) the agent of %s restarted %.1fs after its kill: db-1 kept running (task %d)", victim.name, time.Since(start).Seconds(), before.pid)
+
+	// (4b) The whole host: still waiting past --reschedule-after (5s),
+	// when a replica without a claim moves.
 	start = time.Now()
 	victim.kill()
 	n := victim.killTasks()
 	victim.unplug()
-	t.Logf("(4) host %s lost: agent SIGKILLed, %d tasks killed, network namespace deleted", victim.name, n)
-	const rescheduleAfter = 5 * time.Second
-	claim := clusterE2EKubeNS + "/data-db-1"
-	var deadAt time.Time
-	var reason string
-	v = c.waitView("db-1 reported waiting for its claim's dead host past --reschedule-after", time.Minute, survivors, func(v view) bool {
-		// Never on a survivor.
-		for host, pods := range v.running {
-			if slices.Contains(pods, clusterE2EKubeNS+"/db-1") {
-				t.Fatalf("db-1 runs on %s %.1fs after its host %s died, away from its claim\n%s", host, time.Since(start).Seconds(), victim.name, v.describe())
-			}
-		}
-		if len(v.status) != len(survivors) {
-			return false
-		}
-		if deadAt.IsZero() && v.seesDead(victim.name) {
-			deadAt = time.Now()
-		}
-		reason = ""
-		for _, s := range v.status {
-			if s.Cluster == nil || s.Cluster.Placement == nil {
-				return false
-			}
-			for _, u := range s.Cluster.Placement.Unplaceable {
-				if strings.Contains(u, "db-1") && strings.Contains(u, claim) && strings.Contains(u, victim.name) {
-					reason = u
-				}
-			}
-		}
-		return !deadAt.IsZero() && reason != "" && time.Since(deadAt) > rescheduleAfter+time.Second
-	})
-	t.Logf("(4) %s seen dead %.1fs after the kill; db-1 waits: %q", victim.name, deadAt.Sub(start).Seconds(), reason)
+	m := victim.loseMounts()
+	t.Logf("(4b) host %s lost: agent SIGKILLed, %d tasks killed, network namespace deleted, %d pod network namespaces unmounted", victim.name, n, m)
+	const rescheduleAfter = 5 * time.Second // the cluster rig's --reschedule-after
+	v = waitDB1Waits("db-1 waiting for its host past --reschedule-after", start, rescheduleAfter+time.Second)
 	// The other pods keep running on the survivors, and answer.
 	others := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return hostOf[n] == victim })
 	for _, n := range others {
