@@ -186,12 +186,10 @@ func (a *Agent) place() *SyncError {
 	var prev *scheduler.Placement
 	var prevNet, prevJobs json.RawMessage
 	var prevRollouts, prevSurges map[string][]string
-	var prevUnplaceable, prevWaiting []string
 	if hasCur {
 		p := scheduler.Placement{Commit: cur.Commit} // an undecodable placement places nothing
 		if pub, err := scheduler.Decode(cur.Data); err == nil {
 			p, prevNet, prevJobs, prevRollouts, prevSurges = pub.Placement, pub.Network, pub.Jobs, pub.Rollouts, pub.Surges
-			prevUnplaceable, prevWaiting = pub.Unplaceable, pub.Waiting
 		}
 		p.Term, p.Seq = cur.Term, cur.Seq
 		prev = &p
@@ -258,15 +256,11 @@ func (a *Agent) place() *SyncError {
 	} else {
 		rollouts, surges, rolloutsChanged = a.leaderRollouts(t, nil, nil, d.Placement.Assignments)
 	}
-	sp, rep := d.Placement, d.Report
-	pub := scheduler.NewPublished(sp, rep)
-	// What the placement reports changes too without a move: a host dies
-	// and its replicas wait for it (every host's status shows the report
-	// of the placement in force).
-	reportChanged := !slices.Equal(pub.Unplaceable, prevUnplaceable) || !slices.Equal(pub.Waiting, prevWaiting)
-	if !d.Changed && !netChanged && !jobsChanged && !rolloutsChanged && !reportChanged {
+	if !d.Changed && !netChanged && !jobsChanged && !rolloutsChanged {
 		return nil
 	}
+	sp, rep := d.Placement, d.Report
+	pub := scheduler.NewPublished(sp, rep)
 	pub.Network, pub.Jobs, pub.Rollouts, pub.Surges = network, jobs, rollouts, surges
 	data, err := pub.Encode()
 	if err != nil {
