@@ -158,8 +158,9 @@ func stsPodStatus(v view, name string) (agent.PodStatus, string, bool) {
 // and each keeps on its claim what its first version wrote. Then the host
 // of db-1 goes away, its agent alone first and then the whole host: db-1
 // is bound to its claim there, so it waits for the host (the placement
-// keeps it there; no other host starts it, even past --reschedule-after). The agent alone, restarted, keeps db-1 running;
-// the host, back, runs db-1 again with its data, answering by its name.
+// keeps it there; no other host starts it, even past --reschedule-after).
+// The agent alone, restarted, keeps db-1 running; the host, back, runs
+// db-1 again with its data, answering by its name.
 func TestClusterStatefulSetEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end cluster test: not in -short")
