@@ -248,6 +248,25 @@ func (h *clusterHost) killTasks() int {
 	return n
 }
 
+// loseMounts unmounts the pod network namespaces under the host's state
+// dir, as the host's death does: they are bind mounts in the machine's
+// mount table, which a real host loses when it dies; in the rig they would
+// outlive the host's network namespace, each with no interface left (its
+// veth died with the host's end). It returns how many it unmounted.
+func (h *clusterHost) loseMounts() int {
+	ents, err := os.ReadDir(filepath.Join(h.stateDir, "netns"))
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range ents {
+		if syscall.Unmount(filepath.Join(h.stateDir, "netns", e.Name()), syscall.MNT_DETACH) == nil {
+			n++
+		}
+	}
+	return n
+}
+
 // running returns the replicas ("namespace/name") whose every container
 // runs in the host's containerd namespace, read from containerd.
 func (h *clusterHost) running() map[string]bool {

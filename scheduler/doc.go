@@ -16,9 +16,12 @@
 //     node that holds the claim's data (the binding in the previous
 //     Placement.Volumes, else the node reporting it in Node.Volumes), and
 //     so do all replicas of every workload using that claim. It is never
-//     moved automatically: while that node is down (dead, even within the
-//     grace period, or left) the replica is unassigned and reported
-//     Unplaceable with the reason, and it returns there when the node does.
+//     moved automatically. A replica the dead node ran stays assigned to it
+//     however long it is dead, reported Waiting (with a zero MoveAt), so
+//     that the node, back, keeps running it; any other replica of it (one
+//     not placed before, or on a node that left) is unassigned and
+//     reported Unplaceable with the reason, and goes there when the node
+//     returns.
 //     An unbound claim is bound to the node the first replica using it is
 //     placed on, and the binding is kept in Placement.Volumes.
 //   - Spread: every other replica goes to the eligible alive node, among

@@ -152,8 +152,9 @@ func newPlacer(nodes []Node, opts Options, pick pickFunc) (*placer, error) {
 // holds replicas (up, or dead within its grace period), matches the
 // replica's nodeSelector and has room for it. Replicas are kept in order,
 // so when a node can no longer hold all of its replicas, the later ones
-// are placed again. A replica with a volume is kept only on an up node
-// holding its claim.
+// are placed again. A replica with a volume is kept only on the node
+// holding its claim: while that node is up, or dead for however long
+// (it waits for the node, reported Waiting with a zero MoveAt).
 func (p *placer) keepSticky(ws []*workload, prev map[string]string) {
 	for _, w := range ws {
 		for _, r := range w.replicas {
@@ -167,18 +168,28 @@ func (p *placer) keepSticky(ws []*workload, prev map[string]string) {
 			}
 			n := &p.nodes[ni]
 			keeps, inGrace, moveAt := p.holds(n)
-			if !keeps || !selectorMatches(w.selector, n.labels) || !n.fits(w) {
-				continue
-			}
 			if len(w.claims) > 0 {
-				if node, _, conflict := p.pin(w); conflict != "" || (node != "" && node != n.Name) || inGrace {
+				node, _, conflict := p.pin(w)
+				switch {
+				case conflict != "" || (node != "" && node != n.Name):
+					continue
+				case node == n.Name && n.State == NodeDead:
+					// Bound to the claim the node holds, the replica
+					// never moves: it waits for the node however long
+					// it is dead, so that the node, back, finds it
+					// still its own and does not stop it.
+					keeps, inGrace, moveAt = true, true, time.Time{}
+				case inGrace:
 					continue
 				}
+			}
+			if !keeps || !selectorMatches(w.selector, n.labels) || !n.fits(w) {
+				continue
 			}
 			p.assign(r, ni)
 			if inGrace {
 				p.report.Waiting = append(p.report.Waiting, Waiting{Replica: r.id, Node: n.Name, MoveAt: moveAt})
-				if p.report.RecheckAt.IsZero() || moveAt.Before(p.report.RecheckAt) {
+				if !moveAt.IsZero() && (p.report.RecheckAt.IsZero() || moveAt.Before(p.report.RecheckAt)) {
 					p.report.RecheckAt = moveAt
 				}
 			}

@@ -114,10 +114,18 @@ func checkInvariants(t *testing.T, ctx string, d *specs.DesiredState, nodes []No
 				t.Errorf("%s: %s on %s, whose labels %v do not match %v", ctx, id, node, n.Labels, spec.NodeSelector)
 			}
 			kept := prev != nil && prev.Assignments[id] == node
+			// A replica bound to a claim on its node waits for it
+			// however long it is dead.
+			pinned := false
+			for _, v := range spec.Volumes {
+				if v.PersistentVolumeClaim != nil && out.Volumes["default/"+v.PersistentVolumeClaim.ClaimName] == node {
+					pinned = true
+				}
+			}
 			switch {
 			case n.State == NodeLeft:
 				t.Errorf("%s: %s on %s, which left", ctx, id, node)
-			case n.State == NodeDead && (!kept || !o.Now.Before(n.DownSince.Add(grace(o)))):
+			case n.State == NodeDead && (!kept || (!pinned && !o.Now.Before(n.DownSince.Add(grace(o))))):
 				t.Errorf("%s: %s on dead node %s (kept %v)", ctx, id, node, kept)
 			case !kept && (n.State != NodeAlive || n.Ineligible):
 				t.Errorf("%s: new replica %s on %s node %s (ineligible %v)", ctx, id, n.State, node, n.Ineligible)
@@ -180,7 +188,8 @@ func grace(o Options) time.Duration {
 
 // checkSurvivorsStay checks that, with the same desired state, every
 // replica whose node still holds replicas stays there, and that no replica
-// stays on a node that left, is gone, or is dead past the grace period.
+// stays on a node that left, is gone, or is dead past the grace period
+// (unless bound to a claim there: it waits for the node).
 func checkSurvivorsStay(t *testing.T, seed uint64, d *specs.DesiredState, nodes []Node, prev, out *Placement, o Options) {
 	t.Helper()
 	byName := map[string]*Node{}
@@ -196,7 +205,7 @@ func checkSurvivorsStay(t *testing.T, seed uint64, d *specs.DesiredState, nodes 
 			}
 		}
 		holds := n != nil && (n.State == NodeAlive || n.State == NodeSuspect ||
-			(n.State == NodeDead && !pinned && o.Now.Before(n.DownSince.Add(grace(o)))))
+			(n.State == NodeDead && (pinned || o.Now.Before(n.DownSince.Add(grace(o))))))
 		if stays := out.Assignments[id] == node; stays != holds {
 			t.Errorf("seed %d: %s was on %s (%v), now on %q; want staying %v", seed, id, node, n, out.Assignments[id], holds)
 		}

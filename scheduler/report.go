@@ -43,11 +43,13 @@ type Unplaceable struct {
 // String formats the entry as "REPLICA: REASON".
 func (u Unplaceable) String() string { return u.Replica + ": " + u.Reason }
 
-// Waiting is a replica kept on a dead node during its grace period.
+// Waiting is a replica kept on a dead node: during its grace period, or,
+// bound to a claim the node holds, until the node returns.
 type Waiting struct {
 	Replica string `json:"replica"`
 	Node    string `json:"node"`
-	// MoveAt is when the replica moves if the node is still dead.
+	// MoveAt is when the replica moves if the node is still dead; zero
+	// for a replica bound to a claim, which never moves.
 	MoveAt time.Time `json:"moveAt"`
 }
 
