@@ -2,8 +2,11 @@ package gossip
 
 import (
 	"bytes"
+	"fmt"
+	"net"
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestAPIAddrFor(t *testing.T) {
@@ -87,5 +90,28 @@ func TestConfigRejectsBadAPIAddr(t *testing.T) {
 	c.NodeName, c.Insecure, c.APIAddr = "a", true, "10.0.0.2"
 	if _, err := c.validate(); err == nil {
 		t.Fatal("validate accepted API address without a port")
+	}
+}
+
+// TestAPIAddrGossiped: each node's API address reaches its peers in its
+// metadata, and resolves against the node's gossip address when it names
+// a port only; a node that advertises none resolves to the fallback.
+func TestAPIAddrGossiped(t *testing.T) {
+	apis := []string{":7071", "127.0.0.9:8080", ""}
+	cl := startCluster(t, 3, func(i int, c *Config) { c.APIAddr = apis[i] })
+	waitFor(t, 10*time.Second, "3 members", func() (bool, string) { return converged(cl.nodes, 3) })
+	want := map[string]string{}
+	for i, n := range cl.nodes {
+		host, _, err := net.SplitHostPort(n.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[fmt.Sprintf("n%02d", i)] = []string{net.JoinHostPort(host, "7071"), "127.0.0.9:8080", net.JoinHostPort(host, "7070")}[i]
+	}
+	for _, m := range cl.nodes[2].Members() {
+		got, err := m.APIAddr("7070")
+		if err != nil || got != want[m.Name] {
+			t.Errorf("member %s (meta %q): API address %q, %v; want %q", m.Name, m.Meta.APIAddr, got, err, want[m.Name])
+		}
 	}
 }
