@@ -54,6 +54,8 @@ func dashboardFixture(now time.Time) (Status, []HistoryEntry) {
 			{Kind: "Deployment", Namespace: "default", Name: "api", Desired: 2, Updated: 1, Ready: 1, Health: HealthStalled,
 				Message: "rollout stalled: 1 of 2 new pods not ready after 600s; the old pods keep serving"},
 			{Kind: "DaemonSet", Namespace: "kube-system", Name: hostile, Desired: 3, Updated: 3, Ready: 2, Health: HealthDegraded, Message: "1 of 3 pods not ready"},
+			{Kind: "StatefulSet", Namespace: "shop", Name: "pg", Desired: 3, Updated: 1, Ready: 3, Health: HealthHealthy, Partition: 2,
+				Message: "1 of 3 pods run the current template (partition 2: ordinals below it keep their revision)"},
 		},
 		Jobs: []reconciler.JobStatus{{Namespace: "default", Name: "migrate", Condition: "Complete", Completions: 1, Succeeded: 1,
 			StartTime: now.Add(-10 * time.Minute)}},
@@ -136,7 +138,9 @@ func TestDashboardRenders(t *testing.T) {
 		// workloads: desired, updated, ready, health
 		`<strong>web</strong></td><td class="num">6</td><td class="num">6</td><td class="num">6</td>`,
 		`<strong>api</strong></td><td class="num">2</td><td class="num">1</td><td class="num">1</td>`,
-		">stalled<", ">degraded<", ">healthy<", "1/3 healthy", "the old pods keep serving",
+		">stalled<", ">degraded<", ">healthy<", "2/4 healthy", "the old pods keep serving",
+		`<td>StatefulSet</td><td class="nowrap">shop/<strong>pg</strong></td><td class="num">3</td><td class="num">1</td><td class="num">3</td>`,
+		">partition 2<", "4 Deployments, DaemonSets and StatefulSets",
 		"default/<strong>migrate</strong>", ">Complete<", "*/15 * * * *",
 		// history
 		"last 2", "create pod", `<td class="num">2</td>`, "1.5s",
@@ -222,7 +226,7 @@ func TestDashboardEmpty(t *testing.T) {
 		t.Fatalf("GET /: %d\n%s", code, body)
 	}
 	for _, want := range []string{"none yet", "No pods.", "not yet", "/srv/site.git", "single host", "Nothing is wrong.",
-		"No Deployment or DaemonSet", "No sync recorded yet."} {
+		"No Deployment, DaemonSet or StatefulSet", "No sync recorded yet."} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the page lacks %q:\n%s", want, body)
 		}

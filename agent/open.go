@@ -93,6 +93,9 @@ func Open(ctx context.Context, cfg Config) (*Agent, error) {
 		if gc.Logger == nil {
 			gc.Logger = cfg.Log
 		}
+		if gc.APIAddr == "" {
+			gc.APIAddr, _ = gossip.APIAddrFor(cfg.Listen) // validated: a bad one leaves peers to assume
+		}
 		if node, err = gossip.New(gc); err != nil {
 			rs.Close()
 			rt.Close()

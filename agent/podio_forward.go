@@ -157,23 +157,24 @@ func (a *Agent) podPeer(ns, name string) (gossip.Member, error) {
 	return gossip.Member{}, errPodNowhere(ns, name)
 }
 
-// peerURL is the base URL of a member's HTTP endpoints: its gossip
-// address's host on this agent's --listen port (the members of a cluster
-// are started alike), over HTTPS when this agent serves HTTPS.
+// peerURL is the base URL of a member's HTTP endpoints: the API address
+// it advertises in its gossip metadata (gossip.Member.APIAddr); for an
+// older member that advertises none, its gossip address's host on this
+// agent's --listen port. HTTPS when this agent serves HTTPS.
 func (a *Agent) peerURL(m gossip.Member) (*url.URL, error) {
-	h, _, err := net.SplitHostPort(m.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("gossip address %q: %w", m.Addr, err)
-	}
 	_, port, err := net.SplitHostPort(a.cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen address %q: %w", a.cfg.Listen, err)
+	}
+	addr, err := m.APIAddr(port)
+	if err != nil {
+		return nil, err
 	}
 	scheme := "http"
 	if a.cfg.TLS.Server() {
 		scheme = "https"
 	}
-	return &url.URL{Scheme: scheme, Host: net.JoinHostPort(h, port)}, nil
+	return &url.URL{Scheme: scheme, Host: addr}, nil
 }
 
 // peerTransport is the HTTP transport to peers: this agent's TLS client

@@ -44,6 +44,7 @@ spec:
 // runtime starts a StatefulSet's pods one after another, each only once
 // the one before is Ready, creates each ordinal's claim, and on a scale
 // down removes the pods from the highest ordinal down, keeping the claims.
+// Its status counts the set among the workloads.
 func TestStatefulSetOrderedStartAndReverseStop(t *testing.T) {
 	h := newHarness(t)
 	var mu sync.Mutex
@@ -106,6 +107,17 @@ func TestStatefulSetOrderedStartAndReverseStop(t *testing.T) {
 		}
 	}
 
+	// The status (and the dashboard, kelpie status) counts the set.
+	wantWL := WorkloadStatus{Kind: "StatefulSet", Namespace: "agenttest", Name: "db", Desired: 3, Updated: 3, Ready: 3, Health: HealthHealthy}
+	for i := 0; ; i++ {
+		if got := h.agent.Status().Workloads; slices.Equal(got, []WorkloadStatus{wantWL}) {
+			break
+		} else if i == 40 {
+			t.Fatalf("workloads %+v, want %+v", got, wantWL)
+		}
+		h.advance(stallCheckEvery) // the counts are computed at most every stallCheckEvery
+	}
+
 	// Scale down to 1: db-2 goes, then db-1; the claims stay.
 	from := len(h.rt.Calls())
 	seq := h.seq()
@@ -140,7 +152,8 @@ func TestStatefulSetOrderedStartAndReverseStop(t *testing.T) {
 // TestClusterStatefulSetOrderedAcrossHosts: three clustered agents over
 // real gossip run a StatefulSet of three spread one pod a host; each pod
 // is created only once the pod of the ordinal below, on another host, is
-// Ready there (as that host's gossiped status says).
+// Ready there (as that host's gossiped status says). Every member's status
+// counts the set across the hosts.
 func TestClusterStatefulSetOrderedAcrossHosts(t *testing.T) {
 	src := newFakeSource()
 	// Without claims (which would pin each pod to its first host) and so
@@ -222,6 +235,17 @@ func TestClusterStatefulSetOrderedAcrossHosts(t *testing.T) {
 	ready["db-2"] = true
 	mu.Unlock()
 	time.Sleep(2 * time.Second) // db-2 Ready, and gossiped
+	// Every member's status counts the set across the hosts.
+	wantWL := []WorkloadStatus{{Kind: "StatefulSet", Namespace: "agenttest", Name: "db", Desired: 3, Updated: 3, Ready: 3, Health: HealthHealthy}}
+	for _, m := range tc.members {
+		deadline := time.Now().Add(3 * stallCheckEvery)
+		for got := m.agent.Status().Workloads; !slices.Equal(got, wantWL); got = m.agent.Status().Workloads {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: workloads %+v, want %+v", m.name, got, wantWL)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	src.push("v2: scale to 1", map[string]string{"db.yaml": strings.Replace(db, "replicas: 3", "replicas: 1", 1)})
 	deadline := time.Now().Add(90 * time.Second)
 	for {

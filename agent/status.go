@@ -35,9 +35,9 @@ type Status struct {
 	// Stalled lists the Deployments whose rollout made no progress for
 	// their progressDeadlineSeconds (in a cluster, anywhere in it).
 	Stalled []RolloutStall `json:"stalled,omitempty"`
-	// Workloads are the Deployments and DaemonSets of the commit in force
-	// with their desired, updated and ready pods (in a cluster, across
-	// it) and their health.
+	// Workloads are the Deployments, DaemonSets and StatefulSets of the
+	// commit in force with their desired, updated and ready pods (in a
+	// cluster, across it) and their health.
 	Workloads []WorkloadStatus `json:"workloads,omitempty"`
 	// Alerts are what is wrong now, as this node alerts on it (firing
 	// since); Notifications the last alerts that fired or resolved,

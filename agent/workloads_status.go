@@ -15,18 +15,20 @@ const (
 	HealthStalled     = "stalled"     // the rollout made no progress for progressDeadlineSeconds
 )
 
-// WorkloadStatus is one Deployment or DaemonSet of the commit in force,
-// counted as a rollout counts it: in a cluster across the hosts that the
-// placement (a Deployment) or the nodeSelector (a DaemonSet) gives it, on a
-// lone host over the pods it runs here.
+// WorkloadStatus is one Deployment, DaemonSet or StatefulSet of the
+// commit in force, counted as a rollout counts it: in a cluster across the
+// hosts that the placement (a Deployment, a StatefulSet) or the
+// nodeSelector (a DaemonSet) gives it, on a lone host over the pods it
+// runs here.
 type WorkloadStatus struct {
-	// Kind is Deployment or DaemonSet.
+	// Kind is Deployment, DaemonSet or StatefulSet.
 	Kind      string `json:"kind"`
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
 	// Desired is how many pods it should run; Updated how many run its
 	// current template; Ready how many of those are available (Ready for
-	// minReadySeconds).
+	// minReadySeconds); a StatefulSet's Ready counts its available pods
+	// of any revision, as its ordinals below a partition keep theirs.
 	Desired int `json:"desired"`
 	Updated int `json:"updated"`
 	Ready   int `json:"ready"`
@@ -34,18 +36,26 @@ type WorkloadStatus struct {
 	// why when it is not healthy.
 	Health  string `json:"health"`
 	Message string `json:"message,omitempty"`
+	// Partition is a StatefulSet's rollingUpdate.partition: its ordinals
+	// below it keep their revision. OnDelete marks an updateStrategy
+	// OnDelete (a DaemonSet's or StatefulSet's): pods take the template
+	// only once deleted.
+	Partition int  `json:"partition,omitempty"`
+	OnDelete  bool `json:"onDelete,omitempty"`
 }
 
-// workloadStatuses counts the pods of the Deployments and DaemonSets of
-// the commit in force (computed beside the rollouts' stalls, at most every
-// stallCheckEvery); stalled are the stalled rollouts by workload key.
+// workloadStatuses counts the pods of the Deployments, DaemonSets and
+// StatefulSets of the commit in force (computed beside the rollouts'
+// stalls, at most every stallCheckEvery); stalled are the stalled
+// rollouts by workload key.
 func (a *Agent) workloadStatuses(stalled map[string]RolloutStall) []WorkloadStatus {
 	t := a.target
 	if t == nil {
 		return nil
 	}
 	workloads := a.rolloutWorkloads(t)
-	if len(workloads) == 0 {
+	sets := statefulSetPods(t.full)
+	if len(workloads) == 0 && len(sets) == 0 {
 		return nil
 	}
 	reports := a.hostReports()
@@ -91,7 +101,80 @@ func (a *Agent) workloadStatuses(stalled map[string]RolloutStall) []WorkloadStat
 		ws.Health, ws.Message = workloadHealth(ws, stalled[w.Key()], w.Kind == "Deployment")
 		out = append(out, ws)
 	}
+	for _, pods := range sets {
+		owner := func(string) hostReport { return reports[""] }
+		if a.cluster != nil {
+			assignments := a.placed.Assignments
+			owner = func(id string) hostReport { return reports[assignments[id]] }
+		}
+		out = append(out, statefulSetStatus(pods, owner))
+	}
 	return out
+}
+
+// statefulSetPods groups the StatefulSets' pods of desired by set, in the
+// order the sets come.
+func statefulSetPods(desired reconciler.Desired) [][]reconciler.Pod {
+	var out [][]reconciler.Pod
+	at := map[string]int{}
+	for _, p := range desired.Pods {
+		if p.Owner.Kind != "StatefulSet" {
+			continue
+		}
+		k := reconciler.JoinName(p.Namespace, p.Owner.Name)
+		i, ok := at[k]
+		if !ok {
+			i = len(out)
+			at[k] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], p)
+	}
+	return out
+}
+
+// statefulSetStatus counts one StatefulSet's pods (non-empty) where owner
+// says they run: updated when at the pod's current hash, ready when
+// available at any revision. It progresses while pods at or above the
+// partition lack the template (not with OnDelete, where a pod changes
+// only once deleted), and is degraded while some pod is not ready.
+func statefulSetStatus(pods []reconciler.Pod, owner func(id string) hostReport) WorkloadStatus {
+	p0 := pods[0]
+	ws := WorkloadStatus{Kind: "StatefulSet", Namespace: p0.Namespace, Name: p0.Owner.Name, Desired: len(pods),
+		Partition: p0.Rollout.Partition, OnDelete: p0.Rollout.OnDelete}
+	toUpdate := 0
+	for _, p := range pods {
+		id := reconciler.JoinName(p.Namespace, p.Name)
+		updated, available := owner(id).has(id, p.Hash)
+		if updated {
+			ws.Updated++
+		}
+		if available {
+			ws.Ready++
+		}
+		if !updated && !ws.OnDelete && p.Ordinal >= ws.Partition {
+			toUpdate++
+		}
+	}
+	switch {
+	case toUpdate > 0:
+		ws.Health, ws.Message = HealthProgressing, fmt.Sprintf("%d of %d pods run the current template", ws.Updated, ws.Desired)
+	case ws.Ready < ws.Desired:
+		ws.Health, ws.Message = HealthDegraded, fmt.Sprintf("%d of %d pods not ready", ws.Desired-ws.Ready, ws.Desired)
+	default:
+		ws.Health = HealthHealthy
+	}
+	if ws.Updated < ws.Desired && toUpdate == 0 {
+		why := fmt.Sprintf("partition %d: ordinals below it keep their revision", ws.Partition)
+		if ws.OnDelete {
+			why = "updateStrategy OnDelete: a pod takes the template once deleted"
+		}
+		if ws.Message != "" {
+			ws.Message += "; "
+		}
+		ws.Message += fmt.Sprintf("%d of %d pods run the current template (%s)", ws.Updated, ws.Desired, why)
+	}
+	return ws
 }
 
 // workloadHealth says how a workload with counts ws is: stalled when its

@@ -80,6 +80,19 @@ type clusterHost struct {
 	log      *lockedBuffer
 	done     chan error
 	runs     int
+	// listen overrides the agent's --listen (default IP:clusterE2EListen);
+	// port is its API port.
+	listen string
+	port   int
+}
+
+// apiBase is the base URL of the host's agent API.
+func (h *clusterHost) apiBase() string {
+	port := h.port
+	if port == 0 {
+		port = clusterE2EListen
+	}
+	return fmt.Sprintf("http://%s:%d", h.ip, port)
 }
 
 // newClusterE2E prepares the bridge, the binary, the images and the
@@ -185,9 +198,13 @@ func (h *clusterHost) start() {
 			join = append(join, fmt.Sprintf("%s:%d", o.ip, clusterE2EPort))
 		}
 	}
+	listen := h.listen
+	if listen == "" {
+		listen = fmt.Sprintf("%s:%d", h.ip, clusterE2EListen)
+	}
 	args := []string{"agent",
 		"--repo", c.bare, "--ref", "main", "--path", "apps",
-		"--listen", fmt.Sprintf("%s:%d", h.ip, clusterE2EListen),
+		"--listen", listen,
 		"--bind", fmt.Sprintf("%s:%d", h.ip, clusterE2EPort),
 		"--join", strings.Join(join, ","),
 		"--expect", "3",
@@ -310,7 +327,7 @@ func (h *clusterHost) status() (agent.Status, bool) {
 	if h.cmd == nil {
 		return s, false
 	}
-	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s:%d/api/v1/status", h.ip, clusterE2EListen), nil)
+	req, err := http.NewRequest(http.MethodGet, h.apiBase()+"/api/v1/status", nil)
 	if err != nil {
 		return s, false
 	}

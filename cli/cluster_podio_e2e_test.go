@@ -39,14 +39,20 @@ spec:
 // TestClusterLogsExecThroughPeer: on two hosts (real agents, containerd,
 // CNI and git, in network namespaces), `kelpie logs --agent A` (with
 // --tail and --previous: the pod restarted once) and `kelpie exec --agent
-// A` reach a pod that runs on B: A forwards to B with the peer token. Without the API token the request is refused, and a
-// forwarded request is never forwarded again.
+// A` reach a pod that runs on B: A forwards to B with the peer token, at
+// the API address B advertises in its gossip metadata (B listens on
+// another port than A, on 0.0.0.0). Without the API token the request is
+// refused, and a forwarded request is never forwarded again.
 func TestClusterLogsExecThroughPeer(t *testing.T) {
 	c := newClusterE2E(t)
 	repo := testenv.NewGitRepo(t)
 	repo.Git("init", "-q", "--bare", "-b", "main", c.bare)
 	c.push(repo, "a talker on kc-b", clusterPodIOManifest())
 	a, b := c.addHost(0), c.addHost(1)
+	// B's API listens on another port, on every address: A reaches it by
+	// the API address B advertises in its gossip metadata, not by
+	// assuming its own port.
+	b.listen, b.port = fmt.Sprintf("0.0.0.0:%d", clusterE2EListen+1), clusterE2EListen+1
 	all := []*clusterHost{a, b}
 	for _, h := range all {
 		h.start()
@@ -61,7 +67,7 @@ func TestClusterLogsExecThroughPeer(t *testing.T) {
 		}
 		return pod != "" && len(v.status[a.name].Pods) == 0 && v.membersAlive(a.name, b.name)
 	})
-	agentA := fmt.Sprintf("http://%s:%d", a.ip, clusterE2EListen)
+	agentA := a.apiBase()
 	target := clusterE2EKubeNS + "/" + pod
 	kelpie := func(stdin string, args ...string) (string, string, int) {
 		cmd := exec.Command(c.bin, args...)
@@ -156,7 +162,7 @@ func TestClusterLogsExecThroughPeer(t *testing.T) {
 	}
 	peer := agent.MirrorTokenFromKey(keys[0])
 	// The peer token opens the log on the host that runs the pod ...
-	if code, body := get(fmt.Sprintf("http://%s:%d/api/v1/pods/%s/log", b.ip, clusterE2EListen, target), map[string]string{"Authorization": "Bearer " + peer}); code != http.StatusOK || body != both {
+	if code, body := get(b.apiBase()+"/api/v1/pods/"+target+"/log", map[string]string{"Authorization": "Bearer " + peer}); code != http.StatusOK || body != both {
 		t.Errorf("log on B with the peer token: %d %q", code, body)
 	}
 	// ... but a forwarded request is not forwarded again.

@@ -41,7 +41,7 @@ type soakSample struct {
 
 // scrape reads the agent's resident memory, goroutines and open fds.
 func (h *clusterHost) scrape() (soakSample, bool) {
-	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(fmt.Sprintf("http://%s:%d/metrics", h.ip, clusterE2EListen))
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(h.apiBase() + "/metrics")
 	if err != nil {
 		return soakSample{}, false
 	}

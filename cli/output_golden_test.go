@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -187,6 +189,15 @@ func TestStatusOutputGolden(t *testing.T) {
 		{Namespace: "default", Name: "web-pods", ClusterIP: "None", Endpoints: 3, Ports: []agent.ServicePortStatus{{Protocol: "TCP", Port: 8080}}},
 		{Namespace: "shop", Name: "db", Endpoints: 0, Ports: []agent.ServicePortStatus{{Protocol: "TCP", Port: 5432}, {Name: "dns", Protocol: "UDP", Port: 53}}},
 	}
+	clustered.Workloads = []agent.WorkloadStatus{
+		{Kind: "Deployment", Namespace: "default", Name: "web", Desired: 3, Updated: 2, Ready: 2, Health: agent.HealthProgressing, Message: "2 of 3 pods run the current template"},
+		{Kind: "DaemonSet", Namespace: "kube-system", Name: "logs", Desired: 2, Updated: 2, Ready: 2, Health: agent.HealthHealthy},
+		{Kind: "StatefulSet", Namespace: "shop", Name: "db", Desired: 3, Updated: 3, Ready: 2, Health: agent.HealthDegraded, Message: "1 of 3 pods not ready"},
+	}
+	clustered.Alerts = []agent.AlertStatus{
+		{Alert: "KelpieHostDown", Summary: "host c (10.0.0.3:7946) is lost to the cluster", Since: now.Add(-5*time.Minute - 10*time.Second), Cluster: true},
+		{Alert: "KelpieCommitRefused", Summary: "commit eeeeeeeeeeee refused: it gives the cluster no pods", Since: now.Add(-40 * time.Second)},
+	}
 	empty := strings.Repeat("e", 40)
 	clustered.Pending = &agent.PendingCommit{CommitInfo: agent.CommitInfo{Hash: empty, Subject: "remove everything"}, Reason: agent.KindEmpty, Since: now.Add(-40 * time.Second)}
 	clustered.LastError = &agent.SyncError{Kind: agent.KindEmpty, Commit: empty,
@@ -220,6 +231,14 @@ func TestStatusOutputGolden(t *testing.T) {
 				t.Fatalf("status: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 			}
 			goldenFile(t, "testdata/"+tc.name+".golden", agoSeconds.ReplaceAllString(res.stdout, "Ns ago"))
+			res = runMain(t, "status", "--agent", srv.URL, "-o", "json")
+			var got agent.Status
+			if err := json.Unmarshal([]byte(res.stdout), &got); err != nil || res.code != 0 {
+				t.Fatalf("status -o json: exit %d, %v\n%s%s", res.code, err, res.stdout, res.stderr)
+			}
+			if !reflect.DeepEqual(got.Workloads, tc.status.Workloads) || len(got.Alerts) != len(tc.status.Alerts) {
+				t.Errorf("status -o json: workloads %+v and %d alerts, want %+v and %d", got.Workloads, len(got.Alerts), tc.status.Workloads, len(tc.status.Alerts))
+			}
 		})
 	}
 }

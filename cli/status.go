@@ -114,8 +114,10 @@ func statusCommand() *cli.Command {
 		Usage: "show what the local agent runs, what it waits for and what went wrong",
 		Description: "Asks the agent at --agent for its status: the repository it follows, the commit\n" +
 			"the host runs, a pending commit it refused or could not apply yet, the last error\n" +
-			"(manifest problems as file:line), and the pods with their state. -o json prints\n" +
-			"the agent's /api/v1/status document as it is.",
+			"(manifest problems as file:line), the alerts that fire, the workloads with their\n" +
+			"desired, updated and ready pods and their health, and the pods with their state.\n" +
+			"-o json prints the agent's /api/v1/status document as it is (its \"workloads\" and\n" +
+			"\"alerts\" hold the same).",
 		Flags:  append(agentFlags(), outputFlag()),
 		Action: runStatus,
 	}
@@ -204,9 +206,11 @@ func printStatus(w io.Writer, z colorizer, s agent.Status, now time.Time) {
 	for _, st := range s.Stalled {
 		fmt.Fprintf(w, "%s Deployment %s: %s (old pods keep serving)\n", z.red("stalled:"), termSafe(st.Workload), termSafe(st.Message))
 	}
+	printAlerts(w, z, s.Alerts, now)
 	if s.Cluster != nil {
 		printCluster(w, z, s.Cluster, now)
 	}
+	printWorkloads(w, z, s.Workloads)
 	printJobs(w, z, s, now)
 	printServices(w, s.Services)
 	fmt.Fprintln(w)

@@ -87,6 +87,11 @@ type Config struct {
 	// address when binding 0.0.0.0).
 	AdvertiseAddr string
 	AdvertisePort int
+	// APIAddr is where this node's HTTP API answers its peers, spread in
+	// its metadata: host:port, or ":port" for this node's gossip address
+	// on that port (see APIAddrFor, Member.APIAddr). "" advertises
+	// nothing: peers assume the gossip address on their own API port.
+	APIAddr string
 	// Join lists host:port of nodes to join at start (--join). Joining is
 	// retried with back-off until one answers; a node with no Join starts a
 	// cluster of its own that others join.
@@ -160,6 +165,11 @@ func (c *Config) validate() ([][]byte, error) {
 	}
 	if len(c.NodeName) > 128 {
 		return nil, fmt.Errorf("--node-name %.20q...: longer than 128 bytes", c.NodeName)
+	}
+	if c.APIAddr != "" {
+		if _, port, err := net.SplitHostPort(c.APIAddr); err != nil || port == "" {
+			return nil, fmt.Errorf("API address %q: not host:port", c.APIAddr)
+		}
 	}
 	if c.BindAddr == "" {
 		c.BindAddr = "0.0.0.0"

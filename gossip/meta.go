@@ -38,6 +38,9 @@ type Meta struct {
 	// SteppedDownFor is the term the node stepped down for (stickiness:
 	// it does not claim while a holder of that term is alive); 0 for none.
 	SteppedDownFor uint64
+	// APIAddr is where the node's HTTP API answers peers (see
+	// Config.APIAddr); "" from agents that predate it.
+	APIAddr string
 }
 
 // encodeMeta encodes m; it fails with ErrMetaTooLarge past 512 bytes.
@@ -57,6 +60,9 @@ func encodeMeta(m Meta) ([]byte, error) {
 		e.string(k)
 		e.string(m.Labels[k])
 	}
+	// Fields added after the labels are optional trailers: older agents
+	// stop reading before them, and a missing one decodes as zero.
+	e.string(m.APIAddr)
 	if len(e.b) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("%w: %d bytes with %d labels, memberlist allows %d: use fewer or shorter --labels",
 			ErrMetaTooLarge, len(e.b), len(keys), memberlist.MetaMaxSize)
@@ -89,6 +95,9 @@ func decodeMeta(b []byte) (Meta, error) {
 			m.Labels[k] = d.string()
 		}
 	}
+	if d.err == nil && len(d.b) > 0 {
+		m.APIAddr = d.string()
+	}
 	if d.err != nil {
 		return Meta{}, fmt.Errorf("decode node metadata: %w", d.err)
 	}
@@ -99,7 +108,7 @@ func decodeMeta(b []byte) (Meta, error) {
 // Config whose labels fit now still fits after any number of terms.
 func worstMeta(c *Config) Meta {
 	return Meta{
-		Labels: c.Labels, Capacity: c.Capacity, Version: c.Version, Eligible: c.Eligible,
+		Labels: c.Labels, Capacity: c.Capacity, Version: c.Version, Eligible: c.Eligible, APIAddr: c.APIAddr,
 		Term: math.MaxUint64, Seen: math.MaxUint64, SteppedDownFor: math.MaxUint64,
 	}
 }

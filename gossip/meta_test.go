@@ -12,7 +12,9 @@ func TestMetaRoundTrip(t *testing.T) {
 	for _, m := range []Meta{
 		{},
 		{Labels: map[string]string{"zone": "a", "disk": "ssd"}, Capacity: Capacity{CPU: 4000, Memory: 8 << 30},
-			Version: "0.3.0", Eligible: true, Term: 7, Seen: 9, SteppedDownFor: 8},
+			Version: "0.3.0", Eligible: true, Term: 7, Seen: 9, SteppedDownFor: 8, APIAddr: "10.0.0.2:7070"},
+		{APIAddr: ":7071"},
+		{APIAddr: "[fd00::1:2:3:4]:65535", Labels: map[string]string{"a": "b"}},
 		{Term: math.MaxUint64, Seen: math.MaxUint64, SteppedDownFor: math.MaxUint64},
 	} {
 		b, err := encodeMeta(m)

@@ -158,7 +158,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.meta = Meta{Labels: maps.Clone(cfg.Labels), Capacity: cfg.Capacity, Version: cfg.Version,
-		Eligible: cfg.Eligible, Seen: n.highest}
+		Eligible: cfg.Eligible, Seen: n.highest, APIAddr: cfg.APIAddr}
 	if n.metaBytes, err = encodeMeta(n.meta); err != nil {
 		return nil, fmt.Errorf("gossip config: %w", err)
 	}
