@@ -51,13 +51,8 @@ func (a *Agent) podLog(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if !a.podHere(ns, name) {
-		a.forwardPod(w, r, ns, name, false)
-		return
-	}
-	pio, ok := a.rt.(PodIO)
+	pio, ok := a.localPodIO(w, r, ns, name, false)
 	if !ok {
-		http.Error(w, "this agent's runtime serves no logs", http.StatusNotImplemented)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -142,13 +137,8 @@ func (a *Agent) podExec(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "exec needs an upgraded connection: Connection: Upgrade, Upgrade: "+execwire.Protocol, http.StatusUpgradeRequired)
 		return
 	}
-	if !a.podHere(ns, name) {
-		a.forwardPod(w, r, ns, name, true)
-		return
-	}
-	pio, ok := a.rt.(PodIO)
+	pio, ok := a.localPodIO(w, r, ns, name, true)
 	if !ok {
-		http.Error(w, "this agent's runtime runs no exec", http.StatusNotImplemented)
 		return
 	}
 	conn, brw, ok := switchToExec(w)
@@ -216,6 +206,23 @@ func readExecInput(ctx context.Context, cancel context.CancelFunc, r io.Reader, 
 			}
 		}
 	}
+}
+
+// localPodIO returns the runtime's PodIO for pod ns/name when this host
+// runs it. Otherwise it answers the request: forwarded to the member that
+// runs the pod (upgrade: an exec), or refused when the runtime serves no
+// pod I/O; and reports false.
+func (a *Agent) localPodIO(w http.ResponseWriter, r *http.Request, ns, name string, upgrade bool) (PodIO, bool) {
+	if !a.podHere(ns, name) {
+		a.forwardPod(w, r, ns, name, upgrade)
+		return nil, false
+	}
+	pio, ok := a.rt.(PodIO)
+	if !ok {
+		http.Error(w, "this agent's runtime serves no logs or exec", http.StatusNotImplemented)
+		return nil, false
+	}
+	return pio, true
 }
 
 // podHere reports whether this host runs the pod: always on an agent on
