@@ -28,7 +28,8 @@ type Planner struct {
 
 	cur   *Ruleset             // the table last planned; nil: none
 	env   string               // what every Service depends on, as last planned
-	frags map[string]*fragment // by Service key
+	frags map[svcKey]*fragment // by Service
+	epoch uint64               // of the current plan, to mark the fragments seen
 	refs  map[string]map[string]int
 	// conflict: two Services write the same key with different values, or
 	// share a key or an object name: every plan takes the full path.
@@ -49,8 +50,15 @@ type PlannerStats struct {
 	Mismatches uint64
 }
 
+// svcKey names a Service without building "NAMESPACE/NAME".
+type svcKey struct{ ns, name string }
+
+// keyOf returns svc's key.
+func keyOf(svc *Service) svcKey { return svcKey{svc.Namespace, svc.Name} }
+
 // fragment is what one Service adds to the table.
 type fragment struct {
+	seen   uint64                       // the Planner's epoch when last in the input
 	svc    Service                      // a deep copy of the input it was built from
 	chains map[string]*nftChain         // its own chains
 	sets   map[string]*nftSet           // its own sets (affinity)
@@ -133,14 +141,14 @@ func (p *Planner) full(in RulesetInput, env string) (Change, error) {
 		ch = Diff(p.cur, rs)
 	}
 	p.cur, p.env, p.since = rs, env, 0
-	p.frags = make(map[string]*fragment, len(in.Services))
+	p.frags = make(map[svcKey]*fragment, len(in.Services))
 	p.refs = map[string]map[string]int{}
 	p.conflict = false
 	lb := hasLoadBalancers(in.Services)
 	first := map[string]map[string]string{} // set → key → the first Service's value
 	for i := range in.Services {
 		svc := &in.Services[i]
-		k := svc.Key()
+		k := keyOf(svc)
 		if p.frags[k] != nil {
 			p.conflict = true
 			continue
@@ -218,23 +226,40 @@ func (p *Planner) ref(ns, name string) {
 // incremental plans the change of in from the per-Service state; false
 // when it cannot (two Services collide): the caller takes the full path.
 func (p *Planner) incremental(in RulesetInput) (Change, bool) {
-	seen := make(map[string]bool, len(in.Services))
-	var changed []*Service // new or different
+	p.epoch++
+	var added map[svcKey]bool // Services not in the table: checked for duplicates apart
+	var changed []*Service    // new or different
+	seen := 0
 	for i := range in.Services {
 		svc := &in.Services[i]
-		k := svc.Key()
-		if seen[k] {
-			return Change{}, false
+		k := keyOf(svc)
+		f := p.frags[k]
+		switch {
+		case f == nil:
+			if added[k] {
+				return Change{}, false
+			}
+			if added == nil {
+				added = map[svcKey]bool{}
+			}
+			added[k] = true
+			changed = append(changed, svc)
+			continue
+		case f.seen == p.epoch:
+			return Change{}, false // twice in the input
 		}
-		seen[k] = true
-		if f := p.frags[k]; f == nil || !serviceEqual(&f.svc, svc) {
+		f.seen = p.epoch
+		seen++
+		if !serviceEqual(&f.svc, svc) {
 			changed = append(changed, svc)
 		}
 	}
-	var gone []string
-	for k := range p.frags {
-		if !seen[k] {
-			gone = append(gone, k)
+	var gone []svcKey
+	if seen < len(p.frags) {
+		for k, f := range p.frags {
+			if f.seen != p.epoch {
+				gone = append(gone, k)
+			}
 		}
 	}
 	if len(changed) == 0 && len(gone) == 0 {
@@ -247,7 +272,7 @@ func (p *Planner) incremental(in RulesetInput) (Change, bool) {
 		olds = append(olds, p.frags[k])
 	}
 	for _, svc := range changed {
-		if f := p.frags[svc.Key()]; f != nil {
+		if f := p.frags[keyOf(svc)]; f != nil {
 			olds = append(olds, f)
 		}
 		news = append(news, buildFragment(in, svc, lb))
@@ -263,7 +288,8 @@ func (p *Planner) incremental(in RulesetInput) (Change, bool) {
 	}
 	ok := true
 	for _, f := range news {
-		p.frags[f.svc.Key()] = f
+		f.seen = p.epoch
+		p.frags[keyOf(&f.svc)] = f
 		if !p.add(f) {
 			ok = false
 		}
