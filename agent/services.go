@@ -27,8 +27,11 @@ type DataPath interface {
 	// Load replaces the table with r (the first time: the data path is
 	// rebuilt from the cluster state at start).
 	Load(ctx context.Context, r *netplan.Ruleset) error
-	// Apply changes the table into next with one transaction.
-	Apply(ctx context.Context, next *netplan.Ruleset) error
+	// ApplyChange programs a change the agent planned (netplan.Planner)
+	// with one transaction; table returns the whole ruleset it leads to,
+	// for a full load when the change fails or the table's state is
+	// unknown.
+	ApplyChange(ctx context.Context, ch netplan.Change, table func() *netplan.Ruleset) error
 	// DeleteStaleUDP deletes the UDP conntrack entries of flows, returning
 	// how many it deleted.
 	DeleteStaleUDP(flows []netplan.StaleFlow) (int, error)
@@ -68,7 +71,7 @@ type servicing struct {
 
 	resolved   []netplan.Service // as last resolved, for status and DNS
 	programmed []netplan.Service // as last programmed, for StaleUDP
-	ruleset    *netplan.Ruleset  // as last programmed (to see a change); nil before
+	planner    *netplan.Planner  // the ruleset as last planned, per Service; nil before the first
 	loaded     bool              // the table was loaded since start
 	failed     string            // the last failure logged at warn
 	stats      netplan.RulesetStats
@@ -268,14 +271,18 @@ func (a *Agent) syncServices(ctx context.Context) {
 	a.serveNames()
 }
 
-// programDataPath builds this host's ruleset and loads it when it changed:
+// programDataPath plans this host's ruleset (netplan.Planner: only the
+// Services that changed are rebuilt and diffed) and programs the change:
 // the whole table the first time, one incremental transaction after.
 func (a *Agent) programDataPath(ctx context.Context) {
 	s := &a.svc
 	if s.dp == nil {
 		return
 	}
-	rs, err := netplan.BuildRuleset(netplan.RulesetInput{
+	if s.planner == nil {
+		s.planner = netplan.NewPlanner()
+	}
+	ch, err := s.planner.Plan(netplan.RulesetInput{
 		Node: a.cfg.Host.Name, ClusterCIDR: a.cfg.Network.ClusterCIDR, ServiceCIDR: a.cfg.Network.ServiceCIDR,
 		NodeIPs: a.nodeIPs(), Services: s.resolved,
 	})
@@ -283,22 +290,22 @@ func (a *Agent) programDataPath(ctx context.Context) {
 		a.dataPathFailed("services: build the ruleset", err)
 		return
 	}
-	if s.loaded && rs.Equal(s.ruleset) {
+	if s.loaded && ch.Text == "" {
 		return
 	}
 	if !s.loaded {
-		err = s.dp.Load(ctx, rs)
+		err = s.dp.Load(ctx, s.planner.Ruleset())
 	} else {
-		err = s.dp.Apply(ctx, rs)
+		err = s.dp.ApplyChange(ctx, ch, s.planner.Ruleset)
 	}
 	if err != nil {
 		a.dataPathFailed("services: program the data path", err)
 		return
 	}
-	st := rs.Stats()
+	st := s.planner.RulesetStats()
 	a.log.Debug("services: data path programmed", "full", !s.loaded, "services", len(s.resolved), "chains", st.Chains, "rules", st.Rules, "elements", st.Elements)
 	stale := netplan.StaleUDP(s.programmed, s.resolved)
-	s.loaded, s.ruleset, s.stats, s.failed = true, rs, st, ""
+	s.loaded, s.stats, s.failed = true, st, ""
 	s.programmed = s.resolved
 	for k, v := range map[string]int{"sets": st.Sets, "chains": st.Chains, "rules": st.Rules, "elements": st.Elements} {
 		s.rules.WithLabelValues(k).Set(float64(v))

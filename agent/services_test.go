@@ -34,11 +34,11 @@ func (f *fakeDataPath) Load(_ context.Context, r *netplan.Ruleset) error {
 	return nil
 }
 
-func (f *fakeDataPath) Apply(_ context.Context, r *netplan.Ruleset) error {
+func (f *fakeDataPath) ApplyChange(_ context.Context, _ netplan.Change, table func() *netplan.Ruleset) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.applies++
-	f.current = r
+	f.current = table()
 	return nil
 }
 

@@ -25,3 +25,26 @@ func BenchmarkEndpointChange(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEndpointChangePlanner is the same change through a Planner:
+// only the changed Service is rebuilt and diffed (the periodic full check
+// off, as between two checks). The change alternates between two
+// endpoints so that every plan has work.
+func BenchmarkEndpointChangePlanner(b *testing.B) {
+	in := bigInput(1000, 10)
+	p := &Planner{CheckEvery: -1}
+	if _, err := p.Plan(in); err != nil {
+		b.Fatal(err)
+	}
+	svc := &in.Services[500]
+	eps := [2][]Endpoint{svc.Ports[0].Endpoints,
+		append(slices.Clone(svc.Ports[0].Endpoints[1:]), ep("10.245.0.1", 8080, "n9"))}
+	b.ResetTimer()
+	for i := range b.N {
+		svc.Ports[0].Endpoints = eps[(i+1)%2]
+		ch, err := p.Plan(in)
+		if err != nil || ch.Text == "" || ch.Full {
+			b.Fatal("no incremental change", err)
+		}
+	}
+}

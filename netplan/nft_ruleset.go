@@ -99,8 +99,9 @@ func (r *Ruleset) Stats() RulesetStats {
 	return st
 }
 
-// HasChain reports whether the ruleset has a chain of that name.
-func (r *Ruleset) HasChain(name string) bool { return r.chains[name] != nil }
+// HasChain reports whether the ruleset has a chain of that name (false
+// for a nil ruleset).
+func (r *Ruleset) HasChain(name string) bool { return r != nil && r.chains[name] != nil }
 
 // set declares a set or map.
 func (r *Ruleset) set(kind, name, spec string) *nftSet {

@@ -272,23 +272,30 @@ type kelpieChanges struct {
 // each time; kelpie's path over netlink, then as before netlink (every
 // change through nft), then the floors.
 func (b *rulesBench) changes(ipts []string) error {
-	nl, err := b.kelpieChanges(false)
+	pl, err := b.kelpieChanges(pathPlanned)
 	if err != nil {
 		return err
 	}
-	old, err := b.kelpieChanges(true)
+	nl, err := b.kelpieChanges(pathFull)
 	if err != nil {
 		return err
 	}
-	b.add("(b) one change: kelpie (BuildRuleset + Equal + nft.Loader.Apply, over netlink)", nl.kelpie)
+	old, err := b.kelpieChanges(pathNoNetlink)
+	if err != nil {
+		return err
+	}
+	b.add("(b) one change: kelpie (netplan.Planner.Plan + nft.Loader.ApplyChange, over netlink)", pl.kelpie)
+	b.add("      of which Planner.Plan (the changed Service rebuilt and diffed)", pl.build)
+	b.add("      of which the netlink batch (ApplyChange)", pl.apply)
+	b.add("(b) one change: kelpie's full path (BuildRuleset + Equal + nft.Loader.Apply, over netlink)", nl.kelpie)
 	b.add("      of which netplan.BuildRuleset", nl.build)
 	b.add("      of which Ruleset.Equal (the agent's change check)", nl.equal)
 	b.add("      of which netplan.Diff (timed apart)", nl.diff)
 	b.add("      of which the netlink batch (Apply less Diff)", nl.apply)
-	b.add("(b) one change: kelpie before netlink (the same, Apply running nft -f - of the diff)", old.kelpie)
+	b.add("(b) one change: kelpie before netlink (the full path, Apply running nft -f - of the diff)", old.kelpie)
 	b.add("      of which netplan.BuildRuleset", old.build)
 	b.add("      of which nft -f - of the diff (Apply less Diff)", old.apply)
-	diffs, stales, fulls, states := nl.diffs, nl.stales, nl.fulls, nl.states
+	diffs, stales, fulls, states := pl.diffs, pl.stales, pl.fulls, pl.states
 
 	// The floor: the same transactions from files.
 	resetNft()
@@ -371,10 +378,19 @@ func (b *rulesBench) changes(ipts []string) error {
 	return nil
 }
 
-// kelpieChanges runs the changes through kelpie's path as the agent
-// does (build, compare, apply), with the Loader over netlink or, with
-// noNetlink, through nft only, from the whole table loaded.
-func (b *rulesBench) kelpieChanges(noNetlink bool) (*kelpieChanges, error) {
+// The paths kelpieChanges takes.
+const (
+	pathPlanned   = iota // the agent's: Planner.Plan, Loader.ApplyChange over netlink
+	pathFull             // BuildRuleset, Equal, Loader.Apply over netlink
+	pathNoNetlink        // the same through nft only
+)
+
+// kelpieChanges runs the changes through kelpie's path: as the agent
+// does (plan, apply the change), or the full path (build, compare, apply)
+// with the Loader over netlink or through nft only, from the whole table
+// loaded.
+func (b *rulesBench) kelpieChanges(path int) (*kelpieChanges, error) {
+	noNetlink := path == pathNoNetlink
 	l, err := nft.New(nft.Config{NoNetlink: noNetlink})
 	if err != nil {
 		return nil, err
@@ -385,29 +401,65 @@ func (b *rulesBench) kelpieChanges(noNetlink bool) (*kelpieChanges, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := l.Load(b.ctx, prev); err != nil {
+	planner := netplan.NewPlanner()
+	if path == pathPlanned {
+		ch, err := planner.Plan(inputOf(b.base))
+		if err == nil {
+			err = l.ApplyChange(b.ctx, ch, planner.Ruleset)
+		}
+		if err != nil {
+			return nil, err
+		}
+	} else if err := l.Load(b.ctx, prev); err != nil {
 		return nil, err
 	}
 	out := &kelpieChanges{}
 	for i := range b.runs {
 		svcs := changed(b.base, b.nSvc, i)
 		out.states = append(out.states, svcs)
-		// kelpie, as agent.programDataPath: build, compare, apply.
 		var rs *netplan.Ruleset
 		var parts [3]cost
-		c, err := measure(func() error {
-			var err error
-			if parts[0], err = measure(func() error { rs, err = rulesetOf(svcs); return err }); err != nil {
+		var c cost
+		var err error
+		if path == pathPlanned {
+			// kelpie, as agent.programDataPath: plan, apply the change.
+			var pch netplan.Change
+			c, err = measure(func() error {
+				var err error
+				if parts[0], err = measure(func() error { pch, err = planner.Plan(inputOf(svcs)); return err }); err != nil {
+					return err
+				}
+				if pch.Text == "" || pch.Full {
+					return errors.New("the change was not planned incrementally")
+				}
+				parts[2], err = measure(func() error { return l.ApplyChange(b.ctx, pch, planner.Ruleset) })
 				return err
+			})
+			if err != nil {
+				return nil, err
 			}
-			var same bool
-			parts[1], _ = measure(func() error { same = rs.Equal(prev); return nil })
-			if same {
-				return errors.New("the change did not change the ruleset")
+			if rs, err = rulesetOf(svcs); err != nil {
+				return nil, err
 			}
-			parts[2], err = measure(func() error { return l.Apply(b.ctx, rs) })
-			return err
-		})
+			if ch := netplan.Diff(prev, rs); ch.Text != pch.Text {
+				return nil, errors.New("the planned change is not the full path's")
+			}
+		} else {
+			// The full path: build, compare, apply.
+			c, err = measure(func() error {
+				var err error
+				if parts[0], err = measure(func() error { rs, err = rulesetOf(svcs); return err }); err != nil {
+					return err
+				}
+				var same bool
+				parts[1], _ = measure(func() error { same = rs.Equal(prev); return nil })
+				if same {
+					return errors.New("the change did not change the ruleset")
+				}
+				parts[2], err = measure(func() error { return l.Apply(b.ctx, rs) })
+				return err
+			})
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -424,11 +476,15 @@ func (b *rulesBench) kelpieChanges(noNetlink bool) (*kelpieChanges, error) {
 		var ch netplan.Change
 		d, _ := measure(func() error { ch = netplan.Diff(prev, rs); return nil })
 		out.diff.add(d)
-		out.apply.add(cost{wall: parts[2].wall - d.wall, cpu: parts[2].cpu - d.cpu})
+		if path == pathPlanned {
+			out.apply.add(parts[2]) // no Diff in it
+		} else {
+			out.apply.add(cost{wall: parts[2].wall - d.wall, cpu: parts[2].cpu - d.cpu})
+		}
 		out.diffs = append(out.diffs, ch.Text)
 		out.stales = append(out.stales, netplan.DeleteStale(rs, ch.Stale))
 		out.fulls = append(out.fulls, rs.Text())
-		if i == 0 && !noNetlink {
+		if i == 0 && path == pathPlanned {
 			if _, err := b.write("change.nft", ch.Text); err != nil {
 				return nil, err
 			}

@@ -79,8 +79,12 @@ func changed(svcs []netplan.Service, n, run int) []netplan.Service {
 
 // rulesetOf builds the ruleset of svcs, as the agent does.
 func rulesetOf(svcs []netplan.Service) (*netplan.Ruleset, error) {
-	return netplan.BuildRuleset(netplan.RulesetInput{Node: benchNode, ClusterCIDR: clusterCIDR,
-		ServiceCIDR: serviceCIDR, Services: svcs})
+	return netplan.BuildRuleset(inputOf(svcs))
+}
+
+// inputOf is the ruleset input of the bench host for svcs.
+func inputOf(svcs []netplan.Service) netplan.RulesetInput {
+	return netplan.RulesetInput{Node: benchNode, ClusterCIDR: clusterCIDR, ServiceCIDR: serviceCIDR, Services: svcs}
 }
 
 // kube-proxy's (iptables mode) chain names: a hash of the Service port

@@ -105,7 +105,8 @@ type Loader struct {
 	netns   *os.File                   // Config.NetNS, open while netlink is used
 
 	mu       sync.Mutex
-	current  *netplan.Ruleset     // what the kernel holds; nil: unknown
+	current  *netplan.Ruleset     // what the kernel holds; nil: unknown, or planned by the caller
+	planned  bool                 // the kernel holds what ApplyChange's caller planned (current nil)
 	stale    map[string]time.Time // chains emptied, when, to delete StaleDelay later
 	attempts int                  // failed deletions in a row
 	timer    *time.Timer
@@ -152,11 +153,11 @@ func (l *Loader) Load(ctx context.Context, r *netplan.Ruleset) error {
 // loadLocked runs the full text of r.
 func (l *Loader) loadLocked(ctx context.Context, r *netplan.Ruleset) error {
 	if err := l.run(ctx, r.Text()); err != nil {
-		l.current = nil // the transaction failed whole, but why is unknown: rebuild next time
+		l.current, l.planned = nil, false // the transaction failed whole, but why is unknown: rebuild next time
 		l.stats.Failures++
 		return fmt.Errorf("load table %s %s: %w", netplan.TableFamily, netplan.TableName, err)
 	}
-	l.current = r
+	l.current, l.planned = r, false
 	l.stats.Full++
 	clear(l.stale)
 	l.attempts = 0
@@ -212,6 +213,54 @@ func (l *Loader) Apply(ctx context.Context, next *netplan.Ruleset) error {
 	}
 	l.current = next
 	l.stats.Incremental++
+	l.markStaleLocked(ch.Stale, time.Now())
+	return nil
+}
+
+// ApplyChange runs a change planned by the caller (netplan.Planner), who
+// vouches that it turns the table last loaded or changed into table():
+// the Loader does not diff, so an endpoint change costs what the change
+// holds, not what the table holds. A Full change, or any change while the
+// table's state is unknown (nothing loaded yet, the last change failed),
+// loads table() whole; an incremental one goes as one netlink batch when
+// it can (see netlink.go), else through nft as text, and when it fails
+// table() is loaded whole instead, as Apply does. table is called only
+// for a full load; it must return a Ruleset the caller no longer changes.
+// After ApplyChange, Current is nil until the next Load or Apply.
+func (l *Loader) ApplyChange(ctx context.Context, ch netplan.Change, table func() *netplan.Ruleset) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return errClosed
+	}
+	if ch.Full || (l.current == nil && !l.planned) {
+		return l.loadLocked(ctx, table())
+	}
+	if ch.Text == "" {
+		return nil
+	}
+	sent := false
+	if l.netlink != nil {
+		if steps, err := translate(ch.Ops); err == nil {
+			if err := l.netlink(steps); err != nil {
+				return l.fallbackLocked(ctx, table(), fmt.Errorf("netlink: %w", err))
+			}
+			sent = true
+			l.stats.Netlink++
+		}
+	}
+	if !sent {
+		if err := l.run(ctx, ch.Text); err != nil {
+			return l.fallbackLocked(ctx, table(), err)
+		}
+	}
+	l.current, l.planned = nil, true
+	l.stats.Incremental++
+	for _, op := range ch.Ops {
+		if op.Kind == netplan.OpAddChain || op.Kind == netplan.OpOther {
+			delete(l.stale, op.Name) // declared again: in use
+		}
+	}
 	l.markStaleLocked(ch.Stale, time.Now())
 	return nil
 }

@@ -71,6 +71,19 @@ func normalize(listing string) string {
 // over netlink (no nft) in one namespace, loads the same rulesets in full
 // with nft in another, and compares the two tables as nft lists them.
 func TestNetlinkChangeEqualsFullLoad(t *testing.T) {
+	for _, planned := range []bool{false, true} {
+		name := "Apply"
+		if planned {
+			name = "Planner"
+		}
+		t.Run(name, func(t *testing.T) { testChangeEqualsFullLoad(t, planned) })
+	}
+}
+
+// testChangeEqualsFullLoad runs endpoint changes through Apply (the
+// Loader diffs) or, planned, through a netplan.Planner and ApplyChange (the
+// agent's way), and compares the table with a full load of each step.
+func testChangeEqualsFullLoad(t *testing.T, planned bool) {
 	nsInc, nsFull := testNetns(t), testNetns(t)
 	ctx := context.Background()
 	inc, err := New(Config{NetNS: nsInc})
@@ -101,12 +114,20 @@ func TestNetlinkChangeEqualsFullLoad(t *testing.T) {
 		{"a Service gone", []netplan.Service{web(moved[:8]...), dns(ep2)}, true},
 		{"a Service back", []netplan.Service{web(ten...), dns(ep2), nodePort(ep1, ep2)}, true},
 	}
+	planner := netplan.NewPlanner()
 	var netlinks uint64
 	for i, st := range steps {
 		rs := ruleset(t, st.svcs...)
-		if i == 0 {
+		switch {
+		case planned:
+			var ch netplan.Change
+			ch, err = planner.Plan(netplan.RulesetInput{Node: "n1", ClusterCIDR: clusterCIDR, ServiceCIDR: serviceCIDR, Services: st.svcs})
+			if err == nil {
+				err = inc.ApplyChange(ctx, ch, planner.Ruleset)
+			}
+		case i == 0:
 			err = inc.Load(ctx, rs)
-		} else {
+		default:
 			err = inc.Apply(ctx, rs)
 		}
 		if err != nil {
@@ -192,5 +213,50 @@ func TestNetlinkFailureFallsBack(t *testing.T) {
 	}
 	if st := l.Stats(); st.Netlink != 1 || st.Fallbacks != 1 {
 		t.Errorf("after a change on the rebuilt table: %+v, want 1 over netlink", st)
+	}
+}
+
+// TestApplyChangeFallsBack: a planned change the kernel refuses (someone
+// changed the table) is replaced by a full load of the planned table, and
+// the next planned change goes over netlink again.
+func TestApplyChangeFallsBack(t *testing.T) {
+	ns := testNetns(t)
+	ctx := context.Background()
+	l, err := New(Config{NetNS: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	p := netplan.NewPlanner()
+	apply := func(svcs ...netplan.Service) {
+		t.Helper()
+		ch, err := p.Plan(netplan.RulesetInput{Node: "n1", ClusterCIDR: clusterCIDR, ServiceCIDR: serviceCIDR, Services: svcs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.ApplyChange(ctx, ch, p.Ruleset); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(web(ep1, ep2), dns(ep2))
+	if st := l.Stats(); st.Full != 1 {
+		t.Fatalf("first planned change: %+v, want a full load", st)
+	}
+	nftIn(t, ns, "delete", "element", "ip", "kelpie", "hairpin", "{ "+ep2.String()+" . "+ep2.String()+" }")
+	apply(web(ep1), dns(ep1))
+	if st := l.Stats(); st.Fallbacks != 1 || st.Full != 2 || st.Netlink != 0 {
+		t.Errorf("after a refused planned change: %+v, want 1 fallback, 2 full loads", st)
+	}
+	want := testNetns(t)
+	runStdin(t, want, ruleset(t, web(ep1), dns(ep1)).Text())
+	if got, w := normalize(listTable(ns, "kelpie")), normalize(listTable(want, "kelpie")); got != w {
+		t.Errorf("after the fallback:\n%s\nwant (full load):\n%s", got, w)
+	}
+	apply(web(ep1, ep2), dns(ep2))
+	if st := l.Stats(); st.Netlink != 1 || st.Fallbacks != 1 {
+		t.Errorf("after a planned change on the rebuilt table: %+v, want 1 over netlink", st)
+	}
+	if l.Current() != nil {
+		t.Error("Current after ApplyChange is not nil")
 	}
 }

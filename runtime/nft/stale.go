@@ -18,13 +18,14 @@ import (
 // they cost nothing, and the next full Load removes them.
 
 // markStaleLocked records the chains a change emptied at now, forgets those
-// the current ruleset uses again, and arms the timer.
+// the current ruleset uses again (ApplyChange forgets those its change
+// declares), and arms the timer.
 func (l *Loader) markStaleLocked(emptied []string, now time.Time) {
 	for _, n := range emptied {
 		l.stale[n] = now // a chain emptied again waits from now
 	}
 	for n := range l.stale {
-		if l.current.HasChain(n) {
+		if l.current != nil && l.current.HasChain(n) {
 			delete(l.stale, n)
 		}
 	}
@@ -57,7 +58,7 @@ func (l *Loader) armLocked(now time.Time) {
 func (l *Loader) deleteStale() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed || l.current == nil {
+	if l.closed || (l.current == nil && !l.planned) {
 		return
 	}
 	now := time.Now()
