@@ -16,28 +16,13 @@ type logRotator interface {
 // rotateLogs rotates the containers' logs every LogRotateInterval until
 // ctx is done. A failure is logged once for as long as it repeats.
 func rotateLogs(ctx context.Context, rt logRotator, r host.LogRotation, log *slog.Logger) {
-	t := time.NewTicker(LogRotateInterval)
-	defer t.Stop()
-	last := ""
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	everyInterval(ctx, LogRotateInterval, log, "container log rotation failed", func() error {
 		n, err := rt.RotateLogs(r)
 		if n > 0 {
 			log.Debug("container logs rotated", "files", n)
 		}
-		msg := ""
-		if err != nil {
-			msg = err.Error()
-		}
-		if msg != last && err != nil {
-			log.Warn("container log rotation failed", "err", err)
-		}
-		last = msg
-	}
+		return err
+	})
 }
 
 // logTimeRecorder is the runtime's time index of container logs
@@ -50,7 +35,16 @@ type logTimeRecorder interface {
 // `kelpie logs --since` reads) every LogTimesInterval until ctx is done.
 // A failure is logged once for as long as it repeats.
 func recordLogTimes(ctx context.Context, rt logTimeRecorder, clk Clock, log *slog.Logger) {
-	t := time.NewTicker(LogTimesInterval)
+	everyInterval(ctx, LogTimesInterval, log, "recording the times of container logs failed; kelpie logs --since is less exact", func() error {
+		return rt.RecordLogTimes(clk.Now())
+	})
+}
+
+// everyInterval calls f every d until ctx is done, and logs its error as
+// a warning (msg) when it differs from the last call's: a failure that
+// repeats is logged once, and again after a success.
+func everyInterval(ctx context.Context, d time.Duration, log *slog.Logger, msg string, f func() error) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	last := ""
 	for {
@@ -59,14 +53,14 @@ func recordLogTimes(ctx context.Context, rt logTimeRecorder, clk Clock, log *slo
 			return
 		case <-t.C:
 		}
-		err := rt.RecordLogTimes(clk.Now())
-		msg := ""
+		err := f()
+		text := ""
 		if err != nil {
-			msg = err.Error()
+			text = err.Error()
 		}
-		if msg != last && err != nil {
-			log.Warn("recording the times of container logs failed; kelpie logs --since is less exact", "err", err)
+		if text != last && err != nil {
+			log.Warn(msg, "err", err)
 		}
-		last = msg
+		last = text
 	}
 }
