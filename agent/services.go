@@ -288,6 +288,7 @@ func (a *Agent) programDataPath(ctx context.Context) {
 	})
 	if err != nil {
 		a.dataPathFailed("services: build the ruleset", err)
+		s.planner.Reset() // it may have moved on
 		return
 	}
 	if s.loaded && ch.Text == "" {
@@ -300,6 +301,10 @@ func (a *Agent) programDataPath(ctx context.Context) {
 	}
 	if err != nil {
 		a.dataPathFailed("services: program the data path", err)
+		// The planner moved on to a table the kernel may not have: the
+		// next sync plans from nothing and loads the whole table.
+		s.planner.Reset()
+		s.loaded = false
 		return
 	}
 	st := s.planner.RulesetStats()

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -24,6 +25,9 @@ type fakeDataPath struct {
 	applies int
 	current *netplan.Ruleset
 	stale   []netplan.StaleFlow
+	// failApplies makes that many ApplyChange calls fail, programming
+	// nothing.
+	failApplies int
 }
 
 func (f *fakeDataPath) Load(_ context.Context, r *netplan.Ruleset) error {
@@ -38,6 +42,10 @@ func (f *fakeDataPath) ApplyChange(_ context.Context, _ netplan.Change, table fu
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.applies++
+	if f.failApplies > 0 {
+		f.failApplies--
+		return errors.New("injected failure")
+	}
 	f.current = table()
 	return nil
 }
@@ -393,4 +401,56 @@ func dnatsTo(text, addr string) bool {
 		}
 	}
 	return false
+}
+
+// TestServicesRetryAFailedChange: a change the data path failed to program
+// is programmed at the next sync, though nothing changed since: the
+// planner had already moved on to the new table, so the agent reloads the
+// whole table rather than plan from a state the kernel does not have.
+func TestServicesRetryAFailedChange(t *testing.T) {
+	h := newHarness(t)
+	h.src.push("v1", map[string]string{"web.yaml": webDeployment(2) + "---\n" + webService})
+	dp, d := &fakeDataPath{}, &fakeDNS{}
+	a, err := New(h.cfg, Deps{Source: h.src, Runtime: &sliceFake{Fake: h.rt}, DataPath: dp, DNS: d.start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.agent = a
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	h.waitFor("web with two endpoints", func(s Status) bool {
+		sv, ok := serviceOf(s, "web")
+		return ok && sv.Endpoints == 2
+	})
+	before, _, _ := dp.text()
+
+	dp.mu.Lock()
+	dp.failApplies = 1
+	dp.mu.Unlock()
+	h.src.push("v2", map[string]string{"web.yaml": webDeployment(3) + "---\n" + webService})
+	a.Trigger("test")
+	h.waitFor("web with three endpoints", func(s Status) bool {
+		sv, ok := serviceOf(s, "web")
+		return ok && sv.Endpoints == 3
+	})
+	waitUntil(t, "the failed change", 10*time.Second, func() bool {
+		dp.mu.Lock()
+		defer dp.mu.Unlock()
+		return dp.failApplies == 0
+	})
+	if text, _, _ := dp.text(); text != before {
+		t.Fatalf("the failed change programmed something")
+	}
+
+	h.src.push("v3", map[string]string{"web.yaml": webDeployment(3) + "---\n" + webService, "other.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\n"})
+	a.Trigger("test")
+	waitUntil(t, "the table programmed again after the failure", 10*time.Second, func() bool {
+		text, _, _ := dp.text()
+		return text != before
+	})
+	if _, loads, _ := dp.text(); loads != 2 {
+		t.Errorf("%d full loads; want 2: the start, and the reload after the failed change", loads)
+	}
 }
