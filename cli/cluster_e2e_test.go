@@ -343,6 +343,22 @@ func (h *clusterHost) status() (agent.Status, bool) {
 	return s, true
 }
 
+// statusOK is the host's status, asked until it answers, for at most
+// 30 s: one request may time out on a loaded machine.
+func (h *clusterHost) statusOK(t *testing.T) agent.Status {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if s, ok := h.status(); ok {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no status for 30 s", h.name)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // destroy is the host's cleanup: the agent is killed, every pod removed by
 // `kelpie apply --prune --allow-empty` inside the host's network
 // namespace (made again when the test deleted it), what is left reaped,
@@ -956,14 +972,22 @@ func (c *clusterE2E) benchHostLoss(runs int) {
 func (c *clusterE2E) checkPodRoutes(hosts []*clusterHost) {
 	t := c.t
 	t.Helper()
+	// podIP is the address of a running pod of h, asked until one answers
+	// (a status request may time out on a loaded machine).
 	podIP := func(h *clusterHost) string {
-		s, _ := h.status()
-		for _, p := range s.Pods {
-			if p.IP != "" && p.State == "Running" {
-				return p.IP
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			s, _ := h.status()
+			for _, p := range s.Pods {
+				if p.IP != "" && p.State == "Running" {
+					return p.IP
+				}
 			}
+			if time.Now().After(deadline) {
+				return ""
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
-		return ""
 	}
 	for _, from := range hosts {
 		ents, err := os.ReadDir(filepath.Join(from.stateDir, "netns"))
@@ -977,7 +1001,7 @@ func (c *clusterE2E) checkPodRoutes(hosts []*clusterHost) {
 			}
 			ip := podIP(to)
 			if ip == "" {
-				t.Fatalf("%s runs no pod with an address", to.name)
+				t.Fatalf("%s runs no pod with an address (30 s of status requests)", to.name)
 			}
 			deadline := time.Now().Add(30 * time.Second)
 			for {
@@ -992,7 +1016,7 @@ func (c *clusterE2E) checkPodRoutes(hosts []*clusterHost) {
 				time.Sleep(200 * time.Millisecond)
 			}
 		}
-		s, _ := from.status()
+		s := from.statusOK(t)
 		if len(s.Routes) != len(hosts)-1 {
 			t.Errorf("%s lists routes %q, want one to each of the %d other hosts", from.name, s.Routes, len(hosts)-1)
 		}

@@ -120,7 +120,7 @@ func TestClusterLoadBalancerEndToEnd(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	s, _ := a.status()
+	s := a.statusOK(t)
 	lbb, _ := findService(s, "web-lb-b")
 	want := fmt.Sprintf("port 80/TCP taken on host %s by LoadBalancer service lbtest/web-lb", a.name)
 	if !slices.Contains(lbb.Conflicts, want) {

@@ -141,7 +141,7 @@ func TestClusterServicesEndToEnd(t *testing.T) {
 	webIP := map[string]string{}  // host name -> its web pod's address
 	webPod := map[string]string{} // host name -> its web pod's name
 	for _, h := range all {
-		s, _ := h.status()
+		s := h.statusOK(t)
 		for _, p := range s.Pods {
 			if strings.HasPrefix(p.Name, "web-") {
 				hostOf[p.Name] = h.name
@@ -225,7 +225,7 @@ func TestClusterServicesEndToEnd(t *testing.T) {
 	// The cluster DNS on a's pod gateway: the Service's name is its VIP,
 	// the headless Service's the three pods.
 	netns := podNetnsOf(t, a, webPod[a.name])
-	s, _ := a.status()
+	s := a.statusOK(t)
 	gw := strings.TrimSuffix(s.DNS, ":53")
 	gw = strings.TrimPrefix(gw, "listening on ")
 	for _, q := range []struct{ name, want string }{
