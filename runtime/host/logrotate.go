@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 )
 
@@ -42,12 +41,12 @@ func (c *Containerd) RotateLogs(r LogRotation) (int, error) {
 	if err := r.Validate(); err != nil {
 		return 0, err
 	}
-	logs, err := filepath.Glob(filepath.Join(c.podsDir, "*", podLogsDir, "*.log"))
+	c.logs.mu.Lock()
+	defer c.logs.mu.Unlock()
+	logs, err := c.logs.list.paths(c.podsDir)
 	if err != nil {
 		return 0, fmt.Errorf("rotate logs: %w", err)
 	}
-	c.logs.mu.Lock()
-	defer c.logs.mu.Unlock()
 	c.logs.maxFiles = r.MaxFiles
 	n := 0
 	var errs []error

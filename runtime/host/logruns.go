@@ -34,6 +34,7 @@ type logFiles struct {
 	mu       sync.Mutex
 	maxFiles int
 	samples  map[string]*logSample // by log path: the time index's sampler
+	list     logList               // which logs there are
 }
 
 // bound returns the number of files kept, the current one included.

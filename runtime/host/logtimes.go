@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -138,12 +137,12 @@ type logSample struct {
 // and appends to its time index what grew since the last sample (see
 // logTimesSuffix). The agent calls it every LogTimesInterval.
 func (c *Containerd) RecordLogTimes(now time.Time) error {
-	logs, err := filepath.Glob(filepath.Join(c.podsDir, "*", podLogsDir, "*.log"))
+	c.logs.mu.Lock()
+	defer c.logs.mu.Unlock()
+	logs, err := c.logs.list.paths(c.podsDir)
 	if err != nil {
 		return fmt.Errorf("record log times: %w", err)
 	}
-	c.logs.mu.Lock()
-	defer c.logs.mu.Unlock()
 	if c.logs.samples == nil {
 		c.logs.samples = map[string]*logSample{}
 	}
