@@ -37,28 +37,57 @@ var errHeadersTooLong = errors.New("response headers too long")
 // deadline bounds the connection, and ctx's end cuts it short.
 func (oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
+	if req.URL.Scheme == "http" {
+		rc, ok, err := dialRaw(ctx, req.URL.Host)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return exchange(ctx, req, rc, rc.SetDeadline, rc.Abort)
+		}
+	}
 	conn, err := dialer.DialContext(ctx, "tcp", req.URL.Host)
 	if err != nil {
 		return nil, err
 	}
-	// Done (canceled or past its deadline): the connection's reads and
-	// writes fail at once.
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	fail := func(err error) (*http.Response, error) {
-		stop()
-		conn.Close()
-		return nil, err
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
 	var c net.Conn = conn
 	if req.URL.Scheme == "https" {
 		tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true, ServerName: req.URL.Hostname()}) //nolint:gosec // as the kubelet: probes check health, not identity
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return fail(err)
+		if err := handshake(ctx, tc); err != nil {
+			conn.Close()
+			return nil, err
 		}
 		c = tc
+	}
+	return exchange(ctx, req, c, conn.SetDeadline, func() error {
+		abort(conn)
+		return c.Close()
+	})
+}
+
+// handshake makes the TLS handshake of tc within ctx.
+func handshake(ctx context.Context, tc *tls.Conn) error {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = tc.SetDeadline(dl)
+	}
+	return tc.HandshakeContext(ctx)
+}
+
+// exchange writes req with "Connection: close" to c, a connected
+// connection, and reads the response; the response's body closes the
+// connection (closeConn, which resets it). ctx's deadline bounds the
+// exchange (setDeadline), and ctx's end cuts it short.
+func exchange(ctx context.Context, req *http.Request, c io.ReadWriter, setDeadline func(time.Time) error, closeConn func() error) (*http.Response, error) {
+	// Done (canceled or past its deadline): the connection's reads and
+	// writes fail at once.
+	stop := context.AfterFunc(ctx, func() { _ = setDeadline(time.Unix(1, 0)) })
+	fail := func(err error) (*http.Response, error) {
+		stop()
+		closeConn()
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = setDeadline(dl)
 	}
 	out := *req // RoundTrip must not change req
 	out.Close = true
@@ -71,7 +100,10 @@ func (oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	lr := &io.LimitedReader{R: c, N: maxHeaderBytes}
 	br := bufio.NewReaderSize(lr, 1024)
-	var res *http.Response
+	var (
+		res *http.Response
+		err error
+	)
 	for {
 		res, err = http.ReadResponse(br, req)
 		if err != nil {
@@ -85,10 +117,9 @@ func (oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	lr.N = maxBody + int64(br.Size()) // the body: HTTP reads at most maxBody
-	res.Body = &closeConn{ReadCloser: res.Body, close: func() error {
+	res.Body = &bodyCloser{ReadCloser: res.Body, close: func() error {
 		stop()
-		abort(conn)
-		return c.Close()
+		return closeConn()
 	}}
 	return res, nil
 }
@@ -106,13 +137,13 @@ func abort(conn net.Conn) {
 	}
 }
 
-// closeConn is a response's body that closes its connection.
-type closeConn struct {
+// bodyCloser is a response's body that closes its connection.
+type bodyCloser struct {
 	io.ReadCloser
 	close func() error
 }
 
-func (b *closeConn) Close() error {
+func (b *bodyCloser) Close() error {
 	b.ReadCloser.Close()
 	return b.close()
 }

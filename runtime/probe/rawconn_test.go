@@ -1,0 +1,125 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestRawConn: a raw connection to a real listener, over IPv4 and IPv6,
+// writes, reads to the end, and resets the connection when aborted.
+func TestRawConn(t *testing.T) {
+	for _, network := range []string{"tcp4", "tcp6"} {
+		t.Run(network, func(t *testing.T) {
+			host := "127.0.0.1"
+			if network == "tcp6" {
+				host = "::1"
+			}
+			ln, err := net.Listen(network, net.JoinHostPort(host, "0"))
+			if err != nil {
+				t.Skipf("no %s loopback: %v", network, err)
+			}
+			defer ln.Close()
+			got := make(chan string, 1)
+			after := make(chan error, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					got <- err.Error()
+					return
+				}
+				defer c.Close()
+				buf := make([]byte, 5)
+				if _, err := io.ReadFull(c, buf); err != nil {
+					got <- err.Error()
+					return
+				}
+				got <- string(buf)
+				c.Write([]byte("pong"))
+				c.(*net.TCPConn).CloseWrite()
+				_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				_, err = c.Read(buf)
+				after <- err
+			}()
+
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, ok, err := dialRaw(ctx, ln.Addr().String())
+			if err != nil || !ok {
+				t.Fatalf("dialRaw = %v, %v", ok, err)
+			}
+			if n, err := c.Write([]byte("ping!")); n != 5 || err != nil {
+				t.Fatalf("Write = %d, %v", n, err)
+			}
+			if s := <-got; s != "ping!" {
+				t.Fatalf("the server read %q", s)
+			}
+			b, err := io.ReadAll(c)
+			if err != nil || string(b) != "pong" {
+				t.Fatalf("ReadAll = %q, %v", b, err)
+			}
+			if err := c.Abort(); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-after; !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("the server read %v after the abort, want a connection reset", err)
+			}
+		})
+	}
+}
+
+// TestRawConnErrors: a refused connection, a deadline and an address that
+// is not an IP say so as net's connections would; a name is left to net.
+func TestRawConnErrors(t *testing.T) {
+	ctx := context.Background()
+	if _, ok, err := dialRaw(ctx, "localhost:80"); ok || err != nil {
+		t.Errorf("dialRaw(localhost:80) = %v, %v; want net to dial it", ok, err)
+	}
+
+	c, ok, err := dialRaw(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(closedPort(t))))
+	if err != nil || !ok {
+		t.Fatalf("dialRaw = %v, %v", ok, err)
+	}
+	_, err = c.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+	c.Abort()
+	var op *net.OpError
+	if !errors.Is(err, syscall.ECONNREFUSED) || !errors.As(err, &op) {
+		t.Errorf("write to a closed port: %v (%T), want a net.OpError for connection refused", err, err)
+	}
+
+	// A listener that never answers: the read waits for the deadline.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, _, err = dialRaw(ctx, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Abort()
+	if err := c.SetDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Read(make([]byte, 10))
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("read past the deadline: %v", err)
+	}
+	if got := describe(ctx, ctx, err, time.Second); got != "timeout after 1s" {
+		t.Errorf("describe = %q", got)
+	}
+
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, _, err := dialRaw(canceled, ln.Addr().String()); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "dial tcp") {
+		t.Errorf("dialRaw with a canceled context: %v", err)
+	}
+}
+
