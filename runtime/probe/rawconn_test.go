@@ -122,4 +122,3 @@ func TestRawConnErrors(t *testing.T) {
 		t.Errorf("dialRaw with a canceled context: %v", err)
 	}
 }
-
