@@ -2,40 +2,41 @@ package probe
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
 )
 
 // rawConn is the connection of a plain-HTTP probe: a non-blocking TCP
-// socket whose system calls are made raw (syscall.RawSyscall), waiting
-// for readiness in Go's poller through an os.File. net's connections
-// enter the scheduler's system-call state around each of the dozen calls a
-// probe makes, and every burst of probes woke the runtime's monitor
-// thread, which then polled every 20µs while the burst lasted: a third of
-// the agent's CPU at a hundred probes a second. Here only the os.File's
-// creation and its close do; the connect, the writes, the reads and the
-// reset are calls that never block. net's extras are left out too: no
-// TCP_NODELAY (the request is one write), no local and remote address
+// socket whose system calls are all made raw (syscall.RawSyscall, none
+// of them blocks), waiting for readiness through the probes' own epoll
+// instance (poller). net's connections make a dozen calls a probe that
+// enter the scheduler's syscall state, and each burst of probes kept the
+// runtime's monitor thread polling: with a hundred probes a second it was
+// a third of the agent's CPU (see poller). net's extras are left out too:
+// no TCP_NODELAY (the request is one write), no local and remote address
 // lookups after the connect.
 type rawConn struct {
-	f    *os.File
-	rc   syscall.RawConn
-	addr string // host:port, for errors
+	fd    int
+	ready chan struct{} // signalled by the poller, and by SetDeadline
+
+	mu       sync.Mutex
+	deadline time.Time
+	timer    *time.Timer // for waits with a deadline; nil until one
 }
 
 // dialRaw connects to hostport (an IP address and a port) before ctx's
 // deadline; errors are net.OpErrors as net.Dial returns them. ok is false,
-// with no error, when hostport is not an IP address and port: the caller
-// dials with net instead.
+// with no error, when hostport is not an IP address and port, or the
+// poller does not work: the caller dials with net instead.
 func dialRaw(ctx context.Context, hostport string) (c *rawConn, ok bool, err error) {
 	ap, perr := netip.ParseAddrPort(hostport)
-	if perr != nil {
+	if perr != nil || thePoller.start() != nil {
 		return nil, false, nil
 	}
 	ip := ap.Addr().Unmap()
@@ -53,20 +54,23 @@ func dialRaw(ctx context.Context, hostport string) (c *rawConn, ok bool, err err
 	if err != nil {
 		return nil, true, opErr("socket", err)
 	}
+	ready, err := thePoller.add(fd)
+	if err != nil {
+		rawClose(fd)
+		return nil, true, opErr("epoll_ctl", err)
+	}
+	c = &rawConn{fd: fd, ready: ready}
 	if err := rawConnect(fd, ip, ap.Port()); err != nil && err != syscall.EINPROGRESS && err != syscall.EINTR {
-		_ = syscall.Close(fd)
+		c.close()
 		return nil, true, opErr("connect", err)
 	}
 	// The connect goes on; a write waits for it (a write to a socket still
 	// connecting fails with EAGAIN, and with the connect's error once it
 	// failed).
-	f := os.NewFile(uintptr(fd), "probe")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, true, opErr("connect", err)
+	if dl, ok := ctx.Deadline(); ok {
+		c.deadline = dl // nobody waits yet
 	}
-	return &rawConn{f: f, rc: rc, addr: hostport}, true, nil
+	return c, true, nil
 }
 
 // rawConnect starts a non-blocking connect of fd to ip:port.
@@ -91,94 +95,115 @@ func rawConnect(fd int, ip netip.Addr, port uint16) error {
 	return nil
 }
 
+// rawClose closes fd; closing a socket does not block (a probe's has
+// SO_LINGER 0, or was never connected).
+func rawClose(fd int) {
+	_, _, _ = syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
+}
+
 // SetDeadline bounds every read and write from now on; a time in the
-// past makes those waiting fail at once.
-func (c *rawConn) SetDeadline(t time.Time) error { return c.f.SetDeadline(t) }
+// past makes those waiting fail at once. It is safe to call while another
+// goroutine reads or writes.
+func (c *rawConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	old := c.deadline
+	c.deadline = t
+	c.mu.Unlock()
+	if !t.IsZero() && (old.IsZero() || t.Before(old)) {
+		signal(c.ready) // a waiter looks at the new deadline; a later one it finds when its timer fires
+	}
+	return nil
+}
+
+// wait waits for an event of the socket, or fails with
+// os.ErrDeadlineExceeded at the deadline. A spurious return is fine: the
+// caller tries its call again.
+func (c *rawConn) wait() error {
+	c.mu.Lock()
+	dl := c.deadline
+	var fired <-chan time.Time
+	if !dl.IsZero() {
+		d := time.Until(dl)
+		if d <= 0 {
+			c.mu.Unlock()
+			return os.ErrDeadlineExceeded
+		}
+		if c.timer == nil {
+			c.timer = time.NewTimer(d)
+		} else {
+			c.timer.Reset(d)
+		}
+		fired = c.timer.C
+	}
+	c.mu.Unlock()
+	select {
+	case <-c.ready:
+	case <-fired:
+	}
+	return nil
+}
 
 // Write writes all of b, waiting for the connect and for room.
 func (c *rawConn) Write(b []byte) (int, error) {
 	written := 0
-	var errno syscall.Errno
-	err := c.rc.Write(func(fd uintptr) bool {
-		for written < len(b) {
-			n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[written])), uintptr(len(b)-written))
-			switch {
-			case e == syscall.EAGAIN:
-				return false
-			case e == syscall.EINTR:
-				continue
-			case e != 0:
-				errno = e
-				return true
-			}
+	for written < len(b) {
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(c.fd), uintptr(unsafe.Pointer(&b[written])), uintptr(len(b)-written))
+		switch e {
+		case 0:
 			written += int(n)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			if err := c.wait(); err != nil {
+				return written, &net.OpError{Op: "write", Net: "tcp", Err: err}
+			}
+		default:
+			return written, &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", e)}
 		}
-		return true
-	})
-	if err == nil && errno != 0 {
-		err = errno
-	}
-	if err != nil {
-		return written, c.opError("write", err)
 	}
 	return written, nil
 }
 
-// Read reads what the server sent, waiting for some.
+// Read reads what the server sent, waiting for some; io.EOF once it
+// closed its side.
 func (c *rawConn) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	var (
-		n     uintptr
-		errno syscall.Errno
-	)
-	err := c.rc.Read(func(fd uintptr) bool {
-		for {
-			var e syscall.Errno
-			n, _, e = syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-			switch e {
-			case syscall.EAGAIN:
-				return false
-			case syscall.EINTR:
-				continue
-			case 0:
-			default:
-				errno = e
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(c.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		switch e {
+		case 0:
+			if n == 0 {
+				return 0, io.EOF
 			}
-			return true
+			return int(n), nil
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			if err := c.wait(); err != nil {
+				return 0, &net.OpError{Op: "read", Net: "tcp", Err: err}
+			}
+		default:
+			return 0, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", e)}
 		}
-	})
-	if err == nil && errno != 0 {
-		err = errno
 	}
-	if err != nil {
-		return 0, c.opError("read", err)
-	}
-	if n == 0 {
-		return 0, io.EOF
-	}
-	return int(n), nil
 }
 
 // Abort closes the connection with a reset (SO_LINGER 0, see abort).
 func (c *rawConn) Abort() error {
-	_ = c.rc.Control(func(fd uintptr) {
-		l := syscall.Linger{Onoff: 1, Linger: 0}
-		_, _, _ = syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.SOL_SOCKET, syscall.SO_LINGER, uintptr(unsafe.Pointer(&l)), unsafe.Sizeof(l), 0)
-	})
-	return c.f.Close()
+	l := syscall.Linger{Onoff: 1, Linger: 0}
+	_, _, _ = syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(c.fd), syscall.SOL_SOCKET, syscall.SO_LINGER, uintptr(unsafe.Pointer(&l)), unsafe.Sizeof(l), 0)
+	c.close()
+	return nil
 }
 
-// opError wraps err as net's connections do: a deadline's error stays
-// os.ErrDeadlineExceeded, a system call's is named.
-func (c *rawConn) opError(op string, err error) error {
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return &net.OpError{Op: op, Net: "tcp", Err: err}
+// close stops watching the socket and closes it. The connection must not
+// be used after.
+func (c *rawConn) close() {
+	thePoller.remove(c.fd)
+	rawClose(c.fd)
+	c.mu.Lock()
+	if c.timer != nil {
+		c.timer.Stop()
 	}
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		err = os.NewSyscallError(op, errno)
-	}
-	return &net.OpError{Op: op, Net: "tcp", Err: err}
+	c.mu.Unlock()
 }

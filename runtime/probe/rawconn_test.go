@@ -3,14 +3,20 @@ package probe
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kelpie-dev/kelpie/reconciler"
 )
 
 // TestRawConn: a raw connection to a real listener, over IPv4 and IPv6,
@@ -120,5 +126,47 @@ func TestRawConnErrors(t *testing.T) {
 	cancel()
 	if _, _, err := dialRaw(canceled, ln.Addr().String()); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "dial tcp") {
 		t.Errorf("dialRaw with a canceled context: %v", err)
+	}
+}
+
+// TestHTTPManyAtOnce: probes made all at once through the shared poller
+// each get their own answer, and leave no descriptor open.
+func TestHTTPManyAtOnce(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/"))
+		w.WriteHeader(code)
+	}))
+	defer srv.Close()
+	host, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	p, _ := strconv.Atoi(port)
+	fds := func() int {
+		entries, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip(err)
+		}
+		return len(entries)
+	}
+	HTTP(context.Background(), host, reconciler.HTTPGet{Path: "/200", Port: p}, time.Second) // the poller's own descriptor
+	before := fds()
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	for i := range n {
+		wg.Go(func() {
+			code := 200 + i%3*100 // 200, 300, 400
+			ok, out := HTTP(context.Background(), host, reconciler.HTTPGet{Path: "/" + strconv.Itoa(code), Port: p}, 10*time.Second)
+			if want := "HTTP " + strconv.Itoa(code); ok != (code < 400) || out != want {
+				errs <- fmt.Sprintf("probe %d: %v, %q; want %q", i, ok, out, want)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	srv.CloseClientConnections()
+	if after := fds(); after > before {
+		t.Errorf("%d descriptors open after %d probes, %d before", after, n, before)
 	}
 }
