@@ -204,22 +204,30 @@ probes_made() {
 # not_ready: the NotReady transitions in the agent's log so far.
 not_ready() { grep -c 'event=NotReady' "$work/agent.log" || true; }
 
+# switches PID: context switches of all the threads of PID so far.
+switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }'; }
+
 # agent_cpu: % of one core the agent used over WINDOW seconds, then the
-# probes it made per second in it (n/a when it does not count them) and
-# the NotReady transitions it logged.
+# probes it made per second in it (n/a when it does not count them), the
+# NotReady transitions it logged and its threads' context switches per
+# second (each a wake-up of the agent; on a VM they cost more than on
+# metal).
 agent_cpu() {
-  local c0 c1 t0 t1 p0 p1 f0 f1
+  local c0 c1 t0 t1 p0 p1 f0 f1 s0 s1
   c0=$(cpu_ticks "$agent_pid")
+  s0=$(switches "$agent_pid")
   t0=$(now)
   p0=$(probes_made)
   f0=$(not_ready)
   sleep "$WINDOW"
   c1=$(cpu_ticks "$agent_pid")
+  s1=$(switches "$agent_pid")
   t1=$(now)
   p1=$(probes_made)
   f1=$(not_ready)
-  printf '%s %s %s\n' "$(calc "($c1 - $c0) / $HZ / ($t1 - $t0) * 100")" \
-    "$(if [ -n "$p0" ] && [ -n "$p1" ]; then calc "($p1 - $p0) / ($t1 - $t0)"; else echo n/a; fi)" "$((f1 - f0))"
+  printf '%s %s %s %s\n' "$(calc "($c1 - $c0) / $HZ / ($t1 - $t0) * 100")" \
+    "$(if [ -n "$p0" ] && [ -n "$p1" ]; then calc "($p1 - $p0) / ($t1 - $t0)"; else echo n/a; fi)" "$((f1 - f0))" \
+    "$(awk "BEGIN { printf \"%.0f\", ($s1 - $s0) / ($t1 - $t0) }")"
 }
 
 # loop_cpu WHERE PERIOD LIST CMD...: in the agent's network namespace
@@ -273,19 +281,19 @@ c1=$(push "http probes" "$HTTP_PROBE")
 if [ -n "${BEFORE:-}" ]; then
   # The agent at BEFORE, then this one, on the same pods: ROUNDS windows
   # each, alternating; this one is the one that stays.
-  before_cpu=() after_cpu=() before_fail=0 after_fail=0
+  before_cpu=() after_cpu=() before_cs=() after_cs=() before_fail=0 after_fail=0
   for r in $(seq 1 "$ROUNDS"); do
     for bin in before after; do
       if [ -n "$agent_pid" ]; then stop_agent; fi
       if [ "$bin" = before ]; then start_agent "$work/kelpie-before"; else start_agent "$work/kelpie"; fi
       wait_ready "$c1"
       sleep 5 # let the start-up's syncs settle before the window
-      read -r http_agent http_rate http_fail < <(agent_cpu)
-      echo "httpGet: agent ($bin, round $r) $http_agent % ($http_rate probes/s, $http_fail NotReady), load $(cut -d' ' -f1 /proc/loadavg)" >&2
+      read -r http_agent http_rate http_fail http_cs < <(agent_cpu)
+      echo "httpGet: agent ($bin, round $r) $http_agent % ($http_rate probes/s, $http_fail NotReady, $http_cs context switches/s), load $(cut -d' ' -f1 /proc/loadavg)" >&2
       if [ "$bin" = before ]; then
-        before_cpu+=("$http_agent") before_fail=$((before_fail + http_fail))
+        before_cpu+=("$http_agent") before_cs+=("$http_cs") before_fail=$((before_fail + http_fail))
       else
-        after_cpu+=("$http_agent") after_fail=$((after_fail + http_fail))
+        after_cpu+=("$http_agent") after_cs+=("$http_cs") after_fail=$((after_fail + http_fail))
       fi
     done
   done
@@ -293,8 +301,8 @@ else
   start_agent "$work/kelpie"
   wait_ready "$c1"
   sleep 5 # let the start-up's syncs settle before the window
-  read -r http_agent http_rate http_fail < <(agent_cpu)
-  echo "httpGet: agent $http_agent % ($http_rate probes/s, $http_fail NotReady), load $(cut -d' ' -f1 /proc/loadavg)" >&2
+  read -r http_agent http_rate http_fail http_cs < <(agent_cpu)
+  echo "httpGet: agent $http_agent % ($http_rate probes/s, $http_fail NotReady, $http_cs context switches/s), load $(cut -d' ' -f1 /proc/loadavg)" >&2
 fi
 http_rss=$(rss "$agent_pid" VmRSS)
 if [ -n "${PERF_OUT:-}" ]; then # after the window: perf's own cost stays out of it
@@ -325,7 +333,7 @@ if [ "${EXEC:-1}" != 0 ]; then
   # probe. The probes made and the pods Ready are reported instead.
   wait_ready "$c2" running
   sleep 15 # every pod's first exec probe is due in its first 10 s
-  read -r exec_agent exec_rate exec_fail < <(agent_cpu)
+  read -r exec_agent exec_rate exec_fail _ < <(agent_cpu)
   exec_rss=$(rss "$agent_pid" VmRSS)
   exec_ready=$(ready_count)
   echo "exec: agent $exec_agent % ($exec_rate probes/s, $exec_fail NotReady, $exec_ready Ready), load $(cut -d' ' -f1 /proc/loadavg)" >&2
@@ -336,13 +344,13 @@ if [ "${EXEC:-1}" != 0 ]; then
 fi
 
 # 3. The same pods without probes (IDLE=0 skips it).
-idle_agent=n/a idle_rss=n/a
+idle_agent=n/a idle_rss=n/a idle_cs=n/a
 if [ "${IDLE:-1}" != 0 ]; then
   c3=$(push "no probes" "")
   sync_now
   wait_ready "$c3"
   sleep 5
-  read -r idle_agent _ _ < <(agent_cpu)
+  read -r idle_agent _ _ idle_cs < <(agent_cpu)
   idle_rss=$(rss "$agent_pid" VmRSS)
 fi
 peak_rss=$(rss "$agent_pid" VmHWM)
@@ -355,6 +363,8 @@ printf 'httpGet every 1 s:  kelpie agent %6.2f %% of one core (%s probes/s, %s m
 if [ -n "${BEFORE:-}" ]; then
   printf '                    min/median/max of %d windows: kelpie agent %s %% of one core (%d NotReady), at %s %s %% (%d NotReady)\n' \
     "$ROUNDS" "$(stats "${after_cpu[@]}")" "$after_fail" "$BEFORE" "$(stats "${before_cpu[@]}")" "$before_fail"
+  printf '                    context switches/s, min/median/max: kelpie agent %s, at %s %s\n' \
+    "$(stats "${after_cs[@]}")" "$BEFORE" "$(stats "${before_cs[@]}")"
   http_agent=$(stats "${after_cpu[@]}" | cut -d/ -f2)
 fi
 printf '                    loop of wget          %6s %% of one core (%s probes/s, %s ms CPU/probe)\n' \
@@ -363,8 +373,8 @@ printf 'exec every 10 s:    kelpie agent %6s %% of one core (%s probes/s, %s ms 
   "$exec_agent" "$exec_rate" "$(per_probe "$exec_agent" "$exec_rate")" "$exec_fail" "$exec_rss" "$exec_ready" "$N"
 printf '                    loop of ctr task exec %6s %% of one core (%s probes/s, %s ms CPU/probe)\n' \
   "$exec_base" "$exec_base_rate" "$(per_probe "$exec_base" "$exec_base_rate")"
-printf 'no probes:          kelpie agent %6s %% of one core (RSS %s MiB, peak %s MiB)\n' \
-  "$idle_agent" "$idle_rss" "$peak_rss"
+printf 'no probes:          kelpie agent %6s %% of one core (%s context switches/s, RSS %s MiB, peak %s MiB)\n' \
+  "$idle_agent" "$idle_cs" "$idle_rss" "$peak_rss"
 if awk "BEGIN { exit !($N >= 100 && $http_agent >= 5) }"; then
   echo "goal missed: 100 HTTP probes/s should take under 5% of one core"
 fi
