@@ -207,3 +207,42 @@ func (c *rawConn) close() {
 	}
 	c.mu.Unlock()
 }
+
+// connected waits for the connect to finish and returns its error: as a
+// net.OpError for connect, or os.ErrDeadlineExceeded's past the deadline.
+func (c *rawConn) connected() error {
+	for {
+		soErr, err := rawSockoptInt(c.fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
+		if err == nil && soErr != 0 {
+			err = syscall.Errno(soErr)
+		}
+		if err == nil {
+			var sa syscall.RawSockaddrAny
+			n := uint32(unsafe.Sizeof(sa))
+			_, _, e := syscall.RawSyscall(syscall.SYS_GETPEERNAME, uintptr(c.fd), uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&n)))
+			switch e {
+			case 0:
+				return nil
+			case syscall.ENOTCONN: // still connecting
+				if werr := c.wait(); werr != nil {
+					return &net.OpError{Op: "dial", Net: "tcp", Err: werr}
+				}
+				continue
+			default:
+				err = e
+			}
+		}
+		return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", err)}
+	}
+}
+
+// rawSockoptInt reads the int socket option level/name of fd.
+func rawSockoptInt(fd, level, name int) (int, error) {
+	var v int32
+	n := uint32(unsafe.Sizeof(v))
+	_, _, e := syscall.RawSyscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), uintptr(level), uintptr(name), uintptr(unsafe.Pointer(&v)), uintptr(unsafe.Pointer(&n)), 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(v), nil
+}

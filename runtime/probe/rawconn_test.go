@@ -170,3 +170,36 @@ func TestHTTPManyAtOnce(t *testing.T) {
 		t.Errorf("%d descriptors open after %d probes, %d before", after, n, before)
 	}
 }
+
+// TestTCPTimesOutOnAFullBacklog: a listener whose accept queue is full
+// drops the SYN, so the probe's connect stays pending until the timeout.
+func TestTCPTimesOutOnAFullBacklog(t *testing.T) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := sa.(*syscall.SockaddrInet4).Port
+	// Fill the queue (never accepted).
+	for range 2 {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 200*time.Millisecond)
+		if err != nil {
+			break // full already
+		}
+		defer c.Close()
+	}
+	ok, out := TCP(context.Background(), "127.0.0.1", port, 200*time.Millisecond)
+	if ok || out != "timeout after 200ms" {
+		t.Errorf("TCP = %v, %q; want false, timeout after 200ms", ok, out)
+	}
+}

@@ -17,7 +17,18 @@ func TCP(ctx context.Context, addr string, port int, timeout time.Duration) (ok 
 	}
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn, err := dialer.DialContext(pctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
+	hostport := net.JoinHostPort(addr, strconv.Itoa(port))
+	if c, ok, err := dialRaw(pctx, hostport); ok { // as HTTP's, see rawConn
+		if err == nil {
+			err = c.connected()
+			c.close()
+		}
+		if err != nil {
+			return false, describe(pctx, ctx, err, timeout)
+		}
+		return true, "connected"
+	}
+	conn, err := dialer.DialContext(pctx, "tcp", hostport)
 	if err != nil {
 		return false, describe(pctx, ctx, err, timeout)
 	}
