@@ -87,14 +87,20 @@ func (p *poller) loop(f *os.File) {
 	var events [pollerEvents]syscall.EpollEvent
 	for {
 		n := 0
+		var errno syscall.Errno
 		err := p.rc.Read(func(fd uintptr) bool {
-			r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), pollerEvents, 0, 0, 0)
-			if e != 0 {
-				return e != syscall.EINTR && e != syscall.EAGAIN
+			for {
+				r, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), pollerEvents, 0, 0, 0)
+				if e == syscall.EINTR {
+					continue // events may be pending: do not wait for a new one
+				}
+				n, errno = int(r), e
+				return n > 0 || e != 0 // none: wait until the instance is readable
 			}
-			n = int(r)
-			return n > 0 // none: wait until the instance is readable
 		})
+		if err == nil && errno != 0 {
+			err = errno
+		}
 		if err != nil {
 			// Cannot happen while the process runs; should it, the probes
 			// in flight fail at their deadline and the next ones use net.
