@@ -20,10 +20,12 @@ import (
 // most of the client's CPU. No proxy (a probe goes to the pod), no
 // certificate verification over HTTPS (a pod's certificate names its
 // Service, not its IP, and is often self-signed), no compression, and at
-// most maxHeaderBytes of response headers.
+// most maxHeaderBytes of response headers. Plain HTTP to an IP address
+// goes through a rawConn (see there why); HTTPS, and hosts that are not
+// IP addresses, through net.
 type oneShot struct{}
 
-// dialer connects every probe: without TCP keep-alives, which a
+// dialer connects the probes that net makes: without TCP keep-alives, which a
 // connection that lives less than a second never sends (Go's default
 // costs four setsockopt calls a connection).
 var dialer = net.Dialer{KeepAlive: -1}
@@ -32,9 +34,10 @@ var dialer = net.Dialer{KeepAlive: -1}
 // maxHeaderBytes.
 var errHeadersTooLong = errors.New("response headers too long")
 
-// RoundTrip dials req's host, writes req with "Connection: close" and
-// reads the response; the response's body closes the connection. ctx's
-// deadline bounds the connection, and ctx's end cuts it short.
+// RoundTrip dials req's host (a rawConn for plain HTTP, net otherwise),
+// writes req with "Connection: close" and reads the response; the
+// response's body closes the connection. ctx's deadline bounds the
+// connection, and ctx's end cuts it short.
 func (oneShot) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	if req.URL.Scheme == "http" {
