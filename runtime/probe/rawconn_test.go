@@ -85,8 +85,10 @@ func TestRawConn(t *testing.T) {
 // is not an IP say so as net's connections would; a name is left to net.
 func TestRawConnErrors(t *testing.T) {
 	ctx := context.Background()
-	if _, ok, err := dialRaw(ctx, "localhost:80"); ok || err != nil {
-		t.Errorf("dialRaw(localhost:80) = %v, %v; want net to dial it", ok, err)
+	for _, hostport := range []string{"localhost:80", "[fe80::1%lo]:80"} {
+		if _, ok, err := dialRaw(ctx, hostport); ok || err != nil {
+			t.Errorf("dialRaw(%s) = %v, %v; want net to dial it", hostport, ok, err)
+		}
 	}
 
 	c, ok, err := dialRaw(ctx, net.JoinHostPort("127.0.0.1", strconv.Itoa(closedPort(t))))
